@@ -1,0 +1,47 @@
+//! `ipsecmgr compile`: what `ipsecctl -nv -f FILE` prints.
+
+use std::io::Write;
+
+use crate::cli::CompileArgs;
+use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::compiler::{self, Options};
+use crate::diag;
+use crate::emit::{self, Action};
+use crate::settings::Settings;
+use crate::system::files::Root;
+
+pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
+    let names = settings.names(false);
+    let opts = Options {
+        root: root.clone(),
+        check_secrecy: !root.is_set(),
+        names: &names,
+        hostname: settings.hostname(),
+    };
+    let compiled = compiler::compile_file(&args.file, &opts);
+    let action = if args.delete {
+        Action::Delete
+    } else {
+        Action::Add
+    };
+    let (text, late) = emit::verbose_listing(&compiled, action, args.show_keys);
+    let mut diags = compiled.diags.clone();
+    diags.extend(late);
+    diag::sort(&mut diags);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    let mut stderr = std::io::stderr().lock();
+    for d in &diags {
+        let _ = stderr.write_all(diag::render_plain(d, &compiled.parsed.sources).as_bytes());
+    }
+    if diags.iter().any(diag::Diagnostic::is_error) {
+        let _ = writeln!(
+            stderr,
+            "ipsecmgr: errors in configuration: rules not loaded"
+        );
+        EXIT_CONFIG
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,11 @@
+//! One module per subcommand; each glues the stages together and returns
+//! the process exit status.
+
+pub mod compile;
+
+/// Exit statuses.
+pub const EXIT_OK: i32 = 0;
+/// The configuration has errors (or, for lint, findings).
+pub const EXIT_CONFIG: i32 = 1;
+/// ipsecmgr could not run: bad usage, unreadable settings.
+pub const EXIT_USAGE: i32 = 2;

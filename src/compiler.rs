@@ -1,0 +1,74 @@
+//! The stages run one after the other: load and parse, resolve, and gather
+//! the diagnostics in the order ipsecctl reports them.
+
+use crate::diag::{self, Diagnostic};
+use crate::rules::model::Rule;
+use crate::rules::resolve::{self, ResolveOptions};
+use crate::syntax::load::{self, LoadOptions, Parsed};
+use crate::syntax::recovery;
+use crate::system::files::Root;
+use crate::system::names::Names;
+
+pub struct Options<'a> {
+    pub root: Root,
+    /// Refuse a main file others can read (not under `--root`, where the
+    /// checkout's modes are not the gateway's).
+    pub check_secrecy: bool,
+    pub names: &'a Names,
+    pub hostname: String,
+}
+
+/// A configuration read and resolved.
+pub struct Compiled {
+    pub parsed: Parsed,
+    pub rules: Vec<Rule>,
+    /// Every problem, in the order ipsecctl would report them.
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Compiles the file `name` (`-`: standard input) and what it includes.
+pub fn compile_file(name: &str, opts: &Options) -> Compiled {
+    let load_opts = LoadOptions {
+        root: opts.root.clone(),
+        check_secrecy: opts.check_secrecy,
+    };
+    finish(load::load(name, &load_opts), opts)
+}
+
+/// Compiles configuration text held in memory.
+pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
+    let load_opts = LoadOptions {
+        root: opts.root.clone(),
+        check_secrecy: false,
+    };
+    finish(load::load_text(name, text, &load_opts), opts)
+}
+
+fn finish(mut parsed: Parsed, opts: &Options) -> Compiled {
+    let resolved = resolve::resolve(
+        &parsed.statements,
+        &ResolveOptions {
+            names: opts.names,
+            root: &opts.root,
+            hostname: opts.hostname.clone(),
+        },
+    );
+    for &seq in &resolved.aborted {
+        parsed.outcomes[seq as usize].aborted = true;
+    }
+    let mut diags = std::mem::take(&mut parsed.diags);
+    diags.extend(recovery::syntax_errors(&parsed.outcomes));
+    diags.extend(resolved.diags);
+    diag::sort(&mut diags);
+    Compiled {
+        parsed,
+        rules: resolved.rules,
+        diags,
+    }
+}

@@ -1,0 +1,222 @@
+//! Diagnostics: what went wrong, where, and how to show it.
+//!
+//! Every stage reports problems as [`Diagnostic`] values; nothing below
+//! `main` prints or exits.  The plain renderer prints the form ipsecctl uses,
+//! `FILE: LINE: message`, so scripts written against ipsecctl keep working.
+
+use std::fmt::Write as _;
+
+use crate::syntax::source::Sources;
+
+/// Index of a loaded file in [`Sources`].
+pub type FileId = u32;
+
+/// A place in a source file: byte range, and the line and column it starts at
+/// (both 1-based; the column counts bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+    pub line: u32,
+    pub col: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// What a diagnostic states.  Each kind has a stable code, so tools that read
+/// ipsecmgr's output can match on it rather than on the wording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    // reading files
+    FileUnreadable,
+    FileSecrecy,
+    IncludeFailed,
+    IncludeCycle,
+    IncludeTooDeep,
+    // lexing
+    SyntaxError,
+    UnterminatedString,
+    StringTooLong,
+    MacroUndefined,
+    InvalidNumber,
+    MacroNameWhitespace,
+    // values
+    UnknownProtocol,
+    ProtocolRange,
+    UnknownPort,
+    PortRange,
+    HostUnresolved,
+    InvalidNetmask,
+    NatFamilyMismatch,
+    NatOnDestination,
+    InvalidSpi,
+    ReservedSpi,
+    TransformTwice,
+    UnknownTransform,
+    InvalidLifetime,
+    KeyNotHex,
+    KeyFile,
+    InvalidInterface,
+    // rules
+    FamilyMismatch,
+    PortWithoutProtocol,
+    ImplicitAuth,
+    NoPeer,
+    NoValidCombination,
+    SaInvalid,
+    DefaultPeerMismatch,
+    IllegalTransform,
+    TooManyRules,
+}
+
+impl Kind {
+    /// The stable code printed by lint and in JSON output.
+    pub fn code(self) -> &'static str {
+        use Kind::*;
+        match self {
+            FileUnreadable => "E001",
+            FileSecrecy => "E002",
+            IncludeFailed => "E003",
+            IncludeCycle => "E004",
+            IncludeTooDeep => "E005",
+            SyntaxError => "E010",
+            UnterminatedString => "E011",
+            StringTooLong => "E012",
+            MacroUndefined => "E013",
+            InvalidNumber => "E014",
+            MacroNameWhitespace => "E015",
+            UnknownProtocol => "E020",
+            ProtocolRange => "E021",
+            UnknownPort => "E022",
+            PortRange => "E023",
+            HostUnresolved => "E024",
+            InvalidNetmask => "E025",
+            NatFamilyMismatch => "E026",
+            NatOnDestination => "E027",
+            InvalidSpi => "E028",
+            ReservedSpi => "E029",
+            TransformTwice => "E030",
+            UnknownTransform => "E031",
+            InvalidLifetime => "E032",
+            KeyNotHex => "E033",
+            KeyFile => "E034",
+            InvalidInterface => "E035",
+            FamilyMismatch => "E040",
+            PortWithoutProtocol => "E041",
+            ImplicitAuth => "E042",
+            NoPeer => "E043",
+            NoValidCombination => "E044",
+            SaInvalid => "E045",
+            DefaultPeerMismatch => "E046",
+            IllegalTransform => "E047",
+            TooManyRules => "E048",
+        }
+    }
+}
+
+/// One problem found in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub message: String,
+    /// The construct the diagnostic is about, when it has one.
+    pub span: Option<Span>,
+    /// The line ipsecctl would name for this problem: for most rule errors
+    /// that is the rule's last line, where its parser notices them.
+    pub line: u32,
+    pub notes: Vec<String>,
+    /// Sort key that puts diagnostics in the order ipsecctl reports them:
+    /// (statement number, token number within it).
+    pub order: (u32, u32),
+    /// Reported after the configuration parsed, while generating commands,
+    /// as ipsecctl does for transforms isakmpd cannot use.
+    pub late: bool,
+}
+
+impl Diagnostic {
+    pub fn error(kind: Kind, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            kind,
+            severity: Severity::Error,
+            message: message.into(),
+            span: Some(span),
+            line: span.line,
+            notes: Vec::new(),
+            order: (0, 0),
+            late: false,
+        }
+    }
+
+    /// A problem with a file as a whole, before any line of it was read.
+    pub fn file_error(kind: Kind, file: FileId, message: impl Into<String>) -> Self {
+        let mut d = Diagnostic::error(kind, Span::default(), message);
+        d.span = Some(Span {
+            file,
+            ..Span::default()
+        });
+        d
+    }
+
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    pub fn at_line(mut self, line: u32) -> Self {
+        self.line = line;
+        self
+    }
+
+    pub fn ordered(mut self, order: (u32, u32)) -> Self {
+        self.order = order;
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Renders diagnostics as ipsecctl prints its errors: `FILE: LINE: message`,
+/// notes indented below.  Problems found while generating commands carry the
+/// program name first, as ipsecctl's do.
+pub fn render_plain(d: &Diagnostic, sources: &Sources) -> String {
+    let mut out = String::new();
+    if d.late {
+        out.push_str("ipsecmgr: ");
+    }
+    match d.span {
+        Some(span) if d.line > 0 => {
+            let _ = write!(out, "{}: {}: ", sources.display_name(span.file), d.line);
+        }
+        Some(span) => {
+            let _ = write!(out, "{}: ", sources.display_name(span.file));
+        }
+        None => {}
+    }
+    if d.severity == Severity::Warning && d.kind != Kind::DefaultPeerMismatch {
+        out.push_str("warning: ");
+    }
+    out.push_str(&d.message);
+    out.push('\n');
+    for note in &d.notes {
+        let _ = writeln!(out, "\t{note}");
+    }
+    out
+}
+
+/// Puts diagnostics in the order ipsecctl would print them.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.order);
+}

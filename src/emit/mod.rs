@@ -1,0 +1,80 @@
+//! Emitters: pure functions from rules to text.
+//!
+//! * [`ipsecctl`]: flows, SAs and bundles in ipsecctl's canonical form;
+//! * [`isakmpd`]: the FIFO commands of ike rules;
+//! * [`tags`]: the names isakmpd knows connections by.
+
+pub mod ipsecctl;
+pub mod isakmpd;
+pub mod tags;
+
+use crate::compiler::Compiled;
+use crate::diag::{Diagnostic, Kind};
+use crate::emit::isakmpd::REDACTED;
+use crate::rules::model::RuleKind;
+use crate::syntax::secrets;
+
+/// What to print for ike rules: the commands that add them, or those that
+/// remove them (`ipsecctl -d`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Add,
+    Delete,
+}
+
+/// `ipsecctl -nv` output for a compiled configuration: macro definitions
+/// and rules in the order read.  Returns the text and the problems found
+/// while generating it.
+pub fn verbose_listing(
+    c: &Compiled,
+    action: Action,
+    show_secrets: bool,
+) -> (String, Vec<Diagnostic>) {
+    let secret = if show_secrets {
+        Default::default()
+    } else {
+        secrets::secret_macros(&c.parsed.statements)
+    };
+    let mut macros = c.parsed.macros.iter().peekable();
+    let mut out = String::new();
+    let mut diags = Vec::new();
+    let mut rules = c.rules.iter().peekable();
+    loop {
+        let take_macro = match (macros.peek(), rules.peek()) {
+            (Some((_, m)), Some(r)) => m.stmt <= r.origin.stmt,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_macro {
+            if let Some((id, def)) = macros.next() {
+                let value = if secret.contains(&id) {
+                    REDACTED
+                } else {
+                    &def.value
+                };
+                out.push_str(&format!("{} = \"{value}\"\n", def.name));
+            }
+            continue;
+        }
+        let Some(rule) = rules.next() else { break };
+        match &rule.kind {
+            RuleKind::Flow(f) => ipsecctl::flow(&mut out, f),
+            RuleKind::Sa(s) => ipsecctl::sa(&mut out, s, show_secrets),
+            RuleKind::Bundle(b) => ipsecctl::bundle(&mut out, b),
+            RuleKind::Ike(ike) if action == Action::Delete => {
+                isakmpd::delete_commands(ike, &mut out)
+            }
+            RuleKind::Ike(ike) => {
+                if let Err(e) = isakmpd::add_commands(ike, &mut out, show_secrets) {
+                    let mut d = Diagnostic::error(Kind::IllegalTransform, rule.origin.span, e.0)
+                        .at_line(rule.origin.line)
+                        .ordered((rule.origin.stmt, u32::MAX));
+                    d.late = true;
+                    diags.push(d);
+                }
+            }
+        }
+    }
+    (out, diags)
+}

@@ -1,0 +1,622 @@
+//! The lexer: reads the characters of a file, and of the files it includes,
+//! and yields tokens the way ipsecctl's lexer does, quirks included, because
+//! they decide what a configuration means:
+//!
+//! * `#` starts a comment to the end of the line;
+//! * outside quotes a backslash before a newline joins the lines, and before
+//!   any other character stands for that character;
+//! * `"..."` and `'...'` quote; a newline inside quotes is dropped;
+//! * `$name` at the start of a token is replaced by the macro's value, which
+//!   is then read as if it stood in the file (not expanded again);
+//! * a run of digits (with an optional leading `-`) is a number only when a
+//!   space or one of `) , / } =` follows it; otherwise it starts a word;
+//! * a word is a keyword when it is one, else a string.
+//!
+//! Errors are collected as diagnostics.  Where ipsecctl gives up on the rest
+//! of a line, the lexer does too and yields an `Error` token.
+
+use std::sync::Arc;
+
+use crate::diag::{Diagnostic, FileId, Kind, Span};
+use crate::syntax::keyword::Keyword;
+use crate::syntax::macros::{MacroId, Macros};
+use crate::syntax::source::Sources;
+
+/// ipsecctl reads tokens into an 8096-byte buffer; these are the longest
+/// quoted string (or macro name) and word it accepts.
+const QUOTED_MAX: usize = 8094;
+const WORD_MAX: usize = 8095;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokKind {
+    Keyword(Keyword),
+    Str(String),
+    Number(i64),
+    /// Any other single character.
+    Char(u8),
+    Newline,
+    /// The rest of the line was skipped after a lexical error.
+    Error,
+    Eof,
+}
+
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub kind: TokKind,
+    /// Where the token is; for a token from a macro's value, the `$name`.
+    pub span: Span,
+    /// The macro whose value the token came from.
+    pub macro_use: Option<MacroId>,
+}
+
+impl Token {
+    pub fn line(&self) -> u32 {
+        self.span.line
+    }
+}
+
+/// Where a character came from.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    span: Span,
+    macro_use: Option<MacroId>,
+}
+
+type Char = Option<(u8, Loc)>;
+
+#[derive(Debug)]
+struct Cursor {
+    file: FileId,
+    pos: usize,
+    line: u32,
+    line_start: usize,
+}
+
+/// The value of the macro being read, as ipsecctl's `parsebuf`.
+#[derive(Debug)]
+struct MacroText {
+    value: Arc<str>,
+    next: isize,
+    loc: Loc,
+}
+
+#[derive(Debug)]
+pub struct Lexer {
+    stack: Vec<Cursor>,
+    expansion: Option<MacroText>,
+    pushback: Vec<(u8, Loc)>,
+    token_start: Loc,
+    diags: Vec<Diagnostic>,
+}
+
+/// isspace(3) in the C locale.
+pub fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+fn ends_number(c: u8) -> bool {
+    is_c_space(c) || matches!(c, b')' | b',' | b'/' | b'}' | b'=')
+}
+
+fn continues_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || (c.is_ascii_punctuation() && !b"(){}<>!=/#,".contains(&c))
+}
+
+fn starts_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'*')
+}
+
+/// strtonum(3) over the whole range of a 64-bit integer.
+fn parse_number(text: &str) -> Result<i64, &'static str> {
+    text.parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => "too large",
+        std::num::IntErrorKind::NegOverflow => "too small",
+        _ => "invalid",
+    })
+}
+
+impl Lexer {
+    pub fn new(file: FileId) -> Self {
+        let start = Loc {
+            span: Span {
+                file,
+                line: 1,
+                col: 1,
+                ..Span::default()
+            },
+            macro_use: None,
+        };
+        Lexer {
+            stack: vec![Cursor {
+                file,
+                pos: 0,
+                line: 1,
+                line_start: 0,
+            }],
+            expansion: None,
+            pushback: Vec::new(),
+            token_start: start,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Continues reading in `file` until its end, then where it left off.
+    pub fn push_file(&mut self, file: FileId) {
+        self.stack.push(Cursor {
+            file,
+            pos: 0,
+            line: 1,
+            line_start: 0,
+        });
+    }
+
+    /// The files being read, outermost first.
+    pub fn open_files(&self) -> impl Iterator<Item = FileId> + '_ {
+        self.stack.iter().map(|c| c.file)
+    }
+
+    /// Lexical errors found since the last call.
+    pub fn take_diags(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.diags)
+    }
+
+    fn error(&mut self, kind: Kind, message: String) {
+        let span = self.token_start.span;
+        self.diags.push(Diagnostic::error(kind, span, message));
+    }
+
+    fn here(&self) -> Loc {
+        let cur = self.stack.last().expect("the top file is never popped");
+        Loc {
+            span: Span {
+                file: cur.file,
+                start: cur.pos as u32,
+                end: cur.pos as u32,
+                line: cur.line,
+                col: (cur.pos - cur.line_start) as u32 + 1,
+            },
+            macro_use: None,
+        }
+    }
+
+    /// The next byte of the current file, as getc(3).
+    fn getc(&mut self, src: &Sources) -> Char {
+        let cur = self.stack.last_mut()?;
+        let c = *src.get(cur.file).text.get(cur.pos)?;
+        let span = Span {
+            file: cur.file,
+            start: cur.pos as u32,
+            end: cur.pos as u32 + 1,
+            line: cur.line,
+            col: (cur.pos - cur.line_start) as u32 + 1,
+        };
+        cur.pos += 1;
+        if c == b'\n' {
+            cur.line += 1;
+            cur.line_start = cur.pos;
+        }
+        Some((
+            c,
+            Loc {
+                span,
+                macro_use: None,
+            },
+        ))
+    }
+
+    /// Leaves an included file at its end.  A last line without a newline
+    /// ends there, as the newline after the `include` ends it in ipsecctl.
+    fn pop_file(&mut self, src: &Sources) -> Option<Char> {
+        if self.stack.len() <= 1 {
+            return None;
+        }
+        let end = self.here();
+        let cur = self.stack.pop()?;
+        let text = &src.get(cur.file).text;
+        if text.last().is_some_and(|&b| b != b'\n') {
+            return Some(Some((b'\n', end)));
+        }
+        Some(None)
+    }
+
+    /// The next character: from the macro being expanded, from what was put
+    /// back, or from the file (joining continued lines outside quotes).
+    fn lgetc(&mut self, quote: Option<u8>, src: &Sources) -> Char {
+        if let Some(m) = self.expansion.as_mut() {
+            if m.next >= 0 {
+                let i = m.next as usize;
+                m.next += 1;
+                match m.value.as_bytes().get(i) {
+                    Some(&c) if c != 0 => return Some((c, m.loc)),
+                    _ => self.expansion = None,
+                }
+            } else {
+                m.next += 1;
+            }
+        }
+        if let Some(c) = self.pushback.pop() {
+            return Some(c);
+        }
+        if let Some(q) = quote {
+            if let Some(c) = self.getc(src) {
+                return Some(c);
+            }
+            self.error(
+                Kind::UnterminatedString,
+                "reached end of file while parsing quoted string".into(),
+            );
+            let end = self.here();
+            return self.pop_file(src).map(|_| (q, end));
+        }
+        let mut c = self.getc(src);
+        while let Some((b'\\', _)) = c {
+            let next = self.getc(src);
+            if !matches!(next, Some((b'\n', _))) {
+                c = next;
+                break;
+            }
+            c = self.getc(src);
+        }
+        while c.is_none() {
+            match self.pop_file(src)? {
+                Some(newline) => return Some(newline),
+                None => c = self.getc(src),
+            }
+        }
+        c
+    }
+
+    fn lungetc(&mut self, c: Char) {
+        let Some(c) = c else { return };
+        if let Some(m) = self.expansion.as_mut() {
+            m.next -= 1;
+            if m.next >= 0 {
+                return;
+            }
+        }
+        self.pushback.push(c);
+    }
+
+    /// Skips the rest of the line, its newline included.
+    fn skip_line(&mut self, src: &Sources) -> TokKind {
+        self.expansion = None;
+        loop {
+            let c = match self.pushback.pop() {
+                Some(c) => Some(c),
+                None => self.lgetc(None, src),
+            };
+            if matches!(c, None | Some((b'\n', _))) {
+                return TokKind::Error;
+            }
+        }
+    }
+
+    fn token(&self, kind: TokKind, last: Option<Loc>) -> Token {
+        let start = self.token_start;
+        let mut span = start.span;
+        if let Some(last) = last
+            && start.macro_use.is_none()
+            && last.span.file == span.file
+            && last.span.end > span.start
+        {
+            span.end = last.span.end;
+        }
+        Token {
+            kind,
+            span,
+            macro_use: start.macro_use,
+        }
+    }
+
+    /// The next token.  After `Eof` it keeps returning `Eof`.
+    pub fn next_token(&mut self, src: &Sources, macros: &mut Macros) -> Token {
+        loop {
+            let mut c = self.lgetc(None, src);
+            while let Some((b' ' | b'\t', _)) = c {
+                c = self.lgetc(None, src);
+            }
+            self.token_start = c.map_or_else(|| self.here(), |(_, loc)| loc);
+            if let Some((b'#', _)) = c {
+                while !matches!(c, None | Some((b'\n', _))) {
+                    c = self.lgetc(None, src);
+                }
+                if let Some((_, loc)) = c {
+                    self.token_start = loc;
+                }
+            }
+            if let Some((b'$', _)) = c
+                && self.expansion.is_none()
+            {
+                match self.macro_reference(src, macros) {
+                    Some(token) => return token,
+                    None => continue,
+                }
+            }
+            return self.token_after(c, src);
+        }
+    }
+
+    /// Reads `$name`; starts expanding it, or returns the token that ends the
+    /// attempt (end of file, or an error).
+    fn macro_reference(&mut self, src: &Sources, macros: &mut Macros) -> Option<Token> {
+        let mut name = Vec::new();
+        let mut last = self.token_start;
+        loop {
+            let c = self.lgetc(None, src);
+            let Some((b, loc)) = c else {
+                return Some(self.token(TokKind::Eof, None));
+            };
+            if name.len() >= QUOTED_MAX {
+                self.error(Kind::StringTooLong, "string too long".into());
+                let kind = self.skip_line(src);
+                return Some(self.token(kind, None));
+            }
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                name.push(b);
+                last = loc;
+                continue;
+            }
+            self.lungetc(c);
+            break;
+        }
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let Some((id, value)) = macros.expand(&name) else {
+            self.error(Kind::MacroUndefined, format!("macro '{name}' not defined"));
+            let kind = self.skip_line(src);
+            return Some(self.token(kind, None));
+        };
+        let mut span = self.token_start.span;
+        span.end = last.span.end.max(span.end);
+        self.expansion = Some(MacroText {
+            value,
+            next: 0,
+            loc: Loc {
+                span,
+                macro_use: Some(id),
+            },
+        });
+        None
+    }
+
+    fn token_after(&mut self, c: Char, src: &Sources) -> Token {
+        let Some((b, loc)) = c else {
+            return self.token(TokKind::Eof, None);
+        };
+        match b {
+            b'\'' | b'"' => return self.quoted(b, src),
+            b'\n' => return self.token(TokKind::Newline, Some(loc)),
+            _ => {}
+        }
+        let mut first = (b, loc);
+        if b == b'-' || b.is_ascii_digit() {
+            match self.number(first, src) {
+                Ok(token) => return token,
+                Err(start) => first = start,
+            }
+            if first.0 == b'-' {
+                return self.token(TokKind::Char(b'-'), Some(first.1));
+            }
+        }
+        if starts_word(first.0) {
+            return self.word(first, src);
+        }
+        self.token(TokKind::Char(first.0), Some(first.1))
+    }
+
+    fn quoted(&mut self, quote: u8, src: &Sources) -> Token {
+        let mut text = Vec::new();
+        loop {
+            let Some((mut b, loc)) = self.lgetc(Some(quote), src) else {
+                return self.token(TokKind::Eof, None);
+            };
+            if b == b'\n' {
+                continue;
+            } else if b == b'\\' {
+                let next = self.lgetc(Some(quote), src);
+                let Some((n, _)) = next else {
+                    return self.token(TokKind::Eof, None);
+                };
+                if n == quote || n == b' ' || n == b'\t' {
+                    b = n;
+                } else if n == b'\n' {
+                    continue;
+                } else {
+                    self.lungetc(next);
+                }
+            } else if b == quote {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                return self.token(TokKind::Str(text), Some(loc));
+            } else if b == 0 {
+                self.error(Kind::SyntaxError, "syntax error".into());
+                let kind = self.skip_line(src);
+                return self.token(kind, None);
+            }
+            if text.len() >= QUOTED_MAX {
+                self.error(Kind::StringTooLong, "string too long".into());
+                let kind = self.skip_line(src);
+                return self.token(kind, None);
+            }
+            text.push(b);
+        }
+    }
+
+    /// A number, or `Err` with the first character back when the digits turn
+    /// out to start a word (the rest is put back to be read again).
+    fn number(&mut self, first: (u8, Loc), src: &Sources) -> Result<Token, (u8, Loc)> {
+        let mut digits = vec![first];
+        let next = loop {
+            if digits.len() > WORD_MAX {
+                self.error(Kind::StringTooLong, "string too long".into());
+                let kind = self.skip_line(src);
+                return Ok(self.token(kind, None));
+            }
+            let c = self.lgetc(None, src);
+            match c {
+                Some((d, loc)) if d.is_ascii_digit() => digits.push((d, loc)),
+                _ => break c,
+            }
+        };
+        self.lungetc(next);
+        let only_minus = digits.len() == 1 && first.0 == b'-';
+        if !only_minus && next.is_none_or(|(c, _)| ends_number(c)) {
+            let text: String = digits.iter().map(|&(d, _)| d as char).collect();
+            let last = digits.last().map(|&(_, loc)| loc);
+            return Ok(match parse_number(&text) {
+                Ok(n) => self.token(TokKind::Number(n), last),
+                Err(why) => {
+                    self.error(
+                        Kind::InvalidNumber,
+                        format!("\"{text}\" invalid number: {why}"),
+                    );
+                    let kind = self.skip_line(src);
+                    self.token(kind, None)
+                }
+            });
+        }
+        for &c in digits[1..].iter().rev() {
+            self.lungetc(Some(c));
+        }
+        Err(first)
+    }
+
+    fn word(&mut self, first: (u8, Loc), src: &Sources) -> Token {
+        let mut text = vec![first.0];
+        let mut last = first.1;
+        loop {
+            if text.len() > WORD_MAX {
+                self.error(Kind::StringTooLong, "string too long".into());
+                let kind = self.skip_line(src);
+                return self.token(kind, None);
+            }
+            let c = self.lgetc(None, src);
+            match c {
+                Some((b, loc)) if continues_word(b) => {
+                    text.push(b);
+                    last = loc;
+                }
+                _ => {
+                    self.lungetc(c);
+                    break;
+                }
+            }
+        }
+        let kind = match Keyword::lookup(&text) {
+            Some(kw) => TokKind::Keyword(kw),
+            None => TokKind::Str(String::from_utf8_lossy(&text).into_owned()),
+        };
+        self.token(kind, Some(last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::source::SourceFile;
+
+    fn lex(text: &str, macros: &mut Macros) -> (Vec<TokKind>, Vec<String>) {
+        let mut src = Sources::default();
+        let id = src.add(SourceFile {
+            name: "t".into(),
+            path: None,
+            text: text.as_bytes().to_vec(),
+            included_from: None,
+        });
+        let mut lexer = Lexer::new(id);
+        let mut kinds = Vec::new();
+        loop {
+            let t = lexer.next_token(&src, macros);
+            if t.kind == TokKind::Eof {
+                break;
+            }
+            kinds.push(t.kind);
+        }
+        let errs = lexer.take_diags().into_iter().map(|d| d.message).collect();
+        (kinds, errs)
+    }
+
+    fn s(text: &str) -> TokKind {
+        TokKind::Str(text.into())
+    }
+
+    #[test]
+    fn words_numbers_and_punctuation() {
+        let (k, e) = lex("ike 10.0.2/24 {a,b} -x 12(\n", &mut Macros::default());
+        assert!(e.is_empty());
+        assert_eq!(
+            k,
+            vec![
+                TokKind::Keyword(Keyword::Ike),
+                s("10.0.2"),
+                TokKind::Char(b'/'),
+                TokKind::Number(24),
+                TokKind::Char(b'{'),
+                s("a"),
+                TokKind::Char(b','),
+                s("b"),
+                TokKind::Char(b'}'),
+                TokKind::Char(b'-'),
+                s("x"),
+                s("12"),
+                TokKind::Char(b'('),
+                TokKind::Newline,
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_comments_and_continuations() {
+        let (k, _) = lex(
+            "\"a b\" 'c\\'d' # comment\nx\\\ny \\q\n",
+            &mut Macros::default(),
+        );
+        assert_eq!(
+            k,
+            vec![
+                s("a b"),
+                s("c'd"),
+                TokKind::Newline,
+                // a continuation joins the lines as they are, even mid-word
+                s("xy"),
+                s("q"),
+                TokKind::Newline,
+            ]
+        );
+    }
+
+    #[test]
+    fn macros_expand_at_token_start_only() {
+        let mut m = Macros::default();
+        m.define(
+            "n".into(),
+            "{ 1.1.1.1, 2.2.2.2 }".into(),
+            Span::default(),
+            0,
+        );
+        let (k, e) = lex("$n x$n \"$n\"\n", &mut m);
+        assert!(e.is_empty());
+        assert_eq!(k[0], TokKind::Char(b'{'));
+        assert_eq!(k[1], s("1.1.1.1"));
+        assert_eq!(k[5], s("x$n"));
+        assert_eq!(k[6], s("$n"));
+    }
+
+    #[test]
+    fn lexical_errors() {
+        let (k, e) = lex("a $nope b\nc\n\"open", &mut Macros::default());
+        assert_eq!(k[0], s("a"));
+        assert_eq!(k[1], TokKind::Error);
+        assert_eq!(k[2], s("c"));
+        assert_eq!(
+            e,
+            vec![
+                "macro 'nope' not defined",
+                "reached end of file while parsing quoted string"
+            ]
+        );
+        let (_, e) = lex("99999999999999999999\n", &mut Macros::default());
+        assert_eq!(
+            e,
+            vec!["\"99999999999999999999\" invalid number: too large"]
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! Loading: reads a configuration file and everything it includes, and
+//! splits it into parsed statements.  Macro definitions take effect as they
+//! are read, so a macro is known from the statement after its definition on.
+
+use std::path::PathBuf;
+
+use crate::diag::{Diagnostic, FileId, Kind, Span};
+use crate::syntax::ast::{Stmt, Text, Tok};
+use crate::syntax::lex::{Lexer, TokKind, Token};
+use crate::syntax::macros::Macros;
+use crate::syntax::parse::parse_statement;
+use crate::syntax::source::{SourceFile, Sources};
+use crate::system::files::{self, MAX_CONFIG_BYTES, Root};
+
+/// Includes nested deeper than this are refused.
+pub const MAX_INCLUDE_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub root: Root,
+    /// Refuse a main file that others can read, as ipsecctl does.
+    pub check_secrecy: bool,
+}
+
+/// A statement that parsed into a rule.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Number of the statement in reading order (counting every line).
+    pub seq: u32,
+    pub file: FileId,
+    pub tokens: Vec<Token>,
+    pub stmt: Stmt,
+}
+
+impl Statement {
+    pub fn span(&self, tok: Tok) -> Span {
+        self.tokens[tok as usize].span
+    }
+
+    /// The statement's first token.
+    pub fn start(&self) -> Span {
+        self.span(0)
+    }
+}
+
+/// How each statement went, for the parser's error recovery.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub ntokens: u32,
+    /// The token where the grammar failed, and its span.
+    pub syntax_error: Option<(Tok, Span)>,
+    /// A check failed and the rest of the statement was abandoned.
+    pub aborted: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub sources: Sources,
+    pub statements: Vec<Statement>,
+    pub macros: Macros,
+    pub diags: Vec<Diagnostic>,
+    /// Indexed by statement number.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Reads `name` (`-` for standard input) and the files it includes.
+pub fn load(name: &str, opts: &LoadOptions) -> Parsed {
+    let mut loader = Loader {
+        p: Parsed::default(),
+        opts,
+    };
+    if let Some(file) = loader.open_main(name) {
+        loader.run(file);
+    }
+    loader.p
+}
+
+/// Loads configuration text given in memory, named `name` in messages.
+pub fn load_text(name: &str, text: Vec<u8>, opts: &LoadOptions) -> Parsed {
+    let mut loader = Loader {
+        p: Parsed::default(),
+        opts,
+    };
+    let file = loader.p.sources.add(SourceFile {
+        name: name.into(),
+        path: None,
+        text,
+        included_from: None,
+    });
+    loader.run(file);
+    loader.p
+}
+
+struct Loader<'o> {
+    p: Parsed,
+    opts: &'o LoadOptions,
+}
+
+impl Loader<'_> {
+    fn open_main(&mut self, name: &str) -> Option<FileId> {
+        if name == "-" {
+            let text = files::read_stdin();
+            let file = self.p.sources.add(SourceFile {
+                name: "stdin".into(),
+                path: None,
+                text: text.as_ref().map_or_else(|_| Vec::new(), |t| t.clone()),
+                included_from: None,
+            });
+            return match text {
+                Ok(_) => Some(file),
+                Err(e) => {
+                    self.p
+                        .diags
+                        .push(Diagnostic::file_error(Kind::FileUnreadable, file, e.0));
+                    None
+                }
+            };
+        }
+        let path = self.opts.root.map(name);
+        let data = files::read_regular(&path, MAX_CONFIG_BYTES);
+        let problem = match &data {
+            Err(e) => Some((Kind::FileUnreadable, e.0.clone())),
+            Ok(d) if self.opts.check_secrecy => {
+                files::secrecy_problem(d).map(|why| (Kind::FileSecrecy, why.to_string()))
+            }
+            Ok(_) => None,
+        };
+        let file = self.p.sources.add(SourceFile {
+            name: name.into(),
+            path: Some(path),
+            text: data.map(|d| d.bytes).unwrap_or_default(),
+            included_from: None,
+        });
+        match problem {
+            None => Some(file),
+            Some((kind, why)) => {
+                self.p.diags.push(Diagnostic::file_error(kind, file, why));
+                None
+            }
+        }
+    }
+
+    fn run(&mut self, file: FileId) {
+        let mut lexer = Lexer::new(file);
+        loop {
+            let seq = self.p.outcomes.len() as u32;
+            let tokens = self.statement_tokens(&mut lexer, seq);
+            let at_eof = tokens.last().is_some_and(|t| t.kind == TokKind::Eof);
+            if at_eof && tokens.len() == 1 {
+                break;
+            }
+            let mut outcome = Outcome {
+                ntokens: tokens.len() as u32,
+                ..Outcome::default()
+            };
+            let file = tokens[0].span.file;
+            match parse_statement(&tokens) {
+                Err(tok) => outcome.syntax_error = Some((tok, tokens[tok as usize].span)),
+                Ok(Stmt::Empty) => {}
+                Ok(Stmt::Include(path)) => {
+                    outcome.aborted = !self.include(&mut lexer, &tokens, &path, seq);
+                }
+                Ok(Stmt::Macro { name, value, end }) => {
+                    outcome.aborted = !self.define(&tokens, name, value, end, seq);
+                }
+                Ok(stmt) => self.p.statements.push(Statement {
+                    seq,
+                    file,
+                    tokens,
+                    stmt,
+                }),
+            }
+            self.p.outcomes.push(outcome);
+            if at_eof {
+                break;
+            }
+        }
+    }
+
+    /// Tokens up to and including the next newline (or the end).
+    fn statement_tokens(&mut self, lexer: &mut Lexer, seq: u32) -> Vec<Token> {
+        let mut tokens = Vec::new();
+        loop {
+            let token = lexer.next_token(&self.p.sources, &mut self.p.macros);
+            let at = tokens.len() as u32;
+            self.p
+                .diags
+                .extend(lexer.take_diags().into_iter().map(|d| d.ordered((seq, at))));
+            let last = matches!(token.kind, TokKind::Newline | TokKind::Eof);
+            tokens.push(token);
+            if last {
+                return tokens;
+            }
+        }
+    }
+
+    fn error(&mut self, kind: Kind, tokens: &[Token], tok: Tok, seq: u32, msg: String) {
+        let span = tokens[tok as usize].span;
+        self.p
+            .diags
+            .push(Diagnostic::error(kind, span, msg).ordered((seq, tok)));
+    }
+
+    /// `name = "value"`.  ipsecctl's check for blanks in the name skips the
+    /// first character; so does this one.
+    fn define(&mut self, tokens: &[Token], name: Text, value: String, end: Tok, seq: u32) -> bool {
+        if name
+            .value
+            .bytes()
+            .skip(1)
+            .any(crate::syntax::lex::is_c_space)
+        {
+            let msg = "macro name cannot contain whitespace".to_string();
+            self.error(Kind::MacroNameWhitespace, tokens, end, seq, msg);
+            return false;
+        }
+        let span = tokens[name.tok as usize].span;
+        self.p.macros.define(name.value, value, span, seq);
+        true
+    }
+
+    /// `include "path"`: reads the file and continues the lexer in it.
+    fn include(&mut self, lexer: &mut Lexer, tokens: &[Token], path: &Text, seq: u32) -> bool {
+        let failed = |why: String| format!("failed to include file {}: {why}", path.value);
+        let actual = self.opts.root.map(&path.value);
+        let open: Vec<FileId> = lexer.open_files().collect();
+        if open.len() >= MAX_INCLUDE_DEPTH {
+            let msg = failed(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
+            self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
+            return false;
+        }
+        if let Some(cycle) = self.cycle(&open, &actual, &path.value) {
+            let msg = failed(format!("include cycle: {cycle}"));
+            self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
+            return false;
+        }
+        match files::read_regular(&actual, MAX_CONFIG_BYTES) {
+            Err(e) => {
+                self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
+                false
+            }
+            Ok(data) => {
+                let id = self.p.sources.add(SourceFile {
+                    name: path.value.clone(),
+                    path: Some(actual),
+                    text: data.bytes,
+                    included_from: Some(tokens[path.tok as usize].span),
+                });
+                lexer.push_file(id);
+                true
+            }
+        }
+    }
+
+    /// The include chain, written out, when `actual` is already being read.
+    fn cycle(&self, open: &[FileId], actual: &PathBuf, name: &str) -> Option<String> {
+        let target = std::fs::canonicalize(actual).ok()?;
+        let pos = open.iter().position(|&f| {
+            let path = self.p.sources.get(f).path.as_ref();
+            path.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target)
+        })?;
+        let mut names: Vec<&str> = open[pos..]
+            .iter()
+            .map(|&f| self.p.sources.display_name(f))
+            .collect();
+        names.push(name);
+        Some(names.join(" -> "))
+    }
+}

@@ -1,0 +1,64 @@
+//! Macros: `name = "value"` statements, and `$name` references the lexer
+//! replaces with the value before parsing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::diag::Span;
+
+pub type MacroId = u32;
+
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    pub name: String,
+    pub value: Arc<str>,
+    /// The span of the name in the defining statement.
+    pub span: Span,
+    /// Number of the defining statement.
+    pub stmt: u32,
+    /// Some `$name` was expanded while this definition was current.
+    pub used: bool,
+    /// A later statement redefined the name.
+    pub replaced: bool,
+}
+
+/// Every definition in the order made; a name refers to its latest one.
+#[derive(Debug, Clone, Default)]
+pub struct Macros {
+    defs: Vec<MacroDef>,
+    current: HashMap<String, MacroId>,
+}
+
+impl Macros {
+    pub fn define(&mut self, name: String, value: String, span: Span, stmt: u32) -> MacroId {
+        let id = self.defs.len() as MacroId;
+        if let Some(old) = self.current.insert(name.clone(), id) {
+            self.defs[old as usize].replaced = true;
+        }
+        self.defs.push(MacroDef {
+            name,
+            value: value.into(),
+            span,
+            stmt,
+            used: false,
+            replaced: false,
+        });
+        id
+    }
+
+    /// The current definition of `name`, marked used.
+    pub fn expand(&mut self, name: &str) -> Option<(MacroId, Arc<str>)> {
+        let id = *self.current.get(name)?;
+        let def = &mut self.defs[id as usize];
+        def.used = true;
+        Some((id, def.value.clone()))
+    }
+
+    pub fn get(&self, id: MacroId) -> &MacroDef {
+        &self.defs[id as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (MacroId, &MacroDef)> {
+        self.defs.iter().enumerate().map(|(i, d)| (i as MacroId, d))
+    }
+}

@@ -1,0 +1,11 @@
+//! Syntax: files → tokens → statements, with spans.
+
+pub mod ast;
+pub mod keyword;
+pub mod lex;
+pub mod load;
+pub mod macros;
+pub mod parse;
+pub mod recovery;
+pub mod secrets;
+pub mod source;

@@ -1,0 +1,82 @@
+//! The text of every file read during one run, kept so that spans can be
+//! shown and fragments compared later.
+
+use std::path::PathBuf;
+
+use crate::diag::{FileId, Span};
+
+/// One file as it was read.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The name ipsecctl would print: the path as given on the command line
+    /// or in the `include` statement, or `stdin`.
+    pub name: String,
+    /// Where it was actually read from (differs from `name` under `--root`);
+    /// `None` for standard input.
+    pub path: Option<PathBuf>,
+    pub text: Vec<u8>,
+    /// The file and span of the `include` statement that pulled it in.
+    pub included_from: Option<Span>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn add(&mut self, file: SourceFile) -> FileId {
+        self.files.push(file);
+        (self.files.len() - 1) as FileId
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id as usize]
+    }
+
+    pub fn display_name(&self, id: FileId) -> &str {
+        self.files
+            .get(id as usize)
+            .map(|f| f.name.as_str())
+            .unwrap_or("?")
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (i as FileId, f))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The chain of includes that led to `id`, outermost first.
+    pub fn include_chain(&self, id: FileId) -> Vec<FileId> {
+        let mut chain = vec![id];
+        let mut cur = id;
+        while let Some(span) = self.get(cur).included_from {
+            chain.push(span.file);
+            cur = span.file;
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The text of the line a span starts on, without its newline.
+    pub fn line_text(&self, span: Span) -> &[u8] {
+        let text = &self.get(span.file).text;
+        let start = (span.start as usize).min(text.len());
+        let line_start = text[..start]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let line_end = text[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |p| start + p);
+        &text[line_start..line_end]
+    }
+}

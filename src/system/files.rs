@@ -1,0 +1,127 @@
+//! Reading configuration and key files: regular files only, of a sane size,
+//! with the ownership and mode ipsecctl insists on for secrets.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Configuration files larger than this are refused rather than read.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
+#[derive(Debug)]
+pub struct FileData {
+    pub bytes: Vec<u8>,
+    pub uid: u32,
+    pub mode: u32,
+}
+
+/// Why a file could not be read, worded for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError(pub String);
+
+/// The reason an I/O operation failed, without Rust's "(os error N)".
+pub fn io_reason(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("is a directory")
+    } else if t.is_fifo() {
+        Some("is a FIFO, not a regular file")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("is a device, not a regular file")
+    } else if t.is_socket() {
+        Some("is a socket, not a regular file")
+    } else {
+        Some("is not a regular file")
+    }
+}
+
+/// Reads a whole regular file of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
+    let meta = std::fs::metadata(path).map_err(|e| ReadError(io_reason(&e)))?;
+    if let Some(why) = file_kind(&meta) {
+        return Err(ReadError(why.into()));
+    }
+    if meta.len() > limit {
+        return Err(ReadError(format!(
+            "file too large ({} bytes, the limit is {limit})",
+            meta.len()
+        )));
+    }
+    let file = File::open(path).map_err(|e| ReadError(io_reason(&e)))?;
+    let meta = file.metadata().map_err(|e| ReadError(io_reason(&e)))?;
+    if let Some(why) = file_kind(&meta) {
+        return Err(ReadError(why.into()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError(io_reason(&e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError(format!(
+            "file too large (the limit is {limit} bytes)"
+        )));
+    }
+    Ok(FileData {
+        bytes,
+        uid: meta.uid(),
+        mode: meta.mode(),
+    })
+}
+
+/// Reads standard input to its end.
+pub fn read_stdin() -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError(io_reason(&e)))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ReadError("input too large".into()));
+    }
+    Ok(bytes)
+}
+
+/// What ipsecctl demands of the file it loads, since it holds secrets:
+/// owned by root or the user running it, and no access for others and no
+/// write or execute for the group.
+pub fn secrecy_problem(data: &FileData) -> Option<&'static str> {
+    let me = nix::unistd::getuid().as_raw();
+    if data.uid != 0 && data.uid != me {
+        Some("owner not root or current user")
+    } else if data.mode & 0o037 != 0 {
+        Some("group writable or world read/writable")
+    } else {
+        None
+    }
+}
+
+/// Maps gateway paths into a tree rooted elsewhere (`--root`): absolute
+/// paths go under the root, and relative ones are taken from the root too,
+/// the directory ipsecctl runs in at boot.
+#[derive(Debug, Clone, Default)]
+pub struct Root(pub Option<PathBuf>);
+
+impl Root {
+    pub fn map(&self, path: &str) -> PathBuf {
+        match &self.0 {
+            None => PathBuf::from(path),
+            Some(root) => root.join(path.trim_start_matches('/')),
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}

@@ -1,0 +1,4 @@
+//! Everything that touches the machine.
+
+pub mod files;
+pub mod names;

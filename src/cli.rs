@@ -25,6 +25,103 @@ pub enum Command {
     /// Print what `ipsecctl -nv -f FILE` prints: the canonical rules and the
     /// isakmpd commands of every ike rule
     Compile(CompileArgs),
+    /// Install a tunnel file, include it in ipsec.conf and load it
+    Add(AddArgs),
+    /// Unload a fragment's tunnels, remove its include line, move it aside
+    Rm(NameArgs),
+    /// Show what changes if fragment NAME is replaced by FILE (or by what is on disk)
+    Diff(DiffArgs),
+    /// Carry that change out, touching only the rules that change
+    Apply(ApplyArgs),
+    /// Tear a fragment's connections down in isakmpd, configuration kept
+    Down(NameArgs),
+    /// Bring a fragment's connections up again
+    Up(NameArgs),
+    /// Down, then up
+    Restart(NameArgs),
+    /// List the fragments in include order
+    Ls(LsArgs),
+    /// Show the isakmpd tags of a fragment or file
+    Tags(TagsArgs),
+    /// Show the live state of each fragment's tunnels
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// Print the plan (file edits, ipsecctl runs, FIFO lines) and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    /// A tunnel file: a path, or a name in the fragment directory
+    #[arg(value_name = "FILE")]
+    pub file: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NameArgs {
+    /// Print the plan and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    /// The fragment: `name`, `name.conf`, or its path in the fragment directory
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The fragment
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The new version [default: the fragment's file as it is on disk]
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Print the plan and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    /// The fragment
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The new version, installed over the fragment [default: the file on disk]
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// One JSON object per fragment, in an array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagsArgs {
+    /// Also print the FIFO lines that would tear the connections down
+    #[arg(long)]
+    pub teardown: bool,
+
+    /// A fragment name, or any ipsec.conf file
+    #[arg(value_name = "NAME|FILE")]
+    pub target: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this fragment
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// As JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

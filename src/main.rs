@@ -2,6 +2,7 @@ use clap::Parser;
 
 use ipsecmgr::cli::{Cli, Command};
 use ipsecmgr::commands::{self, EXIT_USAGE};
+use ipsecmgr::manager::gateway::Gateway;
 use ipsecmgr::settings::Settings;
 use ipsecmgr::system::files::Root;
 
@@ -15,8 +16,22 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
+    if let Command::Compile(args) = &cli.command {
+        std::process::exit(commands::compile::run(args, &settings, &root));
+    }
+    let gw = Gateway::new(settings, root, false);
     let status = match &cli.command {
-        Command::Compile(args) => commands::compile::run(args, &settings, &root),
+        Command::Compile(_) => EXIT_USAGE,
+        Command::Add(a) => commands::manage::add(&gw, a),
+        Command::Rm(a) => commands::manage::rm(&gw, a),
+        Command::Apply(a) => commands::manage::apply(&gw, a),
+        Command::Down(a) => commands::manage::updown(&gw, a, true, false),
+        Command::Up(a) => commands::manage::updown(&gw, a, false, true),
+        Command::Restart(a) => commands::manage::updown(&gw, a, true, true),
+        Command::Diff(a) => commands::diff::run(&gw, a),
+        Command::Ls(a) => commands::list::ls(&gw, a),
+        Command::Tags(a) => commands::list::tags(&gw, a),
+        Command::Status(a) => commands::status::run(&gw, a),
     };
     std::process::exit(status);
 }

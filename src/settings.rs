@@ -2,6 +2,12 @@
 //!
 //! ```toml
 //! hostname = "gw1.example.net"     # the srcid of `ike dynamic` rules
+//! ipsec_conf = "/etc/ipsec.conf"   # these paths: the defaults
+//! fragment_dir = "/etc/ipsec.d"
+//! ipsecctl = "/sbin/ipsecctl"
+//! isakmpd_fifo = "/var/run/isakmpd.fifo"
+//! isakmpd_result = "/var/run/isakmpd.result"
+//! state_dir = "/var/db/ipsecmgr"
 //!
 //! [hosts]
 //! gw-berlin = ["192.0.2.1"]
@@ -23,7 +29,7 @@ use crate::system::names::Names;
 /// Read when no `-c` is given and the file exists.
 pub const DEFAULT_PATH: &str = "/etc/ipsecmgr.conf";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Host names and their addresses, used instead of the resolver.
@@ -35,9 +41,63 @@ pub struct Settings {
     /// The name `ike dynamic` rules without a srcid identify with; the
     /// system's host name when unset.
     pub hostname: Option<String>,
+    /// The configuration ipsecctl loads at boot.
+    #[serde(default = "default_ipsec_conf")]
+    pub ipsec_conf: String,
+    /// Where the tunnel files (fragments) live.
+    #[serde(default = "default_fragment_dir")]
+    pub fragment_dir: String,
+    /// The ipsecctl(8) to run.
+    #[serde(default = "default_ipsecctl")]
+    pub ipsecctl: String,
+    /// isakmpd's command FIFO.
+    #[serde(default = "default_isakmpd_fifo")]
+    pub isakmpd_fifo: String,
+    /// Where isakmpd writes its reports.
+    #[serde(default = "default_isakmpd_result")]
+    pub isakmpd_result: String,
+    /// ipsecmgr's own state: applied copies, removed files, lock, journal.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
     /// Where the settings were read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+fn default_ipsec_conf() -> String {
+    "/etc/ipsec.conf".into()
+}
+fn default_fragment_dir() -> String {
+    "/etc/ipsec.d".into()
+}
+fn default_ipsecctl() -> String {
+    "/sbin/ipsecctl".into()
+}
+fn default_isakmpd_fifo() -> String {
+    "/var/run/isakmpd.fifo".into()
+}
+fn default_isakmpd_result() -> String {
+    "/var/run/isakmpd.result".into()
+}
+fn default_state_dir() -> String {
+    "/var/db/ipsecmgr".into()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hosts: BTreeMap::new(),
+            interfaces: BTreeMap::new(),
+            hostname: None,
+            ipsec_conf: default_ipsec_conf(),
+            fragment_dir: default_fragment_dir(),
+            ipsecctl: default_ipsecctl(),
+            isakmpd_fifo: default_isakmpd_fifo(),
+            isakmpd_result: default_isakmpd_result(),
+            state_dir: default_state_dir(),
+            source: None,
+        }
+    }
 }
 
 /// A problem with the settings file, worded `FILE: LINE: message`.
@@ -150,6 +210,13 @@ mod tests {
     fn unknown_keys_and_bad_addresses_are_named() {
         let e = Settings::parse("[hosts]\na = [\"1.2.3.4\"]\n\nbogus = 1\n").unwrap_err();
         assert!(e.starts_with("4: "), "{e}");
+        let e = Settings::parse("colour = \"red\"\n").unwrap_err();
+        assert!(e.contains("`colour`"), "{e}");
+        let s = Settings::parse("state_dir = \"/tmp/s\"\n").unwrap();
+        assert_eq!(
+            (s.state_dir.as_str(), s.ipsecctl.as_str()),
+            ("/tmp/s", "/sbin/ipsecctl")
+        );
         let e = Settings::parse("colour = \"red\"\n").unwrap_err();
         assert!(e.contains("colour"), "{e}");
         let e = Settings::parse("[interfaces]\nem0 = [\"1.2.3\"]\n").unwrap_err();

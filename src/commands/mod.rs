@@ -2,6 +2,10 @@
 //! the process exit status.
 
 pub mod compile;
+pub mod diff;
+pub mod list;
+pub mod manage;
+pub mod status;
 
 /// Exit statuses.
 pub const EXIT_OK: i32 = 0;

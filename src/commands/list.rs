@@ -1,0 +1,162 @@
+//! `ipsecmgr ls` and `ipsecmgr tags`: what the tree holds, read only.
+
+use std::fmt::Write as _;
+use std::fs;
+
+use serde::Serialize;
+
+use crate::cli::{LsArgs, TagsArgs};
+use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::emit::{isakmpd, tags};
+use crate::manager::fragments;
+use crate::manager::gateway::Gateway;
+use crate::manager::sections::ike_sections;
+use crate::manager::teardown::{self, ikes};
+use crate::manager::tree::{Fragment, Tree};
+use crate::rules::model::{Rule, RuleKind};
+
+#[derive(Serialize)]
+struct Entry {
+    name: String,
+    path: String,
+    line: u32,
+    flows: usize,
+    sas: usize,
+    ike: usize,
+    /// applied (the applied copy is the file), modified (it is not), or
+    /// unmanaged (no applied copy)
+    state: &'static str,
+    phase1: Vec<String>,
+    phase2: Vec<String>,
+}
+
+fn unique(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
+}
+
+fn entry(gw: &Gateway, tree: &Tree, f: &Fragment) -> Entry {
+    let rules: Vec<&Rule> = tree.rules_of(f).collect();
+    let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
+    let own = ikes(rules.iter().copied());
+    let state = match fs::read(gw.applied_copy(&f.name)) {
+        Err(_) => "unmanaged",
+        Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| disk == copy) => "applied",
+        Ok(_) => "modified",
+    };
+    Entry {
+        name: f.name.clone(),
+        path: f.gateway_path.clone(),
+        line: f.include_line,
+        flows: count(|k| matches!(k, RuleKind::Flow(_))),
+        sas: count(|k| matches!(k, RuleKind::Sa(_))),
+        ike: own.len(),
+        state,
+        phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
+        phase2: unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect()),
+    }
+}
+
+pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
+    let tree = Tree::load(gw);
+    for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
+        eprint!(
+            "{}",
+            crate::diag::render_plain(d, &tree.compiled.parsed.sources)
+        );
+    }
+    let entries: Vec<Entry> = tree.fragments.iter().map(|f| entry(gw, &tree, f)).collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  PATH",
+        "NAME", "LINE", "FLOWS", "SAS", "IKE", "STATE"
+    );
+    for e in &entries {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
+            e.name, e.line, e.flows, e.sas, e.ike, e.state, e.path
+        );
+        for t in e.phase1.iter().chain(&e.phase2) {
+            let _ = writeln!(out, "    {t}");
+        }
+    }
+    print!("{out}");
+    EXIT_OK
+}
+
+pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
+    let tree = Tree::load(gw);
+    let standalone;
+    let owned;
+    let (rules, name): (Vec<&Rule>, Option<String>) = match fragments::resolve(gw, &args.target)
+        .ok()
+        .filter(|n| tree.fragment(n).is_some() || gw.applied_copy(n).exists())
+    {
+        Some(name) => match fragments::loaded(gw, &tree, &name) {
+            Ok(l) => {
+                owned = l;
+                (owned.rules(&tree), Some(name))
+            }
+            Err(e) => {
+                eprintln!("ipsecmgr: tags: {e}");
+                return EXIT_CONFIG;
+            }
+        },
+        None => {
+            let Ok(text) = fs::read(&args.target) else {
+                eprintln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
+                return EXIT_CONFIG;
+            };
+            standalone = gw.compile_text(&args.target, &text);
+            for d in standalone.diags.iter().filter(|d| d.is_error()) {
+                eprint!(
+                    "{}",
+                    crate::diag::render_plain(d, &standalone.parsed.sources)
+                );
+            }
+            (standalone.rules.iter().collect(), None)
+        }
+    };
+    let own = ikes(rules.iter().copied());
+    let mut out = String::new();
+    for ike in &own {
+        let s = ike_sections(ike);
+        let _ = writeln!(out, "phase1 {}", s.phase1);
+        let _ = writeln!(out, "phase2 {}", s.phase2);
+        for id in s.network_ids.iter().chain(&s.id_sections) {
+            let _ = writeln!(out, "id     {id}");
+        }
+    }
+    let out: String = unique(out.lines().map(str::to_string).collect())
+        .into_iter()
+        .map(|l| l + "\n")
+        .collect();
+    print!("{out}");
+    if args.teardown {
+        let remaining: Vec<&Rule> = match &name {
+            Some(n) => tree.rules_except(n).collect(),
+            None => tree.compiled.rules.iter().collect(),
+        };
+        let mut fifo = String::new();
+        for ike in &own {
+            isakmpd::delete_commands(ike, &mut fifo);
+        }
+        for line in teardown::cleanup_lines(&own, &ikes(remaining)) {
+            fifo.push_str(&line);
+            fifo.push('\n');
+        }
+        println!("\nteardown:");
+        print!("{fifo}");
+    }
+    EXIT_OK
+}

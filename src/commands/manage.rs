@@ -1,0 +1,158 @@
+//! The mutating commands: add, rm, apply, down, up, restart.  Each plans,
+//! then prints the plan (`-n`) or carries it out under the lock.
+
+use crate::cli::{AddArgs, ApplyArgs, NameArgs};
+use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::diag;
+use crate::manager::exec;
+use crate::manager::fragments;
+use crate::manager::gateway::Gateway;
+use crate::manager::ops::{self, Planned};
+use crate::manager::tree::Tree;
+use crate::system::fs::{LOCK_WAIT, Lock};
+
+fn say(msg: &str) {
+    eprintln!("ipsecmgr: {msg}");
+}
+
+/// Prints the tree's errors: commands go on, but the admin should know.
+fn warn_tree(gw: &Gateway, tree: &Tree) {
+    let errors: Vec<_> = tree
+        .compiled
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    if errors.is_empty() {
+        return;
+    }
+    say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
+    for d in errors {
+        eprint!("{}", diag::render_plain(d, &tree.compiled.parsed.sources));
+    }
+}
+
+/// Locks, recovers an interrupted run, loads the tree, plans with `planner`,
+/// then prints or executes the plan.
+pub fn run_planned(
+    gw: &Gateway,
+    op: &str,
+    dry_run: bool,
+    planner: impl FnOnce(&Gateway, &Tree) -> Result<Planned, String>,
+) -> i32 {
+    let _lock = if dry_run {
+        if gw.journal_path().exists() {
+            say(
+                "warning: an interrupted run is pending; the next run without -n completes or rolls it back",
+            );
+        }
+        None
+    } else {
+        match Lock::acquire(&gw.state_dir, op, LOCK_WAIT) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                say(&e);
+                return EXIT_CONFIG;
+            }
+        }
+    };
+    if !dry_run {
+        match exec::recover(gw, &mut |m| say(&m)) {
+            Ok(Some(done)) => say(&done),
+            Ok(None) => {}
+            Err(e) => {
+                say(&e);
+                return EXIT_CONFIG;
+            }
+        }
+    }
+    let tree = Tree::load(gw);
+    warn_tree(gw, &tree);
+    let plan = match planner(gw, &tree) {
+        Err(e) => {
+            say(&format!("{op}: {e}"));
+            return EXIT_CONFIG;
+        }
+        Ok(Planned::Nothing(why)) => {
+            println!("{why}");
+            return EXIT_OK;
+        }
+        Ok(Planned::Plan(plan)) => plan,
+    };
+    print!("{}", plan.render());
+    if dry_run {
+        return EXIT_OK;
+    }
+    match exec::execute(gw, &plan, &mut |m| say(&format!("warning: {m}"))) {
+        Ok(()) => {
+            println!("{op}: done");
+            EXIT_OK
+        }
+        Err(e) => {
+            say(&format!("{op}: {e}"));
+            EXIT_CONFIG
+        }
+    }
+}
+
+pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
+    let src = match ops::source(gw, &args.file) {
+        Ok(s) => s,
+        Err(e) => {
+            say(&format!("add: {e}"));
+            return EXIT_CONFIG;
+        }
+    };
+    let op = format!("add {}", src.name);
+    run_planned(gw, &op, args.dry_run, |gw, tree| {
+        ops::plan_add(gw, tree, &src)
+    })
+}
+
+fn named(gw: &Gateway, verb: &str, arg: &str) -> Result<(String, String), i32> {
+    match fragments::resolve(gw, arg) {
+        Ok(name) => Ok((format!("{verb} {name}"), name)),
+        Err(e) => {
+            say(&format!("{verb}: {e}"));
+            Err(EXIT_CONFIG)
+        }
+    }
+}
+
+pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
+    let (op, name) = match named(gw, "rm", &args.name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    run_planned(gw, &op, args.dry_run, |gw, tree| {
+        ops::plan_rm(gw, tree, &name)
+    })
+}
+
+pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
+    let verb = match (down, up) {
+        (true, true) => "restart",
+        (true, false) => "down",
+        _ => "up",
+    };
+    let (op, name) = match named(gw, verb, &args.name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    run_planned(gw, &op, args.dry_run, |gw, tree| {
+        ops::plan_updown(gw, tree, &name, down, up)
+    })
+}
+
+pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
+    let (op, name) = match named(gw, "apply", &args.name) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let file = args.file.clone();
+    run_planned(gw, &op, args.dry_run, |gw, tree| {
+        let loaded = fragments::loaded(gw, tree, &name)?;
+        let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
+        ops::plan_apply(gw, tree, &name, &loaded, &text, &new, file.is_some())
+    })
+}

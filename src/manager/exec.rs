@@ -1,0 +1,214 @@
+//! Carrying a plan out under a journal.  Before each step the journal in
+//! state_dir records the plan and how far it got, so a run that was
+//! interrupted (crash, kill, power) is found by the next one, which rolls
+//! it back (if it had not reached its commit point) or completes it, and
+//! says which.
+
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manager::gateway::Gateway;
+use crate::manager::plan::{Plan, Step};
+use crate::system::fs::{atomic_write, create_private_dir, move_file};
+use crate::system::ipsecctl::Ipsecctl;
+use crate::system::{fifo, files};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    plan: Plan,
+    /// The first step not known to be done.
+    next: usize,
+}
+
+fn write_journal(gw: &Gateway, plan: &Plan, next: usize) -> Result<(), String> {
+    create_private_dir(&gw.state_dir)?;
+    let text = serde_json::to_vec(&Journal {
+        plan: plan.clone(),
+        next,
+    })
+    .map_err(|e| format!("cannot write the journal: {e}"))?;
+    atomic_write(&gw.journal_path(), &text, 0o600)
+}
+
+fn clear_journal(gw: &Gateway) {
+    let _ = fs::remove_file(gw.journal_path());
+}
+
+/// Checks what the plan needs before touching anything: ipsecctl can be run,
+/// isakmpd reads its FIFO.
+fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
+    let uses = |f: fn(&Step) -> bool| plan.steps.iter().any(f);
+    if uses(|s| matches!(s, Step::Ipsecctl { .. })) && !gw.ipsecctl.is_file() {
+        return Err(format!("{} not found", gw.ipsecctl.display()));
+    }
+    if uses(|s| matches!(s, Step::Fifo { .. })) {
+        fifo::check(&gw.fifo)?;
+    }
+    Ok(())
+}
+
+fn run_step(
+    gw: &Gateway,
+    step: &Step,
+    forward_only: bool,
+    log: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    match step {
+        Step::Write {
+            path, new, mode, ..
+        } => {
+            if let Some(dir) = path.parent() {
+                create_private_dir(dir)?;
+            }
+            atomic_write(path, new, *mode)
+        }
+        Step::Move { from, to, .. } => {
+            if from.exists() {
+                move_file(from, to)
+            } else {
+                Ok(())
+            }
+        }
+        Step::Ipsecctl {
+            args,
+            file,
+            tolerant,
+            ..
+        } => {
+            if let Some((path, text)) = file {
+                if let Some(dir) = path.parent() {
+                    create_private_dir(dir)?;
+                }
+                atomic_write(path, text, 0o600)?;
+            }
+            let outcome = Ipsecctl::new(&gw.ipsecctl).run(args);
+            if let Some((path, _)) = file {
+                let _ = fs::remove_file(path);
+            }
+            let outcome = outcome?;
+            if outcome.success {
+                return Ok(());
+            }
+            let said = outcome.stderr.trim_end();
+            if *tolerant || forward_only {
+                log(format!(
+                    "ipsecctl {} failed, going on: {said}",
+                    args.join(" ")
+                ));
+                Ok(())
+            } else {
+                Err(format!("ipsecctl {} failed:\n{said}", args.join(" ")))
+            }
+        }
+        Step::Fifo { lines } => fifo::send(&gw.fifo, lines),
+    }
+}
+
+/// Takes back the steps before `done`, last first.
+fn roll_back(gw: &Gateway, plan: &Plan, done: usize, log: &mut dyn FnMut(String)) {
+    for step in plan.steps[..done].iter().rev() {
+        let result = match step {
+            Step::Write {
+                path,
+                old: Some(old),
+                mode,
+                ..
+            } => atomic_write(path, old, *mode),
+            Step::Write {
+                path, old: None, ..
+            } => match fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
+                    "cannot remove {}: {}",
+                    path.display(),
+                    files::io_reason(&e)
+                )),
+                _ => Ok(()),
+            },
+            Step::Move { from, to, .. } if to.exists() => move_file(to, from),
+            Step::Ipsecctl {
+                undo: Some(args),
+                file,
+                ..
+            } => run_step(
+                gw,
+                &Step::Ipsecctl {
+                    args: args.clone(),
+                    file: file.clone(),
+                    shown_file: None,
+                    tolerant: true,
+                    undo: None,
+                },
+                true,
+                log,
+            ),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            log(format!("could not undo a step: {e}"));
+        }
+    }
+}
+
+/// Runs `plan`.  On a failure before the commit point, what was done is
+/// undone and the error returned; after it, the error is returned and the
+/// journal kept, for the next run to complete.
+pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
+    preflight(gw, plan)?;
+    for (i, step) in plan.steps.iter().enumerate() {
+        write_journal(gw, plan, i)?;
+        crate::manager::faults::maybe_fail(i);
+        if let Err(e) = run_step(gw, step, false, log) {
+            if i < plan.commit {
+                roll_back(gw, plan, i, log);
+                clear_journal(gw);
+                return Err(format!(
+                    "{e}\nnothing was changed: the steps before were undone"
+                ));
+            }
+            return Err(format!(
+                "{e}\n`{}` is partly done; the next ipsecmgr run completes it",
+                plan.op
+            ));
+        }
+    }
+    clear_journal(gw);
+    Ok(())
+}
+
+/// Finishes or rolls back a run that was interrupted; returns what it did.
+pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
+    let path = gw.journal_path();
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read {}: {}",
+                path.display(),
+                files::io_reason(&e)
+            ));
+        }
+    };
+    let journal: Journal = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{}: unreadable journal ({e}); move it away to go on",
+            path.display()
+        )
+    })?;
+    let plan = &journal.plan;
+    let next = journal.next.min(plan.steps.len());
+    let said = if next < plan.commit {
+        roll_back(gw, plan, next, log);
+        format!("rolled back the interrupted `{}`", plan.op)
+    } else {
+        for (i, step) in plan.steps.iter().enumerate().skip(next) {
+            write_journal(gw, plan, i)?;
+            run_step(gw, step, true, log)
+                .map_err(|e| format!("completing the interrupted `{}`: {e}", plan.op))?;
+        }
+        format!("completed the interrupted `{}`", plan.op)
+    };
+    clear_journal(gw);
+    Ok(Some(said))
+}

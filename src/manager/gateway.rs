@@ -1,0 +1,112 @@
+//! The gateway ipsecmgr works on: its paths (under `--root` when given),
+//! its name tables, and compiling files the way the gateway reads them.
+
+use std::path::{Path, PathBuf};
+
+use crate::compiler::{self, Compiled, Options};
+use crate::settings::Settings;
+use crate::system::files::Root;
+use crate::system::names::Names;
+
+/// A path as the gateway names it, and where ipsecmgr finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GwPath {
+    /// As written in ipsec.conf and in messages (`/etc/ipsec.d/a.conf`).
+    pub gateway: String,
+    /// Under `--root` when given.
+    pub actual: PathBuf,
+}
+
+impl GwPath {
+    pub fn new(gateway: &str, root: &Root) -> Self {
+        GwPath {
+            gateway: gateway.to_string(),
+            actual: root.map(gateway),
+        }
+    }
+
+    pub fn join(&self, name: &str) -> GwPath {
+        GwPath {
+            gateway: format!("{}/{name}", self.gateway.trim_end_matches('/')),
+            actual: self.actual.join(name),
+        }
+    }
+}
+
+pub struct Gateway {
+    pub settings: Settings,
+    pub root: Root,
+    pub names: Names,
+    pub ipsec_conf: GwPath,
+    pub fragment_dir: GwPath,
+    pub ipsecctl: PathBuf,
+    pub fifo: PathBuf,
+    pub result: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Gateway {
+    pub fn new(settings: Settings, root: Root, offline: bool) -> Self {
+        let names = settings.names(offline);
+        Gateway {
+            ipsec_conf: GwPath::new(&settings.ipsec_conf, &root),
+            fragment_dir: GwPath::new(&settings.fragment_dir, &root),
+            ipsecctl: root.map(&settings.ipsecctl),
+            fifo: root.map(&settings.isakmpd_fifo),
+            result: root.map(&settings.isakmpd_result),
+            state_dir: root.map(&settings.state_dir),
+            settings,
+            root,
+            names,
+        }
+    }
+
+    fn options(&self) -> Options<'_> {
+        Options {
+            root: self.root.clone(),
+            check_secrecy: !self.root.is_set(),
+            names: &self.names,
+            hostname: self.settings.hostname(),
+        }
+    }
+
+    /// Compiles a file named as the gateway names it.
+    pub fn compile(&self, gateway_path: &str) -> Compiled {
+        compiler::compile_file(gateway_path, &self.options())
+    }
+
+    /// Compiles text as if it were the file `name`, alone.
+    pub fn compile_text(&self, name: &str, text: &[u8]) -> Compiled {
+        compiler::compile_text(name, text.to_vec(), &self.options())
+    }
+
+    /// Where the copy of a fragment as last applied is kept.
+    pub fn applied_copy(&self, name: &str) -> PathBuf {
+        self.state_dir.join("applied").join(format!("{name}.conf"))
+    }
+
+    /// Where removed fragments go (never deleted).
+    pub fn removed_dir(&self) -> PathBuf {
+        self.state_dir.join("removed")
+    }
+
+    /// Scratch files holding rules for one ipsecctl run.
+    pub fn work_dir(&self) -> PathBuf {
+        self.state_dir.join("work")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.state_dir.join("journal")
+    }
+
+    /// A path ipsecmgr created, shown as the gateway names it.
+    pub fn shown(&self, actual: &Path) -> String {
+        match &self.root.0 {
+            Some(root) => match actual.strip_prefix(root) {
+                Ok(rel) => format!("/{}", rel.display()),
+                Err(_) => actual.display().to_string(),
+            },
+            None => actual.display().to_string(),
+        }
+    }
+}

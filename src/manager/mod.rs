@@ -1,0 +1,15 @@
+//! The fragment manager: plans and carries out changes to one included file
+//! at a time, touching only that file's tunnels.
+
+pub mod conflicts;
+pub mod edit;
+pub mod exec;
+pub mod faults;
+pub mod fragments;
+pub mod gateway;
+pub mod ops;
+pub mod plan;
+pub mod render;
+pub mod sections;
+pub mod teardown;
+pub mod tree;

@@ -1,0 +1,521 @@
+//! Planning each command: what to write, run and send, as a [`Plan`].
+//! Nothing here touches the gateway.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::compiler::Compiled;
+use crate::emit::tags;
+use crate::manager::conflicts::{self, Other};
+use crate::manager::edit;
+use crate::manager::fragments::{self, Loaded, LoadedFrom};
+use crate::manager::gateway::{Gateway, GwPath};
+use crate::manager::plan::{Plan, Step};
+use crate::manager::render;
+use crate::manager::teardown::{self, ikes};
+use crate::manager::tree::Tree;
+use crate::rules::model::{Ike, Rule, RuleKind};
+use crate::system::files;
+use crate::system::ipsecctl::Ipsecctl;
+
+/// What a command found there was to do.
+pub enum Planned {
+    Plan(Plan),
+    /// Nothing to do, and why.
+    Nothing(String),
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn others<'a>(tree: &'a Tree, gw: &'a Gateway, except: &str) -> Vec<Other<'a>> {
+    let mut out = Vec::new();
+    for f in tree.fragments.iter().filter(|f| f.name != except) {
+        for r in tree.rules_of(f) {
+            out.push(Other {
+                fragment: &f.gateway_path,
+                rule: r,
+            });
+        }
+    }
+    for &i in &tree.main_rules {
+        out.push(Other {
+            fragment: &gw.ipsec_conf.gateway,
+            rule: &tree.compiled.rules[i],
+        });
+    }
+    out
+}
+
+/// A fragment to be loaded must compile alone and agree with the rest.
+fn check_new(new: &Compiled, tree: &Tree, gw: &Gateway, name: &str) -> Result<(), String> {
+    let errs = fragments::errors(new);
+    if !errs.is_empty() {
+        return Err(errs.join("\n"));
+    }
+    let rules: Vec<&Rule> = new.rules.iter().collect();
+    let found = conflicts::find(&rules, &others(tree, gw, name));
+    if !found.is_empty() {
+        let file = new.parsed.sources.display_name(0);
+        let lines: Vec<String> = found.iter().map(|c| format!("{file}: {c}")).collect();
+        return Err(lines.join("\n"));
+    }
+    Ok(())
+}
+
+fn scratch(gw: &Gateway, name: &str, what: &str) -> PathBuf {
+    gw.work_dir()
+        .join(format!("{name}-{what}-{}.conf", std::process::id()))
+}
+
+/// An ipsecctl run on a file holding just `rules`.
+fn ipsecctl_on(
+    gw: &Gateway,
+    rules: &[&Rule],
+    path: PathBuf,
+    delete: bool,
+    plan: &mut Plan,
+) -> Result<(), String> {
+    let text = render::file(rules).ok_or("bundled SAs cannot be loaded apart from their bundle")?;
+    let (args, undo) = if delete {
+        (
+            Ipsecctl::delete_args(&path),
+            Some(Ipsecctl::load_args(&path)),
+        )
+    } else {
+        (Ipsecctl::load_args(&path), None)
+    };
+    let shown: String = rules
+        .iter()
+        .filter_map(|r| render::statement(r, false))
+        .map(|s| s + "\n")
+        .collect();
+    plan.push(Step::Ipsecctl {
+        args,
+        file: Some((path.clone(), text.into_bytes())),
+        shown_file: Some(gw.shown(&path)),
+        tolerant: delete,
+        undo,
+    });
+    plan.show_as(plan.steps.len() - 1, shown);
+    Ok(())
+}
+
+/// The file an `add` installs, its name, and its text.
+pub struct Source {
+    pub name: String,
+    pub from: PathBuf,
+    pub dest: GwPath,
+    pub text: Vec<u8>,
+}
+
+/// `add FILE`: FILE is a path, or a name in the fragment directory.
+pub fn source(gw: &Gateway, arg: &str) -> Result<Source, String> {
+    if arg.starts_with('-') {
+        return Err(format!("{arg}: a file name may not start with '-'"));
+    }
+    let name = crate::manager::tree::fragment_name(arg);
+    fragments::check_name(&name)?;
+    let dest = fragments::file_of(gw, &name);
+    let from = if arg.contains('/') {
+        PathBuf::from(arg)
+    } else {
+        dest.actual.clone()
+    };
+    let data = files::read_regular(&from, files::MAX_CONFIG_BYTES)
+        .map_err(|e| format!("{}: {}", from.display(), e.0))?;
+    Ok(Source {
+        name,
+        from,
+        dest,
+        text: data.bytes,
+    })
+}
+
+pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
+    let name = &src.name;
+    let copy = gw.applied_copy(name);
+    if tree.fragment(name).is_some() {
+        let applied = fs::read(&copy).ok();
+        if applied.as_deref() == Some(src.text.as_slice()) {
+            return Ok(Planned::Nothing(format!("{name} is already loaded")));
+        }
+        return Err(format!(
+            "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
+            gw.ipsec_conf.gateway
+        ));
+    }
+    let same_file = fs::canonicalize(&src.from).ok() == fs::canonicalize(&src.dest.actual).ok();
+    if !same_file
+        && let Ok(existing) = fs::read(&src.dest.actual)
+        && existing != src.text
+    {
+        return Err(format!(
+            "a different {} is already in the fragment directory",
+            src.dest.gateway
+        ));
+    }
+    let new = gw.compile_text(&src.dest.gateway, &src.text);
+    check_new(&new, tree, gw, name)?;
+    let conf = fs::read(&gw.ipsec_conf.actual)
+        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let mut plan = Plan::new(format!("add {name}"));
+    plan.push(Step::Write {
+        path: src.dest.actual.clone(),
+        shown: src.dest.gateway.clone(),
+        old: fs::read(&src.dest.actual).ok(),
+        new: src.text.clone(),
+        mode: 0o600,
+    });
+    plan.show_as(0, redacted_text(&new, &src.text));
+    plan.push(Step::Write {
+        path: gw.ipsec_conf.actual.clone(),
+        shown: gw.ipsec_conf.gateway.clone(),
+        new: edit::add_include(&conf, &src.dest.gateway),
+        old: Some(conf),
+        mode: 0o600,
+    });
+    plan.push(Step::Ipsecctl {
+        args: Ipsecctl::load_args(&src.dest.actual),
+        file: None,
+        shown_file: None,
+        tolerant: false,
+        undo: None,
+    });
+    plan.commit_here();
+    plan.push(Step::Write {
+        path: copy.clone(),
+        shown: gw.shown(&copy),
+        old: None,
+        new: src.text.clone(),
+        mode: 0o600,
+    });
+    plan.show_as(3, redacted_text(&new, &src.text));
+    Ok(Planned::Plan(plan))
+}
+
+fn remaining_ikes<'a>(tree: &'a Tree, name: &'a str, extra: &[&'a Rule]) -> Vec<&'a Ike> {
+    let mut rules: Vec<&Rule> = tree.rules_except(name).collect();
+    rules.extend_from_slice(extra);
+    ikes(rules)
+}
+
+/// The ipsecctl -d run that removes what a fragment loaded.
+fn delete_loaded(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    loaded: &Loaded,
+    plan: &mut Plan,
+) -> Result<(), String> {
+    match loaded.standalone_file() {
+        Some(path) => {
+            plan.push(Step::Ipsecctl {
+                args: Ipsecctl::delete_args(path),
+                file: None,
+                shown_file: None,
+                tolerant: true,
+                undo: None,
+            });
+            Ok(())
+        }
+        None => {
+            let rules = loaded.rules(tree);
+            ipsecctl_on(gw, &rules, scratch(gw, name, "delete"), true, plan)
+        }
+    }
+}
+
+pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
+    let loaded = fragments::loaded(gw, tree, name)?;
+    let rules = loaded.rules(tree);
+    let file = fragments::file_of(gw, name);
+    let gateway_path = tree
+        .fragment(name)
+        .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
+    let mut plan = Plan::new(format!("rm {name}"));
+    delete_loaded(gw, tree, name, &loaded, &mut plan)?;
+    let lines = teardown::cleanup_lines(
+        &ikes(rules.iter().copied()),
+        &remaining_ikes(tree, name, &[]),
+    );
+    if !lines.is_empty() {
+        plan.push(Step::Fifo { lines });
+    }
+    let conf = fs::read(&gw.ipsec_conf.actual)
+        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let mut new_conf = conf.clone();
+    for line in edit::include_lines(&conf, &gateway_path).iter().rev() {
+        new_conf = edit::remove_include(&new_conf, *line, &gateway_path)?;
+    }
+    if let Some(f) = tree.fragment(name)
+        && new_conf == conf
+    {
+        return Err(format!(
+            "{}: line {}: cannot remove the include of {} (it is not alone on its line)",
+            gw.ipsec_conf.gateway, f.include_line, f.gateway_path
+        ));
+    }
+    if new_conf != conf {
+        plan.push(Step::Write {
+            path: gw.ipsec_conf.actual.clone(),
+            shown: gw.ipsec_conf.gateway.clone(),
+            old: Some(conf),
+            new: new_conf,
+            mode: 0o600,
+        });
+    }
+    let stamp = unix_seconds();
+    let actual = tree
+        .fragment(name)
+        .map_or(file.actual.clone(), |f| f.actual.clone());
+    let removed = gw.removed_dir();
+    let aside = |from: &Path, to: PathBuf| Step::Move {
+        shown_from: gw.shown(from),
+        shown_to: gw.shown(&to),
+        from: from.to_path_buf(),
+        to,
+    };
+    if actual.exists() {
+        plan.push(aside(&actual, removed.join(format!("{name}.conf.{stamp}"))));
+    }
+    if let LoadedFrom::Applied(copy) = &loaded.from {
+        plan.push(aside(copy, removed.join(format!("{name}.applied.{stamp}"))));
+    }
+    Ok(Planned::Plan(plan))
+}
+
+/// The ike rules and FIFO lines of `down`/`up`/`restart`.
+pub fn plan_updown(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    down: bool,
+    up: bool,
+) -> Result<Planned, String> {
+    let loaded = fragments::loaded(gw, tree, name)?;
+    let rules = loaded.rules(tree);
+    let own = ikes(rules.iter().copied());
+    if own.is_empty() {
+        return Ok(Planned::Nothing(format!("{name} has no ike rules")));
+    }
+    let mut lines = Vec::new();
+    if down {
+        lines.extend(teardown::down_lines(&own, &remaining_ikes(tree, name, &[])));
+    }
+    if up {
+        lines.extend(teardown::up_lines(&own));
+    }
+    let op = match (down, up) {
+        (true, true) => "restart",
+        (true, false) => "down",
+        _ => "up",
+    };
+    let mut plan = Plan::new(format!("{op} {name}"));
+    plan.push(Step::Fifo { lines });
+    Ok(Planned::Plan(plan))
+}
+
+/// How a fragment's rules change between two versions.
+pub struct Changes<'a> {
+    pub removed: Vec<&'a Rule>,
+    pub added: Vec<&'a Rule>,
+    /// Phase 1 peers kept whose settings change: they must re-key.
+    pub rekey: Vec<String>,
+}
+
+/// Rules in `old` and not in `new`, and the other way round (as multisets,
+/// so a rule written twice counts twice).
+pub fn changes<'a>(old: &[&'a Rule], new: &[&'a Rule]) -> Changes<'a> {
+    let count = |rules: &[&'a Rule]| {
+        let mut m: HashMap<&RuleKind, usize> = HashMap::new();
+        for r in rules {
+            *m.entry(&r.kind).or_default() += 1;
+        }
+        m
+    };
+    let minus = |a: &[&'a Rule], b: &HashMap<&RuleKind, usize>| {
+        let mut left = b.clone();
+        a.iter()
+            .filter(|r| match left.get_mut(&r.kind) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    false
+                }
+                _ => true,
+            })
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let removed = minus(old, &count(new));
+    let added = minus(new, &count(old));
+    let settings = |rules: &[&'a Rule]| {
+        ikes(rules.iter().copied())
+            .into_iter()
+            .map(|i| (tags::phase1(i), conflicts::phase1_settings(i)))
+            .collect::<HashMap<_, _>>()
+    };
+    let (before, after) = (settings(old), settings(new));
+    let mut rekey: Vec<String> = before
+        .iter()
+        .filter(|(tag, s)| after.get(*tag).is_some_and(|t| t != *s))
+        .map(|(tag, _)| tag.clone())
+        .collect();
+    rekey.sort();
+    Changes {
+        removed,
+        added,
+        rekey,
+    }
+}
+
+/// The new version of a fragment for `diff`/`apply`: FILE, or the file on disk.
+pub fn new_version(
+    gw: &Gateway,
+    name: &str,
+    file: Option<&str>,
+) -> Result<(Vec<u8>, Compiled), String> {
+    let dest = fragments::file_of(gw, name);
+    let path = file.map_or(dest.actual.clone(), PathBuf::from);
+    let data = files::read_regular(&path, files::MAX_CONFIG_BYTES)
+        .map_err(|e| format!("{}: {}", path.display(), e.0))?;
+    let compiled = gw.compile_text(&dest.gateway, &data.bytes);
+    Ok((data.bytes, compiled))
+}
+
+pub fn plan_apply(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    loaded: &Loaded,
+    new_text: &[u8],
+    new: &Compiled,
+    file_given: bool,
+) -> Result<Planned, String> {
+    check_new(new, tree, gw, name)?;
+    let old_rules = loaded.rules(tree);
+    let new_rules: Vec<&Rule> = new.rules.iter().collect();
+    let mut ch = changes(&old_rules, &new_rules);
+    let bundled = |rules: &[&Rule]| rules.iter().any(|r| matches!(r.kind, RuleKind::Bundle(_)));
+    if bundled(&ch.removed) || bundled(&ch.added) {
+        // bundles only exist between SAs loaded together: reload them all
+        ch.removed = old_rules.clone();
+        ch.added = new_rules.clone();
+    }
+    let dest = fragments::file_of(gw, name);
+    let on_disk = fs::read(&dest.actual).ok();
+    let copy = gw.applied_copy(name);
+    let copy_text = fs::read(&copy).ok();
+    let nothing = ch.removed.is_empty()
+        && ch.added.is_empty()
+        && copy_text.as_deref() == Some(new_text)
+        && on_disk.as_deref() == Some(new_text);
+    if nothing {
+        return Ok(Planned::Nothing(format!("{name}: nothing to apply")));
+    }
+    let mut plan = Plan::new(format!("apply {name}"));
+    if file_given && on_disk.as_deref() != Some(new_text) {
+        plan.push(Step::Write {
+            path: dest.actual.clone(),
+            shown: dest.gateway.clone(),
+            old: on_disk,
+            new: new_text.to_vec(),
+            mode: 0o600,
+        });
+        plan.show_as(0, redacted_text(new, new_text));
+    }
+    if !ch.removed.is_empty() {
+        ipsecctl_on(
+            gw,
+            &ch.removed,
+            scratch(gw, name, "removed"),
+            true,
+            &mut plan,
+        )?;
+    }
+    if !ch.added.is_empty() {
+        ipsecctl_on(gw, &ch.added, scratch(gw, name, "added"), false, &mut plan)?;
+    }
+    plan.commit_here();
+    let remaining = remaining_ikes(tree, name, &new_rules);
+    let mut lines = teardown::cleanup_lines(&ikes(ch.removed.iter().copied()), &remaining);
+    for tag in &ch.rekey {
+        let line = format!("t main {tag}");
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    if !lines.is_empty() {
+        plan.push(Step::Fifo { lines });
+    }
+    if copy_text.as_deref() != Some(new_text) {
+        plan.push(Step::Write {
+            path: copy.clone(),
+            shown: gw.shown(&copy),
+            old: copy_text,
+            new: new_text.to_vec(),
+            mode: 0o600,
+        });
+        plan.show_as(plan.steps.len() - 1, redacted_text(new, new_text));
+    }
+    Ok(Planned::Plan(plan))
+}
+
+/// `text` with its secrets (pre-shared keys, keys, and the values of
+/// macros that hold them) replaced by `<redacted>`.
+pub fn redacted_text(compiled: &Compiled, text: &[u8]) -> String {
+    redacted_file(compiled, 0, text)
+}
+
+/// [`redacted_text`] for file `file` of a compiled tree.
+pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]) -> String {
+    use crate::emit::isakmpd::REDACTED;
+    use crate::syntax::secrets;
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let macros = secrets::secret_macros(&compiled.parsed.statements);
+    for st in &compiled.parsed.statements {
+        for tok in secrets::secret_tokens(&st.stmt) {
+            let t = &st.tokens[tok as usize];
+            if t.macro_use.is_none() && t.span.file == file {
+                ranges.push((t.span.start as usize, t.span.end as usize));
+            }
+        }
+    }
+    let mut secret_lines: HashSet<u32> = HashSet::new();
+    for (id, def) in compiled.parsed.macros.iter() {
+        if macros.contains(&id) && def.span.file == file {
+            secret_lines.insert(def.span.line);
+        }
+    }
+    ranges.sort();
+    let mut out = Vec::with_capacity(text.len());
+    let mut pos = 0;
+    for (start, end) in ranges {
+        if start < pos || end > text.len() {
+            continue;
+        }
+        out.extend_from_slice(&text[pos..start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        pos = end;
+    }
+    out.extend_from_slice(&text[pos..]);
+    let s = String::from_utf8_lossy(&out).into_owned();
+    if secret_lines.is_empty() {
+        return s;
+    }
+    s.split_inclusive('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if secret_lines.contains(&(i as u32 + 1)) {
+                let name = line.split('=').next().unwrap_or("").trim_end();
+                format!("{name} = \"{REDACTED}\"\n")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! Reading the gateway's live state: `ipsecctl -sa` (the kernel's flows and
+//! SAs) and isakmpd's `S` report (its SAs, by connection name).
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+/// One SA isakmpd reports: `SA name: NAME (Phase N/...)` and the transport
+/// line `src: A dst: B` under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsakmpdSa {
+    pub name: String,
+    pub phase: u8,
+    pub src: Option<String>,
+    pub dst: Option<String>,
+}
+
+/// Parses isakmpd's `S` report (sa.c: sa_report_all).
+pub fn parse_sa_report(text: &str) -> Vec<IsakmpdSa> {
+    let mut sas = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("SA name: ") else {
+            continue;
+        };
+        let (name, phase) = match rest.rsplit_once(" (Phase ") {
+            Some((name, tail)) => {
+                let digit = tail.chars().next().and_then(|c| c.to_digit(10));
+                (name.to_string(), digit.unwrap_or(0) as u8)
+            }
+            None => (rest.to_string(), 0),
+        };
+        let mut sa = IsakmpdSa {
+            name,
+            phase,
+            src: None,
+            dst: None,
+        };
+        if let Some(ids) = lines.peek().and_then(|l| l.strip_prefix("src: ")) {
+            if let Some((src, dst)) = ids.split_once(" dst: ") {
+                sa.src = Some(src.trim().to_string());
+                sa.dst = Some(dst.trim().to_string());
+            }
+            lines.next();
+        }
+        sas.push(sa);
+    }
+    sas
+}
+
+/// A flow or SA line of `ipsecctl -sa`, with the fields status needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelEntry {
+    pub line: String,
+    pub direction: Option<String>,
+    pub src: String,
+    pub dst: String,
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelState {
+    pub flows: Vec<KernelEntry>,
+    pub sas: Vec<KernelEntry>,
+}
+
+fn word_after<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
+    words
+        .iter()
+        .position(|w| *w == key)
+        .and_then(|i| words.get(i + 1).copied())
+}
+
+fn entry(line: &str, is_flow: bool) -> Option<KernelEntry> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    Some(KernelEntry {
+        line: line.to_string(),
+        direction: is_flow
+            .then(|| words.get(2).map(|d| d.to_string()))
+            .flatten(),
+        src: word_after(&words, "from")?.to_string(),
+        dst: word_after(&words, "to")?.to_string(),
+        peer: word_after(&words, "peer").map(str::to_string),
+    })
+}
+
+/// Parses `ipsecctl -sa` (ipsecctl.c: ipsecctl_show): a `FLOWS:` section
+/// and a `SAD:` section; SA lines may continue on tab-indented lines.
+pub fn parse_show_all(text: &str) -> KernelState {
+    let mut state = KernelState::default();
+    let mut in_sad = false;
+    for line in text.lines() {
+        match line {
+            "FLOWS:" => in_sad = false,
+            "SAD:" => in_sad = true,
+            _ if line.starts_with('\t') || line.trim().is_empty() => {}
+            _ if line.starts_with("flow ") => {
+                if let Some(e) = entry(line, true) {
+                    state.flows.push(e);
+                }
+            }
+            _ if in_sad => {
+                if let Some(e) = entry(line.trim_end_matches(" \\"), false) {
+                    state.sas.push(e);
+                }
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Asks isakmpd for its SA report: `S` into the FIFO, then waits (up to
+/// `wait`) for it to rewrite the result file.
+pub fn isakmpd_report(fifo: &Path, result: &Path, wait: Duration) -> Result<String, String> {
+    let before = stamp(result);
+    crate::system::fifo::send(fifo, &["S".into()])?;
+    let start = Instant::now();
+    loop {
+        let now = stamp(result);
+        if now.is_some() && now != before {
+            // isakmpd may still be writing: wait until the file stops changing
+            std::thread::sleep(Duration::from_millis(20));
+            if stamp(result) == now {
+                return std::fs::read_to_string(result)
+                    .map_err(|e| format!("cannot read {}: {e}", result.display()));
+            }
+        }
+        if start.elapsed() > wait {
+            return Err(format!(
+                "isakmpd did not write {} within {} seconds",
+                result.display(),
+                wait.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isakmpd_sa_report() {
+        let text = "SA name: peer-192.0.2.9 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 192.0.2.9\n\
+                    Lifetime: 3600 seconds\nFlags 0x00000001\nicookie 1 rcookie 2\n\n\
+                    SA name: from-10.0.0.0/24-to-10.9.0.0/24 (Phase 2)\nsrc: 192.0.2.1 dst: 192.0.2.9\n\
+                    Flags 0x00000000\nSPI 0: 1234abcd\n\nSA name: <unnamed> (Phase 1/Responder)\n\
+                    <no transport>\n\n";
+        let sas = parse_sa_report(text);
+        assert_eq!(sas.len(), 3);
+        assert_eq!(sas[0].name, "peer-192.0.2.9");
+        assert_eq!(sas[0].phase, 1);
+        assert_eq!(sas[0].dst.as_deref(), Some("192.0.2.9"));
+        assert_eq!(sas[1].phase, 2);
+        assert_eq!(sas[2].src, None);
+    }
+
+    #[test]
+    fn ipsecctl_show_all() {
+        let text = "FLOWS:\nflow esp in from 10.9.0.0/24 to 10.0.0.0/24 peer 192.0.2.9 type use\n\
+                    flow esp out from 10.0.0.0/24 to 10.9.0.0/24 peer 192.0.2.9 type require\n\n\
+                    SAD:\nesp tunnel from 192.0.2.9 to 192.0.2.1 spi 0x1234abcd auth hmac-sha2-256 enc aes\n";
+        let s = parse_show_all(text);
+        assert_eq!(s.flows.len(), 2);
+        assert_eq!(s.flows[0].direction.as_deref(), Some("in"));
+        assert_eq!(s.flows[1].peer.as_deref(), Some("192.0.2.9"));
+        assert_eq!(s.sas[0].dst, "192.0.2.1");
+        assert_eq!(
+            parse_show_all("FLOWS:\nNo flows\n\nSAD:\nNo entries\n"),
+            KernelState::default()
+        );
+    }
+}

@@ -120,7 +120,7 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<String, String> {
         args.file.is_some(),
     ) {
         Ok(Planned::Plan(plan)) => {
-            for line in plan.render().lines() {
+            for line in plan.render(&ops::redactor(gw)).lines() {
                 let _ = writeln!(out, "  {line}");
             }
         }

@@ -79,7 +79,7 @@ pub fn run_planned(
         }
         Ok(Planned::Plan(plan)) => plan,
     };
-    print!("{}", plan.render());
+    print!("{}", plan.render(&ops::redactor(gw)));
     if dry_run {
         return EXIT_OK;
     }

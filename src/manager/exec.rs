@@ -135,7 +135,6 @@ fn roll_back(gw: &Gateway, plan: &Plan, done: usize, log: &mut dyn FnMut(String)
                 &Step::Ipsecctl {
                     args: args.clone(),
                     file: file.clone(),
-                    shown_file: None,
                     tolerant: true,
                     undo: None,
                 },

@@ -74,7 +74,6 @@ fn scratch(gw: &Gateway, name: &str, what: &str) -> PathBuf {
 
 /// An ipsecctl run on a file holding just `rules`.
 fn ipsecctl_on(
-    gw: &Gateway,
     rules: &[&Rule],
     path: PathBuf,
     delete: bool,
@@ -89,19 +88,12 @@ fn ipsecctl_on(
     } else {
         (Ipsecctl::load_args(&path), None)
     };
-    let shown: String = rules
-        .iter()
-        .filter_map(|r| render::statement(r, false))
-        .map(|s| s + "\n")
-        .collect();
     plan.push(Step::Ipsecctl {
         args,
-        file: Some((path.clone(), text.into_bytes())),
-        shown_file: Some(gw.shown(&path)),
+        file: Some((path, text.into_bytes())),
         tolerant: delete,
         undo,
     });
-    plan.show_as(plan.steps.len() - 1, shown);
     Ok(())
 }
 
@@ -171,7 +163,6 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         new: src.text.clone(),
         mode: 0o600,
     });
-    plan.show_as(0, redacted_text(&new, &src.text));
     plan.push(Step::Write {
         path: gw.ipsec_conf.actual.clone(),
         shown: gw.ipsec_conf.gateway.clone(),
@@ -182,7 +173,6 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     plan.push(Step::Ipsecctl {
         args: Ipsecctl::load_args(&src.dest.actual),
         file: None,
-        shown_file: None,
         tolerant: false,
         undo: None,
     });
@@ -194,7 +184,6 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         new: src.text.clone(),
         mode: 0o600,
     });
-    plan.show_as(3, redacted_text(&new, &src.text));
     Ok(Planned::Plan(plan))
 }
 
@@ -217,7 +206,6 @@ fn delete_loaded(
             plan.push(Step::Ipsecctl {
                 args: Ipsecctl::delete_args(path),
                 file: None,
-                shown_file: None,
                 tolerant: true,
                 undo: None,
             });
@@ -225,7 +213,7 @@ fn delete_loaded(
         }
         None => {
             let rules = loaded.rules(tree);
-            ipsecctl_on(gw, &rules, scratch(gw, name, "delete"), true, plan)
+            ipsecctl_on(&rules, scratch(gw, name, "delete"), true, plan)
         }
     }
 }
@@ -426,19 +414,12 @@ pub fn plan_apply(
             new: new_text.to_vec(),
             mode: 0o600,
         });
-        plan.show_as(0, redacted_text(new, new_text));
     }
     if !ch.removed.is_empty() {
-        ipsecctl_on(
-            gw,
-            &ch.removed,
-            scratch(gw, name, "removed"),
-            true,
-            &mut plan,
-        )?;
+        ipsecctl_on(&ch.removed, scratch(gw, name, "removed"), true, &mut plan)?;
     }
     if !ch.added.is_empty() {
-        ipsecctl_on(gw, &ch.added, scratch(gw, name, "added"), false, &mut plan)?;
+        ipsecctl_on(&ch.added, scratch(gw, name, "added"), false, &mut plan)?;
     }
     plan.commit_here();
     let remaining = remaining_ikes(tree, name, &new_rules);
@@ -460,9 +441,14 @@ pub fn plan_apply(
             new: new_text.to_vec(),
             mode: 0o600,
         });
-        plan.show_as(plan.steps.len() - 1, redacted_text(new, new_text));
     }
     Ok(Planned::Plan(plan))
+}
+
+/// A function that hides the secrets of configuration text (read as the
+/// gateway would read it, includes and macros included).
+pub fn redactor(gw: &Gateway) -> impl Fn(&[u8]) -> String + '_ {
+    move |text: &[u8]| redacted_text(&gw.compile_text("text", text), text)
 }
 
 /// `text` with its secrets (pre-shared keys, keys, and the values of

@@ -30,7 +30,6 @@ pub enum Step {
     Ipsecctl {
         args: Vec<String>,
         file: Option<(PathBuf, Vec<u8>)>,
-        shown_file: Option<String>,
         tolerant: bool,
         undo: Option<Vec<String>>,
     },
@@ -46,9 +45,6 @@ pub struct Plan {
     /// Steps before this index are undone if a later one fails before it
     /// is reached; from it on, an interrupted plan is completed.
     pub commit: usize,
-    /// What the plan's text shows instead of secrets: (secret, redacted).
-    #[serde(skip)]
-    pub display: Vec<(usize, String)>,
 }
 
 impl Plan {
@@ -72,33 +68,19 @@ impl Plan {
         self.commit = self.steps.len();
     }
 
-    /// Shows step `index`'s file (or new content) as `text` (redacted).
-    pub fn show_as(&mut self, index: usize, text: String) {
-        self.display.push((index, text));
-    }
-
-    fn shown_text(&self, index: usize) -> Option<&str> {
-        self.display
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, t)| t.as_str())
-    }
-
     /// The plan for people: file edits as unified diffs, every ipsecctl
-    /// run with the rules it is given, every FIFO line.
-    pub fn render(&self) -> String {
+    /// run with the rules it is given, every FIFO line.  File contents go
+    /// through `redact`, which hides their secrets.
+    pub fn render(&self, redact: &dyn Fn(&[u8]) -> String) -> String {
         let mut out = String::new();
-        for (i, step) in self.steps.iter().enumerate() {
+        for step in &self.steps {
             match step {
                 Step::Write {
                     shown, old, new, ..
                 } => {
-                    let old = String::from_utf8_lossy(old.as_deref().unwrap_or_default());
-                    let new_text = match self.shown_text(i) {
-                        Some(t) => t.to_string(),
-                        None => String::from_utf8_lossy(new).into_owned(),
-                    };
-                    let diff = similar::TextDiff::from_lines(old.as_ref(), new_text.as_str())
+                    let old = old.as_deref().map(redact).unwrap_or_default();
+                    let new_text = redact(new);
+                    let diff = similar::TextDiff::from_lines(old.as_str(), new_text.as_str())
                         .unified_diff()
                         .context_radius(2)
                         .header(shown, shown)
@@ -116,12 +98,10 @@ impl Plan {
                 } => {
                     let _ = writeln!(out, "move {shown_from} to {shown_to}");
                 }
-                Step::Ipsecctl {
-                    args, shown_file, ..
-                } => {
+                Step::Ipsecctl { args, file, .. } => {
                     let _ = writeln!(out, "run ipsecctl {}", args.join(" "));
-                    if let (Some(_), Some(text)) = (shown_file, self.shown_text(i)) {
-                        for line in text.lines().filter(|l| !l.starts_with('#')) {
+                    if let Some((_, text)) = file {
+                        for line in redact(text).lines().filter(|l| !l.starts_with('#')) {
                             let _ = writeln!(out, "    {line}");
                         }
                     }

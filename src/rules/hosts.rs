@@ -31,10 +31,11 @@ fn addr(ip: IpAddr, prefix: u8, net: bool, name: String) -> HostAddr {
 pub fn resolve(spec: &str, names: &Names) -> Result<Vec<HostAddr>, HostError> {
     let (bare, mask) = match spec.rfind('/') {
         Some(slash) => {
+            // -1 is how ipsecctl marks "no mask", so `/-1` means none
             let bits = num::strtol(&spec[slash + 1..])
-                .filter(|b| (0..=128).contains(b))
+                .filter(|b| (-1..=128).contains(b))
                 .ok_or_else(|| HostError::InvalidNetmask(spec[slash..].to_string()))?;
-            (&spec[..slash], Some(bits as u8))
+            (&spec[..slash], u8::try_from(bits).ok())
         }
         None => (spec, None),
     };
@@ -55,6 +56,10 @@ pub fn resolve(spec: &str, names: &Names) -> Result<Vec<HostAddr>, HostError> {
         return Ok(vec![v6(ip, mask.unwrap_or(128))]);
     }
     if mask.is_some() {
+        return Err(HostError::NotFound);
+    }
+    if bare.len() != spec.len() && inet::pton4(bare).is_some() {
+        // `a.b.c.d/-1`: ipsecctl looks the whole text up as a name
         return Err(HostError::NotFound);
     }
     match names.host(spec) {

@@ -601,8 +601,13 @@ impl Resolver<'_> {
                 let msg = format!("invalid sec interface unit: {why}");
                 self.abort(st, Kind::InvalidInterface, t.tok, msg)
             }
-            Err(_) => {
-                let msg = "invalid sec interface unit: invalid";
+            Err(e) => {
+                let why = match e.kind() {
+                    std::num::IntErrorKind::PosOverflow => "too large",
+                    std::num::IntErrorKind::NegOverflow => "too small",
+                    _ => "invalid",
+                };
+                let msg = format!("invalid sec interface unit: {why}");
                 self.abort(st, Kind::InvalidInterface, t.tok, msg)
             }
         }
@@ -621,7 +626,9 @@ impl Resolver<'_> {
                 local,
                 psk,
                 aggressive: ike.phase1.aggressive,
-                srcid: ike.srcid.as_ref().map(|i| i.name.clone()),
+                // as written: the host name a dynamic rule falls back to
+                // is not part of what has to agree
+                srcid: srcid.map(|i| i.name.clone()),
                 dstid: ike.dstid.as_ref().map(|i| i.name.clone()),
             });
             return;

@@ -154,11 +154,13 @@ impl Loader<'_> {
                 ..Outcome::default()
             };
             let file = tokens[0].span.file;
+            let mut included = false;
             match parse_statement(&tokens) {
                 Err(tok) => outcome.syntax_error = Some((tok, tokens[tok as usize].span)),
                 Ok(Stmt::Empty) => {}
                 Ok(Stmt::Include(path)) => {
-                    outcome.aborted = !self.include(&mut lexer, &tokens, &path, seq);
+                    included = self.include(&mut lexer, &tokens, &path, seq);
+                    outcome.aborted = !included;
                 }
                 Ok(Stmt::Macro { name, value, end }) => {
                     outcome.aborted = !self.define(&tokens, name, value, end, seq);
@@ -171,7 +173,8 @@ impl Loader<'_> {
                 }),
             }
             self.p.outcomes.push(outcome);
-            if at_eof {
+            // an include on the last line, without a newline, is still read
+            if at_eof && !included {
                 break;
             }
         }

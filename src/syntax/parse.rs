@@ -135,7 +135,10 @@ fn inner(p: P) -> Vec<P> {
 }
 
 fn varset(r: &Rendered, p: P, end: Tok) -> Stmt {
-    let parts = inner(p);
+    let parts: Vec<P> = p
+        .into_inner()
+        .filter(|x| x.as_rule() == Rule::string)
+        .collect();
     let name = r.text(&parts[0]);
     let value = parts[1..]
         .iter()
@@ -389,7 +392,10 @@ fn host(r: &Rendered, p: P) -> Host {
         ),
         Rule::host_nat => {
             let close = r.last_tok(&h);
-            let mut specs = h.into_inner().map(|s| host_spec(r, s));
+            let mut specs = h
+                .into_inner()
+                .filter(|x| x.as_rule() == Rule::host_spec)
+                .map(|s| host_spec(r, s));
             let host = specs.next().expect("nat has a host");
             let nat = specs.next().expect("nat has a translation");
             Host::Nat { host, nat, close }
@@ -402,7 +408,7 @@ fn host_spec(r: &Rendered, p: P) -> HostSpec {
     let last = r.last_tok(&p);
     let parts = inner(p);
     let name = r.text(&parts[0]);
-    match parts.get(1) {
+    match parts.iter().find(|x| x.as_rule() == Rule::number) {
         Some(bits) => HostSpec {
             text: format!("{}/{}", name.value, r.number(bits).0),
             first: name.tok,

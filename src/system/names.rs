@@ -69,6 +69,10 @@ impl Names {
         if !self.use_system {
             return Lookup::Undeclared;
         }
+        if looks_numeric(name) {
+            // glibc would read `1.2.3` as an address; OpenBSD does not
+            return Lookup::NotFound;
+        }
         let Ok(found) = (name, 0).to_socket_addrs() else {
             return Lookup::NotFound;
         };
@@ -85,6 +89,15 @@ impl Names {
             Lookup::Found(addrs)
         }
     }
+}
+
+/// `1.2.3`, `0x01020304`: address forms some resolvers accept and
+/// ipsecctl's does not.
+fn looks_numeric(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | 'X'))
 }
 
 fn system_interfaces() -> HashMap<String, Vec<IpAddr>> {

@@ -45,6 +45,35 @@ pub enum Command {
     Tags(TagsArgs),
     /// Show the live state of each fragment's tunnels
     Status(StatusArgs),
+    /// Check configurations for errors and risks, on any OS, without root
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// How to print findings
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Resolve no names through the system; undeclared names are warnings
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Exit 1 on warnings too
+    #[arg(long)]
+    pub deny_warnings: bool,
+
+    /// ipsec.conf files (their includes followed) or directories of *.conf
+    /// [default: the configured ipsec.conf]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,9 +100,17 @@ pub struct NameArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
+    /// Compare two trees (checkouts of a gateway's files), tunnel by tunnel
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["name", "file"])]
+    pub tree: Option<Vec<std::path::PathBuf>>,
+
+    /// --tree: as JSON
+    #[arg(long, requires = "tree")]
+    pub json: bool,
+
     /// The fragment
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    #[arg(value_name = "NAME", required_unless_present = "tree")]
+    pub name: Option<String>,
 
     /// The new version [default: the fragment's file as it is on disk]
     #[arg(value_name = "FILE")]

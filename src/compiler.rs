@@ -16,6 +16,8 @@ pub struct Options<'a> {
     pub check_secrecy: bool,
     pub names: &'a Names,
     pub hostname: String,
+    /// The file given is a path on this machine, not under the root.
+    pub main_local: bool,
 }
 
 /// A configuration read and resolved.
@@ -37,6 +39,7 @@ pub fn compile_file(name: &str, opts: &Options) -> Compiled {
     let load_opts = LoadOptions {
         root: opts.root.clone(),
         check_secrecy: opts.check_secrecy,
+        main_local: opts.main_local,
     };
     finish(load::load(name, &load_opts), opts)
 }
@@ -46,6 +49,7 @@ pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
     let load_opts = LoadOptions {
         root: opts.root.clone(),
         check_secrecy: false,
+        main_local: false,
     };
     finish(load::load_text(name, text, &load_opts), opts)
 }

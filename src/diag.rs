@@ -72,6 +72,20 @@ pub enum Kind {
     DefaultPeerMismatch,
     IllegalTransform,
     TooManyRules,
+    // lint: across the tree
+    FragmentNeedsMacro,
+    DuplicateFlow,
+    OverlappingFlows,
+    Phase1Conflict,
+    FieldTooLong,
+    WeakCrypto,
+    ShortPsk,
+    LiteralPsk,
+    FilePermissions,
+    UnusedMacro,
+    OrphanFragment,
+    IncludeOutside,
+    NameUndeclared,
 }
 
 impl Kind {
@@ -115,6 +129,19 @@ impl Kind {
             DefaultPeerMismatch => "E046",
             IllegalTransform => "E047",
             TooManyRules => "E048",
+            FragmentNeedsMacro => "L101",
+            DuplicateFlow => "L102",
+            OverlappingFlows => "L103",
+            Phase1Conflict => "L104",
+            FieldTooLong => "L105",
+            WeakCrypto => "L201",
+            ShortPsk => "L202",
+            LiteralPsk => "L203",
+            FilePermissions => "L301",
+            UnusedMacro => "L401",
+            OrphanFragment => "L402",
+            IncludeOutside => "L403",
+            NameUndeclared => "L404",
         }
     }
 }

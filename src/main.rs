@@ -16,12 +16,16 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
-    if let Command::Compile(args) = &cli.command {
-        std::process::exit(commands::compile::run(args, &settings, &root));
+    match &cli.command {
+        Command::Compile(args) => {
+            std::process::exit(commands::compile::run(args, &settings, &root))
+        }
+        Command::Lint(args) => std::process::exit(commands::lint::run(args, &settings, &root)),
+        _ => {}
     }
     let gw = Gateway::new(settings, root, false);
     let status = match &cli.command {
-        Command::Compile(_) => EXIT_USAGE,
+        Command::Compile(_) | Command::Lint(_) => EXIT_USAGE,
         Command::Add(a) => commands::manage::add(&gw, a),
         Command::Rm(a) => commands::manage::rm(&gw, a),
         Command::Apply(a) => commands::manage::apply(&gw, a),

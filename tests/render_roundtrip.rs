@@ -42,6 +42,7 @@ fn every_rule_reads_back_as_itself() {
         check_secrecy: false,
         names: &names,
         hostname: "gw.example.net".into(),
+        main_local: false,
     };
     let mut checked = 0;
     for text in CONFIGS {

@@ -29,6 +29,7 @@ fn check(text: &[u8]) {
         check_secrecy: false,
         names: &names,
         hostname: "gw.example.net".into(),
+        main_local: false,
     };
     let compiled = compiler::compile_text("stdin", text.to_vec(), &opts);
     let (_, late) = emit::verbose_listing(&compiled, Action::Add, false);
@@ -222,6 +223,7 @@ fn valid_inputs_compile_cleanly() {
         check_secrecy: false,
         names: &names,
         hostname: "gw.example.net".into(),
+        main_local: false,
     };
     for text in VALID {
         let c = compiler::compile_text("stdin", text.as_bytes().to_vec(), &opts);

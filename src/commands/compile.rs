@@ -17,6 +17,7 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
         check_secrecy: !root.is_set(),
         names: &names,
         hostname: settings.hostname(),
+        main_local: false,
     };
     let compiled = compiler::compile_file(&args.file, &opts);
     let action = if args.delete {

@@ -37,6 +37,9 @@ fn describe(rule: &Rule) -> String {
 }
 
 pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
+    if let Some(trees) = &args.tree {
+        return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args.json);
+    }
     match report(gw, args) {
         Ok(text) => {
             print!("{text}");
@@ -50,7 +53,7 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
 }
 
 fn report(gw: &Gateway, args: &DiffArgs) -> Result<String, String> {
-    let name = fragments::resolve(gw, &args.name)?;
+    let name = fragments::resolve(gw, args.name.as_deref().unwrap_or_default())?;
     let tree = Tree::load(gw);
     let loaded = fragments::loaded(gw, &tree, &name)?;
     let (new_text, new) = ops::new_version(gw, &name, args.file.as_deref())?;

@@ -3,9 +3,11 @@
 
 pub mod compile;
 pub mod diff;
+pub mod lint;
 pub mod list;
 pub mod manage;
 pub mod status;
+pub mod tree_diff;
 
 /// Exit statuses.
 pub const EXIT_OK: i32 = 0;

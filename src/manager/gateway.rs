@@ -67,6 +67,7 @@ impl Gateway {
             check_secrecy: !self.root.is_set(),
             names: &self.names,
             hostname: self.settings.hostname(),
+            main_local: false,
         }
     }
 

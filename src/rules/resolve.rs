@@ -182,13 +182,18 @@ impl Resolver<'_> {
                 let msg = format!("invalid netmask '{mask}'");
                 self.abort(st, Kind::InvalidNetmask, report, msg)
             }
-            Err(why) => {
-                let note = match why {
-                    HostError::Undeclared => {
-                        format!("{text} is not declared in [hosts] or [interfaces]")
-                    }
-                    _ => format!("no IP address found for {text}"),
-                };
+            Err(HostError::Undeclared) => {
+                let msg = format!(
+                    "{text} is not declared in [hosts] or [interfaces]; not looked up (offline)"
+                );
+                let d = Diagnostic::error(Kind::NameUndeclared, st.span(report), msg)
+                    .warning()
+                    .ordered((st.seq, report));
+                self.out.diags.push(d);
+                Err(Abort)
+            }
+            Err(_) => {
+                let note = format!("no IP address found for {text}");
                 let d = Diagnostic::error(
                     Kind::HostUnresolved,
                     st.span(report),

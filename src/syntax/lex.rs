@@ -246,7 +246,12 @@ impl Lexer {
                 "reached end of file while parsing quoted string".into(),
             );
             let end = self.here();
-            return self.pop_file(src).map(|_| (q, end));
+            let popped = self.pop_file(src)?;
+            if let Some(newline) = popped {
+                // read after the closing quote, as the parent's newline is
+                self.pushback.push(newline);
+            }
+            return Some((q, end));
         }
         let mut c = self.getc(src);
         while let Some((b'\\', _)) = c {

@@ -20,6 +20,9 @@ pub struct LoadOptions {
     pub root: Root,
     /// Refuse a main file that others can read, as ipsecctl does.
     pub check_secrecy: bool,
+    /// The main file's name is a path on this machine, not under the root
+    /// (includes still are).
+    pub main_local: bool,
 }
 
 /// A statement that parsed into a rule.
@@ -116,7 +119,11 @@ impl Loader<'_> {
                 }
             };
         }
-        let path = self.opts.root.map(name);
+        let path = if self.opts.main_local {
+            std::path::PathBuf::from(name)
+        } else {
+            self.opts.root.map(name)
+        };
         let data = files::read_regular(&path, MAX_CONFIG_BYTES);
         let problem = match &data {
             Err(e) => Some((Kind::FileUnreadable, e.0.clone())),

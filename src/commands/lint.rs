@@ -1,0 +1,50 @@
+//! `ipsecmgr lint`: findings in text, JSON or GitHub format; exit 1 when
+//! there are errors (or warnings, with --deny-warnings), 2 when it could
+//! not run.
+
+use crate::cli::{Format, LintArgs};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
+use crate::lint::{self, LintOptions, render};
+use crate::settings::Settings;
+use crate::system::files::Root;
+
+pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
+    if let Some(dir) = &root.0
+        && !dir.is_dir()
+    {
+        eprintln!(
+            "ipsecmgr: lint: {}: not a readable directory",
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    let paths = if args.paths.is_empty() {
+        vec![root.map(&settings.ipsec_conf)]
+    } else {
+        args.paths.clone()
+    };
+    let opts = LintOptions {
+        root: root.clone(),
+        offline: args.offline,
+        settings,
+    };
+    let findings = match lint::lint(&paths, &opts) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ipsecmgr: lint: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let text = match args.format {
+        Format::Text => render::text(&findings),
+        Format::Json => render::json(&findings),
+        Format::Github => render::github(&findings),
+    };
+    print!("{text}");
+    let errors = findings.iter().any(|f| f.is_error());
+    if errors || (args.deny_warnings && !findings.is_empty()) {
+        EXIT_CONFIG
+    } else {
+        EXIT_OK
+    }
+}

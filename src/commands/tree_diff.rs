@@ -1,0 +1,180 @@
+//! `ipsecmgr diff --tree OLD NEW`: the tunnel-level review of a change to a
+//! gateway's files (two checkouts, each with its etc/ipsec.conf): fragments
+//! and tunnels added, removed and changed by tag, the peers that re-key,
+//! and which fragments `add`, `rm` or `apply` would touch.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::commands::{EXIT_OK, EXIT_USAGE};
+use crate::emit::tags;
+use crate::manager::gateway::Gateway;
+use crate::manager::ops;
+use crate::manager::tree::Tree;
+use crate::rules::model::{Rule, RuleKind};
+use crate::settings::Settings;
+use crate::system::files::Root;
+
+#[derive(Serialize, Default)]
+struct FragmentChange {
+    name: String,
+    /// added, removed, changed
+    status: &'static str,
+    /// the command that carries the change out
+    command: String,
+    tunnels_added: Vec<String>,
+    tunnels_removed: Vec<String>,
+    tunnels_changed: Vec<String>,
+    other_rules_added: usize,
+    other_rules_removed: usize,
+    rekey: Vec<String>,
+}
+
+fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let root = Root(Some(dir.to_path_buf()));
+    let settings = match &gw.settings.source {
+        // settings given with -c apply to both trees
+        Some(_) if gw.root.0.is_none() => Settings::load(gw.settings.source.as_deref(), &root),
+        _ => Settings::load(None, &root),
+    }
+    .map_err(|e| e.0)?;
+    Ok(Tree::load(&Gateway::new(settings, root, true)))
+}
+
+fn phase2(rules: &[&Rule]) -> BTreeSet<String> {
+    rules
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RuleKind::Ike(i) => Some(tags::ike_tags(i).phase2),
+            _ => None,
+        })
+        .collect()
+}
+
+fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
+    let ch = ops::changes(old, new);
+    if ch.removed.is_empty() && ch.added.is_empty() {
+        return None;
+    }
+    let (gone, came) = (phase2(&ch.removed), phase2(&ch.added));
+    let others = |rules: &[&Rule]| {
+        rules
+            .iter()
+            .filter(|r| !matches!(r.kind, RuleKind::Ike(_)))
+            .count()
+    };
+    Some(FragmentChange {
+        name: name.to_string(),
+        status: "changed",
+        command: format!("ipsecmgr apply {name}"),
+        tunnels_added: came.difference(&gone).cloned().collect(),
+        tunnels_removed: gone.difference(&came).cloned().collect(),
+        tunnels_changed: gone.intersection(&came).cloned().collect(),
+        other_rules_added: others(&ch.added),
+        other_rules_removed: others(&ch.removed),
+        rekey: ch.rekey,
+    })
+}
+
+fn main_rules(t: &Tree) -> Vec<&Rule> {
+    t.main_rules.iter().map(|&i| &t.compiled.rules[i]).collect()
+}
+
+fn compare(old: &Tree, new: &Tree) -> Vec<FragmentChange> {
+    let mut out = Vec::new();
+    if let Some(mut c) = change("ipsec.conf", &main_rules(old), &main_rules(new)) {
+        c.command = "ipsecctl -f /etc/ipsec.conf (rules of ipsec.conf itself)".into();
+        out.push(c);
+    }
+    for f in &new.fragments {
+        let new_rules: Vec<&Rule> = new.rules_of(f).collect();
+        match old.fragment(&f.name) {
+            Some(o) => {
+                let old_rules: Vec<&Rule> = old.rules_of(o).collect();
+                out.extend(change(&f.name, &old_rules, &new_rules));
+            }
+            None => out.push(FragmentChange {
+                name: f.name.clone(),
+                status: "added",
+                command: format!("ipsecmgr add {}", f.name),
+                tunnels_added: phase2(&new_rules).into_iter().collect(),
+                other_rules_added: new_rules.len(),
+                ..FragmentChange::default()
+            }),
+        }
+    }
+    for f in old
+        .fragments
+        .iter()
+        .filter(|f| new.fragment(&f.name).is_none())
+    {
+        let rules: Vec<&Rule> = old.rules_of(f).collect();
+        out.push(FragmentChange {
+            name: f.name.clone(),
+            status: "removed",
+            command: format!("ipsecmgr rm {}", f.name),
+            tunnels_removed: phase2(&rules).into_iter().collect(),
+            other_rules_removed: rules.len(),
+            ..FragmentChange::default()
+        });
+    }
+    out
+}
+
+pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
+    let (old_tree, new_tree) = match (load(old, gw), load(new, gw)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("ipsecmgr: diff --tree: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    for (t, dir) in [(&old_tree, old), (&new_tree, new)] {
+        if t.compiled.has_errors() {
+            eprintln!(
+                "ipsecmgr: diff --tree: warning: {} has errors; `ipsecmgr lint` shows them",
+                dir.display()
+            );
+        }
+    }
+    let changes = compare(&old_tree, &new_tree);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&changes).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    let mut out = String::new();
+    if changes.is_empty() {
+        out.push_str("no tunnel changes\n");
+    }
+    for c in &changes {
+        let _ = writeln!(out, "{} {}: {}", c.status, c.name, c.command);
+        for (what, list) in [
+            ("added", &c.tunnels_added),
+            ("removed", &c.tunnels_removed),
+            ("changed", &c.tunnels_changed),
+            ("re-key", &c.rekey),
+        ] {
+            for t in list {
+                let _ = writeln!(out, "  {what:<8} {t}");
+            }
+        }
+        if c.status == "changed" && (c.other_rules_added > 0 || c.other_rules_removed > 0) {
+            let _ = writeln!(
+                out,
+                "  flows and SAs: {} added, {} removed",
+                c.other_rules_added, c.other_rules_removed
+            );
+        }
+    }
+    print!("{out}");
+    EXIT_OK
+}

@@ -1,0 +1,597 @@
+//! `ipsecmgr lint`: every problem of a gateway's configuration that can be
+//! found without the gateway — the compiler's errors, and checks across the
+//! include tree: clashing flows, phase 1 peers set up differently, names
+//! isakmpd would cut, weak crypto and keys, file modes, unused macros,
+//! fragments nothing includes.
+
+pub mod checks;
+pub mod flows;
+pub mod render;
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::compiler::{self, Compiled, Options};
+use crate::diag::{FileId, Kind, Severity, Span};
+use crate::emit::tags;
+use crate::manager::conflicts::{phase1_differences, phase1_settings};
+use crate::manager::tree::Tree;
+use crate::rules::model::{Rule, RuleKind};
+use crate::settings::Settings;
+use crate::syntax::ast::{IkeAuth, Stmt};
+use crate::syntax::secrets;
+use crate::system::files::Root;
+use checks::Hit;
+
+/// One finding, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_column: u32,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The line of source, secrets masked.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Finding {
+    pub fn is_error(&self) -> bool {
+        self.severity == "error"
+    }
+}
+
+pub struct LintOptions<'a> {
+    pub root: Root,
+    pub offline: bool,
+    pub settings: &'a Settings,
+}
+
+/// Lints each path (an ipsec.conf and its includes, or a directory of
+/// `*.conf`); `Err` when a path cannot be read at all.
+pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, String> {
+    let names = opts.settings.names(opts.offline);
+    let copts = Options {
+        root: opts.root.clone(),
+        check_secrecy: false,
+        names: &names,
+        hostname: opts.settings.hostname(),
+        main_local: true,
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            format!(
+                "{}: {}",
+                path.display(),
+                crate::system::files::io_reason(&e)
+            )
+        })?;
+        if meta.is_dir() {
+            lint_dir(path, &copts, opts, &mut out);
+        } else {
+            lint_tree(path, &copts, opts, &mut out);
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code))
+    });
+    out.dedup();
+    // a lexical error ends the statement with a syntax error at the same
+    // token; one finding says it
+    let lexical: std::collections::HashSet<(String, u32, u32)> = out
+        .iter()
+        .filter(|f| matches!(f.code, "E011" | "E012" | "E013" | "E014"))
+        .map(|f| (f.file.clone(), f.line, f.column))
+        .collect();
+    out.retain(|f| f.code != "E010" || !lexical.contains(&(f.file.clone(), f.line, f.column)));
+    Ok(out)
+}
+
+/// Secret byte ranges per file, for masking source lines.
+fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
+    let mut ranges: HashMap<FileId, Vec<(usize, usize)>> = HashMap::new();
+    let macros = secrets::secret_macros(&c.parsed.statements);
+    for st in &c.parsed.statements {
+        for tok in secrets::secret_tokens(&st.stmt) {
+            let t = &st.tokens[tok as usize];
+            if t.macro_use.is_none() {
+                let r = (t.span.start as usize, t.span.end as usize);
+                ranges.entry(t.span.file).or_default().push(r);
+            }
+        }
+    }
+    for (id, def) in c.parsed.macros.iter() {
+        if macros.contains(&id) {
+            // the value: from after the name to the end of its line
+            let text = &c.parsed.sources.get(def.span.file).text;
+            let start = def.span.end as usize;
+            let end = text[start.min(text.len())..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |p| start + p);
+            ranges.entry(def.span.file).or_default().push((start, end));
+        }
+    }
+    ranges
+}
+
+/// Turns a diagnostic-like hit into a finding, with its masked source line.
+struct Maker<'c> {
+    c: &'c Compiled,
+    secrets: HashMap<FileId, Vec<(usize, usize)>>,
+}
+
+impl<'c> Maker<'c> {
+    fn new(c: &'c Compiled) -> Self {
+        Maker {
+            c,
+            secrets: secret_ranges(c),
+        }
+    }
+
+    fn file_name(&self, file: FileId) -> String {
+        let f = self.c.parsed.sources.get(file);
+        match &f.path {
+            Some(p) => p.display().to_string(),
+            None => f.name.clone(),
+        }
+    }
+
+    fn make(
+        &self,
+        span: Span,
+        kind: Kind,
+        severity: Severity,
+        message: String,
+        help: Option<String>,
+        line: u32,
+    ) -> Finding {
+        let sources = &self.c.parsed.sources;
+        let file = sources.get(span.file);
+        let (source, start_col, end_col) = if span.line > 0 && span.line == line {
+            let text = &file.text;
+            let line_bytes = sources.line_text(span);
+            let line_start = span.start as usize + 1 - span.col as usize;
+            let mut masked = line_bytes.to_vec();
+            for &(s, e) in self
+                .secrets
+                .get(&span.file)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                for (i, b) in masked.iter_mut().enumerate() {
+                    let pos = line_start + i;
+                    if pos >= s && pos < e && *b != b'"' {
+                        *b = b'*';
+                    }
+                }
+            }
+            let _ = text;
+            mask_after_keywords(&mut masked);
+            let width = (span.end.saturating_sub(span.start) as usize).max(1);
+            let end = (span.col as usize + width)
+                .min(masked.len() + 1)
+                .max(span.col as usize + 1);
+            (
+                String::from_utf8_lossy(&masked).into_owned(),
+                span.col,
+                end as u32,
+            )
+        } else {
+            (String::new(), 1, 1)
+        };
+        Finding {
+            code: kind.code(),
+            severity: match severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            file: self.file_name(span.file),
+            line: line.max(1),
+            column: start_col.max(1),
+            end_column: end_col.max(1),
+            message,
+            help,
+            source,
+        }
+    }
+
+    fn hit(&self, h: Hit) -> Finding {
+        self.make(h.span, h.kind, h.severity, h.message, h.help, h.span.line)
+    }
+
+    fn diagnostics(&self, out: &mut Vec<Finding>) {
+        for d in &self.c.diags {
+            let Some(span) = d.span else { continue };
+            let help = d.notes.first().cloned();
+            let mut f = self.make(span, d.kind, d.severity, d.message.clone(), help, d.line);
+            if d.kind == Kind::DefaultPeerMismatch {
+                f.help =
+                    Some("isakmpd has one default peer: give these rules the same settings".into());
+            }
+            out.push(f);
+        }
+    }
+}
+
+/// Masks the word after `psk`, `authkey` and `enckey` (not `file`) in a
+/// line of source, for statements that did not parse (so their secret
+/// tokens are not known).
+fn mask_after_keywords(line: &mut [u8]) {
+    let mut i = 0;
+    while i < line.len() {
+        let word_start = i == 0 || !line[i - 1].is_ascii_alphanumeric();
+        let hit = ["psk", "authkey", "enckey"].iter().find(|k| {
+            line[i..].starts_with(k.as_bytes())
+                && line
+                    .get(i + k.len())
+                    .is_some_and(|&c| c == b' ' || c == b'\t')
+        });
+        let Some(k) = hit.filter(|_| word_start) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + k.len();
+        while j < line.len() && (line[j] == b' ' || line[j] == b'\t') {
+            j += 1;
+        }
+        if line[j..].starts_with(b"file") {
+            i = j;
+            continue;
+        }
+        let quote = line.get(j).copied().filter(|&c| c == b'"' || c == b'\'');
+        let start = j + usize::from(quote.is_some());
+        let mut end = start;
+        while end < line.len() {
+            let c = line[end];
+            if quote.map_or(c == b' ' || c == b'\t', |q| c == q) {
+                break;
+            }
+            end += 1;
+        }
+        for b in &mut line[start..end] {
+            *b = b'*';
+        }
+        i = end;
+    }
+}
+
+fn severity_for(live: bool) -> Severity {
+    if live {
+        Severity::Error
+    } else {
+        Severity::Warning
+    }
+}
+
+/// Mode and owner of every file read; secrets must not be readable by others.
+fn file_modes(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
+    let me = nix::unistd::getuid().as_raw();
+    for (id, f) in c.parsed.sources.iter() {
+        let Some(path) = &f.path else { continue };
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let problem = if meta.uid() != 0 && meta.uid() != me {
+            Some("owned by neither root nor the user running ipsecmgr")
+        } else if meta.mode() & 0o037 != 0 {
+            Some("group writable, or readable by others")
+        } else {
+            None
+        };
+        if let Some(why) = problem {
+            let span = Span {
+                file: id,
+                line: 0,
+                ..Span::default()
+            };
+            let mut finding = maker.make(
+                span,
+                Kind::FilePermissions,
+                severity_for(live),
+                format!(
+                    "{why} (mode {:04o}); it may hold keys",
+                    meta.mode() & 0o7777
+                ),
+                Some("chown root and chmod 600".into()),
+                1,
+            );
+            finding.line = 1;
+            out.push(finding);
+        }
+    }
+}
+
+/// A pre-shared key written in a file that others can read.
+fn literal_psks(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
+    for st in &c.parsed.statements {
+        let Stmt::Ike(ike) = &st.stmt else { continue };
+        let Some(IkeAuth::Psk(t)) = &ike.auth else {
+            continue;
+        };
+        let tok = &st.tokens[t.tok as usize];
+        if tok.macro_use.is_some() {
+            continue;
+        }
+        let Some(path) = &c.parsed.sources.get(tok.span.file).path else {
+            continue;
+        };
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        if meta.mode() & 0o044 != 0 {
+            out.push(maker.make(
+                tok.span,
+                Kind::LiteralPsk,
+                severity_for(live),
+                format!(
+                    "pre-shared key written in a file readable by {} (mode {:04o})",
+                    if meta.mode() & 0o004 != 0 {
+                        "others"
+                    } else {
+                        "its group"
+                    },
+                    meta.mode() & 0o7777
+                ),
+                Some("chmod 600 the file".into()),
+                tok.span.line,
+            ));
+        }
+    }
+}
+
+/// Checks across files: clashing flows, phase 1 peers set up differently.
+/// `makers[u]` renders findings about unit `u`'s rules.
+fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &mut Vec<Finding>) {
+    let mut seen = std::collections::HashSet::new();
+    for clash in flows::clashes(units) {
+        let key = (
+            clash.rule as *const Rule,
+            clash.other as *const Rule,
+            clash.identical,
+        );
+        if !seen.insert(key) {
+            continue;
+        }
+        let other = format!(
+            "{}:{}",
+            unit_names[clash.other_unit], clash.other.origin.line
+        );
+        let (kind, severity, message, help) = if clash.identical {
+            (
+                Kind::DuplicateFlow,
+                Severity::Error,
+                format!("flow {} is also in {other}", clash.selector.describe()),
+                "keep each flow in one file",
+            )
+        } else {
+            (
+                Kind::OverlappingFlows,
+                Severity::Warning,
+                format!(
+                    "flow {} overlaps one in {other}{}; which applies depends on load order",
+                    clash.selector.describe(),
+                    if clash.peers_differ {
+                        " with another peer"
+                    } else {
+                        ""
+                    }
+                ),
+                "make the networks disjoint",
+            )
+        };
+        let m = makers[clash.unit];
+        out.push(m.make(
+            clash.rule.origin.span,
+            kind,
+            severity,
+            message,
+            Some(help.into()),
+            clash.rule.origin.span.line,
+        ));
+    }
+    let mut first: HashMap<String, (usize, &Rule)> = HashMap::new();
+    for (u, rules) in units.iter().enumerate() {
+        for rule in rules {
+            let RuleKind::Ike(ike) = &rule.kind else {
+                continue;
+            };
+            let tag = tags::phase1(ike);
+            match first.get(&tag) {
+                None => {
+                    first.insert(tag, (u, rule));
+                }
+                Some(&(ou, other)) if ou != u => {
+                    let RuleKind::Ike(o) = &other.kind else {
+                        continue;
+                    };
+                    let diff = phase1_differences(&phase1_settings(ike), &phase1_settings(o));
+                    if diff.is_empty() {
+                        continue;
+                    }
+                    out.push(makers[u].make(
+                        rule.origin.span,
+                        Kind::Phase1Conflict,
+                        Severity::Error,
+                        format!(
+                            "phase 1 {tag} is set up differently in {}:{} ({}); isakmpd keeps only the last",
+                            unit_names[ou],
+                            other.origin.line,
+                            diff.join(", ")
+                        ),
+                        Some("give every rule with this peer the same phase 1 settings".into()),
+                        rule.origin.span.line,
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn rule_hits(rules: &[&Rule], c: &Compiled, maker: &Maker, out: &mut Vec<Finding>) {
+    let mut hits = Vec::new();
+    for r in rules {
+        checks::rule_checks(r, &mut hits);
+        checks::field_checks(r, &mut hits);
+    }
+    checks::unused_macros(c, &mut hits);
+    out.extend(hits.into_iter().map(|h| maker.hit(h)));
+}
+
+fn lint_tree(path: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Finding>) {
+    let live = !opts.root.is_set();
+    let compiled = compiler::compile_file(&path.display().to_string(), copts);
+    let tree = Tree::from_compiled(compiled);
+    let c = &tree.compiled;
+    let maker = Maker::new(c);
+    maker.diagnostics(out);
+    let mut units: Vec<Vec<&Rule>> = vec![tree.main_rules.iter().map(|&i| &c.rules[i]).collect()];
+    let mut names = vec![maker.file_name(0)];
+    for f in &tree.fragments {
+        units.push(tree.rules_of(f).collect());
+        names.push(maker.file_name(f.file));
+    }
+    let makers = vec![&maker; units.len()];
+    across(&units, &names, &makers, out);
+    let all: Vec<&Rule> = c.rules.iter().collect();
+    rule_hits(&all, c, &maker, out);
+    file_modes(c, &maker, live, out);
+    literal_psks(c, &maker, live, out);
+    fragment_checks(&tree, &maker, copts, opts, out);
+}
+
+/// Includes outside the fragment directory, fragments nothing includes,
+/// fragments `ipsecctl -f` could not load alone.
+fn fragment_checks(
+    tree: &Tree,
+    maker: &Maker,
+    copts: &Options,
+    opts: &LintOptions,
+    out: &mut Vec<Finding>,
+) {
+    let dir = opts.settings.fragment_dir.trim_end_matches('/').to_string();
+    let sources = &tree.compiled.parsed.sources;
+    for f in &tree.fragments {
+        let Some(span) = sources.get(f.file).included_from else {
+            continue;
+        };
+        if !f.gateway_path.starts_with(&format!("{dir}/")) {
+            out.push(
+                maker.make(
+                    span,
+                    Kind::IncludeOutside,
+                    Severity::Warning,
+                    format!("{} is outside the fragment directory {dir}", f.gateway_path),
+                    Some(
+                        "keep tunnel files in the fragment directory, where ipsecmgr manages them"
+                            .into(),
+                    ),
+                    span.line,
+                ),
+            );
+        }
+        let alone = compiler::compile_file(&f.actual.display().to_string(), copts);
+        let alone_maker = Maker::new(&alone);
+        for d in alone
+            .diags
+            .iter()
+            .filter(|d| d.kind == Kind::MacroUndefined)
+        {
+            let Some(span) = d.span else { continue };
+            out.push(alone_maker.make(
+                span,
+                Kind::FragmentNeedsMacro,
+                Severity::Error,
+                format!(
+                    "{} alone: {}; `ipsecctl -f` loads the file alone",
+                    f.gateway_path, d.message
+                ),
+                Some("define the macro in this file too".into()),
+                d.line,
+            ));
+        }
+    }
+    let included: std::collections::HashSet<PathBuf> = sources
+        .iter()
+        .filter_map(|(_, f)| f.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()))
+        .collect();
+    let actual_dir = opts.root.map(&dir);
+    let mut orphans: Vec<PathBuf> = walkdir::WalkDir::new(&actual_dir)
+        .max_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "conf"))
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| std::fs::canonicalize(p).is_ok_and(|c| !included.contains(&c)))
+        .collect();
+    orphans.sort();
+    for p in orphans {
+        out.push(Finding {
+            code: Kind::OrphanFragment.code(),
+            severity: "warning",
+            file: p.display().to_string(),
+            line: 1,
+            column: 1,
+            end_column: 1,
+            message: format!("not included by {}", maker.file_name(0)),
+            help: Some("include it, or move it out of the fragment directory".into()),
+            source: String::new(),
+        });
+    }
+}
+
+fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Finding>) {
+    let live = !opts.root.is_set();
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "conf"))
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    files.sort();
+    let compiled: Vec<Compiled> = files
+        .iter()
+        .map(|p| compiler::compile_file(&p.display().to_string(), copts))
+        .collect();
+    let makers: Vec<Maker> = compiled.iter().map(Maker::new).collect();
+    for (c, m) in compiled.iter().zip(&makers) {
+        m.diagnostics(out);
+        let rules: Vec<&Rule> = c.rules.iter().collect();
+        rule_hits(&rules, c, m, out);
+        file_modes(c, m, live, out);
+        literal_psks(c, m, live, out);
+    }
+    let units: Vec<Vec<&Rule>> = compiled.iter().map(|c| c.rules.iter().collect()).collect();
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let by_unit: Vec<&Maker> = makers.iter().collect();
+    across(&units, &names, &by_unit, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_after_keywords;
+
+    #[test]
+    fn masks_keys_in_any_line() {
+        let mut l = b"ike esp from a to $b psk \"se cret\" tag x".to_vec();
+        mask_after_keywords(&mut l);
+        assert_eq!(l, b"ike esp from a to $b psk \"*******\" tag x");
+        let mut l = b"esp spi 1 authkey 0xabcd enckey file \"k\"".to_vec();
+        mask_after_keywords(&mut l);
+        assert_eq!(l, b"esp spi 1 authkey ****** enckey file \"k\"");
+    }
+}

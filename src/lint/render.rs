@@ -1,0 +1,122 @@
+//! Printing findings: text with the source line and a caret (rendered by
+//! annotate-snippets), JSON, or GitHub workflow commands.
+
+use std::fmt::Write as _;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+use crate::lint::Finding;
+
+/// `file:line:col: error[CODE]: message`, then the line and a caret.
+pub fn text(findings: &[Finding]) -> String {
+    let renderer = Renderer::plain();
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: {}[{}]: {}",
+            f.file, f.line, f.column, f.severity, f.code, f.message
+        );
+        let level = if f.is_error() {
+            Level::ERROR
+        } else {
+            Level::WARNING
+        };
+        let mut group = Group::with_level(level.clone());
+        if !f.source.is_empty() {
+            let start = (f.column as usize - 1).min(f.source.len());
+            let end = (f.end_column as usize - 1).clamp(start, f.source.len());
+            group = group.element(
+                Snippet::source(f.source.as_str())
+                    .line_start(f.line as usize)
+                    .annotation(AnnotationKind::Primary.span(start..end.max(start))),
+            );
+        }
+        if let Some(help) = &f.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        if !f.source.is_empty() || f.help.is_some() {
+            let _ = writeln!(out, "{}", renderer.render(&[group]));
+        }
+    }
+    let errors = findings.iter().filter(|f| f.is_error()).count();
+    let warnings = findings.len() - errors;
+    let _ = writeln!(out, "{errors} errors, {warnings} warnings");
+    out
+}
+
+pub fn json(findings: &[Finding]) -> String {
+    let mut out = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".into());
+    out.push('\n');
+    out
+}
+
+/// GitHub Actions annotations: `::error file=..,line=..,col=..,title=CODE::message`.
+pub fn github(findings: &[Finding]) -> String {
+    fn data(s: &str) -> String {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    }
+    fn property(s: &str) -> String {
+        data(s).replace(':', "%3A").replace(',', "%2C")
+    }
+    let mut out = String::new();
+    for f in findings {
+        let mut message = f.message.clone();
+        if let Some(help) = &f.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        let _ = writeln!(
+            out,
+            "::{} file={},line={},col={},title={}::{}",
+            f.severity,
+            property(&f.file),
+            f.line,
+            f.column,
+            property(f.code),
+            data(&message)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding() -> Finding {
+        Finding {
+            code: "L201",
+            severity: "warning",
+            file: "a,b.conf".into(),
+            line: 3,
+            column: 5,
+            end_column: 9,
+            message: "weak: 100%".into(),
+            help: Some("use aes".into()),
+            source: "ike esp from a to b".into(),
+        }
+    }
+
+    #[test]
+    fn formats() {
+        let t = text(&[finding()]);
+        assert!(
+            t.starts_with("a,b.conf:3:5: warning[L201]: weak: 100%\n"),
+            "{t}"
+        );
+        assert!(t.contains("3 | ike esp from a to b"), "{t}");
+        assert!(t.contains("^^^^"), "{t}");
+        assert!(t.contains("help: use aes"), "{t}");
+        assert!(t.ends_with("0 errors, 1 warnings\n"), "{t}");
+        assert_eq!(
+            github(&[finding()]),
+            "::warning file=a%2Cb.conf,line=3,col=5,title=L201::weak: 100%25%0Ahelp: use aes\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&[finding()])).unwrap();
+        assert_eq!(v[0]["code"], "L201");
+        assert_eq!(v[0]["column"], 5);
+    }
+}

@@ -1,0 +1,242 @@
+//! `ipsecmgr lint`: every example in conf.d-examples/bad yields its own code
+//! and no other, with the output in its `expected.txt` (BLESS=1 rewrites
+//! them); the example gateway lints clean; formats, options, exit codes.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ipsecmgr");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/conf.d-examples");
+
+/// Copies a tree as a gateway would hold it: files 0600 (git keeps no
+/// modes), except those named `readable-group*` (0640) and `readable*`
+/// (0644); links as links.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in walkdir::WalkDir::new(from).min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        let ft = entry.path().symlink_metadata().unwrap().file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else if ft.is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(entry.path(), &dest).unwrap();
+            let name = rel.file_name().unwrap().to_string_lossy().into_owned();
+            let mode = if name.starts_with("readable-group") {
+                0o640
+            } else if name.starts_with("readable") {
+                0o644
+            } else {
+                0o600
+            };
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+fn lint_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--root", "."])
+        .arg("lint")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The codes of the findings in text output.
+fn codes(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let start = l.find(": error[").or_else(|| l.find(": warning["))?;
+            let rest = &l[start..];
+            let open = rest.find('[')? + 1;
+            let close = rest.find(']')?;
+            Some(rest[open..close].to_string())
+        })
+        .collect()
+}
+
+fn bad_examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(Path::new(EXAMPLES).join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn each_bad_example_yields_its_code_and_only_it() {
+    let bless = std::env::var_os("BLESS").is_some();
+    let examples = bad_examples();
+    assert!(examples.len() >= 45, "examples missing: {}", examples.len());
+    let mut failures = Vec::new();
+    for ex in examples {
+        let name = ex.file_name().unwrap().to_string_lossy().into_owned();
+        let code = &name[..4];
+        let tmp = tempfile::tempdir().unwrap();
+        copy_tree(&ex, tmp.path());
+        let extra = fs::read_to_string(ex.join("args")).unwrap_or_default();
+        let args: Vec<&str> = extra.split_whitespace().collect();
+        let out = lint_in(tmp.path(), &args);
+        let got = text(&out);
+        let found = codes(&got);
+        for secret in ["shared-secret", "short-secret"] {
+            if got.contains(secret) {
+                failures.push(format!("{name}: a pre-shared key shows:\n{got}"));
+            }
+        }
+        if found.is_empty() || found.iter().any(|c| c != code) {
+            failures.push(format!("{name}: codes {found:?}\n{got}"));
+        }
+        let is_error = got.contains(&format!(": error[{code}]"));
+        let want_status = if is_error { 1 } else { 0 };
+        if out.status.code() != Some(want_status) {
+            failures.push(format!(
+                "{name}: exit {:?}, expected {want_status}",
+                out.status.code()
+            ));
+        }
+        let expected = ex.join("expected.txt");
+        if bless {
+            fs::write(&expected, &got).unwrap();
+        } else if fs::read_to_string(&expected).unwrap_or_default() != got {
+            failures.push(format!("{name}: output differs from expected.txt:\n{got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_example_gateway_lints_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &tmp.path().join("etc"));
+    let out = lint_in(tmp.path(), &["--deny-warnings"]);
+    assert_eq!(text(&out), "0 errors, 0 warnings\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn formats_options_and_exit_codes() {
+    let weak = Path::new(EXAMPLES).join("bad/L201-weak-crypto");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&weak, tmp.path());
+    // a warning: exit 0, or 1 with --deny-warnings
+    assert_eq!(lint_in(tmp.path(), &[]).status.code(), Some(0));
+    assert_eq!(
+        lint_in(tmp.path(), &["--deny-warnings"]).status.code(),
+        Some(1)
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&lint_in(tmp.path(), &["--format", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["code"], "L201");
+    assert_eq!(json[0]["severity"], "warning");
+    assert_eq!(json[0]["file"], "./etc/ipsec.conf");
+    assert_eq!(json[0]["line"], 1);
+    assert!(json[0]["column"].as_u64().unwrap() >= 1);
+    assert!(json[0]["help"].is_string());
+
+    let gh = text(&lint_in(tmp.path(), &["--format", "github"]));
+    assert!(
+        gh.starts_with("::warning file=./etc/ipsec.conf,line=1,col=1,title=L201::weak or deprecated transform modp1024"),
+        "{gh}"
+    );
+
+    // an error: exit 1
+    let err = Path::new(EXAMPLES).join("bad/E043-no-peer");
+    let tmp2 = tempfile::tempdir().unwrap();
+    copy_tree(&err, tmp2.path());
+    assert_eq!(lint_in(tmp2.path(), &[]).status.code(), Some(1));
+
+    // could not run: exit 2
+    let out = Command::new(BIN)
+        .args(["--root", "/nonexistent/root", "lint"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args(["lint", "/nonexistent/ipsec.conf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args(["lint", "--format", "yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn secrets_never_show_in_any_format() {
+    let ex = Path::new(EXAMPLES).join("bad/L203-literal-psk");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&ex, tmp.path());
+    for format in ["text", "json", "github"] {
+        let out = text(&lint_in(tmp.path(), &["--format", format]));
+        assert!(out.contains("L203"), "{out}");
+        assert!(
+            !out.contains("a-long-enough-shared-secret"),
+            "{format}: {out}"
+        );
+    }
+}
+
+#[test]
+fn on_a_live_system_file_modes_are_errors() {
+    // no --root: the gateway's own files
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("ipsec.conf"), "include \"readable.conf\"\n").unwrap();
+    fs::set_permissions(
+        tmp.path().join("ipsec.conf"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    fs::write(
+        tmp.path().join("readable.conf"),
+        "flow esp from 10.0.0.0/24 to 10.1.0.0/24 peer 198.51.100.1\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        tmp.path().join("readable.conf"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["-c", "/dev/null", "lint", "ipsec.conf"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let got = text(&out);
+    assert!(got.contains("\nreadable.conf:1:1: error[L301]:"), "{got}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_directory_is_linted_file_by_file_and_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.100.1 psk \"a-long-enough-shared-secret\"\n";
+    for name in ["a.conf", "b.conf"] {
+        fs::write(tmp.path().join(name), t).unwrap();
+        fs::set_permissions(tmp.path().join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["-c", "/dev/null", "lint", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let got = text(&out);
+    assert_eq!(codes(&got), vec!["L102"], "{got}");
+    assert!(got.contains("./b.conf:1:1: error[L102]: flow out from 10.0.1.0/24 to 10.1.0.0/16 is also in ./a.conf:1"), "{got}");
+}

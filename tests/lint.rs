@@ -240,3 +240,77 @@ fn a_directory_is_linted_file_by_file_and_together() {
     assert_eq!(codes(&got), vec!["L102"], "{got}");
     assert!(got.contains("./b.conf:1:1: error[L102]: flow out from 10.0.1.0/24 to 10.1.0.0/16 is also in ./a.conf:1"), "{got}");
 }
+
+#[test]
+fn diff_tree_reviews_a_change_by_tunnel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &old.join("etc"));
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &new.join("etc"));
+    let acme = new.join("etc/ipsec.d/customer-acme.conf");
+    let text_acme = fs::read_to_string(&acme)
+        .unwrap()
+        .replace("172.16.11.0/24", "172.16.12.0/24");
+    fs::write(&acme, text_acme).unwrap();
+    let conf = new.join("etc/ipsec.conf");
+    let c = fs::read_to_string(&conf).unwrap().replace(
+        "include \"/etc/ipsec.d/customer-initech.conf\"\n",
+        "include \"/etc/ipsec.d/customer-new.conf\"\n",
+    );
+    fs::write(&conf, c).unwrap();
+    fs::remove_file(new.join("etc/ipsec.d/customer-initech.conf")).unwrap();
+    fs::write(
+        new.join("etc/ipsec.d/customer-new.conf"),
+        "ike esp from 10.0.70.0/24 to 10.70.0.0/16 peer 198.51.100.70 psk \"new-customer-secret-0123\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["diff", "--tree"])
+        .arg(&old)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text(&out),
+        "changed customer-acme: ipsecmgr apply customer-acme\n\
+         \x20 added    from-10.0.50.0/24-to-172.16.12.0/24\n\
+         \x20 removed  from-10.0.50.0/24-to-172.16.11.0/24\n\
+         added customer-new: ipsecmgr add customer-new\n\
+         \x20 added    from-10.0.70.0/24-to-10.70.0.0/16\n\
+         removed customer-initech: ipsecmgr rm customer-initech\n\
+         \x20 removed  from-10.0.60.0/24-to-10.90.0.0/16\n"
+    );
+    let out = Command::new(BIN)
+        .args(["diff", "--json", "--tree"])
+        .arg(&old)
+        .arg(&new)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "customer-acme");
+    assert_eq!(v[0]["status"], "changed");
+    assert_eq!(v[1]["status"], "added");
+    assert_eq!(
+        v[2]["tunnels_removed"][0],
+        "from-10.0.60.0/24-to-10.90.0.0/16"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+}
+
+#[test]
+fn the_manual_lists_every_code() {
+    let man = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/ipsecmgr.8")).unwrap();
+    for kind in ipsecmgr::diag::Kind::ALL {
+        let code = kind.code();
+        assert!(
+            man.contains(&format!(".It {code}\n")),
+            "{code} is not in man/ipsecmgr.8"
+        );
+    }
+}

@@ -3,9 +3,10 @@
 
 use crate::diag::{self, Diagnostic};
 use crate::rules::model::Rule;
-use crate::rules::resolve::{self, ResolveOptions};
-use crate::syntax::load::{self, LoadOptions, Parsed};
+use crate::rules::resolve::{ResolveOptions, Resolver};
+use crate::syntax::load::{self, LoadOptions, Parsed, Statement};
 use crate::syntax::recovery;
+use crate::syntax::secrets::{SecretToken, secret_spans};
 use crate::system::files::Root;
 use crate::system::names::Names;
 
@@ -20,9 +21,12 @@ pub struct Options<'a> {
     pub main_local: bool,
 }
 
-/// A configuration read and resolved.
+/// A configuration read and resolved.  The statements' tokens and trees
+/// are gone once the rules are made; what later stages need of them (where
+/// the secrets are) is kept.
 pub struct Compiled {
     pub parsed: Parsed,
+    pub secrets: Vec<SecretToken>,
     pub rules: Vec<Rule>,
     /// Every problem, in the order ipsecctl would report them.
     pub diags: Vec<Diagnostic>,
@@ -41,7 +45,7 @@ pub fn compile_file(name: &str, opts: &Options) -> Compiled {
         check_secrecy: opts.check_secrecy,
         main_local: opts.main_local,
     };
-    finish(load::load(name, &load_opts), opts)
+    compile(opts, |sink| load::load_with(name, &load_opts, sink))
 }
 
 /// Compiles configuration text held in memory.
@@ -51,18 +55,26 @@ pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
         check_secrecy: false,
         main_local: false,
     };
-    finish(load::load_text(name, text, &load_opts), opts)
+    compile(opts, |sink| {
+        load::load_text_with(name, text, &load_opts, sink)
+    })
 }
 
-fn finish(mut parsed: Parsed, opts: &Options) -> Compiled {
-    let resolved = resolve::resolve(
-        &parsed.statements,
-        &ResolveOptions {
-            names: opts.names,
-            root: &opts.root,
-            hostname: opts.hostname.clone(),
-        },
-    );
+/// Loads with `load`, resolving each statement as it comes: a statement's
+/// tokens and tree are dropped once its rules are made.
+fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parsed) -> Compiled {
+    let resolve_opts = ResolveOptions {
+        names: opts.names,
+        root: &opts.root,
+        hostname: opts.hostname.clone(),
+    };
+    let mut resolver = Resolver::new(&resolve_opts);
+    let mut secrets = Vec::new();
+    let mut parsed = load(&mut |st: Statement| {
+        secrets.extend(secret_spans(std::slice::from_ref(&st)));
+        resolver.statement(&st);
+    });
+    let resolved = resolver.finish();
     for &seq in &resolved.aborted {
         parsed.outcomes[seq as usize].aborted = true;
     }
@@ -72,6 +84,7 @@ fn finish(mut parsed: Parsed, opts: &Options) -> Compiled {
     diag::sort(&mut diags);
     Compiled {
         parsed,
+        secrets,
         rules: resolved.rules,
         diags,
     }

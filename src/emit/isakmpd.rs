@@ -151,15 +151,31 @@ fn lifetime(o: &mut Out, transform: &str, seconds: Option<i32>, default: &str) {
     }
 }
 
-fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
-    let config = format!("phase1-{p1}");
-    o.set(p1, "Configuration", &config);
-    let exchange = if ike.phase1.aggressive {
-        "AGGRESSIVE"
-    } else {
-        "ID_PROT"
-    };
-    o.set(&config, "EXCHANGE_TYPE", exchange);
+/// What phase 1 tells isakmpd: its transform, by isakmpd's names.
+pub struct Phase1Transform {
+    pub enc: &'static str,
+    pub key_length: Option<&'static str>,
+    pub hash: &'static str,
+    pub group: &'static str,
+    pub method: &'static str,
+}
+
+impl Phase1Transform {
+    /// The transform's section name (unique per peer and settings).
+    pub fn name(&self, p1: &str) -> String {
+        format!(
+            "phase1-transform-{p1}-{}-{}-{}{}-{}",
+            self.method,
+            self.hash,
+            self.enc,
+            bits_label(self.key_length),
+            self.group
+        )
+    }
+}
+
+/// Phase 1's transform, or the transform isakmpd has no name for.
+pub fn phase1_transform(ike: &Ike) -> Result<Phase1Transform, EmitError> {
     let xfs = &ike.phase1.xfs;
     let (enc, key_length) = match xfs.enc {
         None => ("AES", Some("128,128:256")),
@@ -190,18 +206,34 @@ fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
         IkeAuth::Psk(_) => "PRE_SHARED",
         IkeAuth::Rsa => "RSA_SIG",
     };
-    let transform = format!(
-        "phase1-transform-{p1}-{method}-{hash}-{enc}{}-{group}",
-        bits_label(key_length)
-    );
+    Ok(Phase1Transform {
+        enc,
+        key_length,
+        hash,
+        group,
+        method,
+    })
+}
+
+fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
+    let config = format!("phase1-{p1}");
+    o.set(p1, "Configuration", &config);
+    let exchange = if ike.phase1.aggressive {
+        "AGGRESSIVE"
+    } else {
+        "ID_PROT"
+    };
+    o.set(&config, "EXCHANGE_TYPE", exchange);
+    let t = phase1_transform(ike)?;
+    let transform = t.name(p1);
     let _ = writeln!(o.0, "C add [{config}]:Transforms={transform} force");
-    o.set(&transform, "AUTHENTICATION_METHOD", method);
-    o.set(&transform, "HASH_ALGORITHM", hash);
-    o.set(&transform, "ENCRYPTION_ALGORITHM", format!("{enc}_CBC"));
-    if let Some(k) = key_length {
+    o.set(&transform, "AUTHENTICATION_METHOD", t.method);
+    o.set(&transform, "HASH_ALGORITHM", t.hash);
+    o.set(&transform, "ENCRYPTION_ALGORITHM", format!("{}_CBC", t.enc));
+    if let Some(k) = t.key_length {
         o.set(&transform, "KEY_LENGTH", k);
     }
-    o.set(&transform, "GROUP_DESCRIPTION", group);
+    o.set(&transform, "GROUP_DESCRIPTION", t.group);
     lifetime(o, &transform, ike.phase1.lifetime, "LIFE_MAIN_MODE");
     Ok(())
 }
@@ -271,19 +303,40 @@ fn phase2_enc(
     })
 }
 
-fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
-    let config = format!("phase2-{p2}");
-    let suite = format!("phase2-suite-{p2}");
-    let protocol = format!("phase2-protocol-{p2}");
-    o.set(&config, "EXCHANGE_TYPE", "QUICK_MODE");
-    o.set(&config, "Suites", &suite);
-    o.set(&suite, "Protocols", &protocol);
-    let _ = write!(o.0, "C set [{protocol}]:PROTOCOL_ID=");
-    match ike.satype {
-        SaType::Esp => o.0.push_str("IPSEC_ESP force\n"),
-        SaType::Ah => o.0.push_str("IPSEC_AH force\n"),
-        other => return Err(EmitError(format!("illegal satype {other}"))),
+/// What phase 2 tells isakmpd: its transform, by isakmpd's names.
+pub struct Phase2Transform {
+    pub enc: Option<&'static str>,
+    pub key_length: Option<&'static str>,
+    pub auth: Option<&'static str>,
+    pub group: Option<&'static str>,
+    pub encap: &'static str,
+}
+
+impl Phase2Transform {
+    /// The transform's section name (unique per connection and settings).
+    pub fn name(&self, p2: &str) -> String {
+        format!(
+            "phase2-transform-{p2}-{}{}-{}-{}-{}",
+            self.enc.unwrap_or("NONE"),
+            bits_label(self.key_length),
+            self.auth.unwrap_or("NONE"),
+            self.group.unwrap_or("NONE"),
+            self.encap,
+        )
     }
+}
+
+fn protocol_id(ike: &Ike) -> Result<&'static str, EmitError> {
+    match ike.satype {
+        SaType::Esp => Ok("IPSEC_ESP"),
+        SaType::Ah => Ok("IPSEC_AH"),
+        other => Err(EmitError(format!("illegal satype {other}"))),
+    }
+}
+
+/// Phase 2's transform, or the transform isakmpd has no name for.
+pub fn phase2_transform(ike: &Ike) -> Result<Phase2Transform, EmitError> {
+    protocol_id(ike)?;
     let xfs = &ike.phase2.xfs;
     let (enc, key_length, needs_auth) = phase2_enc(ike, xfs)?;
     let encap = match ike.tmode {
@@ -306,24 +359,42 @@ fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
         None => Some("MODP_3072"),
         Some(g) => group_name(g)?,
     };
-    let transform = format!(
-        "phase2-transform-{p2}-{}{}-{}-{}-{encap}",
-        enc.unwrap_or("NONE"),
-        bits_label(key_length),
-        auth.unwrap_or("NONE"),
-        group.unwrap_or("NONE"),
-    );
+    Ok(Phase2Transform {
+        enc,
+        key_length,
+        auth,
+        group,
+        encap,
+    })
+}
+
+fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
+    let config = format!("phase2-{p2}");
+    let suite = format!("phase2-suite-{p2}");
+    let protocol = format!("phase2-protocol-{p2}");
+    o.set(&config, "EXCHANGE_TYPE", "QUICK_MODE");
+    o.set(&config, "Suites", &suite);
+    o.set(&suite, "Protocols", &protocol);
+    let _ = write!(o.0, "C set [{protocol}]:PROTOCOL_ID=");
+    let id = protocol_id(ike)?;
+    let _ = writeln!(o.0, "{id} force");
+    let t = phase2_transform(ike)?;
+    let transform = t.name(p2);
     o.set(&protocol, "Transforms", &transform);
-    let id = if ike.satype == SaType::Ah { auth } else { enc };
+    let id = if ike.satype == SaType::Ah {
+        t.auth
+    } else {
+        t.enc
+    };
     o.set(&transform, "TRANSFORM_ID", id.unwrap_or("(null)"));
-    if let Some(k) = key_length {
+    if let Some(k) = t.key_length {
         o.set(&transform, "KEY_LENGTH", k);
     }
-    o.set(&transform, "ENCAPSULATION_MODE", encap);
-    if let Some(a) = auth {
+    o.set(&transform, "ENCAPSULATION_MODE", t.encap);
+    if let Some(a) = t.auth {
         o.set(&transform, "AUTHENTICATION_ALGORITHM", format!("HMAC_{a}"));
     }
-    if let Some(g) = group {
+    if let Some(g) = t.group {
         o.set(&transform, "GROUP_DESCRIPTION", g);
     }
     lifetime(o, &transform, ike.phase2.lifetime, "LIFE_QUICK_MODE");

@@ -33,7 +33,7 @@ pub fn verbose_listing(
     let secret = if show_secrets {
         Default::default()
     } else {
-        secrets::secret_macros(&c.parsed.statements)
+        secrets::secret_macros(&c.secrets)
     };
     let mut macros = c.parsed.macros.iter().peekable();
     let mut out = String::new();

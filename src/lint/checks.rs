@@ -3,7 +3,7 @@
 
 use crate::compiler::Compiled;
 use crate::diag::{Kind, Severity, Span};
-use crate::emit::isakmpd;
+use crate::emit::{isakmpd, tags};
 use crate::rules::model::{IkeAuth, Rule, RuleKind};
 use crate::rules::xf::{Auth, Enc, Group, Transforms};
 
@@ -93,14 +93,50 @@ pub fn rule_checks(rule: &Rule, hits: &mut Vec<Hit>) {
     }
 }
 
-/// Section names and values isakmpd's FIFO parser would cut at 200
-/// characters (long IPv6 networks with ports, long ids).
+/// The longest section name or value ipsecctl would send for `ike`.
+fn longest_field(ike: &crate::rules::model::Ike) -> String {
+    let t = tags::ike_tags(ike);
+    let mut fields: Vec<String> = vec![
+        format!("phase2-protocol-{}", t.phase2),
+        format!("phase1-{}", t.phase1),
+        t.local_id.clone(),
+        t.remote_id.clone(),
+    ];
+    fields.extend(t.nat_id.clone());
+    for id in [&ike.srcid, &ike.dstid].into_iter().flatten() {
+        fields.push(tags::id_section(&id.name));
+    }
+    fields.extend(ike.peer.iter().chain(&ike.local).map(|a| a.name.clone()));
+    fields.extend(ike.tag.clone());
+    if let IkeAuth::Psk(psk) = &ike.auth {
+        fields.push("*".repeat(psk.0.len()));
+    }
+    let life = |l: Option<i32>| if l.is_some() { "-life" } else { "" };
+    // the transform names are the longest; only build them when they may
+    // come near the limit
+    if t.phase2.len() + 70 > FIELD_MAX
+        && let Ok(x) = isakmpd::phase2_transform(ike)
+    {
+        fields.push(x.name(&t.phase2) + life(ike.phase2.lifetime));
+    }
+    if t.phase1.len() + 70 > FIELD_MAX
+        && let Ok(x) = isakmpd::phase1_transform(ike)
+    {
+        fields.push(x.name(&t.phase1) + life(ike.phase1.lifetime));
+    }
+    fields
+        .into_iter()
+        .max_by_key(String::len)
+        .unwrap_or_default()
+}
+
+/// Transforms isakmpd has no name for, and names its FIFO parser would cut
+/// at 200 characters (long IPv6 networks with ports, long ids).
 pub fn field_checks(rule: &Rule, hits: &mut Vec<Hit>) {
     let RuleKind::Ike(ike) = &rule.kind else {
         return;
     };
-    let mut text = String::new();
-    if let Err(e) = isakmpd::add_commands(ike, &mut text, false) {
+    if let Err(e) = isakmpd::phase1_transform(ike).and_then(|_| isakmpd::phase2_transform(ike)) {
         hits.push(hit(
             rule.origin.span,
             Kind::IllegalTransform,
@@ -109,26 +145,8 @@ pub fn field_checks(rule: &Rule, hits: &mut Vec<Hit>) {
             "",
         ));
     }
-    let mut worst: Option<String> = None;
-    for line in text.lines() {
-        let fields: Vec<&str> = match line
-            .strip_prefix("C set [")
-            .or_else(|| line.strip_prefix("C add ["))
-        {
-            Some(rest) => {
-                let (section, rest) = rest.split_once("]:").unwrap_or((rest, ""));
-                let (tag, value) = rest.split_once('=').unwrap_or((rest, ""));
-                vec![section, tag, value.trim_end_matches(" force")]
-            }
-            None => Vec::new(),
-        };
-        if let Some(f) = fields.into_iter().find(|f| f.len() > FIELD_MAX)
-            && worst.as_ref().is_none_or(|w| f.len() > w.len())
-        {
-            worst = Some(f.to_string());
-        }
-    }
-    if let Some(f) = worst {
+    let f = longest_field(ike);
+    if f.len() > FIELD_MAX {
         hits.push(hit(
             rule.origin.span,
             Kind::FieldTooLong,

@@ -9,7 +9,7 @@
 //! destination (at most 129 lookups), so the pass is linear in the number
 //! of rules for any realistic tree, never quadratic.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::manager::conflicts::{Selector, selectors};
@@ -105,16 +105,29 @@ pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Vec<Clash<'a>> {
         }
     }
     type Key = (Direction, bool, u8, u128);
-    let mut index: HashMap<Key, Vec<usize>> = HashMap::new();
+    let mut index: HashMap<Key, Vec<usize>> = HashMap::default();
     for (i, e) in entries.iter().enumerate() {
         index
             .entry((e.sel.direction, e.v4, e.dst.1, e.dst.0))
             .or_default()
             .push(i);
     }
+    // the destination prefix lengths that occur, per direction and family
+    let mut lengths: HashMap<(Direction, bool), Vec<u8>> = HashMap::default();
+    for e in &entries {
+        lengths
+            .entry((e.sel.direction, e.v4))
+            .or_default()
+            .push(e.dst.1);
+    }
+    for l in lengths.values_mut() {
+        l.sort_unstable();
+        l.dedup();
+    }
     let mut found = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        for len in 0..=e.dst.1 {
+        let present = &lengths[&(e.sel.direction, e.v4)];
+        for &len in present.iter().take_while(|&&l| l <= e.dst.1) {
             let key = (e.sel.direction, e.v4, len, mask(e.dst.0, e.v4, len));
             let Some(candidates) = index.get(&key) else {
                 continue;

@@ -9,7 +9,6 @@ pub mod flows;
 pub mod render;
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -21,7 +20,6 @@ use crate::manager::conflicts::{phase1_differences, phase1_settings};
 use crate::manager::tree::Tree;
 use crate::rules::model::{Rule, RuleKind};
 use crate::settings::Settings;
-use crate::syntax::ast::{IkeAuth, Stmt};
 use crate::syntax::secrets;
 use crate::system::files::Root;
 use checks::Hit;
@@ -99,15 +97,10 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
 /// Secret byte ranges per file, for masking source lines.
 fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
     let mut ranges: HashMap<FileId, Vec<(usize, usize)>> = HashMap::new();
-    let macros = secrets::secret_macros(&c.parsed.statements);
-    for st in &c.parsed.statements {
-        for tok in secrets::secret_tokens(&st.stmt) {
-            let t = &st.tokens[tok as usize];
-            if t.macro_use.is_none() {
-                let r = (t.span.start as usize, t.span.end as usize);
-                ranges.entry(t.span.file).or_default().push(r);
-            }
-        }
+    let macros = secrets::secret_macros(&c.secrets);
+    for t in c.secrets.iter().filter(|t| t.macro_use.is_none()) {
+        let r = (t.span.start as usize, t.span.end as usize);
+        ranges.entry(t.span.file).or_default().push(r);
     }
     for (id, def) in c.parsed.macros.iter() {
         if macros.contains(&id) {
@@ -277,16 +270,12 @@ fn severity_for(live: bool) -> Severity {
 fn file_modes(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
     let me = nix::unistd::getuid().as_raw();
     for (id, f) in c.parsed.sources.iter() {
-        let Some(path) = &f.path else { continue };
-        let Ok(meta) = std::fs::metadata(path) else {
+        let (Some(uid), Some(mode)) = (f.uid, f.mode) else {
             continue;
         };
-        if !meta.is_file() {
-            continue;
-        }
-        let problem = if meta.uid() != 0 && meta.uid() != me {
+        let problem = if uid != 0 && uid != me {
             Some("owned by neither root nor the user running ipsecmgr")
-        } else if meta.mode() & 0o037 != 0 {
+        } else if mode & 0o037 != 0 {
             Some("group writable, or readable by others")
         } else {
             None
@@ -301,10 +290,7 @@ fn file_modes(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
                 span,
                 Kind::FilePermissions,
                 severity_for(live),
-                format!(
-                    "{why} (mode {:04o}); it may hold keys",
-                    meta.mode() & 0o7777
-                ),
+                format!("{why} (mode {:04o}); it may hold keys", mode & 0o7777),
                 Some("chown root and chmod 600".into()),
                 1,
             );
@@ -316,34 +302,23 @@ fn file_modes(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
 
 /// A pre-shared key written in a file that others can read.
 fn literal_psks(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>) {
-    for st in &c.parsed.statements {
-        let Stmt::Ike(ike) = &st.stmt else { continue };
-        let Some(IkeAuth::Psk(t)) = &ike.auth else {
+    for tok in c.secrets.iter().filter(|t| t.psk && t.macro_use.is_none()) {
+        let Some(mode) = c.parsed.sources.get(tok.span.file).mode else {
             continue;
         };
-        let tok = &st.tokens[t.tok as usize];
-        if tok.macro_use.is_some() {
-            continue;
-        }
-        let Some(path) = &c.parsed.sources.get(tok.span.file).path else {
-            continue;
-        };
-        let Ok(meta) = std::fs::metadata(path) else {
-            continue;
-        };
-        if meta.mode() & 0o044 != 0 {
+        if mode & 0o044 != 0 {
+            let who = if mode & 0o004 != 0 {
+                "others"
+            } else {
+                "its group"
+            };
             out.push(maker.make(
                 tok.span,
                 Kind::LiteralPsk,
                 severity_for(live),
                 format!(
-                    "pre-shared key written in a file readable by {} (mode {:04o})",
-                    if meta.mode() & 0o004 != 0 {
-                        "others"
-                    } else {
-                        "its group"
-                    },
-                    meta.mode() & 0o7777
+                    "pre-shared key written in a file readable by {who} (mode {:04o})",
+                    mode & 0o7777
                 ),
                 Some("chmod 600 the file".into()),
                 tok.span.line,
@@ -452,6 +427,18 @@ fn rule_hits(rules: &[&Rule], c: &Compiled, maker: &Maker, out: &mut Vec<Finding
 }
 
 fn lint_tree(path: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Finding>) {
+    let tree = lint_tree_checks(path, copts, opts, out);
+    // a whole tree of small allocations: the process ends soon, and the
+    // kernel takes the memory back faster than freeing it piece by piece
+    std::mem::forget(tree);
+}
+
+fn lint_tree_checks(
+    path: &Path,
+    copts: &Options,
+    opts: &LintOptions,
+    out: &mut Vec<Finding>,
+) -> Tree {
     let live = !opts.root.is_set();
     let compiled = compiler::compile_file(&path.display().to_string(), copts);
     let tree = Tree::from_compiled(compiled);
@@ -471,6 +458,8 @@ fn lint_tree(path: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Fin
     file_modes(c, &maker, live, out);
     literal_psks(c, &maker, live, out);
     fragment_checks(&tree, &maker, copts, opts, out);
+    drop(maker);
+    tree
 }
 
 /// Includes outside the fragment directory, fragments nothing includes,

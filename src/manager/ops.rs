@@ -462,13 +462,10 @@ pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]
     use crate::emit::isakmpd::REDACTED;
     use crate::syntax::secrets;
     let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let macros = secrets::secret_macros(&compiled.parsed.statements);
-    for st in &compiled.parsed.statements {
-        for tok in secrets::secret_tokens(&st.stmt) {
-            let t = &st.tokens[tok as usize];
-            if t.macro_use.is_none() && t.span.file == file {
-                ranges.push((t.span.start as usize, t.span.end as usize));
-            }
+    let macros = secrets::secret_macros(&compiled.secrets);
+    for t in &compiled.secrets {
+        if t.macro_use.is_none() && t.span.file == file {
+            ranges.push((t.span.start as usize, t.span.end as usize));
         }
     }
     let mut secret_lines: HashSet<u32> = HashSet::new();

@@ -45,25 +45,11 @@ pub struct Resolved {
 
 /// Resolves parsed statements, in order.
 pub fn resolve(statements: &[Statement], opts: &ResolveOptions) -> Resolved {
-    let mut r = Resolver {
-        opts,
-        out: Resolved::default(),
-        default_peer: None,
-        bundles: Vec::new(),
-    };
+    let mut r = Resolver::new(opts);
     for st in statements {
-        let done = match &st.stmt {
-            ast::Stmt::Flow(f) => r.flow(st, f),
-            ast::Stmt::Ike(i) => r.ike(st, i),
-            ast::Stmt::Sa(s) => r.sa(st, s),
-            ast::Stmt::Tcpmd5(t) => r.tcpmd5(st, t),
-            _ => Ok(()),
-        };
-        if done.is_err() {
-            r.out.aborted.push(st.seq);
-        }
+        r.statement(st);
     }
-    r.out
+    r.finish()
 }
 
 /// The statement was abandoned.
@@ -103,14 +89,43 @@ struct BundleGroup {
     last: (HostAddr, SaType, u32),
 }
 
-struct Resolver<'a> {
+/// Resolves statements one at a time, in order (some checks look at the
+/// statements before).
+pub struct Resolver<'a> {
     opts: &'a ResolveOptions<'a>,
     out: Resolved,
     default_peer: Option<DefaultPeer>,
     bundles: Vec<BundleGroup>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    pub fn new(opts: &'a ResolveOptions<'a>) -> Self {
+        Resolver {
+            opts,
+            out: Resolved::default(),
+            default_peer: None,
+            bundles: Vec::new(),
+        }
+    }
+
+    /// Resolves the next statement.
+    pub fn statement(&mut self, st: &Statement) {
+        let done = match &st.stmt {
+            ast::Stmt::Flow(f) => self.flow(st, f),
+            ast::Stmt::Ike(i) => self.ike(st, i),
+            ast::Stmt::Sa(s) => self.sa(st, s),
+            ast::Stmt::Tcpmd5(t) => self.tcpmd5(st, t),
+            _ => Ok(()),
+        };
+        if done.is_err() {
+            self.out.aborted.push(st.seq);
+        }
+    }
+
+    pub fn finish(self) -> Resolved {
+        self.out
+    }
+
     fn err(&mut self, st: &Statement, kind: Kind, tok: Tok, msg: impl Into<String>) {
         self.out
             .diags

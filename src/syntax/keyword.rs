@@ -7,6 +7,7 @@ macro_rules! keywords {
         pub enum Keyword { $($variant,)* }
 
         /// Sorted by text, for binary search.
+        #[cfg(test)]
         const TABLE: &[(&str, Keyword)] = &[$(($text, Keyword::$variant),)*];
 
         impl Keyword {
@@ -72,10 +73,58 @@ keywords! {
 impl Keyword {
     /// The keyword a bare word stands for, if it is one.
     pub fn lookup(word: &[u8]) -> Option<Keyword> {
-        TABLE
-            .binary_search_by(|(text, _)| text.as_bytes().cmp(word))
-            .ok()
-            .map(|i| TABLE[i].1)
+        Some(match word {
+            b"acquire" => Keyword::Acquire,
+            b"active" => Keyword::Active,
+            b"aggressive" => Keyword::Aggressive,
+            b"ah" => Keyword::Ah,
+            b"any" => Keyword::Any,
+            b"auth" => Keyword::Auth,
+            b"authkey" => Keyword::Authkey,
+            b"bundle" => Keyword::Bundle,
+            b"bypass" => Keyword::Bypass,
+            b"comp" => Keyword::Comp,
+            b"deny" => Keyword::Deny,
+            b"dontacq" => Keyword::Dontacq,
+            b"dstid" => Keyword::Dstid,
+            b"dynamic" => Keyword::Dynamic,
+            b"enc" => Keyword::Enc,
+            b"enckey" => Keyword::Enckey,
+            b"esp" => Keyword::Esp,
+            b"file" => Keyword::File,
+            b"flow" => Keyword::Flow,
+            b"from" => Keyword::From,
+            b"group" => Keyword::Group,
+            b"ike" => Keyword::Ike,
+            b"in" => Keyword::In,
+            b"include" => Keyword::Include,
+            b"interface" => Keyword::Interface,
+            b"ipcomp" => Keyword::Ipcomp,
+            b"ipip" => Keyword::Ipip,
+            b"lifetime" => Keyword::Lifetime,
+            b"local" => Keyword::Local,
+            b"main" => Keyword::Main,
+            b"out" => Keyword::Out,
+            b"passive" => Keyword::Passive,
+            b"peer" => Keyword::Peer,
+            b"port" => Keyword::Port,
+            b"proto" => Keyword::Proto,
+            b"psk" => Keyword::Psk,
+            b"quick" => Keyword::Quick,
+            b"require" => Keyword::Require,
+            b"rsa" => Keyword::Rsa,
+            b"spi" => Keyword::Spi,
+            b"srcid" => Keyword::Srcid,
+            b"tag" => Keyword::Tag,
+            b"tcpmd5" => Keyword::Tcpmd5,
+            b"to" => Keyword::To,
+            b"transport" => Keyword::Transport,
+            b"tunnel" => Keyword::Tunnel,
+            b"type" => Keyword::Type,
+            b"udpencap" => Keyword::Udpencap,
+            b"use" => Keyword::Use,
+            _ => return None,
+        })
     }
 }
 

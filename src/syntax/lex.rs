@@ -106,6 +106,11 @@ fn starts_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'*')
 }
 
+/// Token text as a string; bytes that are not UTF-8 become U+FFFD.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// strtonum(3) over the whole range of a 64-bit integer.
 fn parse_number(text: &str) -> Result<i64, &'static str> {
     text.parse::<i64>().map_err(|e| match e.kind() {
@@ -202,6 +207,39 @@ impl Lexer {
                 macro_use: None,
             },
         ))
+    }
+
+    /// Reads plain bytes straight from the file while `keep` accepts them:
+    /// no macro is being expanded, nothing was put back, and no backslash or
+    /// newline (which need the careful path) is among them.  Returns the
+    /// bytes and the place of the last one.
+    fn scan<'s>(&mut self, src: &'s Sources, keep: impl Fn(u8) -> bool) -> Option<(&'s [u8], Loc)> {
+        if self.expansion.is_some() || !self.pushback.is_empty() {
+            return None;
+        }
+        let cur = self.stack.last_mut()?;
+        let text = &src.get(cur.file).text;
+        let start = cur.pos;
+        let len = text[start..]
+            .iter()
+            .position(|&b| b == b'\\' || b == b'\n' || !keep(b))
+            .unwrap_or(text.len() - start);
+        if len == 0 {
+            return None;
+        }
+        cur.pos += len;
+        let last = start + len - 1;
+        let loc = Loc {
+            span: Span {
+                file: cur.file,
+                start: last as u32,
+                end: last as u32 + 1,
+                line: cur.line,
+                col: (last - cur.line_start) as u32 + 1,
+            },
+            macro_use: None,
+        };
+        Some((&text[start..start + len], loc))
     }
 
     /// Leaves an included file at its end.  A last line without a newline
@@ -316,6 +354,7 @@ impl Lexer {
     /// The next token.  After `Eof` it keeps returning `Eof`.
     pub fn next_token(&mut self, src: &Sources, macros: &mut Macros) -> Token {
         loop {
+            let _ = self.scan(src, |b| b == b' ' || b == b'\t');
             let mut c = self.lgetc(None, src);
             while let Some((b' ' | b'\t', _)) = c {
                 c = self.lgetc(None, src);
@@ -392,25 +431,44 @@ impl Lexer {
             b'\n' => return self.token(TokKind::Newline, Some(loc)),
             _ => {}
         }
-        let mut first = (b, loc);
         if b == b'-' || b.is_ascii_digit() {
-            match self.number(first, src) {
+            let digits = match self.number((b, loc), src) {
                 Ok(token) => return token,
-                Err(start) => first = start,
+                Err(digits) => digits,
+            };
+            if b == b'-' {
+                // a lone '-': the digits after it are read again
+                for &c in digits[1..].iter().rev() {
+                    self.lungetc(Some(c));
+                }
+                return self.token(TokKind::Char(b'-'), Some(loc));
             }
-            if first.0 == b'-' {
-                return self.token(TokKind::Char(b'-'), Some(first.1));
-            }
+            // the digits start a word, as ipsecctl re-reads them as one
+            return self.word(digits, src);
         }
-        if starts_word(first.0) {
-            return self.word(first, src);
+        if starts_word(b) {
+            return self.word(vec![(b, loc)], src);
         }
-        self.token(TokKind::Char(first.0), Some(first.1))
+        self.token(TokKind::Char(b), Some(loc))
     }
 
     fn quoted(&mut self, quote: u8, src: &Sources) -> Token {
         let mut text = Vec::new();
         loop {
+            if text.len() < QUOTED_MAX
+                && let Some((run, _)) = self.scan(src, |b| b != quote && b != 0)
+            {
+                let room = QUOTED_MAX - text.len();
+                if run.len() <= room {
+                    text.extend_from_slice(run);
+                } else {
+                    // too long: the careful path below reports it
+                    text.extend_from_slice(&run[..room]);
+                    if let Some(cur) = self.stack.last_mut() {
+                        cur.pos -= run.len() - room;
+                    }
+                }
+            }
             let Some((mut b, loc)) = self.lgetc(Some(quote), src) else {
                 return self.token(TokKind::Eof, None);
             };
@@ -429,8 +487,7 @@ impl Lexer {
                     self.lungetc(next);
                 }
             } else if b == quote {
-                let text = String::from_utf8_lossy(&text).into_owned();
-                return self.token(TokKind::Str(text), Some(loc));
+                return self.token(TokKind::Str(into_string(text)), Some(loc));
             } else if b == 0 {
                 self.error(Kind::SyntaxError, "syntax error".into());
                 let kind = self.skip_line(src);
@@ -445,9 +502,9 @@ impl Lexer {
         }
     }
 
-    /// A number, or `Err` with the first character back when the digits turn
-    /// out to start a word (the rest is put back to be read again).
-    fn number(&mut self, first: (u8, Loc), src: &Sources) -> Result<Token, (u8, Loc)> {
+    /// A number, or `Err` with the characters read when they turn out to
+    /// start a word (the character after them is put back).
+    fn number(&mut self, first: (u8, Loc), src: &Sources) -> Result<Token, Vec<(u8, Loc)>> {
         let mut digits = vec![first];
         let next = loop {
             if digits.len() > WORD_MAX {
@@ -478,15 +535,19 @@ impl Lexer {
                 }
             });
         }
-        for &c in digits[1..].iter().rev() {
-            self.lungetc(Some(c));
-        }
-        Err(first)
+        Err(digits)
     }
 
-    fn word(&mut self, first: (u8, Loc), src: &Sources) -> Token {
-        let mut text = vec![first.0];
-        let mut last = first.1;
+    /// A word that starts with `start` (its first character, or the digits
+    /// a number turned out not to be).
+    fn word(&mut self, start: Vec<(u8, Loc)>, src: &Sources) -> Token {
+        let mut text: Vec<u8> = Vec::with_capacity(32);
+        text.extend(start.iter().map(|&(b, _)| b));
+        let mut last = start.last().map_or(self.token_start, |&(_, l)| l);
+        if let Some((run, loc)) = self.scan(src, continues_word) {
+            text.extend_from_slice(run);
+            last = loc;
+        }
         loop {
             if text.len() > WORD_MAX {
                 self.error(Kind::StringTooLong, "string too long".into());
@@ -507,7 +568,7 @@ impl Lexer {
         }
         let kind = match Keyword::lookup(&text) {
             Some(kw) => TokKind::Keyword(kw),
-            None => TokKind::Str(String::from_utf8_lossy(&text).into_owned()),
+            None => TokKind::Str(into_string(text)),
         };
         self.token(kind, Some(last))
     }
@@ -525,6 +586,8 @@ mod tests {
             path: None,
             text: text.as_bytes().to_vec(),
             included_from: None,
+            uid: None,
+            mode: None,
         });
         let mut lexer = Lexer::new(id);
         let mut kinds = Vec::new();

@@ -8,7 +8,7 @@ use crate::diag::{Diagnostic, FileId, Kind, Span};
 use crate::syntax::ast::{Stmt, Text, Tok};
 use crate::syntax::lex::{Lexer, TokKind, Token};
 use crate::syntax::macros::Macros;
-use crate::syntax::parse::parse_statement;
+use crate::syntax::parse::StatementParser;
 use crate::syntax::source::{SourceFile, Sources};
 use crate::system::files::{self, MAX_CONFIG_BYTES, Root};
 
@@ -68,9 +68,20 @@ pub struct Parsed {
 
 /// Reads `name` (`-` for standard input) and the files it includes.
 pub fn load(name: &str, opts: &LoadOptions) -> Parsed {
+    let mut statements = Vec::new();
+    let mut p = load_with(name, opts, &mut |st| statements.push(st));
+    p.statements = statements;
+    p
+}
+
+/// [`load`], handing each statement to `sink` as soon as it is parsed
+/// rather than keeping them all.
+pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
         opts,
+        parser: StatementParser::default(),
+        sink,
     };
     if let Some(file) = loader.open_main(name) {
         loader.run(file);
@@ -80,15 +91,32 @@ pub fn load(name: &str, opts: &LoadOptions) -> Parsed {
 
 /// Loads configuration text given in memory, named `name` in messages.
 pub fn load_text(name: &str, text: Vec<u8>, opts: &LoadOptions) -> Parsed {
+    let mut statements = Vec::new();
+    let mut p = load_text_with(name, text, opts, &mut |st| statements.push(st));
+    p.statements = statements;
+    p
+}
+
+/// [`load_text`], handing each statement to `sink`.
+pub fn load_text_with(
+    name: &str,
+    text: Vec<u8>,
+    opts: &LoadOptions,
+    sink: &mut dyn FnMut(Statement),
+) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
         opts,
+        parser: StatementParser::default(),
+        sink,
     };
     let file = loader.p.sources.add(SourceFile {
         name: name.into(),
         path: None,
         text,
         included_from: None,
+        uid: None,
+        mode: None,
     });
     loader.run(file);
     loader.p
@@ -97,6 +125,8 @@ pub fn load_text(name: &str, text: Vec<u8>, opts: &LoadOptions) -> Parsed {
 struct Loader<'o> {
     p: Parsed,
     opts: &'o LoadOptions,
+    parser: StatementParser,
+    sink: &'o mut dyn FnMut(Statement),
 }
 
 impl Loader<'_> {
@@ -108,6 +138,8 @@ impl Loader<'_> {
                 path: None,
                 text: text.as_ref().map_or_else(|_| Vec::new(), |t| t.clone()),
                 included_from: None,
+                uid: None,
+                mode: None,
             });
             return match text {
                 Ok(_) => Some(file),
@@ -132,11 +164,17 @@ impl Loader<'_> {
             }
             Ok(_) => None,
         };
+        let (uid, mode) = match &data {
+            Ok(d) => (Some(d.uid), Some(d.mode)),
+            Err(_) => (None, None),
+        };
         let file = self.p.sources.add(SourceFile {
             name: name.into(),
             path: Some(path),
             text: data.map(|d| d.bytes).unwrap_or_default(),
             included_from: None,
+            uid,
+            mode,
         });
         match problem {
             None => Some(file),
@@ -162,7 +200,7 @@ impl Loader<'_> {
             };
             let file = tokens[0].span.file;
             let mut included = false;
-            match parse_statement(&tokens) {
+            match self.parser.parse(&tokens) {
                 Err(tok) => outcome.syntax_error = Some((tok, tokens[tok as usize].span)),
                 Ok(Stmt::Empty) => {}
                 Ok(Stmt::Include(path)) => {
@@ -172,7 +210,7 @@ impl Loader<'_> {
                 Ok(Stmt::Macro { name, value, end }) => {
                     outcome.aborted = !self.define(&tokens, name, value, end, seq);
                 }
-                Ok(stmt) => self.p.statements.push(Statement {
+                Ok(stmt) => (self.sink)(Statement {
                     seq,
                     file,
                     tokens,
@@ -189,7 +227,7 @@ impl Loader<'_> {
 
     /// Tokens up to and including the next newline (or the end).
     fn statement_tokens(&mut self, lexer: &mut Lexer, seq: u32) -> Vec<Token> {
-        let mut tokens = Vec::new();
+        let mut tokens = Vec::with_capacity(64);
         loop {
             let token = lexer.next_token(&self.p.sources, &mut self.p.macros);
             let at = tokens.len() as u32;
@@ -255,6 +293,8 @@ impl Loader<'_> {
                     path: Some(actual),
                     text: data.bytes,
                     included_from: Some(tokens[path.tok as usize].span),
+                    uid: Some(data.uid),
+                    mode: Some(data.mode),
                 });
                 lexer.push_file(id);
                 true

@@ -1,7 +1,7 @@
 //! Macros: `name = "value"` statements, and `$name` references the lexer
 //! replaces with the value before parsing.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::diag::Span;

@@ -2,8 +2,15 @@
 //! grammar in `grammar/ipsec.pest`.
 //!
 //! The tokens are written out in the grammar's token form (see the grammar's
-//! head comment); pest parses that text, and the tree built from pest's
-//! pairs refers back to the tokens by index, so every node keeps its span.
+//! head comment) and pest parses that text.  What the grammar sees of a
+//! token is only its kind, so the parse of one sequence of token kinds
+//! (a statement's shape) serves every statement of that shape: real
+//! configurations repeat a few shapes thousands of times, and each is
+//! parsed once.  The tree built from the parse refers to tokens by index,
+//! so every node keeps its span.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
 
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -17,34 +24,32 @@ use crate::syntax::lex::{TokKind, Token};
 #[grammar = "../grammar/ipsec.pest"]
 struct IpsecGrammar;
 
-type P<'i> = Pair<'i, Rule>;
-
-/// The statement's tokens as the grammar reads them, and where each starts.
-struct Rendered<'t> {
-    text: String,
-    starts: Vec<usize>,
-    tokens: &'t [Token],
+/// A grammar rule matched over tokens `first..=last`.
+#[derive(Debug)]
+struct Node {
+    rule: Rule,
+    first: Tok,
+    last: Tok,
+    children: Vec<Node>,
 }
 
-impl<'t> Rendered<'t> {
-    fn new(tokens: &'t [Token]) -> Self {
+/// The statement's tokens as the grammar reads them, and where each starts.
+struct Rendered {
+    text: String,
+    starts: Vec<usize>,
+}
+
+impl Rendered {
+    fn new(tokens: &[Token]) -> Self {
         let mut text = String::new();
         let mut starts = Vec::with_capacity(tokens.len());
         for t in tokens {
             starts.push(text.len());
             match &t.kind {
                 TokKind::Keyword(k) => text.push_str(k.as_str()),
-                TokKind::Str(s) => {
-                    text.push('"');
-                    for c in s.chars() {
-                        if c == '"' || c == '\\' {
-                            text.push('\\');
-                        }
-                        text.push(c);
-                    }
-                    text.push('"');
-                }
-                TokKind::Number(n) => text.push_str(&n.to_string()),
+                // what a string or number holds does not matter to the grammar
+                TokKind::Str(_) => text.push_str("\"\""),
+                TokKind::Number(_) => text.push('0'),
                 TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => {
                     text.push(*c as char)
                 }
@@ -56,11 +61,7 @@ impl<'t> Rendered<'t> {
                 text.push(' ');
             }
         }
-        Rendered {
-            text,
-            starts,
-            tokens,
-        }
+        Rendered { text, starts }
     }
 
     /// The token a position in the text belongs to.
@@ -72,18 +73,95 @@ impl<'t> Rendered<'t> {
         }
     }
 
-    fn tok(&self, pair: &P) -> Tok {
-        self.tok_at(pair.as_span().start())
+    fn node(&self, pair: Pair<'_, Rule>) -> Node {
+        let span = pair.as_span();
+        Node {
+            rule: pair.as_rule(),
+            first: self.tok_at(span.start()),
+            last: self.tok_at(span.end().saturating_sub(1)),
+            children: pair.into_inner().map(|p| self.node(p)).collect(),
+        }
+    }
+}
+
+/// A statement's shape: its tokens' kinds.
+fn shape(tokens: &[Token]) -> Vec<u8> {
+    tokens
+        .iter()
+        .map(|t| match &t.kind {
+            TokKind::Keyword(k) => 0x80 | *k as u8,
+            TokKind::Str(_) => b's',
+            TokKind::Number(_) => b'n',
+            TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => *c,
+            TokKind::Char(_) | TokKind::Error => b'!',
+            TokKind::Newline => b'\n',
+            TokKind::Eof => b'$',
+        })
+        .collect()
+}
+
+/// Parses statements, remembering the parse of each shape.
+#[derive(Default)]
+pub struct StatementParser {
+    shapes: HashMap<Vec<u8>, Result<Arc<Node>, Tok>>,
+}
+
+impl StatementParser {
+    /// Parses one statement.  On a syntax error, returns the index of the
+    /// token where the grammar could not go on.
+    pub fn parse(&mut self, tokens: &[Token]) -> Result<Stmt, Tok> {
+        let key = shape(tokens);
+        let tree = match self.shapes.get(&key) {
+            Some(tree) => tree.clone(),
+            None => {
+                let tree = parse_shape(tokens);
+                self.shapes.insert(key, tree.clone());
+                tree
+            }
+        }?;
+        Ok(build(&Vals { tokens }, &tree))
+    }
+}
+
+fn parse_shape(tokens: &[Token]) -> Result<Arc<Node>, Tok> {
+    let r = Rendered::new(tokens);
+    match IpsecGrammar::parse(Rule::statement, &r.text) {
+        Ok(mut pairs) => {
+            let statement = pairs.next().expect("a parse has the statement pair");
+            Ok(Arc::new(r.node(statement)))
+        }
+        Err(e) => {
+            let pos = match e.location {
+                pest::error::InputLocation::Pos(p) => p,
+                pest::error::InputLocation::Span((p, _)) => p,
+            };
+            Err(r.tok_at(pos))
+        }
+    }
+}
+
+/// Parses one statement on its own.
+pub fn parse_statement(tokens: &[Token]) -> Result<Stmt, Tok> {
+    StatementParser::default().parse(tokens)
+}
+
+/// The values of a statement's tokens, for building its tree.
+struct Vals<'t> {
+    tokens: &'t [Token],
+}
+
+impl Vals<'_> {
+    fn tok(&self, n: &Node) -> Tok {
+        n.first
     }
 
-    /// The last token a pair covers.
-    fn last_tok(&self, pair: &P) -> Tok {
-        self.tok_at(pair.as_span().end().saturating_sub(1))
+    fn last_tok(&self, n: &Node) -> Tok {
+        n.last
     }
 
-    /// The value of the string token a pair starts at.
-    fn text(&self, pair: &P) -> Text {
-        let tok = self.tok(pair);
+    /// The value of the string token a node starts at.
+    fn text(&self, n: &Node) -> Text {
+        let tok = n.first;
         let value = match &self.tokens[tok as usize].kind {
             TokKind::Str(s) => s.clone(),
             other => format!("{other:?}"),
@@ -91,8 +169,8 @@ impl<'t> Rendered<'t> {
         Text { value, tok }
     }
 
-    fn number(&self, pair: &P) -> (i64, Tok) {
-        let tok = self.tok(pair);
+    fn number(&self, n: &Node) -> (i64, Tok) {
+        let tok = n.first;
         match self.tokens[tok as usize].kind {
             TokKind::Number(n) => (n, tok),
             _ => (0, tok),
@@ -100,46 +178,37 @@ impl<'t> Rendered<'t> {
     }
 }
 
-/// Parses one statement.  On a syntax error, returns the index of the token
-/// where the grammar could not go on.
-pub fn parse_statement(tokens: &[Token]) -> Result<Stmt, Tok> {
-    let r = Rendered::new(tokens);
-    let mut pairs = match IpsecGrammar::parse(Rule::statement, &r.text) {
-        Ok(pairs) => pairs,
-        Err(e) => {
-            let pos = match e.location {
-                pest::error::InputLocation::Pos(p) => p,
-                pest::error::InputLocation::Span((p, _)) => p,
-            };
-            return Err(r.tok_at(pos));
-        }
+fn build(r: &Vals, statement: &Node) -> Stmt {
+    let end = (r.tokens.len() - 1) as Tok;
+    let Some(body) = statement
+        .children
+        .iter()
+        .find(|p| !matches!(p.rule, Rule::EOI | Rule::nl))
+    else {
+        return Stmt::Empty;
     };
-    let statement = pairs.next().expect("a parse has the statement pair");
-    let end = (tokens.len() - 1) as Tok;
-    let Some(body) = statement.into_inner().find(|p| p.as_rule() != Rule::EOI) else {
-        return Ok(Stmt::Empty);
-    };
-    Ok(match body.as_rule() {
-        Rule::include => Stmt::Include(r.text(&inner(body)[1])),
-        Rule::varset => varset(&r, body, end),
-        Rule::flow_rule => Stmt::Flow(flow(&r, body, end)),
-        Rule::ike_rule => Stmt::Ike(ike(&r, body, end)),
-        Rule::sa_rule => Stmt::Sa(sa(&r, body, end)),
-        Rule::tcpmd5_rule => Stmt::Tcpmd5(tcpmd5(&r, body, end)),
+    match body.rule {
+        Rule::include => Stmt::Include(r.text(&body.children[1])),
+        Rule::varset => varset(r, body, end),
+        Rule::flow_rule => Stmt::Flow(flow(r, body, end)),
+        Rule::ike_rule => Stmt::Ike(ike(r, body, end)),
+        Rule::sa_rule => Stmt::Sa(sa(r, body, end)),
+        Rule::tcpmd5_rule => Stmt::Tcpmd5(tcpmd5(r, body, end)),
         _ => Stmt::Empty,
-    })
+    }
 }
 
-fn inner(p: P) -> Vec<P> {
-    p.into_inner().collect()
+fn inner(p: &Node) -> Vec<&Node> {
+    p.children.iter().collect()
 }
 
-fn varset(r: &Rendered, p: P, end: Tok) -> Stmt {
-    let parts: Vec<P> = p
-        .into_inner()
-        .filter(|x| x.as_rule() == Rule::string)
+fn varset(r: &Vals, p: &Node, end: Tok) -> Stmt {
+    let parts: Vec<&Node> = p
+        .children
+        .iter()
+        .filter(|x| x.rule == Rule::string)
         .collect();
-    let name = r.text(&parts[0]);
+    let name = r.text(parts[0]);
     let value = parts[1..]
         .iter()
         .map(|s| r.text(s).value)
@@ -148,7 +217,7 @@ fn varset(r: &Rendered, p: P, end: Tok) -> Stmt {
     Stmt::Macro { name, value, end }
 }
 
-fn flow(r: &Rendered, p: P, end: Tok) -> Flow {
+fn flow(r: &Vals, p: &Node, end: Tok) -> Flow {
     let mut f = Flow {
         satype: None,
         direction: None,
@@ -159,8 +228,8 @@ fn flow(r: &Rendered, p: P, end: Tok) -> Flow {
         flow_type: None,
         end,
     };
-    for part in p.into_inner() {
-        match part.as_rule() {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::satype => f.satype = Some(satype(part)),
             Rule::direction => f.direction = Some(direction(part)),
             Rule::proto => f.proto = Some(proto(r, part)),
@@ -174,7 +243,7 @@ fn flow(r: &Rendered, p: P, end: Tok) -> Flow {
     f
 }
 
-fn ike(r: &Rendered, p: P, end: Tok) -> Ike {
+fn ike(r: &Vals, p: &Node, end: Tok) -> Ike {
     let mut i = Ike {
         mode: None,
         satype: None,
@@ -189,8 +258,8 @@ fn ike(r: &Rendered, p: P, end: Tok) -> Ike {
         tag: None,
         end,
     };
-    for part in p.into_inner() {
-        match part.as_rule() {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::ike_mode => i.mode = Some(ike_mode(part)),
             Rule::ike_body | Rule::ike_iface_body => ike_body(r, part, &mut i),
             _ => {}
@@ -199,14 +268,14 @@ fn ike(r: &Rendered, p: P, end: Tok) -> Ike {
     i
 }
 
-fn ike_body(r: &Rendered, p: P, i: &mut Ike) {
-    for part in p.into_inner() {
-        match part.as_rule() {
+fn ike_body(r: &Vals, p: &Node, i: &mut Ike) {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::satype => i.satype = Some(satype(part)),
             Rule::tmode => i.tmode = Some(tmode(part)),
             Rule::proto => i.proto = Some(proto(r, part)),
             Rule::hosts => i.target = IkeTarget::Hosts(Box::new(hosts(r, part))),
-            Rule::iface => i.target = IkeTarget::Interface(r.text(&inner(part)[1])),
+            Rule::iface => i.target = IkeTarget::Interface(r.text(inner(part)[1])),
             Rule::peers => i.peers = peers(r, part),
             Rule::phase1 => i.phase1 = Some(phase(r, part)),
             Rule::phase2 => i.phase2 = Some(phase(r, part)),
@@ -218,13 +287,13 @@ fn ike_body(r: &Rendered, p: P, i: &mut Ike) {
                     None => IkeAuth::Rsa,
                 });
             }
-            Rule::tag => i.tag = Some(r.text(&inner(part)[1])),
+            Rule::tag => i.tag = Some(r.text(inner(part)[1])),
             _ => {}
         }
     }
 }
 
-fn sa(r: &Rendered, p: P, end: Tok) -> Sa {
+fn sa(r: &Vals, p: &Node, end: Tok) -> Sa {
     let mut s = Sa {
         satype: None,
         tmode: None,
@@ -237,35 +306,35 @@ fn sa(r: &Rendered, p: P, end: Tok) -> Sa {
         bundle: None,
         end,
     };
-    for part in p.into_inner() {
-        match part.as_rule() {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::satype => s.satype = Some(satype(part)),
             Rule::tmode => s.tmode = Some(tmode(part)),
             Rule::hosts => s.hosts = hosts(r, part),
             Rule::spi => s.spi = spi(r, part),
             Rule::udpencap => {
-                let port = part.into_inner().find(|p| p.as_rule() == Rule::number);
-                s.udpencap = Some(port.map(|n| r.number(&n)));
+                let port = part.children.iter().find(|p| p.rule == Rule::number);
+                s.udpencap = Some(port.map(|n| r.number(n)));
             }
             Rule::transforms => s.transforms = transforms(r, part),
             Rule::authkey => s.authkey = Some(keyspec(r, part)),
             Rule::enckey => s.enckey = Some(keyspec(r, part)),
-            Rule::bundle => s.bundle = Some(r.text(&inner(part)[1])),
+            Rule::bundle => s.bundle = Some(r.text(inner(part)[1])),
             _ => {}
         }
     }
     s
 }
 
-fn tcpmd5(r: &Rendered, p: P, end: Tok) -> Tcpmd5 {
+fn tcpmd5(r: &Vals, p: &Node, end: Tok) -> Tcpmd5 {
     let mut t = Tcpmd5 {
         hosts: placeholder_hosts(),
         spi: Spi::Number(0, 0),
         authkey: None,
         end,
     };
-    for part in p.into_inner() {
-        match part.as_rule() {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::hosts => t.hosts = hosts(r, part),
             Rule::spi => t.spi = spi(r, part),
             Rule::authkey => t.authkey = Some(keyspec(r, part)),
@@ -286,11 +355,11 @@ fn placeholder_hosts() -> Hosts {
     }
 }
 
-fn first_keyword(p: P) -> Rule {
-    p.into_inner().next().map_or(Rule::EOI, |k| k.as_rule())
+fn first_keyword(p: &Node) -> Rule {
+    p.children.first().map_or(Rule::EOI, |k| k.rule)
 }
 
-fn satype(p: P) -> SaType {
+fn satype(p: &Node) -> SaType {
     match first_keyword(p) {
         Rule::kw_ah => SaType::Ah,
         Rule::kw_ipcomp => SaType::Ipcomp,
@@ -299,21 +368,21 @@ fn satype(p: P) -> SaType {
     }
 }
 
-fn tmode(p: P) -> Tmode {
+fn tmode(p: &Node) -> Tmode {
     match first_keyword(p) {
         Rule::kw_transport => Tmode::Transport,
         _ => Tmode::Tunnel,
     }
 }
 
-fn direction(p: P) -> Direction {
+fn direction(p: &Node) -> Direction {
     match first_keyword(p) {
         Rule::kw_in => Direction::In,
         _ => Direction::Out,
     }
 }
 
-fn ike_mode(p: P) -> IkeMode {
+fn ike_mode(p: &Node) -> IkeMode {
     match first_keyword(p) {
         Rule::kw_passive => IkeMode::Passive,
         Rule::kw_dynamic => IkeMode::Dynamic,
@@ -321,8 +390,8 @@ fn ike_mode(p: P) -> IkeMode {
     }
 }
 
-fn flow_type(p: P) -> FlowType {
-    match inner(p).get(1).map(|k| k.as_rule()) {
+fn flow_type(p: &Node) -> FlowType {
+    match inner(p).get(1).map(|k| k.rule) {
         Some(Rule::kw_use) => FlowType::Use,
         Some(Rule::kw_acquire) => FlowType::Acquire,
         Some(Rule::kw_deny) => FlowType::Deny,
@@ -332,27 +401,27 @@ fn flow_type(p: P) -> FlowType {
     }
 }
 
-fn proto(r: &Rendered, p: P) -> Proto {
+fn proto(r: &Vals, p: &Node) -> Proto {
     let value = inner(p).swap_remove(1);
-    match value.as_rule() {
-        Rule::string => Proto::Name(r.text(&value)),
+    match value.rule {
+        Rule::string => Proto::Name(r.text(value)),
         Rule::number => {
-            let (n, tok) = r.number(&value);
+            let (n, tok) = r.number(value);
             Proto::Number(n, tok)
         }
-        Rule::kw_ah => Proto::Ah(r.tok(&value)),
-        _ => Proto::Esp(r.tok(&value)),
+        Rule::kw_ah => Proto::Ah(r.tok(value)),
+        _ => Proto::Esp(r.tok(value)),
     }
 }
 
-fn hosts(r: &Rendered, p: P) -> Hosts {
-    let next = r.last_tok(&p) + 1;
-    let clause = p.into_inner().next().expect("hosts has a direction");
-    let from_first = clause.as_rule() == Rule::from_to;
+fn hosts(r: &Vals, p: &Node) -> Hosts {
+    let next = r.last_tok(p) + 1;
+    let clause = p.children.first().expect("hosts has a direction");
+    let from_first = clause.rule == Rule::from_to;
     let mut hosts = Vec::new();
     let mut ports: [Option<Port>; 2] = [None, None];
-    for part in clause.into_inner() {
-        match part.as_rule() {
+    for part in clause.children.iter() {
+        match part.rule {
             Rule::host => hosts.push(host(r, part)),
             Rule::port => ports[hosts.len() - 1] = Some(port(r, part)),
             _ => {}
@@ -380,21 +449,23 @@ fn hosts(r: &Rendered, p: P) -> Hosts {
     }
 }
 
-fn host(r: &Rendered, p: P) -> Host {
-    let h = p.into_inner().next().expect("host has one alternative");
-    match h.as_rule() {
-        Rule::kw_any => Host::Any(r.tok(&h)),
+fn host(r: &Vals, p: &Node) -> Host {
+    let h = p.children.first().expect("host has one alternative");
+    match h.rule {
+        Rule::kw_any => Host::Any(r.tok(h)),
         Rule::host_list => Host::List(
-            h.into_inner()
-                .filter(|x| x.as_rule() == Rule::host)
+            h.children
+                .iter()
+                .filter(|x| x.rule == Rule::host)
                 .map(|x| host(r, x))
                 .collect(),
         ),
         Rule::host_nat => {
-            let close = r.last_tok(&h);
+            let close = r.last_tok(h);
             let mut specs = h
-                .into_inner()
-                .filter(|x| x.as_rule() == Rule::host_spec)
+                .children
+                .iter()
+                .filter(|x| x.rule == Rule::host_spec)
                 .map(|s| host_spec(r, s));
             let host = specs.next().expect("nat has a host");
             let nat = specs.next().expect("nat has a translation");
@@ -404,11 +475,11 @@ fn host(r: &Rendered, p: P) -> Host {
     }
 }
 
-fn host_spec(r: &Rendered, p: P) -> HostSpec {
-    let last = r.last_tok(&p);
+fn host_spec(r: &Vals, p: &Node) -> HostSpec {
+    let last = r.last_tok(p);
     let parts = inner(p);
-    let name = r.text(&parts[0]);
-    match parts.iter().find(|x| x.as_rule() == Rule::number) {
+    let name = r.text(parts[0]);
+    match parts.iter().find(|x| x.rule == Rule::number) {
         Some(bits) => HostSpec {
             text: format!("{}/{}", name.value, r.number(bits).0),
             first: name.tok,
@@ -424,44 +495,45 @@ fn host_spec(r: &Rendered, p: P) -> HostSpec {
     }
 }
 
-fn port(r: &Rendered, p: P) -> Port {
+fn port(r: &Vals, p: &Node) -> Port {
     let value = inner(p).swap_remove(1);
-    match value.as_rule() {
+    match value.rule {
         Rule::number => {
-            let (n, tok) = r.number(&value);
+            let (n, tok) = r.number(value);
             Port::Number(n, tok)
         }
-        _ => Port::Name(r.text(&value)),
+        _ => Port::Name(r.text(value)),
     }
 }
 
-fn peers(r: &Rendered, p: P) -> Vec<PeerClause> {
-    let order = p.into_inner().next().expect("peers has an order");
+fn peers(r: &Vals, p: &Node) -> Vec<PeerClause> {
+    let order = p.children.first().expect("peers has an order");
     order
-        .into_inner()
+        .children
+        .iter()
         .map(|clause| {
-            let tok = r.tok(&clause);
-            let rule = clause.as_rule();
-            let value = clause.into_inner().nth(1);
+            let tok = r.tok(clause);
+            let rule = clause.rule;
+            let value = clause.children.get(1);
             match rule {
                 Rule::peer => PeerClause::Peer(
-                    value.map(|v| match v.as_rule() {
-                        Rule::kw_any => PeerHost::Any(r.tok(&v)),
-                        _ => PeerHost::Name(r.text(&v)),
+                    value.map(|v| match v.rule {
+                        Rule::kw_any => PeerHost::Any(r.tok(v)),
+                        _ => PeerHost::Name(r.text(v)),
                     }),
                     tok,
                 ),
-                _ => PeerClause::Local(value.map(|v| r.text(&v)), tok),
+                _ => PeerClause::Local(value.map(|v| r.text(v)), tok),
             }
         })
         .collect()
 }
 
-fn ids(r: &Rendered, p: P) -> Ids {
+fn ids(r: &Vals, p: &Node) -> Ids {
     let mut ids = Ids::default();
-    for part in p.into_inner() {
-        let rule = part.as_rule();
-        let value = r.text(&inner(part)[1]);
+    for part in p.children.iter() {
+        let rule = part.rule;
+        let value = r.text(inner(part)[1]);
         if rule == Rule::srcid {
             ids.srcid = Some(value);
         } else {
@@ -471,24 +543,24 @@ fn ids(r: &Rendered, p: P) -> Ids {
     ids
 }
 
-fn phase(r: &Rendered, p: P) -> Phase {
+fn phase(r: &Vals, p: &Node) -> Phase {
     let mut phase = Phase {
         aggressive: false,
         transforms: Vec::new(),
         lifetime: None,
     };
-    for part in p.into_inner() {
-        match part.as_rule() {
+    for part in p.children.iter() {
+        match part.rule {
             Rule::kw_aggressive => phase.aggressive = true,
             Rule::transforms => phase.transforms = transforms(r, part),
             Rule::lifetime => {
                 let value = inner(part).swap_remove(1);
-                phase.lifetime = Some(match value.as_rule() {
+                phase.lifetime = Some(match value.rule {
                     Rule::number => {
-                        let (n, tok) = r.number(&value);
+                        let (n, tok) = r.number(value);
                         Lifetime::Number(n, tok)
                     }
-                    _ => Lifetime::Text(r.text(&value)),
+                    _ => Lifetime::Text(r.text(value)),
                 });
             }
             _ => {}
@@ -497,11 +569,12 @@ fn phase(r: &Rendered, p: P) -> Phase {
     phase
 }
 
-fn transforms(r: &Rendered, p: P) -> Vec<Transform> {
-    p.into_inner()
+fn transforms(r: &Vals, p: &Node) -> Vec<Transform> {
+    p.children
+        .iter()
         .map(|t| {
             let parts = inner(t);
-            let kind = match parts[0].as_rule() {
+            let kind = match parts[0].rule {
                 Rule::kw_auth => XfKind::Auth,
                 Rule::kw_enc => XfKind::Enc,
                 Rule::kw_comp => XfKind::Comp,
@@ -509,29 +582,29 @@ fn transforms(r: &Rendered, p: P) -> Vec<Transform> {
             };
             Transform {
                 kind,
-                name: r.text(&parts[1]),
+                name: r.text(parts[1]),
             }
         })
         .collect()
 }
 
-fn spi(r: &Rendered, p: P) -> Spi {
+fn spi(r: &Vals, p: &Node) -> Spi {
     let value = inner(p).swap_remove(1);
-    match value.as_rule() {
+    match value.rule {
         Rule::number => {
-            let (n, tok) = r.number(&value);
+            let (n, tok) = r.number(value);
             Spi::Number(n, tok)
         }
-        _ => Spi::Text(r.text(&value)),
+        _ => Spi::Text(r.text(value)),
     }
 }
 
-fn keyspec(r: &Rendered, p: P) -> KeySpec {
+fn keyspec(r: &Vals, p: &Node) -> KeySpec {
     let spec = inner(p).swap_remove(1);
     let parts = inner(spec);
     match parts.len() {
-        2 => KeySpec::File(r.text(&parts[1])),
-        _ => KeySpec::Hex(r.text(&parts[0])),
+        2 => KeySpec::File(r.text(parts[1])),
+        _ => KeySpec::Hex(r.text(parts[0])),
     }
 }
 

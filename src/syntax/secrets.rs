@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::diag::Span;
 use crate::syntax::ast::{KeySpec, Stmt, Tok};
 use crate::syntax::load::Statement;
 use crate::syntax::macros::MacroId;
@@ -27,14 +28,34 @@ pub fn secret_tokens(stmt: &Stmt) -> Vec<Tok> {
     }
 }
 
-/// Macros whose value ended up (in part) in a secret.
-pub fn secret_macros(statements: &[Statement]) -> HashSet<MacroId> {
+/// A token holding a secret: where it is, whether a macro supplied it, and
+/// whether it is a pre-shared key (not a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretToken {
+    pub span: Span,
+    pub macro_use: Option<MacroId>,
+    pub psk: bool,
+}
+
+/// Every secret token of the statements.
+pub fn secret_spans(statements: &[Statement]) -> Vec<SecretToken> {
     statements
         .iter()
         .flat_map(|st| {
-            secret_tokens(&st.stmt)
-                .into_iter()
-                .filter_map(|tok| st.tokens[tok as usize].macro_use)
+            let psk = matches!(st.stmt, Stmt::Ike(_));
+            secret_tokens(&st.stmt).into_iter().map(move |tok| {
+                let t = &st.tokens[tok as usize];
+                SecretToken {
+                    span: t.span,
+                    macro_use: t.macro_use,
+                    psk,
+                }
+            })
         })
         .collect()
+}
+
+/// Macros whose value ended up (in part) in a secret.
+pub fn secret_macros(secrets: &[SecretToken]) -> HashSet<MacroId> {
+    secrets.iter().filter_map(|s| s.macro_use).collect()
 }

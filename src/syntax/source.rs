@@ -17,6 +17,9 @@ pub struct SourceFile {
     pub text: Vec<u8>,
     /// The file and span of the `include` statement that pulled it in.
     pub included_from: Option<Span>,
+    /// Owner and mode when it was read (not for standard input or text).
+    pub uid: Option<u32>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]

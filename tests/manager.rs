@@ -464,6 +464,10 @@ fn a_held_lock_names_its_holder_and_a_stale_one_is_taken() {
 }
 
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
 fn an_interrupted_rm_is_completed_by_the_next_run() {
     let gw = gateway();
     // abort after ipsecctl -d and the FIFO cleanup, before ipsec.conf is edited
@@ -484,6 +488,10 @@ fn an_interrupted_rm_is_completed_by_the_next_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
 fn an_interrupted_add_is_rolled_back_by_the_next_run() {
     let gw = gateway();
     let before = gw.read("etc/ipsec.conf");

@@ -93,6 +93,56 @@ pub fn rule_checks(rule: &Rule, hits: &mut Vec<Hit>) {
     }
 }
 
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// An upper bound of the longest section name or value ipsecctl sends for
+/// `ike`, computed from lengths alone (most rules are far below the limit).
+fn longest_bound(ike: &crate::rules::model::Ike) -> usize {
+    let proto = if ike.proto != 0 {
+        1 + digits(ike.proto.into())
+    } else {
+        0
+    };
+    let port = |p: u16| if p != 0 { 1 + digits(p.into()) } else { 0 };
+    let (lid, rid) = match ike.iface {
+        Some(u) => (9 + digits(u), 7 + digits(u)),
+        None => (
+            5 + ike.src.name.len() + proto + port(ike.sport),
+            3 + ike.dst.name.len() + proto + port(ike.dport),
+        ),
+    };
+    let p2 = lid + 1 + rid;
+    let p1 = match (&ike.peer, &ike.local) {
+        (Some(p), Some(l)) => 12 + p.name.len() + l.name.len(),
+        (Some(p), None) => 5 + p.name.len(),
+        (None, _) => 12,
+    };
+    let nat = ike
+        .src
+        .nat
+        .as_ref()
+        .map_or(0, |n| 4 + n.name.len() + proto + port(ike.sport));
+    let ids = [&ike.srcid, &ike.dstid]
+        .into_iter()
+        .flatten()
+        .map(|id| 3 + id.name.len())
+        .max()
+        .unwrap_or(0);
+    let psk = match &ike.auth {
+        IkeAuth::Psk(p) => p.0.len(),
+        IkeAuth::Rsa => 0,
+    };
+    let tag = ike.tag.as_ref().map_or(0, String::len);
+    // transform names: a prefix, the tag, and at most ~45 characters of
+    // algorithm names, plus "-life"
+    [p2 + 16 + 55, p1 + 17 + 50, nat, ids, psk, tag, lid, rid]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+}
+
 /// The longest section name or value ipsecctl would send for `ike`.
 fn longest_field(ike: &crate::rules::model::Ike) -> String {
     let t = tags::ike_tags(ike);
@@ -112,16 +162,10 @@ fn longest_field(ike: &crate::rules::model::Ike) -> String {
         fields.push("*".repeat(psk.0.len()));
     }
     let life = |l: Option<i32>| if l.is_some() { "-life" } else { "" };
-    // the transform names are the longest; only build them when they may
-    // come near the limit
-    if t.phase2.len() + 70 > FIELD_MAX
-        && let Ok(x) = isakmpd::phase2_transform(ike)
-    {
+    if let Ok(x) = isakmpd::phase2_transform(ike) {
         fields.push(x.name(&t.phase2) + life(ike.phase2.lifetime));
     }
-    if t.phase1.len() + 70 > FIELD_MAX
-        && let Ok(x) = isakmpd::phase1_transform(ike)
-    {
+    if let Ok(x) = isakmpd::phase1_transform(ike) {
         fields.push(x.name(&t.phase1) + life(ike.phase1.lifetime));
     }
     fields
@@ -144,6 +188,9 @@ pub fn field_checks(rule: &Rule, hits: &mut Vec<Hit>) {
             format!("{}: isakmpd has no name for it, ipsecctl stops here", e.0),
             "",
         ));
+    }
+    if longest_bound(ike) <= FIELD_MAX {
+        return;
     }
     let f = longest_field(ike);
     if f.len() > FIELD_MAX {

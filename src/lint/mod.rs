@@ -17,7 +17,7 @@ use crate::compiler::{self, Compiled, Options};
 use crate::diag::{FileId, Kind, Severity, Span};
 use crate::emit::tags;
 use crate::manager::conflicts::{phase1_differences, phase1_settings};
-use crate::manager::tree::Tree;
+use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
 use crate::settings::Settings;
 use crate::syntax::secrets;
@@ -492,31 +492,17 @@ fn fragment_checks(
                 ),
             );
         }
-        let alone = compiler::compile_file(&f.actual.display().to_string(), copts);
-        let alone_maker = Maker::new(&alone);
-        for d in alone
-            .diags
-            .iter()
-            .filter(|d| d.kind == Kind::MacroUndefined)
-        {
-            let Some(span) = d.span else { continue };
-            out.push(alone_maker.make(
-                span,
-                Kind::FragmentNeedsMacro,
-                Severity::Error,
-                format!(
-                    "{} alone: {}; `ipsecctl -f` loads the file alone",
-                    f.gateway_path, d.message
-                ),
-                Some("define the macro in this file too".into()),
-                d.line,
-            ));
-        }
     }
+    for i in fragments_needing_macros(tree) {
+        fragment_alone(&tree.fragments[i], copts, out);
+    }
+    // compared as written first: resolving every path through the file
+    // system would cost more than reading the files
     let included: std::collections::HashSet<PathBuf> = sources
         .iter()
-        .filter_map(|(_, f)| f.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()))
+        .filter_map(|(_, f)| f.path.as_deref().map(lexical))
         .collect();
+    let mut canonical_included = None;
     let actual_dir = opts.root.map(&dir);
     let mut orphans: Vec<PathBuf> = walkdir::WalkDir::new(&actual_dir)
         .max_depth(1)
@@ -524,8 +510,19 @@ fn fragment_checks(
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "conf"))
         .map(|e| e.path().to_path_buf())
-        .filter(|p| std::fs::canonicalize(p).is_ok_and(|c| !included.contains(&c)))
+        .filter(|p| !included.contains(&lexical(p)))
         .collect();
+    // a file reached through a symbolic link or `..` is only known after
+    // resolving both sides
+    if !orphans.is_empty() {
+        let canonical = canonical_included.get_or_insert_with(|| {
+            sources
+                .iter()
+                .filter_map(|(_, f)| f.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()))
+                .collect::<std::collections::HashSet<PathBuf>>()
+        });
+        orphans.retain(|p| std::fs::canonicalize(p).is_ok_and(|c| !canonical.contains(&c)));
+    }
     orphans.sort();
     for p in orphans {
         out.push(Finding {
@@ -539,6 +536,72 @@ fn fragment_checks(
             help: Some("include it, or move it out of the fragment directory".into()),
             source: String::new(),
         });
+    }
+}
+
+/// A path with `.` components and repeated separators taken out, without
+/// asking the file system.
+fn lexical(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// Fragments that use a macro defined outside them: loaded alone, as
+/// `ipsecctl -f` loads them, they fail. Only these are compiled again
+/// alone, for the exact errors (after one, error recovery may swallow a
+/// later definition).
+fn fragments_needing_macros(tree: &Tree) -> Vec<usize> {
+    let parsed = &tree.compiled.parsed;
+    let sources = &parsed.sources;
+    let fragment_of_file: HashMap<FileId, usize> = tree
+        .fragments
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.file, i))
+        .collect();
+    // the fragment a file belongs to: itself, or the fragment including it
+    let owner = |mut file: FileId| loop {
+        if let Some(&i) = fragment_of_file.get(&file) {
+            return Some(i);
+        }
+        file = sources.get(file).included_from?.file;
+    };
+    let mut needing: Vec<usize> = parsed
+        .macros
+        .cross_file_uses()
+        .iter()
+        .filter_map(|u| {
+            let frag = owner(u.at.file)?;
+            let def = parsed.macros.get(u.id);
+            (owner(def.span.file) != Some(frag)).then_some(frag)
+        })
+        .collect();
+    needing.sort_unstable();
+    needing.dedup();
+    needing
+}
+
+fn fragment_alone(f: &Fragment, copts: &Options, out: &mut Vec<Finding>) {
+    let alone = compiler::compile_file(&f.actual.display().to_string(), copts);
+    let alone_maker = Maker::new(&alone);
+    for d in alone
+        .diags
+        .iter()
+        .filter(|d| d.kind == Kind::MacroUndefined)
+    {
+        let Some(span) = d.span else { continue };
+        out.push(alone_maker.make(
+            span,
+            Kind::FragmentNeedsMacro,
+            Severity::Error,
+            format!(
+                "{} alone: {}; `ipsecctl -f` loads the file alone",
+                f.gateway_path, d.message
+            ),
+            Some("define the macro in this file too".into()),
+            d.line,
+        ));
     }
 }
 

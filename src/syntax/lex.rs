@@ -404,7 +404,7 @@ impl Lexer {
             break;
         }
         let name = String::from_utf8_lossy(&name).into_owned();
-        let Some((id, value)) = macros.expand(&name) else {
+        let Some((id, value)) = macros.expand(&name, self.token_start.span) else {
             self.error(Kind::MacroUndefined, format!("macro '{name}' not defined"));
             let kind = self.skip_line(src);
             return Some(self.token(kind, None));
@@ -588,6 +588,7 @@ mod tests {
             included_from: None,
             uid: None,
             mode: None,
+            identity: None,
         });
         let mut lexer = Lexer::new(id);
         let mut kinds = Vec::new();

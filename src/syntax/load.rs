@@ -2,8 +2,6 @@
 //! splits it into parsed statements.  Macro definitions take effect as they
 //! are read, so a macro is known from the statement after its definition on.
 
-use std::path::PathBuf;
-
 use crate::diag::{Diagnostic, FileId, Kind, Span};
 use crate::syntax::ast::{Stmt, Text, Tok};
 use crate::syntax::lex::{Lexer, TokKind, Token};
@@ -117,6 +115,7 @@ pub fn load_text_with(
         included_from: None,
         uid: None,
         mode: None,
+        identity: None,
     });
     loader.run(file);
     loader.p
@@ -140,6 +139,7 @@ impl Loader<'_> {
                 included_from: None,
                 uid: None,
                 mode: None,
+                identity: None,
             });
             return match text {
                 Ok(_) => Some(file),
@@ -164,9 +164,9 @@ impl Loader<'_> {
             }
             Ok(_) => None,
         };
-        let (uid, mode) = match &data {
-            Ok(d) => (Some(d.uid), Some(d.mode)),
-            Err(_) => (None, None),
+        let (uid, mode, identity) = match &data {
+            Ok(d) => (Some(d.uid), Some(d.mode), Some(d.identity)),
+            Err(_) => (None, None, None),
         };
         let file = self.p.sources.add(SourceFile {
             name: name.into(),
@@ -175,6 +175,7 @@ impl Loader<'_> {
             included_from: None,
             uid,
             mode,
+            identity,
         });
         match problem {
             None => Some(file),
@@ -277,17 +278,17 @@ impl Loader<'_> {
             self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
             return false;
         }
-        if let Some(cycle) = self.cycle(&open, &actual, &path.value) {
-            let msg = failed(format!("include cycle: {cycle}"));
-            self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
-            return false;
-        }
         match files::read_regular(&actual, MAX_CONFIG_BYTES) {
             Err(e) => {
                 self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
                 false
             }
             Ok(data) => {
+                if let Some(cycle) = self.cycle(&open, data.identity, &path.value) {
+                    let msg = failed(format!("include cycle: {cycle}"));
+                    self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
+                    return false;
+                }
                 let id = self.p.sources.add(SourceFile {
                     name: path.value.clone(),
                     path: Some(actual),
@@ -295,6 +296,7 @@ impl Loader<'_> {
                     included_from: Some(tokens[path.tok as usize].span),
                     uid: Some(data.uid),
                     mode: Some(data.mode),
+                    identity: Some(data.identity),
                 });
                 lexer.push_file(id);
                 true
@@ -302,13 +304,12 @@ impl Loader<'_> {
         }
     }
 
-    /// The include chain, written out, when `actual` is already being read.
-    fn cycle(&self, open: &[FileId], actual: &PathBuf, name: &str) -> Option<String> {
-        let target = std::fs::canonicalize(actual).ok()?;
-        let pos = open.iter().position(|&f| {
-            let path = self.p.sources.get(f).path.as_ref();
-            path.and_then(|p| std::fs::canonicalize(p).ok()).as_ref() == Some(&target)
-        })?;
+    /// The include chain, written out, when the file `identity` names is
+    /// already being read.
+    fn cycle(&self, open: &[FileId], identity: (u64, u64), name: &str) -> Option<String> {
+        let pos = open
+            .iter()
+            .position(|&f| self.p.sources.get(f).identity == Some(identity))?;
         let mut names: Vec<&str> = open[pos..]
             .iter()
             .map(|&f| self.p.sources.display_name(f))

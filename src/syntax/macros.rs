@@ -22,11 +22,20 @@ pub struct MacroDef {
     pub replaced: bool,
 }
 
+/// A `$name` expanded in another file than the one defining it: what a
+/// file loaded alone (as `ipsecctl -f` loads a fragment) may lack.
+#[derive(Debug, Clone, Copy)]
+pub struct CrossFileUse {
+    pub at: Span,
+    pub id: MacroId,
+}
+
 /// Every definition in the order made; a name refers to its latest one.
 #[derive(Debug, Clone, Default)]
 pub struct Macros {
     defs: Vec<MacroDef>,
     current: HashMap<String, MacroId>,
+    cross_file: Vec<CrossFileUse>,
 }
 
 impl Macros {
@@ -46,12 +55,20 @@ impl Macros {
         id
     }
 
-    /// The current definition of `name`, marked used.
-    pub fn expand(&mut self, name: &str) -> Option<(MacroId, Arc<str>)> {
+    /// The current definition of `name`, marked used by `$name` at `at`.
+    pub fn expand(&mut self, name: &str, at: Span) -> Option<(MacroId, Arc<str>)> {
         let id = *self.current.get(name)?;
         let def = &mut self.defs[id as usize];
         def.used = true;
+        if def.span.file != at.file {
+            self.cross_file.push(CrossFileUse { at, id });
+        }
         Some((id, def.value.clone()))
+    }
+
+    /// Every expansion of a macro defined in another file, in order.
+    pub fn cross_file_uses(&self) -> &[CrossFileUse] {
+        &self.cross_file
     }
 
     pub fn get(&self, id: MacroId) -> &MacroDef {

@@ -20,6 +20,8 @@ pub struct SourceFile {
     /// Owner and mode when it was read (not for standard input or text).
     pub uid: Option<u32>,
     pub mode: Option<u32>,
+    /// Device and inode, to know a file met again under another name.
+    pub identity: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,7 +1,6 @@
 //! Reading configuration and key files: regular files only, of a sane size,
 //! with the ownership and mode ipsecctl insists on for secrets.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +13,8 @@ pub struct FileData {
     pub bytes: Vec<u8>,
     pub uid: u32,
     pub mode: u32,
+    /// Device and inode: which file this is, however it was named.
+    pub identity: (u64, u64),
 }
 
 /// Why a file could not be read, worded for a message.
@@ -48,7 +49,15 @@ fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
 
 /// Reads a whole regular file of at most `limit` bytes.
 pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
-    let meta = std::fs::metadata(path).map_err(|e| ReadError(io_reason(&e)))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // without O_NONBLOCK, opening a FIFO would wait for a writer; what was
+    // opened is then checked to be a regular file before anything is read
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| ReadError(io_reason(&e)))?;
+    let meta = file.metadata().map_err(|e| ReadError(io_reason(&e)))?;
     if let Some(why) = file_kind(&meta) {
         return Err(ReadError(why.into()));
     }
@@ -57,11 +66,6 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
             "file too large ({} bytes, the limit is {limit})",
             meta.len()
         )));
-    }
-    let file = File::open(path).map_err(|e| ReadError(io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| ReadError(io_reason(&e)))?;
-    if let Some(why) = file_kind(&meta) {
-        return Err(ReadError(why.into()));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(limit + 1)
@@ -76,6 +80,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
         bytes,
         uid: meta.uid(),
         mode: meta.mode(),
+        identity: (meta.dev(), meta.ino()),
     })
 }
 

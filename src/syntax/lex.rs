@@ -87,6 +87,10 @@ pub struct Lexer {
     pushback: Vec<(u8, Loc)>,
     token_start: Loc,
     diags: Vec<Diagnostic>,
+    /// Reused for every word and number, so that a keyword costs no
+    /// allocation.
+    word_buf: Vec<u8>,
+    digit_buf: Vec<(u8, Loc)>,
 }
 
 /// isspace(3) in the C locale.
@@ -98,8 +102,28 @@ fn ends_number(c: u8) -> bool {
     is_c_space(c) || matches!(c, b')' | b',' | b'/' | b'}' | b'=')
 }
 
+/// The characters that continue a word, as a table: the lexer asks for
+/// every character of every word.
+const WORD_CONTINUES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut stop = false;
+        let mut i = 0;
+        let stops = b"(){}<>!=/#,";
+        while i < stops.len() {
+            stop |= stops[i] == b;
+            i += 1;
+        }
+        table[c] = b.is_ascii_alphanumeric() || (b.is_ascii_punctuation() && !stop);
+        c += 1;
+    }
+    table
+};
+
 fn continues_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || (c.is_ascii_punctuation() && !b"(){}<>!=/#,".contains(&c))
+    WORD_CONTINUES[c as usize]
 }
 
 fn starts_word(c: u8) -> bool {
@@ -142,6 +166,8 @@ impl Lexer {
             pushback: Vec::new(),
             token_start: start,
             diags: Vec::new(),
+            word_buf: Vec::with_capacity(64),
+            digit_buf: Vec::with_capacity(16),
         }
     }
 
@@ -240,6 +266,17 @@ impl Lexer {
             macro_use: None,
         };
         Some((&text[start..start + len], loc))
+    }
+
+    /// The next byte of the file, when it can be read plainly (as `scan`
+    /// reads) and is none that needs the careful path.
+    fn peek_plain(&self, src: &Sources) -> Option<u8> {
+        if self.expansion.is_some() || !self.pushback.is_empty() {
+            return None;
+        }
+        let cur = self.stack.last()?;
+        let b = *src.get(cur.file).text.get(cur.pos)?;
+        (b != b'\\').then_some(b)
     }
 
     /// Leaves an included file at its end.  A last line without a newline
@@ -444,10 +481,12 @@ impl Lexer {
                 return self.token(TokKind::Char(b'-'), Some(loc));
             }
             // the digits start a word, as ipsecctl re-reads them as one
-            return self.word(digits, src);
+            let token = self.word(&digits, src);
+            self.digit_buf = digits;
+            return token;
         }
         if starts_word(b) {
-            return self.word(vec![(b, loc)], src);
+            return self.word(&[(b, loc)], src);
         }
         self.token(TokKind::Char(b), Some(loc))
     }
@@ -505,27 +544,43 @@ impl Lexer {
     /// A number, or `Err` with the characters read when they turn out to
     /// start a word (the character after them is put back).
     fn number(&mut self, first: (u8, Loc), src: &Sources) -> Result<Token, Vec<(u8, Loc)>> {
-        let mut digits = vec![first];
-        let next = loop {
+        let mut digits = std::mem::take(&mut self.digit_buf);
+        digits.clear();
+        digits.push(first);
+        // the character after the digits: looked at where it can be read
+        // plainly, else read and put back
+        let next: Option<u8> = loop {
             if digits.len() > WORD_MAX {
+                self.digit_buf = digits;
                 self.error(Kind::StringTooLong, "string too long".into());
                 let kind = self.skip_line(src);
                 return Ok(self.token(kind, None));
             }
+            if let Some(b) = self.peek_plain(src).filter(|b| !b.is_ascii_digit()) {
+                break Some(b);
+            }
             let c = self.lgetc(None, src);
             match c {
                 Some((d, loc)) if d.is_ascii_digit() => digits.push((d, loc)),
-                _ => break c,
+                _ => {
+                    self.lungetc(c);
+                    break c.map(|(b, _)| b);
+                }
             }
         };
-        self.lungetc(next);
         let only_minus = digits.len() == 1 && first.0 == b'-';
-        if !only_minus && next.is_none_or(|(c, _)| ends_number(c)) {
-            let text: String = digits.iter().map(|&(d, _)| d as char).collect();
+        if !only_minus && next.is_none_or(ends_number) {
+            let mut text = std::mem::take(&mut self.word_buf);
+            text.clear();
+            text.extend(digits.iter().map(|&(d, _)| d));
             let last = digits.last().map(|&(_, loc)| loc);
-            return Ok(match parse_number(&text) {
+            self.digit_buf = digits;
+            // only '-' and digits: always UTF-8
+            let number = std::str::from_utf8(&text).map_or(Err("invalid"), parse_number);
+            let token = match number {
                 Ok(n) => self.token(TokKind::Number(n), last),
                 Err(why) => {
+                    let text = String::from_utf8_lossy(&text).into_owned();
                     self.error(
                         Kind::InvalidNumber,
                         format!("\"{text}\" invalid number: {why}"),
@@ -533,26 +588,35 @@ impl Lexer {
                     let kind = self.skip_line(src);
                     self.token(kind, None)
                 }
-            });
+            };
+            self.word_buf = text;
+            return Ok(token);
         }
         Err(digits)
     }
 
     /// A word that starts with `start` (its first character, or the digits
     /// a number turned out not to be).
-    fn word(&mut self, start: Vec<(u8, Loc)>, src: &Sources) -> Token {
-        let mut text: Vec<u8> = Vec::with_capacity(32);
+    fn word(&mut self, start: &[(u8, Loc)], src: &Sources) -> Token {
+        let mut text = std::mem::take(&mut self.word_buf);
+        text.clear();
         text.extend(start.iter().map(|&(b, _)| b));
         let mut last = start.last().map_or(self.token_start, |&(_, l)| l);
         if let Some((run, loc)) = self.scan(src, continues_word) {
             text.extend_from_slice(run);
             last = loc;
         }
+        // the word ends at a plain character that cannot continue it
+        let mut ended = self.peek_plain(src).is_some_and(|b| !continues_word(b));
         loop {
             if text.len() > WORD_MAX {
+                self.word_buf = text;
                 self.error(Kind::StringTooLong, "string too long".into());
                 let kind = self.skip_line(src);
                 return self.token(kind, None);
+            }
+            if ended {
+                break;
             }
             let c = self.lgetc(None, src);
             match c {
@@ -562,14 +626,18 @@ impl Lexer {
                 }
                 _ => {
                     self.lungetc(c);
-                    break;
+                    ended = true;
                 }
             }
         }
         let kind = match Keyword::lookup(&text) {
             Some(kw) => TokKind::Keyword(kw),
-            None => TokKind::Str(into_string(text)),
+            None => TokKind::Str(match std::str::from_utf8(&text) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(&text).into_owned(),
+            }),
         };
+        self.word_buf = text;
         self.token(kind, Some(last))
     }
 }

@@ -377,21 +377,26 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             clash.rule.origin.span.line,
         ));
     }
-    let mut first: HashMap<String, (usize, &Rule)> = HashMap::new();
+    // keyed by what names the phase 1 tag (peer and local address), so no
+    // tag is written out unless it is reported
+    let mut first: rustc_hash::FxHashMap<(Option<&str>, Option<&str>), (usize, &Rule)> =
+        Default::default();
     for (u, rules) in units.iter().enumerate() {
         for rule in rules {
             let RuleKind::Ike(ike) = &rule.kind else {
                 continue;
             };
-            let tag = tags::phase1(ike);
-            match first.get(&tag) {
+            let peer = ike.peer.as_ref().map(|p| p.name.as_str());
+            let local = peer.and(ike.local.as_ref().map(|l| l.name.as_str()));
+            match first.get(&(peer, local)) {
                 None => {
-                    first.insert(tag, (u, rule));
+                    first.insert((peer, local), (u, rule));
                 }
                 Some(&(ou, other)) if ou != u => {
                     let RuleKind::Ike(o) = &other.kind else {
                         continue;
                     };
+                    let tag = tags::phase1(ike);
                     let diff = phase1_differences(&phase1_settings(ike), &phase1_settings(o));
                     if diff.is_empty() {
                         continue;

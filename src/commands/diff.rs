@@ -123,7 +123,7 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<String, String> {
         args.file.is_some(),
     ) {
         Ok(Planned::Plan(plan)) => {
-            for line in plan.render(&ops::redactor(gw)).lines() {
+            for line in plan.render(&ops::tree_redactor(gw, &tree)).lines() {
                 let _ = writeln!(out, "  {line}");
             }
         }

@@ -79,7 +79,7 @@ pub fn run_planned(
         }
         Ok(Planned::Plan(plan)) => plan,
     };
-    print!("{}", plan.render(&ops::redactor(gw)));
+    print!("{}", plan.render(&ops::tree_redactor(gw, &tree)));
     if dry_run {
         return EXIT_OK;
     }

@@ -327,6 +327,9 @@ fn literal_psks(c: &Compiled, maker: &Maker, live: bool, out: &mut Vec<Finding>)
     }
 }
 
+/// A phase 1 peer: the peer's and the local address, as written.
+type Phase1Key<'a> = (Option<&'a str>, Option<&'a str>);
+
 /// Checks across files: clashing flows, phase 1 peers set up differently.
 /// `makers[u]` renders findings about unit `u`'s rules.
 fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &mut Vec<Finding>) {
@@ -379,8 +382,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
     }
     // keyed by what names the phase 1 tag (peer and local address), so no
     // tag is written out unless it is reported
-    let mut first: rustc_hash::FxHashMap<(Option<&str>, Option<&str>), (usize, &Rule)> =
-        Default::default();
+    let mut first: rustc_hash::FxHashMap<Phase1Key, (usize, &Rule)> = Default::default();
     for (u, rules) in units.iter().enumerate() {
         for rule in rules {
             let RuleKind::Ike(ike) = &rule.kind else {

@@ -27,6 +27,22 @@ pub struct IkeSections {
     pub passive: bool,
 }
 
+/// Only the `[id-..]` sections of `ike`: what [`ike_sections`] finds, read
+/// off the rule instead (the emitter writes them after a phase 1 transform
+/// isakmpd can use).
+pub fn id_sections(ike: &Ike) -> Vec<String> {
+    if isakmpd::phase1_transform(ike).is_err() {
+        return Vec::new();
+    }
+    let mut ids: Vec<String> = [&ike.srcid, &ike.dstid]
+        .into_iter()
+        .flatten()
+        .map(|id| tags::id_section(&id.name))
+        .collect();
+    ids.dedup();
+    ids
+}
+
 /// The sections `ike` puts into isakmpd's configuration.
 pub fn ike_sections(ike: &Ike) -> IkeSections {
     let tags = tags::ike_tags(ike);

@@ -7,6 +7,7 @@ use crate::syntax::ast::{Stmt, Text, Tok};
 use crate::syntax::lex::{Lexer, TokKind, Token};
 use crate::syntax::macros::Macros;
 use crate::syntax::parse::StatementParser;
+use crate::syntax::prefetch;
 use crate::syntax::source::{SourceFile, Sources};
 use crate::system::files::{self, MAX_CONFIG_BYTES, Root};
 
@@ -80,10 +81,25 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)
         opts,
         parser: StatementParser::default(),
         sink,
+        ahead: None,
     };
-    if let Some(file) = loader.open_main(name) {
+    let Some(file) = loader.open_main(name) else {
+        return loader.p;
+    };
+    let includes = prefetch::plain_includes(&loader.p.sources.get(file).text);
+    if includes.len() < prefetch::WORTH_IT {
         loader.run(file);
+        return loader.p;
     }
+    let paths = includes.iter().map(|p| opts.root.map(p)).collect();
+    let (tx, rx) = prefetch::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || prefetch::read_ahead(paths, MAX_CONFIG_BYTES, tx));
+        loader.ahead = Some(prefetch::Ahead::new(rx));
+        loader.run(file);
+        // the reader stops at its next file once nobody takes them
+        loader.ahead = None;
+    });
     loader.p
 }
 
@@ -107,6 +123,7 @@ pub fn load_text_with(
         opts,
         parser: StatementParser::default(),
         sink,
+        ahead: None,
     };
     let file = loader.p.sources.add(SourceFile {
         name: name.into(),
@@ -126,6 +143,8 @@ struct Loader<'o> {
     opts: &'o LoadOptions,
     parser: StatementParser,
     sink: &'o mut dyn FnMut(Statement),
+    /// Included files read ahead on another thread, when there are many.
+    ahead: Option<prefetch::Ahead>,
 }
 
 impl Loader<'_> {
@@ -278,7 +297,8 @@ impl Loader<'_> {
             self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
             return false;
         }
-        match files::read_regular(&actual, MAX_CONFIG_BYTES) {
+        let data = self.ahead.as_mut().and_then(|a| a.take(&actual));
+        match data.unwrap_or_else(|| files::read_regular(&actual, MAX_CONFIG_BYTES)) {
             Err(e) => {
                 self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
                 false

@@ -6,6 +6,7 @@ pub mod lex;
 pub mod load;
 pub mod macros;
 pub mod parse;
+pub mod prefetch;
 pub mod recovery;
 pub mod secrets;
 pub mod source;

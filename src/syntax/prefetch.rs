@@ -1,0 +1,94 @@
+//! Reading included files ahead, on a second thread.  A gateway with a file
+//! per tunnel spends most of a run opening files; the files the main file
+//! names in plain `include "path"` lines are read in their order while the
+//! first thread parses, and handed over when the loader reaches each
+//! include.  Whatever was not foreseen (macros, nested includes, skipped
+//! lines) is read as usual: this only changes when a file is read.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use crate::system::files::{self, FileData, ReadError};
+
+/// Files read ahead but not yet taken: enough to keep the reader busy,
+/// few enough to keep memory flat.
+const AHEAD: usize = 64;
+
+/// Below this many includes a second thread costs more than it saves.
+pub const WORTH_IT: usize = 16;
+
+pub type ReadResult = Result<FileData, ReadError>;
+
+/// A file read ahead: where it was read from, and what came of it.
+pub type Read = (PathBuf, ReadResult);
+
+/// The paths of plain `include "path"` lines of `text`, in order.
+pub fn plain_includes(text: &[u8]) -> Vec<String> {
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.trim_ascii();
+            let rest = line.strip_prefix(b"include")?;
+            let rest = rest.trim_ascii_start();
+            if rest.len() == line.len() - "include".len() {
+                return None; // `includefoo`
+            }
+            let quoted = rest.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+            if quoted.iter().any(|&b| matches!(b, b'"' | b'\\' | b'$')) {
+                return None;
+            }
+            String::from_utf8(quoted.to_vec()).ok()
+        })
+        .collect()
+}
+
+/// Reads `paths` in order into `out`, stopping when nobody listens.
+pub fn read_ahead(paths: Vec<PathBuf>, limit: u64, out: SyncSender<Read>) {
+    for path in paths {
+        let data = files::read_regular(&path, limit);
+        if out.send((path, data)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The loader's end: the next file read ahead, taken only when it is the
+/// one wanted.
+pub struct Ahead {
+    rx: Receiver<Read>,
+    next: Option<Read>,
+}
+
+impl Ahead {
+    pub fn new(rx: Receiver<Read>) -> Self {
+        Ahead { rx, next: None }
+    }
+
+    /// `path` as read ahead, or `None` when it was not the next one.
+    pub fn take(&mut self, path: &PathBuf) -> Option<ReadResult> {
+        if self.next.is_none() {
+            self.next = self.rx.recv().ok();
+        }
+        match &self.next {
+            Some((p, _)) if p == path => self.next.take().map(|(_, data)| data),
+            _ => None,
+        }
+    }
+}
+
+/// The capacity of the channel between the two.
+pub fn channel() -> (SyncSender<Read>, Receiver<Read>) {
+    std::sync::mpsc::sync_channel(AHEAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_includes;
+
+    #[test]
+    fn only_plain_include_lines() {
+        let text = b"include \"/a.conf\"\n  include   \"/b c.conf\"  \n\
+            includex \"/no\"\ninclude $dir\ninclude \"/x$y\"\n# include \"/c\"\n\
+            include \"/d\" \\\ninclude /e\n";
+        assert_eq!(plain_includes(text), vec!["/a.conf", "/b c.conf"]);
+    }
+}

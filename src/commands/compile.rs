@@ -25,13 +25,14 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     } else {
         Action::Add
     };
-    let (text, late) = emit::verbose_listing(&compiled, action, args.show_keys);
+    let mut stdout = std::io::stdout().lock();
+    let late = emit::write_verbose_listing(&compiled, action, args.show_keys, &mut |text| {
+        let _ = stdout.write_all(text.as_bytes());
+    });
+    let _ = stdout.flush();
     let mut diags = compiled.diags.clone();
     diags.extend(late);
     diag::sort(&mut diags);
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
     let mut stderr = std::io::stderr().lock();
     for d in &diags {
         let _ = stderr.write_all(diag::render_plain(d, &compiled.parsed.sources).as_bytes());

@@ -26,9 +26,52 @@ const DYNAMIC_DPD_CHECK_INTERVAL: u32 = 5;
 
 struct Out<'a>(&'a mut String);
 
+/// A value of a `C set` command.  Text is copied as it is: a large
+/// gateway's listing is millions of these, and the formatting machinery
+/// costs several times the copy.
+trait Value {
+    fn push_to(&self, out: &mut String);
+}
+
+impl Value for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Value for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Value + ?Sized> Value for &T {
+    fn push_to(&self, out: &mut String) {
+        (**self).push_to(out);
+    }
+}
+
+macro_rules! number_values {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn push_to(&self, out: &mut String) {
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+number_values!(i32, u32, u64, i64, u8, u16, usize);
+
 impl Out<'_> {
-    fn set(&mut self, section: &str, tag: &str, value: impl std::fmt::Display) {
-        let _ = writeln!(self.0, "C set [{section}]:{tag}={value} force");
+    fn set(&mut self, section: &str, tag: &str, value: impl Value) {
+        let out = &mut *self.0;
+        out.push_str("C set [");
+        out.push_str(section);
+        out.push_str("]:");
+        out.push_str(tag);
+        out.push('=');
+        value.push_to(out);
+        out.push_str(" force\n");
     }
 }
 

@@ -30,6 +30,22 @@ pub fn verbose_listing(
     action: Action,
     show_secrets: bool,
 ) -> (String, Vec<Diagnostic>) {
+    let mut text = String::new();
+    let diags = write_verbose_listing(c, action, show_secrets, &mut |chunk| text.push_str(chunk));
+    (text, diags)
+}
+
+/// Text is handed on in pieces of about this size: the listing of a large
+/// gateway is many times its configuration, and need not be held whole.
+const CHUNK: usize = 64 * 1024;
+
+/// [`verbose_listing`], handing the text to `sink` piece by piece.
+pub fn write_verbose_listing(
+    c: &Compiled,
+    action: Action,
+    show_secrets: bool,
+    sink: &mut dyn FnMut(&str),
+) -> Vec<Diagnostic> {
     let secret = if show_secrets {
         Default::default()
     } else {
@@ -57,6 +73,10 @@ pub fn verbose_listing(
             }
             continue;
         }
+        if out.len() >= CHUNK {
+            sink(&out);
+            out.clear();
+        }
         let Some(rule) = rules.next() else { break };
         match &rule.kind {
             RuleKind::Flow(f) => ipsecctl::flow(&mut out, f),
@@ -76,5 +96,6 @@ pub fn verbose_listing(
             }
         }
     }
-    (out, diags)
+    sink(&out);
+    diags
 }

@@ -320,7 +320,7 @@ fn main() {
     });
 
     group(&mut c, "plan_rm", frag(), |b, f| {
-        let redact = ops::redactor(&f.gateway);
+        let redact = ops::tree_redactor(&f.gateway, &f.tree);
         b.iter(
             || match ops::plan_rm(&f.gateway, &f.tree, black_box(&f.middle)) {
                 Ok(Planned::Plan(plan)) => plan.render(&redact),

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -14,6 +15,7 @@ use crate::manager::sections::ike_sections;
 use crate::manager::teardown::{self, ikes};
 use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
+use crate::system::files;
 
 #[derive(Serialize)]
 struct Entry {
@@ -96,6 +98,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
 
 pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
     let tree = Tree::load(gw);
+    let mut failed = false;
     let standalone;
     let owned;
     let (rules, name): (Vec<&Rule>, Option<String>) = match fragments::resolve(gw, &args.target)
@@ -113,9 +116,25 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             }
         },
         None => {
-            let Ok(text) = fs::read(&args.target) else {
-                eprintln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
-                return EXIT_CONFIG;
+            // a bare name may be a file of the fragment directory that
+            // ipsec.conf does not include
+            let in_dir = fragments::resolve(gw, &args.target)
+                .ok()
+                .filter(|_| !args.target.contains('/'))
+                .map(|n| fragments::file_of(gw, &n).actual)
+                .filter(|p| fs::symlink_metadata(p).is_ok());
+            let path = in_dir.unwrap_or_else(|| PathBuf::from(&args.target));
+            // only regular files: a FIFO or a device would never end
+            let text = match files::read_regular(&path, files::MAX_CONFIG_BYTES) {
+                Ok(data) => data.bytes,
+                Err(_) if fs::symlink_metadata(&path).is_err() => {
+                    eprintln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
+                    return EXIT_CONFIG;
+                }
+                Err(e) => {
+                    eprintln!("ipsecmgr: tags: {}: {}", args.target, e.0);
+                    return EXIT_CONFIG;
+                }
             };
             standalone = gw.compile_text(&args.target, &text);
             for d in standalone.diags.iter().filter(|d| d.is_error()) {
@@ -124,6 +143,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                     crate::diag::render_plain(d, &standalone.parsed.sources)
                 );
             }
+            failed = standalone.has_errors();
             (standalone.rules.iter().collect(), None)
         }
     };
@@ -158,5 +178,5 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
         println!("\nteardown:");
         print!("{fifo}");
     }
-    EXIT_OK
+    if failed { EXIT_CONFIG } else { EXIT_OK }
 }

@@ -24,8 +24,17 @@ pub fn text(findings: &[Finding]) -> String {
         };
         let mut group = Group::with_level(level.clone());
         if !f.source.is_empty() {
-            let start = (f.column as usize - 1).min(f.source.len());
-            let end = (f.end_column as usize - 1).clamp(start, f.source.len());
+            // columns count bytes of the file; the line shown is text, so
+            // the span is widened to whole characters
+            let src = f.source.as_str();
+            let mut start = (f.column as usize - 1).min(src.len());
+            while !src.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (f.end_column as usize - 1).clamp(start, src.len());
+            while !src.is_char_boundary(end) {
+                end += 1;
+            }
             group = group.element(
                 Snippet::source(f.source.as_str())
                     .line_start(f.line as usize)

@@ -297,6 +297,14 @@ impl Loader<'_> {
             self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
             return false;
         }
+        // text being checked before it is installed (`add`) names itself by
+        // the path it will have, which does not exist yet
+        let same_name = |f: &SourceFile| f.identity.is_none() && f.name == path.value;
+        if let Some(cycle) = self.cycle(&open, same_name, &path.value) {
+            let msg = failed(format!("include cycle: {cycle}"));
+            self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
+            return false;
+        }
         let data = self.ahead.as_mut().and_then(|a| a.take(&actual));
         match data.unwrap_or_else(|| files::read_regular(&actual, MAX_CONFIG_BYTES)) {
             Err(e) => {
@@ -304,7 +312,8 @@ impl Loader<'_> {
                 false
             }
             Ok(data) => {
-                if let Some(cycle) = self.cycle(&open, data.identity, &path.value) {
+                let same_file = |f: &SourceFile| f.identity == Some(data.identity);
+                if let Some(cycle) = self.cycle(&open, same_file, &path.value) {
                     let msg = failed(format!("include cycle: {cycle}"));
                     self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
                     return false;
@@ -324,12 +333,14 @@ impl Loader<'_> {
         }
     }
 
-    /// The include chain, written out, when the file `identity` names is
-    /// already being read.
-    fn cycle(&self, open: &[FileId], identity: (u64, u64), name: &str) -> Option<String> {
-        let pos = open
-            .iter()
-            .position(|&f| self.p.sources.get(f).identity == Some(identity))?;
+    /// The include chain, written out, when a file being read is `same`.
+    fn cycle(
+        &self,
+        open: &[FileId],
+        same: impl Fn(&SourceFile) -> bool,
+        name: &str,
+    ) -> Option<String> {
+        let pos = open.iter().position(|&f| same(self.p.sources.get(f)))?;
         let mut names: Vec<&str> = open[pos..]
             .iter()
             .map(|&f| self.p.sources.display_name(f))

@@ -198,7 +198,10 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
     let plan = &journal.plan;
     let next = journal.next.min(plan.steps.len());
     let said = if next < plan.commit {
-        roll_back(gw, plan, next, log);
+        // the run may have died after step `next` did its work and before
+        // the journal said so: it is undone too (undoing a step that did
+        // not happen changes nothing)
+        roll_back(gw, plan, next + 1, log);
         format!("rolled back the interrupted `{}`", plan.op)
     } else {
         for (i, step) in plan.steps.iter().enumerate().skip(next) {

@@ -86,7 +86,10 @@ fn ipsecctl_on(
             Some(Ipsecctl::load_args(&path)),
         )
     } else {
-        (Ipsecctl::load_args(&path), None)
+        (
+            Ipsecctl::load_args(&path),
+            Some(Ipsecctl::delete_args(&path)),
+        )
     };
     plan.push(Step::Ipsecctl {
         args,
@@ -174,7 +177,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         args: Ipsecctl::load_args(&src.dest.actual),
         file: None,
         tolerant: false,
-        undo: None,
+        undo: Some(Ipsecctl::delete_args(&src.dest.actual)),
     });
     plan.commit_here();
     plan.push(Step::Write {

@@ -1,0 +1,838 @@
+//! Interrupting every step of every mutating command: a run killed just
+//! before step N (`IPSECMGR_FAIL_AT=N`, debug builds) must leave ipsec.conf
+//! either old or new and every fragment somewhere on disk, and the next
+//! mutating run must either complete it (ending exactly where an
+//! uninterrupted run ends) or roll it back (ending exactly where it began),
+//! and say which.  The same holds for a crash just after a step, before the
+//! journal recorded it.  And with a state directory it cannot write, a
+//! mutating command fails at once, says why, and changes nothing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
+
+/// The state directory, under the root.
+const STATE: &str = "var/db/ipsecmgr";
+
+fn acme() -> String {
+    "acme_nets = \"{ 172.16.10.0/24, 172.16.11.0/24 }\"\n\
+     ike esp from 10.0.50.0/24 to $acme_nets peer 203.0.113.20 \\\n\
+     \tquick enc aes-128-gcm psk \"acme-4f9a1c7e2b8d5036a1e9\"\n"
+        .to_string()
+}
+
+/// A fragment ipsecmgr manages (it has an applied copy), as loaded.
+const FIVE_OLD: &str = "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\
+ike esp from 10.0.6.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\
+flow esp from 10.0.7.0/24 to 10.7.0.0/16 peer 198.51.5.1\n";
+
+/// Its next version: one rule kept, one changed, one removed, one added.
+const FIVE_NEW: &str = "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\
+ike esp from 10.0.6.0/24 to 10.5.0.0/16 peer 198.51.5.1 quick enc aes-256 psk \"five-secret-0123456789ab\"\n\
+ike esp from 10.0.8.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n";
+
+fn new_fragment() -> String {
+    tunnel(11, "c-secret-0123456789abcdef")
+}
+
+/// The gateway every case starts from: an unmanaged fragment, a managed
+/// one, a bystander the harmless command touches, and the files `add` and
+/// `apply` are given.
+fn base() -> Gateway {
+    let gw = Gateway::new(
+        HEAD,
+        &[
+            ("customer-acme", &acme()),
+            ("five", FIVE_OLD),
+            ("bystander", &tunnel(9, "bystander-secret-012345")),
+        ],
+    );
+    gw.write(&format!("{STATE}/applied/five.conf"), FIVE_OLD);
+    gw.write("home/c.conf", &new_fragment());
+    gw.write("home/five.conf", FIVE_NEW);
+    gw
+}
+
+/// A mutating run that changes no file: it only triggers the recovery of
+/// an interrupted run (every mutating command recovers first).
+const HARMLESS: [&str; 2] = ["up", "bystander"];
+
+/// One mutating command on the base gateway.
+struct Case {
+    /// The command, as an interrupted run of it is named: `rm five`.
+    op: &'static str,
+    args: fn(&Gateway) -> Vec<String>,
+}
+
+const ADD: Case = Case {
+    op: "add c",
+    args: |gw| vec!["add".into(), gw.actual("home/c.conf")],
+};
+const RM_UNMANAGED: Case = Case {
+    op: "rm customer-acme",
+    args: |_| vec!["rm".into(), "customer-acme".into()],
+};
+const RM_MANAGED: Case = Case {
+    op: "rm five",
+    args: |_| vec!["rm".into(), "five".into()],
+};
+const APPLY: Case = Case {
+    op: "apply five",
+    args: |gw| vec!["apply".into(), "five".into(), gw.actual("home/five.conf")],
+};
+const DOWN: Case = Case {
+    op: "down customer-acme",
+    args: |_| vec!["down".into(), "customer-acme".into()],
+};
+const UP: Case = Case {
+    op: "up customer-acme",
+    args: |_| vec!["up".into(), "customer-acme".into()],
+};
+const RESTART: Case = Case {
+    op: "restart customer-acme",
+    args: |_| vec!["restart".into(), "customer-acme".into()],
+};
+
+const CASES: [&Case; 7] = [
+    &ADD,
+    &RM_UNMANAGED,
+    &RM_MANAGED,
+    &APPLY,
+    &DOWN,
+    &UP,
+    &RESTART,
+];
+
+fn run(gw: &Gateway, args: &[String], env: &[(&str, &str)]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    gw.run_env(&args, env)
+}
+
+/// What the run with FAIL_AT=0 left in its journal: the plan.
+struct PlanInfo {
+    /// The kind of each step (Write, Move, Ipsecctl, Fifo).
+    kinds: Vec<String>,
+    /// Steps before this one are rolled back, from it on completed.
+    commit: usize,
+}
+
+impl PlanInfo {
+    fn len(&self) -> usize {
+        self.kinds.len()
+    }
+}
+
+/// Learns the plan of a case from the journal an interrupted run leaves,
+/// and checks it against what `-n` prints.
+fn plan_of(case: &Case) -> PlanInfo {
+    let gw = base();
+    let args = (case.args)(&gw);
+    let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", "0")]);
+    assert!(!out.status.success(), "{}: {}", case.op, stderr(&out));
+    let journal = gw.read(&format!("{STATE}/journal"));
+    let journal: serde_json::Value = serde_json::from_str(&journal)
+        .unwrap_or_else(|e| panic!("{}: journal {journal:?}: {e}", case.op));
+    assert_eq!(journal["plan"]["op"], case.op, "{journal}");
+    assert_eq!(journal["next"], 0, "{journal}");
+    let steps = journal["plan"]["steps"].as_array().expect("steps");
+    let kinds: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let obj = s.as_object().expect("a step is an object");
+            assert_eq!(obj.len(), 1, "{s}");
+            obj.keys().next().unwrap().clone()
+        })
+        .collect();
+    let commit = journal["plan"]["commit"].as_u64().expect("commit") as usize;
+    assert!(!kinds.is_empty(), "{}: an empty plan", case.op);
+    assert!(commit <= kinds.len(), "{journal}");
+
+    // `-n` shows the same plan: one edit/move/run line per such step, one
+    // fifo line per FIFO line
+    let gw = base();
+    let mut dry = (case.args)(&gw);
+    dry.insert(1, "-n".into());
+    let out = run(&gw, &dry, &[]);
+    assert!(out.status.success(), "{}: {}", case.op, stderr(&out));
+    let text = stdout(&out);
+    let shown = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("edit ") || l.starts_with("move ") || l.starts_with("run ipsecctl ")
+        })
+        .count();
+    assert_eq!(
+        shown,
+        kinds.iter().filter(|k| *k != "Fifo").count(),
+        "{}: -n shows another plan than the journal holds:\n{text}{kinds:?}",
+        case.op
+    );
+    let fifo_lines: usize = steps
+        .iter()
+        .filter_map(|s| s.get("Fifo"))
+        .map(|f| f["lines"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("fifo ")).count(),
+        fifo_lines,
+        "{}:\n{text}",
+        case.op
+    );
+    PlanInfo { kinds, commit }
+}
+
+/// The files a run may touch (ipsec.conf, fragments, the state directory,
+/// the files given to add/apply), path → text.  The lock is left out; the
+/// time stamp in the names of removed files is replaced by `<stamp>`.
+type Snapshot = BTreeMap<String, String>;
+
+fn snapshot(gw: &Gateway) -> Snapshot {
+    let mut out = Snapshot::new();
+    for top in ["etc", "home", STATE] {
+        let dir = gw.path(top);
+        if fs::symlink_metadata(&dir).is_err() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(&dir) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(gw.root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == format!("{STATE}/lock") {
+                continue;
+            }
+            let text =
+                fs::read_to_string(entry.path()).unwrap_or_else(|e| format!("<unreadable: {e}>"));
+            out.insert(without_stamp(&rel), text);
+        }
+    }
+    out
+}
+
+fn without_stamp(rel: &str) -> String {
+    if rel.starts_with(&format!("{STATE}/removed/"))
+        && let Some((head, stamp)) = rel.rsplit_once('.')
+        && !stamp.is_empty()
+        && stamp.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{head}.<stamp>");
+    }
+    rel.to_string()
+}
+
+/// How two snapshots differ, for a message; empty when they are equal.
+fn differences(got: &Snapshot, want: &Snapshot) -> String {
+    let keys: BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+    let mut out = String::new();
+    for k in keys {
+        match (got.get(k), want.get(k)) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, b) => out.push_str(&format!(
+                "  {k}:\n    is:        {a:?}\n    should be: {b:?}\n"
+            )),
+        }
+    }
+    out
+}
+
+fn fragment_names(s: &Snapshot) -> BTreeSet<String> {
+    s.keys()
+        .filter_map(|k| k.strip_prefix("etc/ipsec.d/"))
+        .filter_map(|n| n.strip_suffix(".conf"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every fragment, in its old or its new version, is still somewhere: in
+/// the fragment directory, or in the state directory (its applied copy, or
+/// moved to removed/).  One being added may also still be only where `add`
+/// was given it (add copies its source, never moves it).
+fn check_preserved(mid: &Snapshot, start: &Snapshot, end: &Snapshot) -> Result<(), String> {
+    let names: BTreeSet<String> = fragment_names(start)
+        .into_iter()
+        .chain(fragment_names(end))
+        .collect();
+    for name in names {
+        let key = format!("etc/ipsec.d/{name}.conf");
+        let versions: Vec<&String> = [start.get(&key), end.get(&key)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut places = vec![
+            key.clone(),
+            format!("{STATE}/applied/{name}.conf"),
+            format!("{STATE}/removed/{name}.conf.<stamp>"),
+            format!("{STATE}/removed/{name}.applied.<stamp>"),
+        ];
+        if !start.contains_key(&key) {
+            places.push(format!("home/{name}.conf"));
+        }
+        let found = places
+            .iter()
+            .any(|p| mid.get(p).is_some_and(|t| versions.contains(&t)));
+        if !found {
+            return Err(format!(
+                "fragment {name} is lost: no version of it in {places:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An ipsecctl call with the gateway's root taken out of its paths and the
+/// pid out of scratch file names, so runs on two gateways compare.
+type NormalCall = (Vec<String>, Option<String>);
+
+fn normal_calls(gw: &Gateway) -> Vec<NormalCall> {
+    let root = gw.root().display().to_string();
+    gw.calls()
+        .into_iter()
+        .map(|c| {
+            let args = c
+                .args
+                .iter()
+                .map(|a| {
+                    let a = a.replace(&root, "");
+                    match a.rsplit_once('-') {
+                        Some((head, _)) if a.contains("/work/") => format!("{head}-<pid>"),
+                        _ => a,
+                    }
+                })
+                .collect();
+            (args, c.file.map(|f| f.replace(&root, "")))
+        })
+        .collect()
+}
+
+fn counts<T: Ord + Clone>(items: &[T]) -> BTreeMap<T, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// What of `want` (as a multiset) is missing from `got`.
+fn missing<T: Ord + Clone + std::fmt::Debug>(got: &[T], want: &[T]) -> Vec<T> {
+    let have = counts(got);
+    counts(want)
+        .into_iter()
+        .filter(|(k, n)| have.get(k).copied().unwrap_or(0) < *n)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// How an uninterrupted run of a case ends.
+struct Reference {
+    end: Snapshot,
+    calls: Vec<NormalCall>,
+    fifo: Vec<String>,
+}
+
+fn reference(case: &Case, plan: &PlanInfo) -> Reference {
+    let gw = base();
+    let args = (case.args)(&gw);
+    // one past the last step: no fault, and proof the plan has no more steps
+    let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &plan.len().to_string())]);
+    assert!(out.status.success(), "{}: {}", case.op, stderr(&out));
+    assert!(!stderr(&out).contains("injected fault"), "{}", stderr(&out));
+    let end = snapshot(&gw);
+    assert!(!end.contains_key(&format!("{STATE}/journal")));
+    Reference {
+        end,
+        calls: normal_calls(&gw),
+        fifo: gw.fifo(),
+    }
+}
+
+/// The FIFO lines of the harmless command alone.
+fn harmless_lines() -> Vec<String> {
+    let gw = base();
+    let out = gw.run(&HARMLESS);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(gw.calls().is_empty());
+    let lines = gw.fifo();
+    assert!(!lines.is_empty());
+    lines
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Kills a run of `case` just before step `n`, then lets the harmless
+/// command recover it, checking everything on the way.
+fn interrupt_at(
+    case: &Case,
+    n: usize,
+    plan: &PlanInfo,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<(), String> {
+    let gw = base();
+    let start = snapshot(&gw);
+    let args = (case.args)(&gw);
+    let journal = format!("{STATE}/journal");
+
+    let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &n.to_string())]);
+    ensure!(
+        !out.status.success(),
+        "the run with the fault succeeded: {}",
+        stderr(&out)
+    );
+    ensure!(
+        stderr(&out).contains(&format!("injected fault before step {n}")),
+        "no injected fault: {}",
+        stderr(&out)
+    );
+    let mid = snapshot(&gw);
+    ensure!(
+        mid.contains_key(&journal),
+        "the interrupted run left no journal"
+    );
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(&mid, &start, &reference.end)?;
+    recovers(&gw, case, n, false, plan, &start, reference, harmless)
+}
+
+/// Lets the harmless command recover a run of `case` whose journal says
+/// step `n` is next (`ran`: and step `n` did run), and checks where that
+/// ends.
+#[allow(clippy::too_many_arguments)]
+fn recovers(
+    gw: &Gateway,
+    case: &Case,
+    n: usize,
+    ran: bool,
+    plan: &PlanInfo,
+    start: &Snapshot,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<(), String> {
+    let journal = format!("{STATE}/journal");
+    let out = gw.run(&HARMLESS);
+    let err = stderr(&out);
+    ensure!(
+        out.status.success(),
+        "the next run failed after the interrupted one: {err}"
+    );
+    let completed = err.contains(&format!("completed the interrupted `{}`", case.op));
+    let rolled_back = err.contains(&format!("rolled back the interrupted `{}`", case.op));
+    ensure!(
+        completed != rolled_back,
+        "the next run does not say that it completed or rolled back `{}`: {err}",
+        case.op
+    );
+    let should_complete = n >= plan.commit;
+    ensure!(
+        completed == should_complete,
+        "interrupted before step {n} of a plan committed at step {}, it was {}",
+        plan.commit,
+        if completed {
+            "completed"
+        } else {
+            "rolled back"
+        }
+    );
+    let end = snapshot(gw);
+    ensure!(
+        !end.contains_key(&journal),
+        "the journal is still there after recovery"
+    );
+    let (want, what) = if completed {
+        (&reference.end, "an uninterrupted run")
+    } else {
+        (start, "the start")
+    };
+    let diff = differences(&end, want);
+    ensure!(
+        diff.is_empty(),
+        "after it was {}, the files differ from {what}:\n{diff}",
+        if completed {
+            "completed"
+        } else {
+            "rolled back"
+        }
+    );
+
+    // the FIFO lines of the operation: all but those of the harmless command
+    let mut fifo = gw.fifo();
+    ensure!(
+        fifo.ends_with(harmless),
+        "the harmless command's FIFO lines are not last: {fifo:?}"
+    );
+    fifo.truncate(fifo.len() - harmless.len());
+    let calls = normal_calls(gw);
+    if completed {
+        let lost = missing(&calls, &reference.calls);
+        ensure!(
+            lost.is_empty(),
+            "ipsecctl calls of an uninterrupted run never made: {lost:?}\nmade: {calls:?}"
+        );
+        let lost = missing(&fifo, &reference.fifo);
+        ensure!(
+            lost.is_empty(),
+            "FIFO lines of an uninterrupted run never sent: {lost:?}\nsent: {fifo:?}"
+        );
+    } else {
+        // whatever was deleted was loaded again, and nothing else loaded
+        let files = |delete: bool| -> Vec<Option<String>> {
+            calls
+                .iter()
+                .filter(|(a, _)| a.first().is_some_and(|f| f == "-d") == delete)
+                .map(|(_, f)| f.clone())
+                .collect()
+        };
+        let (mut deleted, mut loaded) = (files(true), files(false));
+        // the interrupted step may or may not have run: the rollback undoes
+        // it either way, and undoing a load that never ran deletes nothing
+        // (undoing a delete that never ran loads what is loaded)
+        if !ran && plan.kinds[n] == "Ipsecctl" {
+            let k = plan.kinds[..n].iter().filter(|k| *k == "Ipsecctl").count();
+            if let Some((args, file)) = reference.calls.get(k) {
+                let undone = if args.first().is_some_and(|f| f == "-d") {
+                    &mut loaded
+                } else {
+                    &mut deleted
+                };
+                if let Some(i) = undone.iter().position(|f| f == file) {
+                    undone.remove(i);
+                }
+            }
+        }
+        deleted.sort();
+        loaded.sort();
+        ensure!(
+            deleted == loaded,
+            "a rolled back run left ipsecctl changes behind: {calls:?}"
+        );
+        ensure!(
+            fifo.is_empty(),
+            "a rolled back run sent FIFO lines: {fifo:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A crash just after step `n` finished, before the journal recorded it:
+/// the files, the loaded rules and the FIFO show step `n` done, the journal
+/// still names it as the next step.  (The journal is replaced atomically,
+/// so this is exactly what a crash between a step and the journal update
+/// leaves.)  It is made from a run interrupted before step `n + 1` whose
+/// journal is put back one step; for the last step, from a run interrupted
+/// before it, completed, and its journal put back.
+fn crash_after(
+    case: &Case,
+    n: usize,
+    plan: &PlanInfo,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<(), String> {
+    let gw = base();
+    let start = snapshot(&gw);
+    let args = (case.args)(&gw);
+    let journal = gw.path(&format!("{STATE}/journal"));
+    let text = if n + 1 < plan.len() {
+        let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &(n + 1).to_string())]);
+        ensure!(!out.status.success(), "no fault: {}", stderr(&out));
+        let mut j: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&journal).unwrap_or_default())
+                .map_err(|e| format!("journal: {e}"))?;
+        ensure!(j["next"] == n + 1, "journal: {}", j["next"]);
+        j["next"] = n.into();
+        j.to_string()
+    } else {
+        let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &n.to_string())]);
+        ensure!(!out.status.success(), "no fault: {}", stderr(&out));
+        let text = fs::read_to_string(&journal).unwrap_or_default();
+        let out = gw.run(&HARMLESS);
+        ensure!(out.status.success(), "{}", stderr(&out));
+        text
+    };
+    write_private(&journal, &text);
+    let mid = snapshot(&gw);
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(&mid, &start, &reference.end)?;
+    recovers(&gw, case, n, true, plan, &start, reference, harmless)
+}
+
+/// Crashes `case` just after each step of its plan (see [`crash_after`]).
+fn after_every_step(case: &Case) {
+    let plan = plan_of(case);
+    let reference = reference(case, &plan);
+    let harmless = harmless_lines();
+    let mut failures = Vec::new();
+    for n in 0..plan.len() {
+        if let Err(e) = crash_after(case, n, &plan, &reference, &harmless) {
+            failures.push(format!(
+                "`{}` crashed just after step {n} ({}), before the journal recorded it: {e}",
+                case.op, plan.kinds[n]
+            ));
+        }
+    }
+    eprintln!(
+        "{}: a crash simulated after each of {} steps",
+        case.op,
+        plan.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Interrupts `case` before each step of its plan; returns how many.
+fn every_step(case: &Case) -> usize {
+    let plan = plan_of(case);
+    let reference = reference(case, &plan);
+    let harmless = harmless_lines();
+    let mut failures = Vec::new();
+    for n in 0..plan.len() {
+        if let Err(e) = interrupt_at(case, n, &plan, &reference, &harmless) {
+            failures.push(format!(
+                "`{}` interrupted before step {n} ({}): {e}",
+                case.op, plan.kinds[n]
+            ));
+        }
+    }
+    eprintln!(
+        "{}: a fault injected before each of {} steps {:?}, commit point {}",
+        case.op,
+        plan.len(),
+        plan.kinds,
+        plan.commit
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    plan.len()
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn add_survives_an_interruption_at_every_step() {
+    every_step(&ADD);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn rm_of_an_unmanaged_fragment_survives_an_interruption_at_every_step() {
+    every_step(&RM_UNMANAGED);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn rm_of_a_managed_fragment_survives_an_interruption_at_every_step() {
+    every_step(&RM_MANAGED);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn apply_survives_an_interruption_at_every_step() {
+    every_step(&APPLY);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn down_survives_an_interruption_at_every_step() {
+    every_step(&DOWN);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn up_survives_an_interruption_at_every_step() {
+    every_step(&UP);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn restart_survives_an_interruption_at_every_step() {
+    every_step(&RESTART);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn add_survives_a_crash_just_after_every_step() {
+    after_every_step(&ADD);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn rm_of_an_unmanaged_fragment_survives_a_crash_just_after_every_step() {
+    after_every_step(&RM_UNMANAGED);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn rm_of_a_managed_fragment_survives_a_crash_just_after_every_step() {
+    after_every_step(&RM_MANAGED);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn apply_survives_a_crash_just_after_every_step() {
+    after_every_step(&APPLY);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn down_survives_a_crash_just_after_every_step() {
+    after_every_step(&DOWN);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn up_survives_a_crash_just_after_every_step() {
+    after_every_step(&UP);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn restart_survives_a_crash_just_after_every_step() {
+    after_every_step(&RESTART);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn the_fault_matrix_covers_every_command_and_at_least_ten_steps() {
+    let mut total = 0;
+    let mut summary = String::from("steps injected per command:\n");
+    for case in CASES {
+        let plan = plan_of(case);
+        summary.push_str(&format!("  {:<24} {}\n", case.op, plan.len()));
+        total += plan.len();
+    }
+    summary.push_str(&format!("  {:<24} {total}\n", "total"));
+    eprint!("{summary}");
+    let verbs: BTreeSet<&str> = CASES
+        .iter()
+        .map(|c| c.op.split(' ').next().unwrap())
+        .collect();
+    for verb in ["add", "rm", "apply", "down", "up", "restart"] {
+        assert!(verbs.contains(verb), "{verb} is not covered");
+    }
+    assert!(total >= 10, "{summary}");
+}
+
+/// Makes the state directory unusable: read-only, or, for root (whom a
+/// mode does not stop), a regular file where the directory should be.
+/// Returns how, for messages.
+fn spoil_state_dir(gw: &Gateway) -> &'static str {
+    let dir = gw.path(STATE);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
+    let probe = dir.join("probe");
+    if fs::write(&probe, "").is_err() {
+        return "mode 0500";
+    }
+    // running as root: chmod does not stop writes, so replace the
+    // directory by a regular file, which stops them for root too
+    let _ = fs::remove_file(&probe);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    fs::write(&dir, "not a directory\n").unwrap();
+    "a regular file"
+}
+
+#[test]
+fn an_unwritable_state_directory_fails_clearly_and_changes_nothing() {
+    for case in CASES {
+        let gw = base();
+        let how = spoil_state_dir(&gw);
+        let before = snapshot(&gw);
+        let args = (case.args)(&gw);
+        let out = run(&gw, &args, &[]);
+        let err = stderr(&out);
+        // give the directory back so the temporary directory can go
+        if gw.path(STATE).is_dir() {
+            fs::set_permissions(gw.path(STATE), fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{} with the state directory {how}: {err}",
+            case.op
+        );
+        assert!(
+            err.starts_with("ipsecmgr: ") && err.contains(&gw.actual(STATE)),
+            "{} with the state directory {how}: the message does not name it: {err}",
+            case.op
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{} with the state directory {how}: {err}",
+            case.op
+        );
+        let diff = differences(&snapshot(&gw), &before);
+        assert!(diff.is_empty(), "{}: files changed:\n{diff}", case.op);
+        assert!(gw.calls().is_empty(), "{}: {:?}", case.op, gw.calls());
+        assert!(gw.fifo().is_empty(), "{}: {:?}", case.op, gw.fifo());
+        eprintln!("{}: state directory {how}: {}", case.op, err.trim_end());
+    }
+}

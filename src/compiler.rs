@@ -75,6 +75,7 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
         resolver.statement(&st);
     });
     let resolved = resolver.finish();
+    secrets.append(&mut parsed.unparsed_secrets);
     for &seq in &resolved.aborted {
         parsed.outcomes[seq as usize].aborted = true;
     }

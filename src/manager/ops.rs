@@ -556,9 +556,6 @@ pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]
     }
     out.extend_from_slice(&text[pos..]);
     let s = String::from_utf8_lossy(&out).into_owned();
-    if secret_lines.is_empty() {
-        return s;
-    }
     s.split_inclusive('\n')
         .enumerate()
         .map(|(i, line)| {
@@ -566,8 +563,71 @@ pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]
                 let name = line.split('=').next().unwrap_or("").trim_end();
                 format!("{name} = \"{REDACTED}\"\n")
             } else {
-                line.to_string()
+                redact_after_keywords(line)
             }
         })
         .collect()
+}
+
+/// A line with the word after `psk`, `authkey` or `enckey` redacted, for
+/// what no token tells (a quote never closed, a line the lexer gave up
+/// on). Macro references and `file` are left: they are not the secret.
+fn redact_after_keywords(line: &str) -> String {
+    use crate::emit::isakmpd::REDACTED;
+    let words: Vec<&str> = line.split_inclusive([' ', '\t']).collect();
+    let mut out = String::with_capacity(line.len());
+    let mut after_keyword = false;
+    for word in words {
+        let bare = word.trim_end_matches([' ', '\t', '\n', '\r']);
+        if bare.is_empty() {
+            out.push_str(word);
+            continue;
+        }
+        if after_keyword && !bare.starts_with('$') && bare != "file" && !bare.contains(REDACTED) {
+            let quoted = bare.starts_with('"') || bare.starts_with('\'');
+            let rest = &word[bare.len()..];
+            if quoted {
+                let q = &bare[..1];
+                out.push_str(&format!("{q}{REDACTED}{q}{rest}"));
+            } else {
+                out.push_str(REDACTED);
+                out.push_str(rest);
+            }
+            // a quoted key with blanks in it, or never closed: the rest of
+            // the line goes too
+            if quoted && (bare.len() == 1 || !bare.ends_with(&bare[..1])) {
+                out.truncate(out.trim_end().len());
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+                return out;
+            }
+        } else {
+            out.push_str(word);
+        }
+        after_keyword = matches!(bare, "psk" | "authkey" | "enckey");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_after_keywords as r;
+
+    #[test]
+    fn words_after_key_keywords_are_hidden() {
+        assert_eq!(
+            r("ike esp peer 1.2.3.4 psk \"secret\" tag x\n"),
+            "ike esp peer 1.2.3.4 psk \"<redacted>\" tag x\n"
+        );
+        assert_eq!(r("psk \"se cret\" tag x\n"), "psk \"<redacted>\"\n");
+        assert_eq!(r("psk \"unterminated\n"), "psk \"<redacted>\"\n");
+        assert_eq!(
+            r("esp spi 1 authkey 0xabcd enckey file \"k\"\n"),
+            "esp spi 1 authkey <redacted> enckey file \"k\"\n"
+        );
+        assert_eq!(r("ike esp psk $k\n"), "ike esp psk $k\n");
+        assert_eq!(r("psk \"<redacted>\" x\n"), "psk \"<redacted>\" x\n");
+        assert_eq!(r("flow esp from a to b\n"), "flow esp from a to b\n");
+    }
 }

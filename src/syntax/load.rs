@@ -60,6 +60,8 @@ pub struct Parsed {
     pub sources: Sources,
     pub statements: Vec<Statement>,
     pub macros: Macros,
+    /// Secret tokens of statements that did not parse.
+    pub unparsed_secrets: Vec<crate::syntax::secrets::SecretToken>,
     pub diags: Vec<Diagnostic>,
     /// Indexed by statement number.
     pub outcomes: Vec<Outcome>,
@@ -221,7 +223,11 @@ impl Loader<'_> {
             let file = tokens[0].span.file;
             let mut included = false;
             match self.parser.parse(&tokens) {
-                Err(tok) => outcome.syntax_error = Some((tok, tokens[tok as usize].span)),
+                Err(tok) => {
+                    outcome.syntax_error = Some((tok, tokens[tok as usize].span));
+                    let secrets = crate::syntax::secrets::unparsed_secret_tokens(&tokens);
+                    self.p.unparsed_secrets.extend(secrets);
+                }
                 Ok(Stmt::Empty) => {}
                 Ok(Stmt::Include(path)) => {
                     included = self.include(&mut lexer, &tokens, &path, seq);

@@ -59,3 +59,27 @@ pub fn secret_spans(statements: &[Statement]) -> Vec<SecretToken> {
 pub fn secret_macros(secrets: &[SecretToken]) -> HashSet<MacroId> {
     secrets.iter().filter_map(|s| s.macro_use).collect()
 }
+
+/// The secrets of a statement that did not parse, as far as its tokens
+/// tell: whatever follows `psk`, `authkey` or `enckey` (but not `file`).
+/// It may have been meant as a key; nothing may print it either way.
+pub fn unparsed_secret_tokens(tokens: &[crate::syntax::lex::Token]) -> Vec<SecretToken> {
+    use crate::syntax::keyword::Keyword;
+    use crate::syntax::lex::TokKind;
+    tokens
+        .windows(2)
+        .filter_map(|pair| {
+            let psk = match pair[0].kind {
+                TokKind::Keyword(Keyword::Psk) => true,
+                TokKind::Keyword(Keyword::Authkey | Keyword::Enckey) => false,
+                _ => return None,
+            };
+            let value = &pair[1];
+            matches!(value.kind, TokKind::Str(_) | TokKind::Number(_)).then_some(SecretToken {
+                span: value.span,
+                macro_use: value.macro_use,
+                psk,
+            })
+        })
+        .collect()
+}

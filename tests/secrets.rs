@@ -1,0 +1,612 @@
+//! No secret reaches the terminal: every command, in every output format and
+//! mode, on a gateway whose fragments hold pre-shared keys (literal and via
+//! a macro) and manual SA keys, including the error paths that quote the
+//! offending line. `compile -k` is the one way to see them. Every file
+//! ipsecmgr writes is 0600, and the only copies of a secret outside the
+//! gateway's own files are the ones handed to ipsecctl, which needs them.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
+
+const PSK_LITERAL: &str = "S3CRET-psk-0001-literal-9f8e7d6c5b4a";
+const PSK_MACRO: &str = "S3CRET-psk-0002-macro-1a2b3c4d5e6f";
+const PSK_BROKEN: &str = "S3CRET-psk-0003-broken-0a1b2c3d4e5f";
+const PSK_UNTERMINATED: &str = "S3CRET-psk-0004-unterminated-77aa";
+const PSK_CONFLICT: &str = "S3CRET-psk-0005-conflict-88bb99cc";
+const PSK_CHANGED: &str = "S3CRET-psk-0006-changed-4d3c2b1a";
+const PSK_NEW: &str = "S3CRET-psk-0007-new-0f1e2d3c4b5a";
+const PSK_MACRO_NEW: &str = "S3CRET-psk-0008-macro-new-6a5b4c";
+
+// hmac-sha2-256: 256 bits; aes: 128 bits
+const AUTHKEY_OUT: &str = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
+const AUTHKEY_IN: &str = "feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface";
+const ENCKEY_OUT: &str = "c0ffee11c0ffee11c0ffee11c0ffee11";
+const ENCKEY_IN: &str = "badc0de5badc0de5badc0de5badc0de5";
+// the new fragment's keys
+const AUTHKEY_NEW: &str = "0ddba11a0ddba11a0ddba11a0ddba11a0ddba11a0ddba11a0ddba11a0ddba11a";
+const ENCKEY_NEW: &str = "5eed5eed5eed5eed5eed5eed5eed5eed";
+// a key of the wrong length, in a broken file
+const AUTHKEY_BAD: &str = "abad1deaabad1deaabad1dea";
+// a TCP MD5 key
+const MD5KEY: &str = "cafed00dcafed00dcafed00dcafed00d";
+
+/// What must never be printed: every secret, and a distinctive piece of
+/// each key's hex digits (a key printed in part or in another case is a
+/// leak too).
+fn needles() -> Vec<String> {
+    let mut v: Vec<String> = [
+        PSK_LITERAL,
+        PSK_MACRO,
+        PSK_BROKEN,
+        PSK_UNTERMINATED,
+        PSK_CONFLICT,
+        PSK_CHANGED,
+        PSK_NEW,
+        PSK_MACRO_NEW,
+        "S3CRET",
+        AUTHKEY_OUT,
+        AUTHKEY_IN,
+        ENCKEY_OUT,
+        ENCKEY_IN,
+        AUTHKEY_NEW,
+        ENCKEY_NEW,
+        AUTHKEY_BAD,
+        MD5KEY,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for hex in [
+        AUTHKEY_OUT,
+        AUTHKEY_IN,
+        ENCKEY_OUT,
+        ENCKEY_IN,
+        AUTHKEY_NEW,
+        ENCKEY_NEW,
+        AUTHKEY_BAD,
+        MD5KEY,
+    ] {
+        v.push(hex[..8].to_string());
+        v.push(hex[..8].to_uppercase());
+    }
+    v
+}
+
+fn literal() -> String {
+    tunnel(1, PSK_LITERAL)
+}
+
+fn macro_psk() -> String {
+    format!(
+        "k = \"{PSK_MACRO}\"\n\
+         ike esp from 10.0.3.0/24 to 10.3.0.0/16 peer 198.51.3.1 \\\n\
+         \tquick enc aes-256-gcm group modp2048 psk $k\n"
+    )
+}
+
+fn manual() -> String {
+    format!(
+        "esp from 10.0.4.1 to 10.4.0.1 spi 0x1000:0x1001 auth hmac-sha2-256 enc aes \\\n\
+         \tauthkey 0x{AUTHKEY_OUT}:0x{AUTHKEY_IN} \\\n\
+         \tenckey 0x{ENCKEY_OUT}:0x{ENCKEY_IN}\n\
+         tcpmd5 from 10.0.4.1 to 10.4.0.2 spi 0x2000 authkey 0x{MD5KEY}\n"
+    )
+}
+
+/// A new fragment: a pre-shared key through a macro, and manual keys.
+fn new_fragment() -> String {
+    format!(
+        "nk = \"{PSK_MACRO_NEW}\"\n\
+         ike esp from 10.0.8.0/24 to 10.8.0.0/16 peer 198.51.8.1 psk $nk\n\
+         ike esp from 10.0.9.0/24 to 10.9.0.0/16 peer 198.51.9.1 psk \"{PSK_NEW}\"\n\
+         esp from 10.0.8.1 to 10.8.0.1 spi 0x3000:0x3001 auth hmac-sha2-256 enc aes \\\n\
+         \tauthkey 0x{AUTHKEY_NEW}:0x{AUTHKEY_NEW} enckey 0x{ENCKEY_NEW}:0x{ENCKEY_NEW}\n"
+    )
+}
+
+/// Files with an error on, or right next to, a line holding a secret.
+fn broken() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            // a syntax error on the psk line
+            "syntax",
+            format!(
+                "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"{PSK_BROKEN}\" bogus\n"
+            ),
+        ),
+        (
+            // the error is the line after the psk
+            "next",
+            format!(
+                "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 \\\n\
+                 \tpsk \"{PSK_BROKEN}\"\n\
+                 ike esp from 10.0.6.0/24 to nowhere-at-all peer 198.51.6.1 psk \"{PSK_BROKEN}\"\n"
+            ),
+        ),
+        (
+            "unterminated",
+            format!(
+                "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"{PSK_UNTERMINATED}\n"
+            ),
+        ),
+        (
+            // a macro holding a psk, then an error using it
+            "macro",
+            format!(
+                "bk = \"{PSK_BROKEN}\"\n\
+                 ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk $bk psk $bk\n"
+            ),
+        ),
+        (
+            // a key of the wrong length
+            "keylen",
+            format!(
+                "esp from 10.0.5.1 to 10.5.0.1 spi 0x4000:0x4001 auth hmac-sha2-256 enc aes \\\n\
+                 \tauthkey 0x{AUTHKEY_BAD}:0x{AUTHKEY_BAD} enckey 0x{ENCKEY_OUT}:0x{ENCKEY_IN}\n"
+            ),
+        ),
+        (
+            // fine alone, but the peer of `lit` with another key
+            "conflict",
+            format!(
+                "ike esp from 10.0.7.0/24 to 10.7.0.0/16 peer 198.51.1.1 psk \"{PSK_CONFLICT}\"\n"
+            ),
+        ),
+    ]
+}
+
+fn gateway() -> Gateway {
+    Gateway::new(
+        HEAD,
+        &[
+            ("lit", &literal()),
+            ("mac", &macro_psk()),
+            ("man", &manual()),
+        ],
+    )
+}
+
+/// Puts a wrapper in front of the stand-in ipsecctl that also records the
+/// mode of the file it is given with -f, when it reads it.
+fn record_modes(gw: &Gateway) {
+    let real = gw.path("sbin/ipsecctl.real");
+    fs::rename(gw.path("sbin/ipsecctl"), &real).unwrap();
+    let script = format!(
+        "#!/bin/sh\nlog='{log}'\nmkdir -p \"$log\"\nprev=\"\"\nfor a in \"$@\"; do\n\
+         \tif [ \"$prev\" = \"-f\" ] && [ -f \"$a\" ]; then\n\
+         \t\tprintf '%s %s\\n' \"$(stat -c %a \"$a\")\" \"$a\" >> \"$log/modes\"\n\
+         \tfi\n\tprev=\"$a\"\ndone\nexec '{real}' \"$@\"\n",
+        log = gw.path("var/log").display(),
+        real = real.display()
+    );
+    let p = gw.path("sbin/ipsecctl");
+    fs::write(&p, script).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes a file readable by anyone, as a user's file may well be.
+fn write_public(gw: &Gateway, rel: &str, text: &str) {
+    gw.write(rel, text);
+    fs::set_permissions(gw.path(rel), fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+struct Checker {
+    needles: Vec<String>,
+    runs: usize,
+    leaks: Vec<String>,
+}
+
+impl Checker {
+    fn new() -> Checker {
+        Checker {
+            needles: needles(),
+            runs: 0,
+            leaks: Vec::new(),
+        }
+    }
+
+    fn check(&mut self, what: &str, out: &Output) {
+        self.runs += 1;
+        assert!(
+            out.status.code().is_some(),
+            "{what}: killed by a signal\n{}",
+            stderr(out)
+        );
+        for (stream, text) in [("stdout", stdout(out)), ("stderr", stderr(out))] {
+            for needle in &self.needles {
+                if let Some(i) = text.find(needle.as_str()) {
+                    let line_start = text[..i].rfind('\n').map_or(0, |j| j + 1);
+                    let line_end = text[i..].find('\n').map_or(text.len(), |j| i + j);
+                    self.leaks.push(format!(
+                        "`{what}` {stream} shows {needle:?}: {:?}",
+                        &text[line_start..line_end]
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, gw: &Gateway, args: &[&str]) -> Output {
+        let out = gw.run(args);
+        self.check(&format!("ipsecmgr {}", args.join(" ")), &out);
+        out
+    }
+
+    fn run_ok(&mut self, gw: &Gateway, args: &[&str]) -> Output {
+        let out = self.run(gw, args);
+        assert!(
+            out.status.success(),
+            "ipsecmgr {}: {}{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    }
+
+    fn run_fails(&mut self, gw: &Gateway, args: &[&str]) -> Output {
+        let out = self.run(gw, args);
+        assert!(
+            !out.status.success(),
+            "ipsecmgr {} should fail: {}",
+            args.join(" "),
+            stdout(&out)
+        );
+        out
+    }
+
+    fn finish(&self) {
+        eprintln!("{} command runs checked for secrets", self.runs);
+        assert!(
+            self.leaks.is_empty(),
+            "secrets printed:\n{}",
+            self.leaks.join("\n")
+        );
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd {
+        let p = e.unwrap().path();
+        let ft = fs::symlink_metadata(&p).unwrap().file_type();
+        if ft.is_dir() {
+            files_under(&p, out);
+        } else if ft.is_file() {
+            out.push(p);
+        }
+    }
+}
+
+fn assert_private(gw: &Gateway, when: &str) {
+    let mut files = Vec::new();
+    files_under(&gw.path("var/db"), &mut files);
+    files_under(&gw.path("etc/ipsec.d"), &mut files);
+    files.push(gw.path("etc/ipsec.conf"));
+    let wrong: Vec<String> = files
+        .iter()
+        .filter(|p| mode(p) != 0o600)
+        .map(|p| format!("{} {:o}", p.display(), mode(p)))
+        .collect();
+    assert!(wrong.is_empty(), "{when}: files not 0600: {wrong:?}");
+}
+
+fn set_live_state(gw: &Gateway) {
+    gw.write(
+        "var/ipsecctl.sa",
+        "FLOWS:\nflow esp out from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.1.1 type require\n\
+         flow esp out from 10.0.4.1 to 10.4.0.1 peer 10.4.0.1 type require\n\
+         flow esp out from 10.99.0.0/16 to 10.98.0.0/16 peer 192.0.2.99 type require\n\n\
+         SAD:\nesp tunnel from 10.0.4.1 to 10.4.0.1 spi 0x00001000 auth hmac-sha2-256 enc aes\n",
+    );
+    gw.write(
+        "var/isakmpd.sa",
+        "SA name: peer-198.51.1.1 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 198.51.1.1\nFlags 0x00000001\n\n\
+         SA name: from-10.0.1.0/24-to-10.1.0.0/16 (Phase 2)\nsrc: 192.0.2.1 dst: 198.51.1.1\nFlags 0x00000000\n\n\
+         SA name: peer-198.51.3.1 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 198.51.3.1\nFlags 0x00000001\n\n\
+         SA name: stale-connection (Phase 2)\nsrc: 192.0.2.1 dst: 192.0.2.99\nFlags 0x00000000\n\n",
+    );
+}
+
+#[test]
+fn no_command_prints_a_secret_and_every_written_file_is_private() {
+    let mut gw = gateway();
+    record_modes(&gw);
+    set_live_state(&gw);
+    let mut c = Checker::new();
+    let names = ["lit", "mac", "man"];
+    for (name, text) in broken() {
+        write_public(&gw, &format!("home/broken/{name}.conf"), &text);
+    }
+    write_public(&gw, "home/new.conf", &new_fragment());
+    write_public(&gw, "home/pair/lit.conf", &literal());
+    write_public(&gw, "home/pair/conflict.conf", &broken()[5].1);
+    let mut changed = literal().replace(PSK_LITERAL, PSK_CHANGED);
+    changed.push_str(&format!(
+        "ike esp from 10.0.11.0/24 to 10.11.0.0/16 peer 198.51.1.1 \\\n\
+         \tmain auth hmac-sha2-256 enc aes-256 group modp2048 \\\n\
+         \tquick enc aes-256-gcm group modp2048 psk \"{PSK_CHANGED}\"\n"
+    ));
+    write_public(&gw, "home/lit-changed.conf", &changed);
+    write_public(
+        &gw,
+        "home/man-changed.conf",
+        &manual().replace(ENCKEY_IN, ENCKEY_NEW),
+    );
+
+    // compile, each way, of the tree and of each fragment
+    let conf = "/etc/ipsec.conf".to_string();
+    let mut targets = vec![conf.clone()];
+    targets.extend(names.iter().map(|n| format!("/etc/ipsec.d/{n}.conf")));
+    targets.push("/home/new.conf".to_string());
+    for t in &targets {
+        c.run_ok(&gw, &["compile", t]);
+        c.run_ok(&gw, &["compile", "-d", t]);
+    }
+    for (name, _) in broken() {
+        let p = format!("/home/broken/{name}.conf");
+        if name == "conflict" {
+            continue; // fine alone
+        }
+        c.run_fails(&gw, &["compile", &p]);
+        c.run_fails(&gw, &["compile", "-d", &p]);
+    }
+    // compile from standard input
+    for args in [&["compile", "-"][..], &["compile", "-d", "-"][..]] {
+        let mut child = Command::new(BIN)
+            .arg("--root")
+            .arg(gw.root())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(format!("{}{}", macro_psk(), manual()).as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        c.check(&format!("ipsecmgr {} (stdin)", args.join(" ")), &out);
+    }
+
+    // lint, every format, the gateway and the broken files
+    for format in ["text", "json", "github"] {
+        c.run(&gw, &["lint", "--format", format]);
+        c.run(&gw, &["lint", "--format", format, "--offline"]);
+        c.run(&gw, &["lint", "--format", format, "--deny-warnings"]);
+        c.run(
+            &gw,
+            &["lint", "--format", format, &gw.actual("etc/ipsec.conf")],
+        );
+        c.run(
+            &gw,
+            &["lint", "--format", format, &gw.actual("etc/ipsec.d")],
+        );
+        c.run_fails(
+            &gw,
+            &["lint", "--format", format, &gw.actual("home/broken")],
+        );
+        // a phase 1 peer set up with two keys
+        let out = c.run_fails(&gw, &["lint", "--format", format, &gw.actual("home/pair")]);
+        assert!(stdout(&out).contains("L104"), "{}", stdout(&out));
+        for (name, _) in broken() {
+            let p = gw.actual(&format!("home/broken/{name}.conf"));
+            c.run(&gw, &["lint", "--format", format, "--offline", &p]);
+            // next to the gateway's own files, so conflicts are found too
+            c.run(
+                &gw,
+                &["lint", "--format", format, &gw.actual("etc/ipsec.conf"), &p],
+            );
+        }
+    }
+    // the lint errors do quote the broken lines, only not their secrets
+    let out = c.run_fails(&gw, &["lint", &gw.actual("home/broken/syntax.conf")]);
+    assert!(stdout(&out).contains("peer 198.51.5.1"), "{}", stdout(&out));
+
+    // the read-only commands
+    c.run_ok(&gw, &["ls"]);
+    c.run_ok(&gw, &["ls", "--json"]);
+    for n in names {
+        c.run_ok(&gw, &["tags", n]);
+        c.run_ok(&gw, &["tags", "--teardown", n]);
+        c.run_ok(&gw, &["status", n]);
+        c.run_ok(&gw, &["status", "--json", n]);
+    }
+    c.run_ok(&gw, &["tags", &gw.actual("home/new.conf")]);
+    c.run_ok(&gw, &["tags", "--teardown", &gw.actual("home/new.conf")]);
+    c.run_fails(&gw, &["tags", &gw.actual("home/broken/syntax.conf")]);
+    c.run_fails(&gw, &["tags", &gw.actual("home/broken/unterminated.conf")]);
+    c.run_ok(&gw, &["status"]);
+    c.run_ok(&gw, &["status", "--json"]);
+
+    // diff: unchanged, changed psk, changed manual keys, broken new versions
+    for n in names {
+        c.run_ok(&gw, &["diff", n]);
+    }
+    let out = c.run_ok(&gw, &["diff", "lit", &gw.actual("home/lit-changed.conf")]);
+    assert!(stdout(&out).contains("10.0.11.0/24"), "{}", stdout(&out));
+    c.run_ok(&gw, &["diff", "man", &gw.actual("home/man-changed.conf")]);
+    for (name, _) in broken() {
+        let p = gw.actual(&format!("home/broken/{name}.conf"));
+        c.run(&gw, &["diff", "lit", &p]);
+    }
+    // diff --tree between two checkouts of a gateway
+    let other = Gateway::new(
+        HEAD,
+        &[
+            ("lit", &changed),
+            ("mac", &macro_psk().replace(PSK_MACRO, PSK_MACRO_NEW)),
+            ("man", &manual().replace(ENCKEY_IN, ENCKEY_NEW)),
+            ("new", &new_fragment()),
+        ],
+    );
+    let settings = gw.actual("etc/ipsecmgr.conf");
+    for json in [false, true] {
+        for (a, b) in [(gw.root(), other.root()), (other.root(), gw.root())] {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["-c", &settings, "diff", "--tree"]).arg(a).arg(b);
+            if json {
+                cmd.arg("--json");
+            }
+            let out = cmd.output().unwrap();
+            c.check(&format!("ipsecmgr diff --tree (json: {json})"), &out);
+        }
+    }
+
+    // the plans, then the changes themselves
+    c.run_ok(&gw, &["add", "-n", &gw.actual("home/new.conf")]);
+    for (name, _) in broken() {
+        let p = gw.actual(&format!("home/broken/{name}.conf"));
+        c.run_fails(&gw, &["add", "-n", &p]);
+        c.run_fails(&gw, &["add", &p]);
+    }
+    // ipsecctl refusing the file
+    gw.write("etc/ipsecctl.fail", "ipsecctl: failed to add rule 1\n");
+    c.run_fails(&gw, &["add", &gw.actual("home/new.conf")]);
+    c.run_fails(&gw, &["apply", "lit", &gw.actual("home/lit-changed.conf")]);
+    fs::remove_file(gw.path("etc/ipsecctl.fail")).unwrap();
+    assert_private(&gw, "after the failed runs");
+
+    gw.clear();
+    c.run_ok(&gw, &["add", &gw.actual("home/new.conf")]);
+    assert_private(&gw, "after add");
+    c.run_ok(&gw, &["add", "new"]); // already loaded
+    c.run_ok(&gw, &["ls"]);
+    c.run_ok(&gw, &["ls", "--json"]);
+    c.run_ok(&gw, &["status"]);
+    c.run_ok(&gw, &["status", "--json"]);
+    c.run_ok(&gw, &["diff", "new"]);
+
+    c.run_ok(
+        &gw,
+        &["apply", "-n", "lit", &gw.actual("home/lit-changed.conf")],
+    );
+    c.run_ok(&gw, &["apply", "lit", &gw.actual("home/lit-changed.conf")]);
+    assert_private(&gw, "after apply of lit");
+    c.run_ok(
+        &gw,
+        &["apply", "-n", "man", &gw.actual("home/man-changed.conf")],
+    );
+    c.run_ok(&gw, &["apply", "man", &gw.actual("home/man-changed.conf")]);
+    assert_private(&gw, "after apply of man");
+    c.run_ok(&gw, &["apply", "-n", "mac"]); // nothing to do
+    c.run_ok(&gw, &["apply", "mac"]);
+    for (name, _) in broken() {
+        let p = gw.actual(&format!("home/broken/{name}.conf"));
+        c.run_fails(&gw, &["apply", "-n", "mac", &p]);
+        c.run_fails(&gw, &["apply", "mac", &p]);
+    }
+    // a fragment edited in place into one that does not parse
+    let mac_file = gw.path("etc/ipsec.d/mac.conf");
+    let mac_before = fs::read_to_string(&mac_file).unwrap();
+    gw.write(
+        "etc/ipsec.d/mac.conf",
+        &format!("{mac_before}ike esp peer psk \"{PSK_BROKEN}\" oops\n"),
+    );
+    c.run(&gw, &["diff", "mac"]);
+    c.run_fails(&gw, &["apply", "-n", "mac"]);
+    c.run_fails(&gw, &["apply", "mac"]);
+    c.run(&gw, &["lint"]);
+    c.run(&gw, &["lint", "--format", "json"]);
+    c.run(&gw, &["lint", "--format", "github"]);
+    c.run(&gw, &["ls"]);
+    c.run(&gw, &["ls", "--json"]);
+    c.run(&gw, &["status"]);
+    c.run(&gw, &["status", "--json"]);
+    c.run(&gw, &["compile", &conf]);
+    c.run(&gw, &["compile", "-d", &conf]);
+    gw.write("etc/ipsec.d/mac.conf", &mac_before);
+
+    for n in ["lit", "mac", "man", "new"] {
+        for cmd in ["down", "up", "restart"] {
+            c.run_ok(&gw, &[cmd, "-n", n]);
+            c.run_ok(&gw, &[cmd, n]);
+        }
+    }
+    assert_private(&gw, "after down/up/restart");
+
+    for n in ["lit", "mac", "man", "new"] {
+        c.run_ok(&gw, &["rm", "-n", n]);
+    }
+    c.run_ok(&gw, &["rm", "man"]);
+    c.run_ok(&gw, &["rm", "new"]);
+    assert_private(&gw, "after rm");
+    c.run_fails(&gw, &["rm", "new"]); // already gone
+    c.run_fails(&gw, &["down", "new"]);
+    c.run_ok(&gw, &["ls", "--json"]);
+    c.run_ok(&gw, &["status", "--json"]);
+
+    // the FIFO carries no secret: ipsecmgr only tears down
+    gw.stop_isakmpd();
+    let fifo = gw.fifo();
+    for needle in needles() {
+        assert!(
+            fifo.iter().all(|l| !l.contains(&needle)),
+            "FIFO line shows {needle}"
+        );
+    }
+
+    // ipsecctl is handed the secrets it needs: only gateway files, 0600
+    let calls = gw.calls();
+    assert!(!calls.is_empty());
+    let root = gw.root().display().to_string();
+    for call in &calls {
+        let Some(file) = &call.file else { continue };
+        if !needles().iter().any(|n| file.contains(n.as_str())) {
+            continue;
+        }
+        let i = call.args.iter().position(|a| a == "-f").unwrap();
+        let path = &call.args[i + 1];
+        assert!(
+            path.starts_with(&format!("{root}/etc/ipsec.d/"))
+                || path.starts_with(&format!("{root}/var/db/ipsecmgr/")),
+            "ipsecctl read secrets from {path}"
+        );
+    }
+    let modes = fs::read_to_string(gw.path("var/log/modes")).unwrap();
+    for line in modes.lines() {
+        assert!(
+            line.starts_with("600 "),
+            "ipsecctl was handed a file that is not 0600: {line}"
+        );
+    }
+
+    // the one way to see them, so this test can fail
+    let conf_text = fs::read_to_string(gw.path("etc/ipsec.conf")).unwrap();
+    assert!(conf_text.contains("lit.conf") && conf_text.contains("mac.conf"));
+    let shown = stdout(&gw.run(&["compile", "-k", &conf]));
+    assert!(shown.contains(PSK_CHANGED), "{shown}");
+    assert!(shown.contains(PSK_MACRO), "{shown}");
+    let shown = stdout(&gw.run(&["compile", "-k", "/home/man-changed.conf"]));
+    for key in [AUTHKEY_OUT, AUTHKEY_IN, ENCKEY_OUT, ENCKEY_NEW, MD5KEY] {
+        assert!(shown.contains(key), "{key}: {shown}");
+    }
+    let shown = stdout(&gw.run(&["compile", "-k", "/home/new.conf"]));
+    for key in [PSK_NEW, PSK_MACRO_NEW, AUTHKEY_NEW, ENCKEY_NEW] {
+        assert!(shown.contains(key), "{key}: {shown}");
+    }
+    let mut checked = Checker::new();
+    checked.check("compile -k", &gw.run(&["compile", "-k", &conf]));
+    assert!(!checked.leaks.is_empty(), "the checker sees what -k shows");
+
+    c.finish();
+}

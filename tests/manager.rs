@@ -598,3 +598,22 @@ fn ls_tags_and_status() {
     );
     assert!(gw.fifo().contains(&"S".to_string()));
 }
+
+#[test]
+fn diff_of_a_version_with_errors_says_so_and_fails() {
+    let gw = gateway();
+    gw.write(
+        "home/broken.conf",
+        "ike esp from 10.0.50.0/24 to 10.9.0.0/16 peer 203.0.113.20 psk \"acme-4f9a1c7e2b8d5036a1e9\" bogus\n",
+    );
+    let out = gw.run(&["diff", "customer-acme", &gw.actual("home/broken.conf")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("refuse:"), "{text}");
+    assert!(text.contains("syntax error"), "{text}");
+    assert!(!text.contains("acme-4f9a1c7e2b8d5036a1e9"), "{text}");
+    // a version without errors: status 0
+    gw.write("home/fine.conf", &acme());
+    let out = gw.run(&["diff", "customer-acme", &gw.actual("home/fine.conf")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -41,9 +41,10 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
         return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args.json);
     }
     match report(gw, args) {
-        Ok(text) => {
+        Ok((text, new_has_errors)) => {
             print!("{text}");
-            EXIT_OK
+            // the report says what the errors are; the status says there are
+            if new_has_errors { EXIT_CONFIG } else { EXIT_OK }
         }
         Err(e) => {
             eprintln!("ipsecmgr: diff: {e}");
@@ -52,7 +53,8 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     }
 }
 
-fn report(gw: &Gateway, args: &DiffArgs) -> Result<String, String> {
+/// The report, and whether the new version has errors.
+fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
     let name = fragments::resolve(gw, args.name.as_deref().unwrap_or_default())?;
     let tree = Tree::load(gw);
     let loaded = fragments::loaded(gw, &tree, &name)?;
@@ -151,5 +153,5 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<String, String> {
         let _ = writeln!(out);
         out.push_str(&diff);
     }
-    Ok(out)
+    Ok((out, new.has_errors()))
 }

@@ -580,51 +580,60 @@ fn crash_after(
     recovers(&gw, case, n, true, plan, &start, reference, harmless)
 }
 
-/// Crashes `case` just after each step of its plan (see [`crash_after`]).
-fn after_every_step(case: &Case) {
-    let plan = plan_of(case);
-    let reference = reference(case, &plan);
-    let harmless = harmless_lines();
-    let mut failures = Vec::new();
-    for n in 0..plan.len() {
-        if let Err(e) = crash_after(case, n, &plan, &reference, &harmless) {
-            failures.push(format!(
-                "`{}` crashed just after step {n} ({}), before the journal recorded it: {e}",
-                case.op, plan.kinds[n]
-            ));
-        }
-    }
-    eprintln!(
-        "{}: a crash simulated after each of {} steps",
-        case.op,
-        plan.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+/// Where each fault falls: before a step, or just after it (see
+/// [`crash_after`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    Before,
+    JustAfter,
 }
 
-/// Interrupts `case` before each step of its plan; returns how many.
-fn every_step(case: &Case) -> usize {
+/// Faults `case` at each step of its plan; returns how many steps.
+fn at_every_step(case: &Case, fault: Fault) -> usize {
     let plan = plan_of(case);
     let reference = reference(case, &plan);
     let harmless = harmless_lines();
     let mut failures = Vec::new();
     for n in 0..plan.len() {
-        if let Err(e) = interrupt_at(case, n, &plan, &reference, &harmless) {
+        let (result, when) = match fault {
+            Fault::Before => (
+                interrupt_at(case, n, &plan, &reference, &harmless),
+                "interrupted before",
+            ),
+            Fault::JustAfter => (
+                crash_after(case, n, &plan, &reference, &harmless),
+                "crashed just after (before the journal recorded it)",
+            ),
+        };
+        if let Err(e) = result {
             failures.push(format!(
-                "`{}` interrupted before step {n} ({}): {e}",
+                "`{}` {when} step {n} ({}): {e}",
                 case.op, plan.kinds[n]
             ));
         }
     }
     eprintln!(
-        "{}: a fault injected before each of {} steps {:?}, commit point {}",
+        "{}: a fault {} each of {} steps {:?}, commit point {}",
         case.op,
+        if fault == Fault::Before {
+            "before"
+        } else {
+            "just after"
+        },
         plan.len(),
         plan.kinds,
         plan.commit
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     plan.len()
+}
+
+fn every_step(case: &Case) -> usize {
+    at_every_step(case, Fault::Before)
+}
+
+fn after_every_step(case: &Case) {
+    at_every_step(case, Fault::JustAfter);
 }
 
 #[test]

@@ -15,7 +15,8 @@ use crate::manager::render;
 use crate::manager::tree::Tree;
 use crate::rules::model::{Rule, RuleKind};
 
-fn phase2_tags(rules: &[&Rule]) -> BTreeSet<String> {
+/// The phase 2 tags of the ike rules among `rules`.
+pub fn phase2_tags(rules: &[&Rule]) -> BTreeSet<String> {
     rules
         .iter()
         .filter_map(|r| match &r.kind {

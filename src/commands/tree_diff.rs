@@ -3,14 +3,13 @@
 //! and tunnels added, removed and changed by tag, the peers that re-key,
 //! and which fragments `add`, `rm` or `apply` would touch.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::commands::diff::phase2_tags;
 use crate::commands::{EXIT_OK, EXIT_USAGE};
-use crate::emit::tags;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops;
 use crate::manager::tree::Tree;
@@ -47,22 +46,12 @@ fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
     Ok(Tree::load(&Gateway::new(settings, root, true)))
 }
 
-fn phase2(rules: &[&Rule]) -> BTreeSet<String> {
-    rules
-        .iter()
-        .filter_map(|r| match &r.kind {
-            RuleKind::Ike(i) => Some(tags::ike_tags(i).phase2),
-            _ => None,
-        })
-        .collect()
-}
-
 fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
     let ch = ops::changes(old, new);
     if ch.removed.is_empty() && ch.added.is_empty() {
         return None;
     }
-    let (gone, came) = (phase2(&ch.removed), phase2(&ch.added));
+    let (gone, came) = (phase2_tags(&ch.removed), phase2_tags(&ch.added));
     let others = |rules: &[&Rule]| {
         rules
             .iter()
@@ -103,7 +92,7 @@ fn compare(old: &Tree, new: &Tree) -> Vec<FragmentChange> {
                 name: f.name.clone(),
                 status: "added",
                 command: format!("ipsecmgr add {}", f.name),
-                tunnels_added: phase2(&new_rules).into_iter().collect(),
+                tunnels_added: phase2_tags(&new_rules).into_iter().collect(),
                 other_rules_added: new_rules.len(),
                 ..FragmentChange::default()
             }),
@@ -119,7 +108,7 @@ fn compare(old: &Tree, new: &Tree) -> Vec<FragmentChange> {
             name: f.name.clone(),
             status: "removed",
             command: format!("ipsecmgr rm {}", f.name),
-            tunnels_removed: phase2(&rules).into_iter().collect(),
+            tunnels_removed: phase2_tags(&rules).into_iter().collect(),
             other_rules_removed: rules.len(),
             ..FragmentChange::default()
         });

@@ -12,6 +12,16 @@ use ipsecmgr::emit::{self, Action};
 use ipsecmgr::system::files::Root;
 use ipsecmgr::system::names::Names;
 
+fn options(names: &Names) -> Options<'_> {
+    Options {
+        root: Root::default(),
+        check_secrecy: false,
+        names,
+        hostname: "gw.example.net".into(),
+        main_local: false,
+    }
+}
+
 fn names() -> Names {
     let lo0 = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
     Names::new(
@@ -24,13 +34,7 @@ fn names() -> Names {
 /// Compiles `text` and checks every diagnostic names the input and a line.
 fn check(text: &[u8]) {
     let names = names();
-    let opts = Options {
-        root: Root::default(),
-        check_secrecy: false,
-        names: &names,
-        hostname: "gw.example.net".into(),
-        main_local: false,
-    };
+    let opts = options(&names);
     let compiled = compiler::compile_text("stdin", text.to_vec(), &opts);
     let (_, late) = emit::verbose_listing(&compiled, Action::Add, false);
     let (_, _) = emit::verbose_listing(&compiled, Action::Delete, true);
@@ -218,13 +222,7 @@ proptest! {
 #[test]
 fn valid_inputs_compile_cleanly() {
     let names = names();
-    let opts = Options {
-        root: Root::default(),
-        check_secrecy: false,
-        names: &names,
-        hostname: "gw.example.net".into(),
-        main_local: false,
-    };
+    let opts = options(&names);
     for text in VALID {
         let c = compiler::compile_text("stdin", text.as_bytes().to_vec(), &opts);
         assert!(c.diags.is_empty(), "{text}: {:?}", c.diags);

@@ -38,6 +38,18 @@ const AUTHKEY_BAD: &str = "abad1deaabad1deaabad1dea";
 // a TCP MD5 key
 const MD5KEY: &str = "cafed00dcafed00dcafed00dcafed00d";
 
+/// Every hex key of the gateway.
+const HEX_KEYS: &[&str] = &[
+    AUTHKEY_OUT,
+    AUTHKEY_IN,
+    ENCKEY_OUT,
+    ENCKEY_IN,
+    AUTHKEY_NEW,
+    ENCKEY_NEW,
+    AUTHKEY_BAD,
+    MD5KEY,
+];
+
 /// What must never be printed: every secret, and a distinctive piece of
 /// each key's hex digits (a key printed in part or in another case is a
 /// leak too).
@@ -52,28 +64,12 @@ fn needles() -> Vec<String> {
         PSK_NEW,
         PSK_MACRO_NEW,
         "S3CRET",
-        AUTHKEY_OUT,
-        AUTHKEY_IN,
-        ENCKEY_OUT,
-        ENCKEY_IN,
-        AUTHKEY_NEW,
-        ENCKEY_NEW,
-        AUTHKEY_BAD,
-        MD5KEY,
     ]
     .iter()
+    .chain(HEX_KEYS)
     .map(|s| s.to_string())
     .collect();
-    for hex in [
-        AUTHKEY_OUT,
-        AUTHKEY_IN,
-        ENCKEY_OUT,
-        ENCKEY_IN,
-        AUTHKEY_NEW,
-        ENCKEY_NEW,
-        AUTHKEY_BAD,
-        MD5KEY,
-    ] {
+    for hex in HEX_KEYS {
         v.push(hex[..8].to_string());
         v.push(hex[..8].to_uppercase());
     }

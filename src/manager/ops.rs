@@ -497,7 +497,8 @@ fn edited_includes(c: &Compiled, main: &[u8], text: &[u8]) -> Option<String> {
             similar::DiffOp::Delete {
                 old_index, old_len, ..
             } => {
-                // a continued line taken out would join its neighbours
+                // only include lines: anything else taken out could change
+                // how the lines around it read
                 let removed = &main_lines[old_index..old_index + old_len];
                 if !removed.iter().all(|l| is_include(l)) {
                     return None;

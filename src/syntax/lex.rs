@@ -181,11 +181,6 @@ impl Lexer {
         });
     }
 
-    /// The files being read, outermost first.
-    pub fn open_files(&self) -> impl Iterator<Item = FileId> + '_ {
-        self.stack.iter().map(|c| c.file)
-    }
-
     /// Lexical errors found since the last call.
     pub fn take_diags(&mut self) -> Vec<Diagnostic> {
         std::mem::take(&mut self.diags)

@@ -297,7 +297,13 @@ impl Loader<'_> {
     fn include(&mut self, lexer: &mut Lexer, tokens: &[Token], path: &Text, seq: u32) -> bool {
         let failed = |why: String| format!("failed to include file {}: {why}", path.value);
         let actual = self.opts.root.map(&path.value);
-        let open: Vec<FileId> = lexer.open_files().collect();
+        // the files the include is written in, outermost first: not the
+        // lexer's stack, from which a file whose last line is this include
+        // (with no newline) is already gone
+        let open = self
+            .p
+            .sources
+            .include_chain(tokens[path.tok as usize].span.file);
         if open.len() >= MAX_INCLUDE_DEPTH {
             let msg = failed(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
             self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);

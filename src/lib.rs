@@ -15,6 +15,7 @@ pub mod commands;
 pub mod compiler;
 pub mod diag;
 pub mod emit;
+pub mod faults;
 pub mod lint;
 pub mod manager;
 pub mod rules;

@@ -4,8 +4,11 @@
 //! mutating run must either complete it (ending exactly where an
 //! uninterrupted run ends) or roll it back (ending exactly where it began),
 //! and say which.  The same holds for a crash just after a step, before the
-//! journal recorded it.  And with a state directory it cannot write, a
-//! mutating command fails at once, says why, and changes nothing.
+//! journal recorded it, and for a disk that fills up at any file write of
+//! the run (`IPSECMGR_DISK_FULL_AT=N`): the run undoes what it did, or
+//! keeps its journal for the next run to, and leaves no temporary file.
+//! And with a state directory it cannot write, a mutating command fails at
+//! once, says why, and changes nothing.
 
 mod common;
 
@@ -785,6 +788,119 @@ fn the_fault_matrix_covers_every_command_and_at_least_ten_steps() {
         assert!(verbs.contains(verb), "{verb} is not covered");
     }
     assert!(total >= 10, "{summary}");
+}
+
+/// Fills the disk at write `n` of a run of `case`, keeping it full for the
+/// rest of that run, then lets the harmless command (on a disk with room
+/// again) recover whatever the run left.  Returns false when the run makes
+/// fewer than `n` writes, and so ran to its end untouched.
+fn disk_full_at(
+    case: &Case,
+    n: usize,
+    plan: &PlanInfo,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<bool, String> {
+    let gw = base();
+    let start = snapshot(&gw);
+    let args = (case.args)(&gw);
+    let journal = format!("{STATE}/journal");
+    let out = run(&gw, &args, &[("IPSECMGR_DISK_FULL_AT", &n.to_string())]);
+    let err = stderr(&out);
+    ensure!(!err.contains("panicked"), "{err}");
+    if !err.contains(&format!("injected disk full at write {n}")) {
+        ensure!(out.status.success(), "no fault, yet it failed: {err}");
+        let diff = differences(&snapshot(&gw), &reference.end);
+        ensure!(diff.is_empty(), "no fault, yet it ended elsewhere:\n{diff}");
+        return Ok(false);
+    }
+    ensure!(
+        out.status.code() == Some(1),
+        "exit status {:?} on a full disk: {err}",
+        out.status.code()
+    );
+    ensure!(
+        err.contains("No space left on device"),
+        "the message does not say the disk is full: {err}"
+    );
+    let mid = snapshot(&gw);
+    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
+    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(&mid, &start, &reference.end)?;
+
+    let Some(text) = mid.get(&journal) else {
+        // the run took back all it had done: exactly where it began
+        ensure!(
+            err.contains("nothing was changed"),
+            "no journal kept, yet it does not say nothing was changed: {err}"
+        );
+        let diff = differences(&mid, &start);
+        ensure!(diff.is_empty(), "it says nothing changed, but:\n{diff}");
+        ensure!(gw.calls().is_empty(), "ipsecctl ran: {:?}", gw.calls());
+        ensure!(gw.fifo().is_empty(), "FIFO lines sent: {:?}", gw.fifo());
+        return Ok(true);
+    };
+    ensure!(
+        err.contains("the next ipsecmgr run"),
+        "a journal is kept, but the message does not say what comes next: {err}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("journal {text:?}: {e}"))?;
+    let next = j["next"].as_u64().ok_or("journal without next")? as usize;
+    ensure!(next < plan.len(), "journal next {next}");
+    // did the step the journal names run?  Only ipsecctl steps matter: the
+    // k-th of them made the k-th call, if any
+    let k = plan.kinds[..next]
+        .iter()
+        .filter(|k| *k == "Ipsecctl")
+        .count();
+    let ran = plan.kinds[next] == "Ipsecctl" && gw.calls().len() > k;
+    recovers(&gw, case, next, ran, plan, &start, reference, harmless).map(|()| true)
+}
+
+/// Fills the disk at every write of a run of `case`; returns how many
+/// writes that was.
+fn disk_full_at_every_write(case: &Case) -> usize {
+    let plan = plan_of(case);
+    let reference = reference(case, &plan);
+    let harmless = harmless_lines();
+    let mut failures = Vec::new();
+    let mut n = 1;
+    loop {
+        match disk_full_at(case, n, &plan, &reference, &harmless) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => failures.push(format!(
+                "`{}` with the disk full at write {n}: {e}",
+                case.op
+            )),
+        }
+        n += 1;
+        assert!(n < 100, "{}: a run makes over 100 writes", case.op);
+    }
+    let writes = n - 1;
+    eprintln!("{}: the disk filled at each of {writes} writes", case.op);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(writes >= 2, "{}: only {writes} writes", case.op);
+    writes
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn every_command_survives_a_full_disk_at_every_write() {
+    let mut total = 0;
+    for case in CASES {
+        total += disk_full_at_every_write(case);
+    }
+    eprintln!("disk full injected at {total} writes");
 }
 
 /// Makes the state directory unusable: read-only, or, for root (whom a

@@ -105,9 +105,17 @@ fn run_step(
     }
 }
 
-/// Takes back the steps before `done`, last first.
-fn roll_back(gw: &Gateway, plan: &Plan, done: usize, log: &mut dyn FnMut(String)) {
-    for step in plan.steps[..done].iter().rev() {
+/// Takes back the steps before `done`, last first.  Stops at the first
+/// step it cannot undo (say the disk is full) and returns its index and
+/// why: the steps below it are still done, and undoing it again later is
+/// safe, as undoing any step twice is.
+fn roll_back(
+    gw: &Gateway,
+    plan: &Plan,
+    done: usize,
+    log: &mut dyn FnMut(String),
+) -> Result<(), (usize, String)> {
+    for (i, step) in plan.steps[..done].iter().enumerate().rev() {
         let result = match step {
             Step::Write {
                 path,
@@ -143,10 +151,22 @@ fn roll_back(gw: &Gateway, plan: &Plan, done: usize, log: &mut dyn FnMut(String)
             ),
             _ => Ok(()),
         };
-        if let Err(e) = result {
-            log(format!("could not undo a step: {e}"));
-        }
+        result.map_err(|e| (i, e))?;
     }
+    Ok(())
+}
+
+/// After an undo failed at step `stuck`: the journal is kept, naming that
+/// step, for the next run to finish the rollback.  If even that cannot be
+/// written, the journal already there names a later step, and the next
+/// run undoes a few steps twice, which is safe.
+fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> String {
+    let _ = write_journal(gw, plan, stuck);
+    format!(
+        "could not undo a step: {why}
+`{}` is partly undone; the next ipsecmgr run rolls it back",
+        plan.op
+    )
 }
 
 /// Runs `plan`.  On a failure before the commit point, what was done is
@@ -155,21 +175,35 @@ fn roll_back(gw: &Gateway, plan: &Plan, done: usize, log: &mut dyn FnMut(String)
 pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
     preflight(gw, plan)?;
     for (i, step) in plan.steps.iter().enumerate() {
-        write_journal(gw, plan, i)?;
-        crate::manager::faults::maybe_fail(i);
-        if let Err(e) = run_step(gw, step, false, log) {
-            if i < plan.commit {
-                roll_back(gw, plan, i, log);
-                clear_journal(gw);
-                return Err(format!(
-                    "{e}\nnothing was changed: the steps before were undone"
-                ));
+        // the journal must say where the run is before the step starts; a
+        // journal that cannot be written stops the run there, like a step
+        // that fails
+        let e = match write_journal(gw, plan, i) {
+            Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
+            Err(e) => e,
+            Ok(()) => {
+                crate::faults::abort_before_step(i);
+                match run_step(gw, step, false, log) {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                }
             }
+        };
+        if i >= plan.commit {
             return Err(format!(
                 "{e}\n`{}` is partly done; the next ipsecmgr run completes it",
                 plan.op
             ));
         }
+        if let Err((stuck, why)) = roll_back(gw, plan, i, log) {
+            return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
+        }
+        clear_journal(gw);
+        return Err(if i == 0 {
+            format!("{e}\nnothing was changed")
+        } else {
+            format!("{e}\nnothing was changed: the steps before were undone")
+        });
     }
     clear_journal(gw);
     Ok(())
@@ -201,7 +235,13 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
         // the run may have died after step `next` did its work and before
         // the journal said so: it is undone too (undoing a step that did
         // not happen changes nothing)
-        roll_back(gw, plan, next + 1, log);
+        if let Err((stuck, why)) = roll_back(gw, plan, next + 1, log) {
+            return Err(format!(
+                "rolling back the interrupted `{}`: {}",
+                plan.op,
+                keep_for_rollback(gw, plan, stuck, &why)
+            ));
+        }
         format!("rolled back the interrupted `{}`", plan.op)
     } else {
         for (i, step) in plan.steps.iter().enumerate().skip(next) {

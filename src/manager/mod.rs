@@ -4,7 +4,6 @@
 pub mod conflicts;
 pub mod edit;
 pub mod exec;
-pub mod faults;
 pub mod fragments;
 pub mod gateway;
 pub mod ops;

@@ -2,7 +2,7 @@
 //! the file's owner and mode, and the lock that serialises ipsecmgr runs.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,8 +36,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> 
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| context("cannot create", &tmp, &e))?;
-        f.write_all(bytes)
-            .map_err(|e| context("cannot write", &tmp, &e))?;
+        crate::faults::write_all(&mut f, bytes).map_err(|e| context("cannot write", &tmp, &e))?;
         if let Some(old) = &old {
             // only root may give a file away; keeping our own is fine too
             let _ = std::os::unix::fs::fchown(&f, Some(old.uid()), Some(old.gid()));
@@ -124,7 +123,7 @@ impl Lock {
                     let note = format!("pid {}: ipsecmgr {what}\n", std::process::id());
                     let _ = locked.set_len(0);
                     let _ = locked.rewind();
-                    let _ = locked.write_all(note.as_bytes());
+                    let _ = crate::faults::write_all(&mut *locked, note.as_bytes());
                     let _ = locked.sync_all();
                     return Ok(Lock { _file: locked });
                 }

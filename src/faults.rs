@@ -1,0 +1,50 @@
+//! Fault injection for tests, in debug builds only; release builds compile
+//! it away.
+//!
+//! - `IPSECMGR_FAIL_AT=N` aborts a run just before step N of its plan, as a
+//!   crash or a kill would.
+//! - `IPSECMGR_DISK_FULL_AT=N` fills the disk at the Nth file write of the
+//!   run (counting from 1): that write puts part of its bytes down and fails
+//!   with ENOSPC, as write(2) does, and so does every write after it.
+
+use std::io::{self, Write};
+
+/// Aborts the process before step `index` when asked to (debug builds).
+pub fn abort_before_step(index: usize) {
+    #[cfg(debug_assertions)]
+    if let Ok(at) = std::env::var("IPSECMGR_FAIL_AT")
+        && at.parse() == Ok(index)
+    {
+        eprintln!("ipsecmgr: injected fault before step {index}");
+        std::process::abort();
+    }
+    let _ = index;
+}
+
+/// Writes all of `bytes` to a file, unless the disk is (made) full.
+pub fn write_all(file: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(debug_assertions)]
+    if disk_full_now() {
+        let _ = file.write_all(&bytes[..bytes.len() / 2]);
+        return Err(nix::errno::Errno::ENOSPC.into());
+    }
+    file.write_all(bytes)
+}
+
+/// Counts this write; true once the injected disk-full point is reached.
+#[cfg(debug_assertions)]
+fn disk_full_now() -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let Some(at) = std::env::var("IPSECMGR_DISK_FULL_AT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return false;
+    };
+    let n = WRITES.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == at {
+        eprintln!("ipsecmgr: injected disk full at write {n}");
+    }
+    n >= at
+}

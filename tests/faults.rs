@@ -13,6 +13,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -903,35 +904,115 @@ fn every_command_survives_a_full_disk_at_every_write() {
     eprintln!("disk full injected at {total} writes");
 }
 
-/// Makes the state directory unusable: read-only, or, for root (whom a
-/// mode does not stop), a regular file where the directory should be.
-/// Returns how, for messages.
-fn spoil_state_dir(gw: &Gateway) -> &'static str {
+/// A read-only bind mount of a directory over itself, undone when dropped.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    /// None where this process may not mount (it takes root, and a
+    /// container that allows it).
+    fn over(dir: &std::path::Path) -> Option<ReadOnlyMount> {
+        let mount = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !mount(&[OsStr::new("--bind"), dir.as_os_str(), dir.as_os_str()]) {
+            return None;
+        }
+        let mounted = ReadOnlyMount(dir.to_path_buf());
+        mount(&[
+            OsStr::new("-o"),
+            OsStr::new("remount,bind,ro"),
+            dir.as_os_str(),
+        ])
+        .then_some(mounted)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The ways a state directory can be unusable.
+#[derive(Clone, Copy, Debug)]
+enum Unusable {
+    /// Mode 0500: stops everyone but root.
+    ReadOnlyMode,
+    /// A read-only file system: stops root too.
+    ReadOnlyMount,
+    /// A regular file where the directory should be.
+    NotADirectory,
+}
+
+/// Makes the state directory unusable `how`; None where that cannot be
+/// done here (a mode does not stop root; mounting takes root).  The value
+/// returned must live while the directory is to stay unusable.
+fn spoil_state_dir(gw: &Gateway, how: Unusable) -> Option<Option<ReadOnlyMount>> {
     let dir = gw.path(STATE);
     fs::create_dir_all(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
-    let probe = dir.join("probe");
-    if fs::write(&probe, "").is_err() {
-        return "mode 0500";
+    match how {
+        Unusable::ReadOnlyMode => {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o500)).unwrap();
+            let probe = dir.join("probe");
+            if fs::write(&probe, "").is_err() {
+                return Some(None);
+            }
+            let _ = fs::remove_file(&probe);
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+            None
+        }
+        Unusable::ReadOnlyMount => {
+            let mount = ReadOnlyMount::over(&dir)?;
+            assert!(
+                fs::write(dir.join("probe"), "").is_err(),
+                "the mount is writable"
+            );
+            Some(Some(mount))
+        }
+        Unusable::NotADirectory => {
+            fs::remove_dir_all(&dir).unwrap();
+            fs::write(&dir, "not a directory\n").unwrap();
+            Some(None)
+        }
     }
-    // running as root: chmod does not stop writes, so replace the
-    // directory by a regular file, which stops them for root too
-    let _ = fs::remove_file(&probe);
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-    fs::remove_dir_all(&dir).unwrap();
-    fs::write(&dir, "not a directory\n").unwrap();
-    "a regular file"
 }
 
 #[test]
 fn an_unwritable_state_directory_fails_clearly_and_changes_nothing() {
+    let mut tested = Vec::new();
+    for how in [
+        Unusable::ReadOnlyMode,
+        Unusable::ReadOnlyMount,
+        Unusable::NotADirectory,
+    ] {
+        if unwritable_state_directory(how) {
+            tested.push(how);
+        } else {
+            eprintln!("state directory {how:?}: cannot be made here");
+        }
+    }
+    eprintln!("state directory made unusable as {tested:?}");
+    // root is stopped only by the mount; anyone else by the mode
+    assert!(tested.len() >= 2, "only {tested:?} could be tested");
+}
+
+/// Runs each case with the state directory unusable `how`; false when
+/// that cannot be done here.
+fn unwritable_state_directory(how: Unusable) -> bool {
     for case in CASES {
         let gw = base();
-        let how = spoil_state_dir(&gw);
+        let Some(spoiled) = spoil_state_dir(&gw, how) else {
+            return false;
+        };
         let before = snapshot(&gw);
         let args = (case.args)(&gw);
         let out = run(&gw, &args, &[]);
         let err = stderr(&out);
+        drop(spoiled);
         // give the directory back so the temporary directory can go
         if gw.path(STATE).is_dir() {
             fs::set_permissions(gw.path(STATE), fs::Permissions::from_mode(0o700)).unwrap();
@@ -939,25 +1020,26 @@ fn an_unwritable_state_directory_fails_clearly_and_changes_nothing() {
         assert_eq!(
             out.status.code(),
             Some(1),
-            "{} with the state directory {how}: {err}",
+            "{} with the state directory {how:?}: {err}",
             case.op
         );
         assert!(
             err.starts_with("ipsecmgr: ") && err.contains(&gw.actual(STATE)),
-            "{} with the state directory {how}: the message does not name it: {err}",
+            "{} with the state directory {how:?}: the message does not name it: {err}",
             case.op
         );
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(
             err.lines().count(),
             1,
-            "{} with the state directory {how}: {err}",
+            "{} with the state directory {how:?}: {err}",
             case.op
         );
         let diff = differences(&snapshot(&gw), &before);
         assert!(diff.is_empty(), "{}: files changed:\n{diff}", case.op);
         assert!(gw.calls().is_empty(), "{}: {:?}", case.op, gw.calls());
         assert!(gw.fifo().is_empty(), "{}: {:?}", case.op, gw.fifo());
-        eprintln!("{}: state directory {how}: {}", case.op, err.trim_end());
+        eprintln!("{}: state directory {how:?}: {}", case.op, err.trim_end());
     }
+    true
 }

@@ -83,8 +83,10 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
 
 /// Creates a directory (and its parents) only its owner can enter.
 pub fn create_private_dir(dir: &Path) -> Result<(), String> {
-    if dir.is_dir() {
-        return Ok(());
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(format!("{}: not a directory", dir.display())),
+        Err(_) => {}
     }
     fs::DirBuilder::new()
         .recursive(true)

@@ -241,6 +241,102 @@ fn a_directory_is_linted_file_by_file_and_together() {
     assert!(got.contains("./b.conf:1:1: error[L102]: flow out from 10.0.1.0/24 to 10.1.0.0/16 is also in ./a.conf:1"), "{got}");
 }
 
+/// Findings as (file name, code, message), from text output.
+fn named_findings(out: &str) -> Vec<(String, String, String)> {
+    out.lines()
+        .filter_map(|l| {
+            let (place, rest) = l.split_once(": ")?;
+            let (code, message) = rest.split_once("]: ")?;
+            let code = code.rsplit_once('[')?.1;
+            let file = Path::new(place.split(':').next()?).file_name()?;
+            Some((
+                file.to_string_lossy().into_owned(),
+                code.into(),
+                message.into(),
+            ))
+        })
+        .collect()
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+#[test]
+fn links_fifos_and_link_loops_among_fragments_are_named_not_passed_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &tmp.path().join("etc"));
+    let frag = tmp.path().join("etc/ipsec.d");
+    mkfifo(&frag.join("odd.conf"));
+    std::os::unix::fs::symlink("loop.conf", frag.join("loop.conf")).unwrap();
+    // a second name for an included file is not an orphan
+    std::os::unix::fs::symlink("customer-acme.conf", frag.join("alias.conf")).unwrap();
+    fs::write(tmp.path().join("spare"), "").unwrap();
+    std::os::unix::fs::symlink("../../spare", frag.join("spare.conf")).unwrap();
+    let out = lint_in(tmp.path(), &[]);
+    let got = text(&out);
+    let mut found = named_findings(&got);
+    found.sort();
+    let want = [
+        ("loop.conf", "L402", "cannot be: "),
+        (
+            "odd.conf",
+            "L402",
+            "cannot be: is a FIFO, not a regular file",
+        ),
+        ("spare.conf", "L402", "not included by "),
+    ];
+    assert_eq!(found.len(), want.len(), "{got}");
+    for ((file, code, message), (wfile, wcode, wpart)) in found.iter().zip(want) {
+        assert_eq!((file.as_str(), code.as_str()), (wfile, wcode), "{got}");
+        assert!(message.contains(wpart), "{got}");
+    }
+    assert!(!found[2].2.contains("cannot be"), "{got}");
+    assert_eq!(out.status.code(), Some(0), "{got}");
+
+    // a directory of files: the link is linted through, the rest is named
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.100.1 psk \"a-long-enough-shared-secret\"\n";
+    fs::write(d.join("a.conf"), t).unwrap();
+    fs::write(d.join("real"), t).unwrap();
+    for name in ["a.conf", "real"] {
+        fs::set_permissions(d.join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::os::unix::fs::symlink("real", d.join("b.conf")).unwrap();
+    std::os::unix::fs::symlink("loop.conf", d.join("loop.conf")).unwrap();
+    std::os::unix::fs::symlink("missing", d.join("gone.conf")).unwrap();
+    mkfifo(&d.join("odd.conf"));
+    let out = Command::new(BIN)
+        .args(["-c", "/dev/null", "lint", "."])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let got = text(&out);
+    let mut found: Vec<(String, String)> = named_findings(&got)
+        .into_iter()
+        .map(|(f, c, _)| (f, c))
+        .collect();
+    found.sort();
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        found,
+        pairs(&[
+            ("b.conf", "L102"),
+            ("gone.conf", "E001"),
+            ("loop.conf", "E001"),
+            ("odd.conf", "E001"),
+        ]),
+        "{got}"
+    );
+    assert!(got.contains("is a FIFO, not a regular file"), "{got}");
+    assert_eq!(out.status.code(), Some(1), "{got}");
+}
+
 #[test]
 fn diff_tree_reviews_a_change_by_tunnel() {
     let tmp = tempfile::tempdir().unwrap();

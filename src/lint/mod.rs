@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod flows;
+pub mod listing;
 pub mod render;
 
 use std::collections::HashMap;
@@ -44,6 +45,21 @@ pub struct Finding {
 impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity == "error"
+    }
+
+    /// A finding about a file as a whole, placed at its first line.
+    fn about_file(kind: Kind, severity: &'static str, path: &Path, message: String) -> Finding {
+        Finding {
+            code: kind.code(),
+            severity,
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+            end_column: 1,
+            message,
+            help: None,
+            source: String::new(),
+        }
     }
 }
 
@@ -511,16 +527,16 @@ fn fragment_checks(
         .collect();
     let mut canonical_included = None;
     let actual_dir = opts.root.map(&dir);
-    let mut orphans: Vec<PathBuf> = walkdir::WalkDir::new(&actual_dir)
-        .max_depth(1)
+    let listing = listing::conf_entries(&actual_dir, 1);
+    report_unreadable(&listing, out);
+    let mut orphans: Vec<PathBuf> = listing
+        .entries
         .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "conf"))
-        .map(|e| e.path().to_path_buf())
         .filter(|p| !included.contains(&lexical(p)))
         .collect();
     // a file reached through a symbolic link or `..` is only known after
-    // resolving both sides
+    // resolving both sides; one that does not resolve (a link loop, a
+    // dangling link) cannot be what an include reads
     if !orphans.is_empty() {
         let canonical = canonical_included.get_or_insert_with(|| {
             sources
@@ -528,21 +544,28 @@ fn fragment_checks(
                 .filter_map(|(_, f)| f.path.as_ref().and_then(|p| std::fs::canonicalize(p).ok()))
                 .collect::<std::collections::HashSet<PathBuf>>()
         });
-        orphans.retain(|p| std::fs::canonicalize(p).is_ok_and(|c| !canonical.contains(&c)));
+        orphans.retain(|p| std::fs::canonicalize(p).map_or(true, |c| !canonical.contains(&c)));
     }
-    orphans.sort();
     for p in orphans {
-        out.push(Finding {
-            code: Kind::OrphanFragment.code(),
-            severity: "warning",
-            file: p.display().to_string(),
-            line: 1,
-            column: 1,
-            end_column: 1,
-            message: format!("not included by {}", maker.file_name(0)),
-            help: Some("include it, or move it out of the fragment directory".into()),
-            source: String::new(),
-        });
+        let mut message = format!("not included by {}", maker.file_name(0));
+        if let Some(why) = listing::not_a_file(&p) {
+            message.push_str(&format!(", and it cannot be: {why}"));
+        }
+        let mut f = Finding::about_file(Kind::OrphanFragment, "warning", &p, message);
+        f.help = Some("include it, or move it out of the fragment directory".into());
+        out.push(f);
+    }
+}
+
+/// Entries a directory walk could not read are errors, not gaps.
+fn report_unreadable(listing: &listing::Listing, out: &mut Vec<Finding>) {
+    for (path, why) in &listing.unreadable {
+        out.push(Finding::about_file(
+            Kind::FileUnreadable,
+            "error",
+            path,
+            format!("cannot read: {why}"),
+        ));
     }
 }
 
@@ -614,14 +637,11 @@ fn fragment_alone(f: &Fragment, copts: &Options, out: &mut Vec<Finding>) {
 
 fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Finding>) {
     let live = !opts.root.is_set();
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "conf"))
-        .map(|e| e.path().to_path_buf())
-        .collect();
-    files.sort();
+    // every entry that is not a directory is compiled, so that a FIFO or
+    // a broken link gets the compiler's own message
+    let listing = listing::conf_entries(dir, usize::MAX);
+    report_unreadable(&listing, out);
+    let files = listing.entries;
     let compiled: Vec<Compiled> = files
         .iter()
         .map(|p| compiler::compile_file(&p.display().to_string(), copts))

@@ -29,7 +29,7 @@ pub fn io_reason(e: &io::Error) -> String {
     }
 }
 
-fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+pub fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_file() {

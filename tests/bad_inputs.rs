@@ -503,6 +503,37 @@ cases! {
         1,
         &["in.conf:1:", "is a FIFO"],
     );
+    fifo_in_a_linted_directory => lint(
+        |d| {
+            put(d, "conf/ok.conf", FLOW.as_bytes());
+            mkfifo(&d.join("conf/pipe.conf"));
+            args(&["lint", "conf"])
+        },
+        1,
+        &["conf/pipe.conf:1:1: error[E001]: is a FIFO, not a regular file"],
+    );
+    link_loop_in_a_linted_directory => lint(
+        |d| {
+            put(d, "conf/ok.conf", FLOW.as_bytes());
+            std::os::unix::fs::symlink("b.conf", d.join("conf/a.conf")).unwrap();
+            std::os::unix::fs::symlink("a.conf", d.join("conf/b.conf")).unwrap();
+            args(&["lint", "conf"])
+        },
+        1,
+        &[
+            "conf/a.conf:1:1: error[E001]: Too many symbolic links",
+            "conf/b.conf:1:1: error[E001]: Too many symbolic links",
+        ],
+    );
+    broken_link_in_a_linted_directory => lint(
+        |d| {
+            put(d, "conf/ok.conf", FLOW.as_bytes());
+            std::os::unix::fs::symlink("gone", d.join("conf/gone.conf")).unwrap();
+            args(&["lint", "conf"])
+        },
+        1,
+        &["conf/gone.conf:1:1: error[E001]: No such file or directory"],
+    );
     include_of_dev_zero => plain(
         |d| compile_of(d, b"include \"/dev/zero\"\n"),
         1,

@@ -5,8 +5,10 @@
 //! uninterrupted run ends) or roll it back (ending exactly where it began),
 //! and say which.  The same holds for a crash just after a step, before the
 //! journal recorded it, and for a disk that fills up at any file write of
-//! the run (`IPSECMGR_DISK_FULL_AT=N`): the run undoes what it did, or
-//! keeps its journal for the next run to, and leaves no temporary file.
+//! the run (`IPSECMGR_DISK_FULL_AT=N`), or of the run recovering an
+//! interrupted one: the run undoes what it did, or keeps its journal for
+//! the next run to, and leaves no temporary file.  The ipsecctl calls are
+//! judged by which rule files end up loaded, as the gateway sees them.
 //! And with a state directory it cannot write, a mutating command fails at
 //! once, says why, and changes nothing.
 
@@ -338,6 +340,40 @@ fn missing<T: Ord + Clone + std::fmt::Debug>(got: &[T], want: &[T]) -> Vec<T> {
         .collect()
 }
 
+/// A rule file ipsecctl was given: its path and text.
+type RuleFile = (String, Option<String>);
+
+fn rule_file(call: &NormalCall) -> (RuleFile, bool) {
+    let (args, text) = call;
+    let deletes = args.first().is_some_and(|a| a == "-d");
+    let path = args.last().cloned().unwrap_or_default();
+    ((path, text.clone()), deletes)
+}
+
+/// Which rule files are loaded after `calls`, as the gateway sees it:
+/// loading a file twice or deleting it twice is the same as once, so only
+/// the last call on each file counts.
+fn loaded_after(calls: &[NormalCall]) -> BTreeMap<RuleFile, bool> {
+    calls
+        .iter()
+        .map(|c| {
+            let (file, deletes) = rule_file(c);
+            (file, !deletes)
+        })
+        .collect()
+}
+
+/// Which of the rule files an uninterrupted run touches were loaded before
+/// it: those it deletes first.
+fn loaded_before(calls: &[NormalCall]) -> BTreeMap<RuleFile, bool> {
+    let mut out = BTreeMap::new();
+    for c in calls {
+        let (file, deletes) = rule_file(c);
+        out.entry(file).or_insert(deletes);
+    }
+    out
+}
+
 /// How an uninterrupted run of a case ends.
 struct Reference {
     end: Snapshot,
@@ -416,18 +452,17 @@ fn interrupt_at(
         "ipsec.conf is neither the old nor the new version:\n{conf}"
     );
     check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, false, plan, &start, reference, harmless)
+    recovers(&gw, case, n, plan, &start, reference, harmless)
 }
 
 /// Lets the harmless command recover a run of `case` whose journal says
-/// step `n` is next (`ran`: and step `n` did run), and checks where that
+/// step `n` is next, and checks where that
 /// ends.
 #[allow(clippy::too_many_arguments)]
 fn recovers(
     gw: &Gateway,
     case: &Case,
     n: usize,
-    ran: bool,
     plan: &PlanInfo,
     start: &Snapshot,
     reference: &Reference,
@@ -487,11 +522,12 @@ fn recovers(
     );
     fifo.truncate(fifo.len() - harmless.len());
     let calls = normal_calls(gw);
+    let loaded = loaded_after(&calls);
     if completed {
-        let lost = missing(&calls, &reference.calls);
+        let want = loaded_after(&reference.calls);
         ensure!(
-            lost.is_empty(),
-            "ipsecctl calls of an uninterrupted run never made: {lost:?}\nmade: {calls:?}"
+            loaded == want,
+            "the rules loaded differ from an uninterrupted run's:\n  {loaded:?}\nshould be\n  {want:?}\nafter {calls:?}"
         );
         let lost = missing(&fifo, &reference.fifo);
         ensure!(
@@ -499,37 +535,22 @@ fn recovers(
             "FIFO lines of an uninterrupted run never sent: {lost:?}\nsent: {fifo:?}"
         );
     } else {
-        // whatever was deleted was loaded again, and nothing else loaded
-        let files = |delete: bool| -> Vec<Option<String>> {
-            calls
-                .iter()
-                .filter(|(a, _)| a.first().is_some_and(|f| f == "-d") == delete)
-                .map(|(_, f)| f.clone())
-                .collect()
-        };
-        let (mut deleted, mut loaded) = (files(true), files(false));
-        // the interrupted step may or may not have run: the rollback undoes
-        // it either way, and undoing a load that never ran deletes nothing
-        // (undoing a delete that never ran loads what is loaded)
-        if !ran && plan.kinds[n] == "Ipsecctl" {
-            let k = plan.kinds[..n].iter().filter(|k| *k == "Ipsecctl").count();
-            if let Some((args, file)) = reference.calls.get(k) {
-                let undone = if args.first().is_some_and(|f| f == "-d") {
-                    &mut loaded
-                } else {
-                    &mut deleted
-                };
-                if let Some(i) = undone.iter().position(|f| f == file) {
-                    undone.remove(i);
+        // every rule file touched is loaded again exactly if it was loaded
+        // before: the operation deletes only what is loaded, so a file it
+        // deletes first was loaded, and one it loads first was not
+        let before = loaded_before(&reference.calls);
+        for (file, now) in &loaded {
+            let was = before.get(file).copied();
+            ensure!(
+                was == Some(*now),
+                "a rolled back run left {file:?} {}, which the operation {}\nafter {calls:?}",
+                if *now { "loaded" } else { "deleted" },
+                match was {
+                    None => "never touches".to_string(),
+                    Some(w) => format!("found {}", if w { "loaded" } else { "not loaded" }),
                 }
-            }
+            );
         }
-        deleted.sort();
-        loaded.sort();
-        ensure!(
-            deleted == loaded,
-            "a rolled back run left ipsecctl changes behind: {calls:?}"
-        );
         ensure!(
             fifo.is_empty(),
             "a rolled back run sent FIFO lines: {fifo:?}"
@@ -581,7 +602,7 @@ fn crash_after(
         "ipsec.conf is neither the old nor the new version:\n{conf}"
     );
     check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, true, plan, &start, reference, harmless)
+    recovers(&gw, case, n, plan, &start, reference, harmless)
 }
 
 /// Where each fault falls: before a step, or just after it (see
@@ -854,14 +875,7 @@ fn disk_full_at(
         serde_json::from_str(text).map_err(|e| format!("journal {text:?}: {e}"))?;
     let next = j["next"].as_u64().ok_or("journal without next")? as usize;
     ensure!(next < plan.len(), "journal next {next}");
-    // did the step the journal names run?  Only ipsecctl steps matter: the
-    // k-th of them made the k-th call, if any
-    let k = plan.kinds[..next]
-        .iter()
-        .filter(|k| *k == "Ipsecctl")
-        .count();
-    let ran = plan.kinds[next] == "Ipsecctl" && gw.calls().len() > k;
-    recovers(&gw, case, next, ran, plan, &start, reference, harmless).map(|()| true)
+    recovers(&gw, case, next, plan, &start, reference, harmless).map(|()| true)
 }
 
 /// Fills the disk at every write of a run of `case`; returns how many
@@ -902,6 +916,111 @@ fn every_command_survives_a_full_disk_at_every_write() {
         total += disk_full_at_every_write(case);
     }
     eprintln!("disk full injected at {total} writes");
+}
+
+/// Interrupts `case` before step `n`, then lets the harmless command
+/// recover it on a disk that fills at its write `m`: that run must fail
+/// saying so and keep the journal, and a run after it (with room again)
+/// must recover as if nothing had come between.  Returns false when the
+/// recovery made fewer than `m` writes.
+fn full_disk_during_recovery(
+    case: &Case,
+    n: usize,
+    m: usize,
+    plan: &PlanInfo,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<bool, String> {
+    let gw = base();
+    let start = snapshot(&gw);
+    let args = (case.args)(&gw);
+    let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &n.to_string())]);
+    ensure!(!out.status.success(), "no fault: {}", stderr(&out));
+    let harmless_args: Vec<String> = HARMLESS.iter().map(|a| a.to_string()).collect();
+    let out = run(
+        &gw,
+        &harmless_args,
+        &[("IPSECMGR_DISK_FULL_AT", &m.to_string())],
+    );
+    let err = stderr(&out);
+    ensure!(!err.contains("panicked"), "{err}");
+    let full = err.find(&format!("injected disk full at write {m}"));
+    let recovered = err
+        .find("completed the interrupted")
+        .or_else(|| err.find("rolled back the interrupted"));
+    match (full, recovered) {
+        (None, _) => return Ok(false),
+        // the disk filled only after the recovery was done
+        (Some(f), Some(r)) if r < f => return Ok(false),
+        // a recovery that needed no room (removing files) went through
+        (Some(_), Some(_)) => {
+            let completed = err.contains("completed the interrupted");
+            ensure!(
+                completed == (n >= plan.commit),
+                "interrupted before step {n}, commit point {}: {err}",
+                plan.commit
+            );
+            let want = if completed { &reference.end } else { &start };
+            let diff = differences(&snapshot(&gw), want);
+            ensure!(diff.is_empty(), "recovered on a full disk, but:\n{diff}");
+            return Ok(true);
+        }
+        (Some(_), None) => {}
+    }
+    ensure!(
+        out.status.code() == Some(1),
+        "exit status {:?}: {err}",
+        out.status.code()
+    );
+    ensure!(
+        err.contains("No space left on device") && err.contains("the next ipsecmgr run"),
+        "the message does not say the disk is full and what comes next: {err}"
+    );
+    let mid = snapshot(&gw);
+    ensure!(
+        mid.contains_key(&format!("{STATE}/journal")),
+        "the journal is gone though the recovery failed"
+    );
+    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
+    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(&mid, &start, &reference.end)?;
+    recovers(&gw, case, n, plan, &start, reference, harmless).map(|()| true)
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn a_recovery_survives_a_full_disk_at_every_write() {
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for case in CASES {
+        let plan = plan_of(case);
+        let reference = reference(case, &plan);
+        let harmless = harmless_lines();
+        for n in 0..plan.len() {
+            for m in 1.. {
+                match full_disk_during_recovery(case, n, m, &plan, &reference, &harmless) {
+                    Ok(true) => total += 1,
+                    Ok(false) => break,
+                    Err(e) => failures.push(format!(
+                        "`{}` interrupted before step {n}, recovered with the disk full at write {m}: {e}",
+                        case.op
+                    )),
+                }
+                assert!(m < 100, "a recovery makes over 100 writes");
+            }
+        }
+    }
+    eprintln!("disk full injected at {total} writes of recoveries");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(total >= 10, "only {total} writes");
 }
 
 /// A read-only bind mount of a directory over itself, undone when dropped.

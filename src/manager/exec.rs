@@ -245,9 +245,14 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
         format!("rolled back the interrupted `{}`", plan.op)
     } else {
         for (i, step) in plan.steps.iter().enumerate().skip(next) {
-            write_journal(gw, plan, i)?;
-            run_step(gw, step, true, log)
-                .map_err(|e| format!("completing the interrupted `{}`: {e}", plan.op))?;
+            write_journal(gw, plan, i)
+                .and_then(|()| run_step(gw, step, true, log))
+                .map_err(|e| {
+                    format!(
+                        "completing the interrupted `{}`: {e}\nthe next ipsecmgr run tries again",
+                        plan.op
+                    )
+                })?;
         }
         format!("completed the interrupted `{}`", plan.op)
     };

@@ -3,22 +3,30 @@
 //!
 //! - `IPSECMGR_FAIL_AT=N` aborts a run just before step N of its plan, as a
 //!   crash or a kill would.
+//! - `IPSECMGR_ERROR_AT=N` makes step N fail, as a step that goes wrong
+//!   does (ipsecctl refusing a rule, isakmpd gone).
 //! - `IPSECMGR_DISK_FULL_AT=N` fills the disk at the Nth file write of the
 //!   run (counting from 1): that write puts part of its bytes down and fails
 //!   with ENOSPC, as write(2) does, and so does every write after it.
 
 use std::io::{self, Write};
 
-/// Aborts the process before step `index` when asked to (debug builds).
-pub fn abort_before_step(index: usize) {
+/// Before step `index` of a plan: aborts the process, or makes the step
+/// fail, when asked to (debug builds).
+pub fn before_step(index: usize) -> Result<(), String> {
     #[cfg(debug_assertions)]
-    if let Ok(at) = std::env::var("IPSECMGR_FAIL_AT")
-        && at.parse() == Ok(index)
     {
-        eprintln!("ipsecmgr: injected fault before step {index}");
-        std::process::abort();
+        let asked = |var: &str| std::env::var(var).is_ok_and(|at| at.parse() == Ok(index));
+        if asked("IPSECMGR_FAIL_AT") {
+            eprintln!("ipsecmgr: injected fault before step {index}");
+            std::process::abort();
+        }
+        if asked("IPSECMGR_ERROR_AT") {
+            return Err(format!("injected error at step {index}"));
+        }
     }
     let _ = index;
+    Ok(())
 }
 
 /// Writes all of `bytes` to a file, unless the disk is (made) full.

@@ -1,16 +1,17 @@
-//! Interrupting every step of every mutating command: a run killed just
-//! before step N (`IPSECMGR_FAIL_AT=N`, debug builds) must leave ipsec.conf
-//! either old or new and every fragment somewhere on disk, and the next
-//! mutating run must either complete it (ending exactly where an
-//! uninterrupted run ends) or roll it back (ending exactly where it began),
-//! and say which.  The same holds for a crash just after a step, before the
-//! journal recorded it, and for a disk that fills up at any file write of
-//! the run (`IPSECMGR_DISK_FULL_AT=N`), or of the run recovering an
-//! interrupted one: the run undoes what it did, or keeps its journal for
-//! the next run to, and leaves no temporary file.  The ipsecctl calls are
-//! judged by which rule files end up loaded, as the gateway sees them.
-//! And with a state directory it cannot write, a mutating command fails at
-//! once, says why, and changes nothing.
+//! Faults at every step of every mutating command (debug builds only):
+//!
+//! - killed just before step N (`IPSECMGR_FAIL_AT=N`), or just after it,
+//!   before the journal recorded it;
+//! - step N failing (`IPSECMGR_ERROR_AT=N`);
+//! - the disk filling at any file write (`IPSECMGR_DISK_FULL_AT=N`), of the
+//!   run or of the run that recovers an interrupted one;
+//! - a state directory that cannot be written.
+//!
+//! Each time ipsec.conf must be the old or the new version, every fragment
+//! somewhere on disk, no temporary file left; the run, or the next one,
+//! must complete the operation (ending where an uninterrupted run ends) or
+//! roll it back (ending where it began), and say which.  The ipsecctl calls
+//! are judged by which rule files end up loaded, as the gateway sees them.
 
 mod common;
 
@@ -521,6 +522,18 @@ fn recovers(
         "the harmless command's FIFO lines are not last: {fifo:?}"
     );
     fifo.truncate(fifo.len() - harmless.len());
+    gateway_ends_as(gw, &fifo, completed, reference)
+}
+
+/// Checks what the gateway was told, the ipsecctl calls and the FIFO lines
+/// `fifo` of the operation: all of an uninterrupted run (`completed`), or
+/// nothing that stays.
+fn gateway_ends_as(
+    gw: &Gateway,
+    fifo: &[String],
+    completed: bool,
+    reference: &Reference,
+) -> Result<(), String> {
     let calls = normal_calls(gw);
     let loaded = loaded_after(&calls);
     if completed {
@@ -529,7 +542,7 @@ fn recovers(
             loaded == want,
             "the rules loaded differ from an uninterrupted run's:\n  {loaded:?}\nshould be\n  {want:?}\nafter {calls:?}"
         );
-        let lost = missing(&fifo, &reference.fifo);
+        let lost = missing(fifo, &reference.fifo);
         ensure!(
             lost.is_empty(),
             "FIFO lines of an uninterrupted run never sent: {lost:?}\nsent: {fifo:?}"
@@ -605,12 +618,60 @@ fn crash_after(
     recovers(&gw, case, n, plan, &start, reference, harmless)
 }
 
+/// Makes step `n` of `case` fail (an error, not a crash).  Before the
+/// commit point the run undoes what it did and says nothing was changed;
+/// from it on, it keeps its journal and says the next run completes it,
+/// which the next run does.
+fn error_at(
+    case: &Case,
+    n: usize,
+    plan: &PlanInfo,
+    reference: &Reference,
+    harmless: &[String],
+) -> Result<(), String> {
+    let gw = base();
+    let start = snapshot(&gw);
+    let args = (case.args)(&gw);
+    let out = run(&gw, &args, &[("IPSECMGR_ERROR_AT", &n.to_string())]);
+    let err = stderr(&out);
+    ensure!(
+        out.status.code() == Some(1) && err.contains(&format!("injected error at step {n}")),
+        "exit status {:?}: {err}",
+        out.status.code()
+    );
+    let mid = snapshot(&gw);
+    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
+    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
+    if n < plan.commit {
+        ensure!(
+            err.contains("nothing was changed"),
+            "before the commit point, it does not say nothing was changed: {err}"
+        );
+        let diff = differences(&mid, &start);
+        ensure!(diff.is_empty(), "it says nothing changed, but:\n{diff}");
+        return gateway_ends_as(&gw, &gw.fifo(), false, reference);
+    }
+    ensure!(
+        err.contains("is partly done; the next ipsecmgr run completes it"),
+        "after the commit point, it does not say the next run completes it: {err}"
+    );
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(&mid, &start, &reference.end)?;
+    recovers(&gw, case, n, plan, &start, reference, harmless)
+}
+
 /// Where each fault falls: before a step, or just after it (see
 /// [`crash_after`]).
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {
     Before,
     JustAfter,
+    /// The step fails rather than the process dying.
+    Error,
 }
 
 /// Faults `case` at each step of its plan; returns how many steps.
@@ -629,6 +690,7 @@ fn at_every_step(case: &Case, fault: Fault) -> usize {
                 crash_after(case, n, &plan, &reference, &harmless),
                 "crashed just after (before the journal recorded it)",
             ),
+            Fault::Error => (error_at(case, n, &plan, &reference, &harmless), "failed at"),
         };
         if let Err(e) = result {
             failures.push(format!(
@@ -640,10 +702,10 @@ fn at_every_step(case: &Case, fault: Fault) -> usize {
     eprintln!(
         "{}: a fault {} each of {} steps {:?}, commit point {}",
         case.op,
-        if fault == Fault::Before {
-            "before"
-        } else {
-            "just after"
+        match fault {
+            Fault::Before => "before",
+            Fault::JustAfter => "just after",
+            Fault::Error => "at",
         },
         plan.len(),
         plan.kinds,
@@ -659,6 +721,19 @@ fn every_step(case: &Case) -> usize {
 
 fn after_every_step(case: &Case) {
     at_every_step(case, Fault::JustAfter);
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "fault injection exists in debug builds only"
+)]
+fn every_command_survives_a_failure_at_every_step() {
+    let total: usize = CASES
+        .iter()
+        .map(|case| at_every_step(case, Fault::Error))
+        .sum();
+    eprintln!("a failure injected at {total} steps");
 }
 
 #[test]

@@ -182,8 +182,7 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
             Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
             Err(e) => e,
             Ok(()) => {
-                crate::faults::abort_before_step(i);
-                match run_step(gw, step, false, log) {
+                match crate::faults::before_step(i).and_then(|()| run_step(gw, step, false, log)) {
                     Ok(()) => continue,
                     Err(e) => e,
                 }

@@ -409,6 +409,36 @@ fn harmless_lines() -> Vec<String> {
     lines
 }
 
+/// A case with what every fault check compares against: its plan, how an
+/// uninterrupted run of it ends, and the harmless command's FIFO lines.
+struct Subject<'a> {
+    case: &'a Case,
+    plan: PlanInfo,
+    reference: Reference,
+    harmless: Vec<String>,
+}
+
+impl<'a> Subject<'a> {
+    fn of(case: &'a Case) -> Self {
+        let plan = plan_of(case);
+        let reference = reference(case, &plan);
+        Subject {
+            case,
+            plan,
+            reference,
+            harmless: harmless_lines(),
+        }
+    }
+
+    /// A fresh gateway, its files, and the case's arguments on it.
+    fn fresh(&self) -> (Gateway, Snapshot, Vec<String>) {
+        let gw = base();
+        let start = snapshot(&gw);
+        let args = (self.case.args)(&gw);
+        (gw, start, args)
+    }
+}
+
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
@@ -417,18 +447,24 @@ macro_rules! ensure {
     };
 }
 
+/// What any fault may leave, and no more: ipsec.conf old or new, every
+/// fragment somewhere, no temporary file.
+fn left_sound(mid: &Snapshot, start: &Snapshot, reference: &Reference) -> Result<(), String> {
+    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
+    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
+    let conf = &mid["etc/ipsec.conf"];
+    ensure!(
+        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
+        "ipsec.conf is neither the old nor the new version:\n{conf}"
+    );
+    check_preserved(mid, start, &reference.end)
+}
+
 /// Kills a run of `case` just before step `n`, then lets the harmless
 /// command recover it, checking everything on the way.
-fn interrupt_at(
-    case: &Case,
-    n: usize,
-    plan: &PlanInfo,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<(), String> {
-    let gw = base();
-    let start = snapshot(&gw);
-    let args = (case.args)(&gw);
+fn interrupt_at(s: &Subject, n: usize) -> Result<(), String> {
+    let Subject { reference, .. } = s;
+    let (gw, start, args) = s.fresh();
     let journal = format!("{STATE}/journal");
 
     let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &n.to_string())]);
@@ -447,28 +483,21 @@ fn interrupt_at(
         mid.contains_key(&journal),
         "the interrupted run left no journal"
     );
-    let conf = &mid["etc/ipsec.conf"];
-    ensure!(
-        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
-        "ipsec.conf is neither the old nor the new version:\n{conf}"
-    );
-    check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, plan, &start, reference, harmless)
+    left_sound(&mid, &start, reference)?;
+    recovers(&gw, s, n, &start)
 }
 
 /// Lets the harmless command recover a run of `case` whose journal says
 /// step `n` is next, and checks where that
 /// ends.
-#[allow(clippy::too_many_arguments)]
-fn recovers(
-    gw: &Gateway,
-    case: &Case,
-    n: usize,
-    plan: &PlanInfo,
-    start: &Snapshot,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<(), String> {
+fn recovers(gw: &Gateway, s: &Subject, n: usize, start: &Snapshot) -> Result<(), String> {
+    let Subject {
+        case,
+        plan,
+        reference,
+        harmless,
+        ..
+    } = s;
     let journal = format!("{STATE}/journal");
     let out = gw.run(&HARMLESS);
     let err = stderr(&out);
@@ -579,16 +608,11 @@ fn gateway_ends_as(
 /// leaves.)  It is made from a run interrupted before step `n + 1` whose
 /// journal is put back one step; for the last step, from a run interrupted
 /// before it, completed, and its journal put back.
-fn crash_after(
-    case: &Case,
-    n: usize,
-    plan: &PlanInfo,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<(), String> {
-    let gw = base();
-    let start = snapshot(&gw);
-    let args = (case.args)(&gw);
+fn crash_after(s: &Subject, n: usize) -> Result<(), String> {
+    let Subject {
+        plan, reference, ..
+    } = s;
+    let (gw, start, args) = s.fresh();
     let journal = gw.path(&format!("{STATE}/journal"));
     let text = if n + 1 < plan.len() {
         let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &(n + 1).to_string())]);
@@ -609,29 +633,19 @@ fn crash_after(
     };
     write_private(&journal, &text);
     let mid = snapshot(&gw);
-    let conf = &mid["etc/ipsec.conf"];
-    ensure!(
-        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
-        "ipsec.conf is neither the old nor the new version:\n{conf}"
-    );
-    check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, plan, &start, reference, harmless)
+    left_sound(&mid, &start, reference)?;
+    recovers(&gw, s, n, &start)
 }
 
 /// Makes step `n` of `case` fail (an error, not a crash).  Before the
 /// commit point the run undoes what it did and says nothing was changed;
 /// from it on, it keeps its journal and says the next run completes it,
 /// which the next run does.
-fn error_at(
-    case: &Case,
-    n: usize,
-    plan: &PlanInfo,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<(), String> {
-    let gw = base();
-    let start = snapshot(&gw);
-    let args = (case.args)(&gw);
+fn error_at(s: &Subject, n: usize) -> Result<(), String> {
+    let Subject {
+        plan, reference, ..
+    } = s;
+    let (gw, start, args) = s.fresh();
     let out = run(&gw, &args, &[("IPSECMGR_ERROR_AT", &n.to_string())]);
     let err = stderr(&out);
     ensure!(
@@ -640,8 +654,7 @@ fn error_at(
         out.status.code()
     );
     let mid = snapshot(&gw);
-    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
-    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
+    left_sound(&mid, &start, reference)?;
     if n < plan.commit {
         ensure!(
             err.contains("nothing was changed"),
@@ -655,13 +668,7 @@ fn error_at(
         err.contains("is partly done; the next ipsecmgr run completes it"),
         "after the commit point, it does not say the next run completes it: {err}"
     );
-    let conf = &mid["etc/ipsec.conf"];
-    ensure!(
-        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
-        "ipsec.conf is neither the old nor the new version:\n{conf}"
-    );
-    check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, plan, &start, reference, harmless)
+    recovers(&gw, s, n, &start)
 }
 
 /// Where each fault falls: before a step, or just after it (see
@@ -676,21 +683,17 @@ enum Fault {
 
 /// Faults `case` at each step of its plan; returns how many steps.
 fn at_every_step(case: &Case, fault: Fault) -> usize {
-    let plan = plan_of(case);
-    let reference = reference(case, &plan);
-    let harmless = harmless_lines();
+    let subject = Subject::of(case);
+    let plan = &subject.plan;
     let mut failures = Vec::new();
     for n in 0..plan.len() {
         let (result, when) = match fault {
-            Fault::Before => (
-                interrupt_at(case, n, &plan, &reference, &harmless),
-                "interrupted before",
-            ),
+            Fault::Before => (interrupt_at(&subject, n), "interrupted before"),
             Fault::JustAfter => (
-                crash_after(case, n, &plan, &reference, &harmless),
+                crash_after(&subject, n),
                 "crashed just after (before the journal recorded it)",
             ),
-            Fault::Error => (error_at(case, n, &plan, &reference, &harmless), "failed at"),
+            Fault::Error => (error_at(&subject, n), "failed at"),
         };
         if let Err(e) = result {
             failures.push(format!(
@@ -891,16 +894,11 @@ fn the_fault_matrix_covers_every_command_and_at_least_ten_steps() {
 /// rest of that run, then lets the harmless command (on a disk with room
 /// again) recover whatever the run left.  Returns false when the run makes
 /// fewer than `n` writes, and so ran to its end untouched.
-fn disk_full_at(
-    case: &Case,
-    n: usize,
-    plan: &PlanInfo,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<bool, String> {
-    let gw = base();
-    let start = snapshot(&gw);
-    let args = (case.args)(&gw);
+fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
+    let Subject {
+        plan, reference, ..
+    } = s;
+    let (gw, start, args) = s.fresh();
     let journal = format!("{STATE}/journal");
     let out = run(&gw, &args, &[("IPSECMGR_DISK_FULL_AT", &n.to_string())]);
     let err = stderr(&out);
@@ -921,14 +919,7 @@ fn disk_full_at(
         "the message does not say the disk is full: {err}"
     );
     let mid = snapshot(&gw);
-    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
-    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
-    let conf = &mid["etc/ipsec.conf"];
-    ensure!(
-        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
-        "ipsec.conf is neither the old nor the new version:\n{conf}"
-    );
-    check_preserved(&mid, &start, &reference.end)?;
+    left_sound(&mid, &start, reference)?;
 
     let Some(text) = mid.get(&journal) else {
         // the run took back all it had done: exactly where it began
@@ -950,19 +941,17 @@ fn disk_full_at(
         serde_json::from_str(text).map_err(|e| format!("journal {text:?}: {e}"))?;
     let next = j["next"].as_u64().ok_or("journal without next")? as usize;
     ensure!(next < plan.len(), "journal next {next}");
-    recovers(&gw, case, next, plan, &start, reference, harmless).map(|()| true)
+    recovers(&gw, s, next, &start).map(|()| true)
 }
 
 /// Fills the disk at every write of a run of `case`; returns how many
 /// writes that was.
 fn disk_full_at_every_write(case: &Case) -> usize {
-    let plan = plan_of(case);
-    let reference = reference(case, &plan);
-    let harmless = harmless_lines();
+    let subject = Subject::of(case);
     let mut failures = Vec::new();
     let mut n = 1;
     loop {
-        match disk_full_at(case, n, &plan, &reference, &harmless) {
+        match disk_full_at(&subject, n) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => failures.push(format!(
@@ -998,17 +987,11 @@ fn every_command_survives_a_full_disk_at_every_write() {
 /// saying so and keep the journal, and a run after it (with room again)
 /// must recover as if nothing had come between.  Returns false when the
 /// recovery made fewer than `m` writes.
-fn full_disk_during_recovery(
-    case: &Case,
-    n: usize,
-    m: usize,
-    plan: &PlanInfo,
-    reference: &Reference,
-    harmless: &[String],
-) -> Result<bool, String> {
-    let gw = base();
-    let start = snapshot(&gw);
-    let args = (case.args)(&gw);
+fn full_disk_during_recovery(s: &Subject, n: usize, m: usize) -> Result<bool, String> {
+    let Subject {
+        plan, reference, ..
+    } = s;
+    let (gw, start, args) = s.fresh();
     let out = run(&gw, &args, &[("IPSECMGR_FAIL_AT", &n.to_string())]);
     ensure!(!out.status.success(), "no fault: {}", stderr(&out));
     let harmless_args: Vec<String> = HARMLESS.iter().map(|a| a.to_string()).collect();
@@ -1056,15 +1039,8 @@ fn full_disk_during_recovery(
         mid.contains_key(&format!("{STATE}/journal")),
         "the journal is gone though the recovery failed"
     );
-    let litter: Vec<&String> = mid.keys().filter(|k| k.contains(".ipsecmgr-")).collect();
-    ensure!(litter.is_empty(), "temporary files left behind: {litter:?}");
-    let conf = &mid["etc/ipsec.conf"];
-    ensure!(
-        conf == &start["etc/ipsec.conf"] || conf == &reference.end["etc/ipsec.conf"],
-        "ipsec.conf is neither the old nor the new version:\n{conf}"
-    );
-    check_preserved(&mid, &start, &reference.end)?;
-    recovers(&gw, case, n, plan, &start, reference, harmless).map(|()| true)
+    left_sound(&mid, &start, reference)?;
+    recovers(&gw, s, n, &start).map(|()| true)
 }
 
 #[test]
@@ -1076,12 +1052,10 @@ fn a_recovery_survives_a_full_disk_at_every_write() {
     let mut failures = Vec::new();
     let mut total = 0;
     for case in CASES {
-        let plan = plan_of(case);
-        let reference = reference(case, &plan);
-        let harmless = harmless_lines();
-        for n in 0..plan.len() {
+        let subject = Subject::of(case);
+        for n in 0..subject.plan.len() {
             for m in 1.. {
-                match full_disk_during_recovery(case, n, m, &plan, &reference, &harmless) {
+                match full_disk_during_recovery(&subject, n, m) {
                     Ok(true) => total += 1,
                     Ok(false) => break,
                     Err(e) => failures.push(format!(

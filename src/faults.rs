@@ -18,7 +18,7 @@ pub fn before_step(index: usize) -> Result<(), String> {
     {
         let asked = |var: &str| std::env::var(var).is_ok_and(|at| at.parse() == Ok(index));
         if asked("IPSECMGR_FAIL_AT") {
-            eprintln!("ipsecmgr: injected fault before step {index}");
+            crate::errln!("ipsecmgr: injected fault before step {index}");
             std::process::abort();
         }
         if asked("IPSECMGR_ERROR_AT") {
@@ -52,7 +52,7 @@ fn disk_full_now() -> bool {
     };
     let n = WRITES.fetch_add(1, Ordering::Relaxed) + 1;
     if n == at {
-        eprintln!("ipsecmgr: injected disk full at write {n}");
+        crate::errln!("ipsecmgr: injected disk full at write {n}");
     }
     n >= at
 }

@@ -12,7 +12,7 @@ fn main() {
     let settings = match Settings::load(cli.config.as_deref(), &root) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ipsecmgr: {}", e.0);
+            ipsecmgr::errln!("ipsecmgr: {}", e.0);
             std::process::exit(EXIT_USAGE);
         }
     };

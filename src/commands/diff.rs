@@ -43,12 +43,12 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     }
     match report(gw, args) {
         Ok((text, new_has_errors)) => {
-            print!("{text}");
+            crate::out!("{text}");
             // the report says what the errors are; the status says there are
             if new_has_errors { EXIT_CONFIG } else { EXIT_OK }
         }
         Err(e) => {
-            eprintln!("ipsecmgr: diff: {e}");
+            crate::errln!("ipsecmgr: diff: {e}");
             EXIT_CONFIG
         }
     }

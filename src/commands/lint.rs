@@ -12,7 +12,7 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     if let Some(dir) = &root.0
         && !dir.is_dir()
     {
-        eprintln!(
+        crate::errln!(
             "ipsecmgr: lint: {}: not a readable directory",
             dir.display()
         );
@@ -31,7 +31,7 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     let findings = match lint::lint(&paths, &opts) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("ipsecmgr: lint: {e}");
+            crate::errln!("ipsecmgr: lint: {e}");
             return EXIT_USAGE;
         }
     };
@@ -40,7 +40,7 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
         Format::Json => render::json(&findings),
         Format::Github => render::github(&findings),
     };
-    print!("{text}");
+    crate::out!("{text}");
     let errors = findings.iter().any(|f| f.is_error());
     if errors || (args.deny_warnings && !findings.is_empty()) {
         EXIT_CONFIG

@@ -63,14 +63,14 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment) -> Entry {
 pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     let tree = Tree::load(gw);
     for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
-        eprint!(
+        crate::err!(
             "{}",
             crate::diag::render_plain(d, &tree.compiled.parsed.sources)
         );
     }
     let entries: Vec<Entry> = tree.fragments.iter().map(|f| entry(gw, &tree, f)).collect();
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&entries).unwrap_or_default()
         );
@@ -92,7 +92,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
             let _ = writeln!(out, "    {t}");
         }
     }
-    print!("{out}");
+    crate::out!("{out}");
     EXIT_OK
 }
 
@@ -111,7 +111,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                 (owned.rules(&tree), Some(name))
             }
             Err(e) => {
-                eprintln!("ipsecmgr: tags: {e}");
+                crate::errln!("ipsecmgr: tags: {e}");
                 return EXIT_CONFIG;
             }
         },
@@ -128,17 +128,17 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             let text = match files::read_regular(&path, files::MAX_CONFIG_BYTES) {
                 Ok(data) => data.bytes,
                 Err(_) if fs::symlink_metadata(&path).is_err() => {
-                    eprintln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
+                    crate::errln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
                     return EXIT_CONFIG;
                 }
                 Err(e) => {
-                    eprintln!("ipsecmgr: tags: {}: {}", args.target, e.0);
+                    crate::errln!("ipsecmgr: tags: {}: {}", args.target, e.0);
                     return EXIT_CONFIG;
                 }
             };
             standalone = gw.compile_text(&args.target, &text);
             for d in standalone.diags.iter().filter(|d| d.is_error()) {
-                eprint!(
+                crate::err!(
                     "{}",
                     crate::diag::render_plain(d, &standalone.parsed.sources)
                 );
@@ -161,7 +161,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
         .into_iter()
         .map(|l| l + "\n")
         .collect();
-    print!("{out}");
+    crate::out!("{out}");
     if args.teardown {
         let remaining: Vec<&Rule> = match &name {
             Some(n) => tree.rules_except(n).collect(),
@@ -175,8 +175,8 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             fifo.push_str(&line);
             fifo.push('\n');
         }
-        println!("\nteardown:");
-        print!("{fifo}");
+        crate::outln!("\nteardown:");
+        crate::out!("{fifo}");
     }
     if failed { EXIT_CONFIG } else { EXIT_OK }
 }

@@ -12,7 +12,7 @@ use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
 fn say(msg: &str) {
-    eprintln!("ipsecmgr: {msg}");
+    crate::errln!("ipsecmgr: {msg}");
 }
 
 /// Prints the tree's errors: commands go on, but the admin should know.
@@ -28,7 +28,7 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
     }
     say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
     for d in errors {
-        eprint!("{}", diag::render_plain(d, &tree.compiled.parsed.sources));
+        crate::err!("{}", diag::render_plain(d, &tree.compiled.parsed.sources));
     }
 }
 
@@ -74,18 +74,18 @@ pub fn run_planned(
             return EXIT_CONFIG;
         }
         Ok(Planned::Nothing(why)) => {
-            println!("{why}");
+            crate::outln!("{why}");
             return EXIT_OK;
         }
         Ok(Planned::Plan(plan)) => plan,
     };
-    print!("{}", plan.render(&ops::tree_redactor(gw, &tree)));
+    crate::out!("{}", plan.render(&ops::tree_redactor(gw, &tree)));
     if dry_run {
         return EXIT_OK;
     }
     match exec::execute(gw, &plan, &mut |m| say(&format!("warning: {m}"))) {
         Ok(()) => {
-            println!("{op}: done");
+            crate::outln!("{op}: done");
             EXIT_OK
         }
         Err(e) => {

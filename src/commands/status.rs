@@ -185,11 +185,11 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         Some(n) => match fragments::resolve(gw, n) {
             Ok(name) if tree.fragment(&name).is_some() => Some(name),
             Ok(name) => {
-                eprintln!("ipsecmgr: status: no fragment {name}");
+                crate::errln!("ipsecmgr: status: no fragment {name}");
                 return EXIT_CONFIG;
             }
             Err(e) => {
-                eprintln!("ipsecmgr: status: {e}");
+                crate::errln!("ipsecmgr: status: {e}");
                 return EXIT_CONFIG;
             }
         },
@@ -198,14 +198,14 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
     let shown = match Ipsecctl::new(&gw.ipsecctl).run(&["-sa".to_string()]) {
         Ok(o) if o.success => o.stdout,
         Ok(o) => {
-            eprintln!(
+            crate::errln!(
                 "ipsecmgr: status: ipsecctl -sa failed: {}",
                 o.stderr.trim_end()
             );
             return EXIT_CONFIG;
         }
         Err(e) => {
-            eprintln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {e}");
             return EXIT_CONFIG;
         }
     };
@@ -213,13 +213,13 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
     let sas = match report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT) {
         Ok(text) => report::parse_sa_report(&text),
         Err(e) => {
-            eprintln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {e}");
             return EXIT_CONFIG;
         }
     };
     let status = gather(gw, &tree, only.as_deref(), &kernel, &sas);
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&status).unwrap_or_default()
         );
@@ -255,6 +255,6 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
             }
         }
     }
-    print!("{out}");
+    crate::out!("{out}");
     EXIT_OK
 }

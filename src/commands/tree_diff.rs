@@ -120,13 +120,13 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
     let (old_tree, new_tree) = match (load(old, gw), load(new, gw)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("ipsecmgr: diff --tree: {e}");
+            crate::errln!("ipsecmgr: diff --tree: {e}");
             return EXIT_USAGE;
         }
     };
     for (t, dir) in [(&old_tree, old), (&new_tree, new)] {
         if t.compiled.has_errors() {
-            eprintln!(
+            crate::errln!(
                 "ipsecmgr: diff --tree: warning: {} has errors; `ipsecmgr lint` shows them",
                 dir.display()
             );
@@ -134,7 +134,7 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
     }
     let changes = compare(&old_tree, &new_tree);
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&changes).unwrap_or_default()
         );
@@ -164,6 +164,6 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
             );
         }
     }
-    print!("{out}");
+    crate::out!("{out}");
     EXIT_OK
 }

@@ -10,42 +10,42 @@
 //!       ─ commands
 //! ```
 
-/// Like `print!`, but a closed stdout (`ipsecmgr ls | head`) is no error:
-/// the rest of the output is dropped and the command goes on, so that a
-/// mutating command is never stopped halfway by its reader going away.
+/// `print!` through [`output`]: a closed stdout stops nothing.
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!($($arg)*))
+    };
 }
 
-/// `println!`, as [`out!`] is `print!`.
+/// `println!` through [`output`].
 #[macro_export]
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
+    () => {
+        $crate::output::stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }
 
-/// `eprint!`, as [`out!`] is `print!`: a closed stderr stops nothing.
+/// `eprint!` through [`output`].
 #[macro_export]
 macro_rules! err {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::output::stderr(format_args!($($arg)*))
+    };
 }
 
-/// `eprintln!`, as [`out!`] is `print!`.
+/// `eprintln!` through [`output`].
 #[macro_export]
 macro_rules! errln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    () => {
+        $crate::output::stderr(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 pub mod cli;
@@ -56,6 +56,7 @@ pub mod emit;
 pub mod faults;
 pub mod lint;
 pub mod manager;
+pub mod output;
 pub mod rules;
 pub mod settings;
 pub mod syntax;

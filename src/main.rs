@@ -3,8 +3,19 @@ use clap::Parser;
 use ipsecmgr::cli::{Cli, Command};
 use ipsecmgr::commands::{self, EXIT_USAGE};
 use ipsecmgr::manager::gateway::Gateway;
+use ipsecmgr::output;
 use ipsecmgr::settings::Settings;
 use ipsecmgr::system::files::Root;
+
+/// Exits with `status`, unless stdout could not be written: then what was
+/// written is incomplete, which is said, and the status is at least 2.
+fn finish(status: i32) -> ! {
+    if let Some(why) = output::stdout_failure() {
+        ipsecmgr::errln!("ipsecmgr: cannot write standard output: {why}");
+        std::process::exit(status.max(EXIT_USAGE));
+    }
+    std::process::exit(status)
+}
 
 fn main() {
     let cli = Cli::parse();
@@ -17,10 +28,8 @@ fn main() {
         }
     };
     match &cli.command {
-        Command::Compile(args) => {
-            std::process::exit(commands::compile::run(args, &settings, &root))
-        }
-        Command::Lint(args) => std::process::exit(commands::lint::run(args, &settings, &root)),
+        Command::Compile(args) => finish(commands::compile::run(args, &settings, &root)),
+        Command::Lint(args) => finish(commands::lint::run(args, &settings, &root)),
         _ => {}
     }
     let gw = Gateway::new(settings, root, false);
@@ -37,5 +46,5 @@ fn main() {
         Command::Tags(a) => commands::list::tags(&gw, a),
         Command::Status(a) => commands::status::run(&gw, a),
     };
-    std::process::exit(status);
+    finish(status);
 }

@@ -1,6 +1,7 @@
 //! A reader that goes away (`ipsecmgr ls | head -1`), or a closed stderr,
 //! makes no command panic and stops none halfway: read-only commands end
-//! with their usual status, mutating ones carry their plan through.
+//! with their usual status, mutating ones carry their plan through.  A
+//! stdout that fails otherwise (a full disk) is reported, exit status 2.
 
 mod common;
 
@@ -117,5 +118,35 @@ fn a_mutating_command_whose_output_is_unread_still_completes() {
         assert!(!gw.path("var/db/ipsecmgr/journal").exists());
         let calls: Vec<Vec<String>> = gw.calls().into_iter().map(|c| c.args).collect();
         assert_eq!(calls.len(), 2, "{calls:?}");
+    }
+}
+
+#[test]
+fn a_full_disk_under_stdout_is_reported() {
+    let gw = gateway();
+    let gamma = gw.path("home/gamma.conf").display().to_string();
+    for (args, done) in [
+        (vec!["compile"], false),
+        (vec!["lint"], false),
+        (vec!["ls"], false),
+        (vec!["add", &gamma], true),
+    ] {
+        let out = Command::new(BIN)
+            .arg("--root")
+            .arg(gw.root())
+            .args(&args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.ends_with("ipsecmgr: cannot write standard output: No space left on device\n"),
+            "{args:?}: {err}"
+        );
+        if done {
+            // the change stands
+            assert!(gw.read("etc/ipsec.conf").contains("gamma.conf"));
+        }
     }
 }

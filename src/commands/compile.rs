@@ -1,7 +1,5 @@
 //! `ipsecmgr compile`: what `ipsecctl -nv -f FILE` prints.
 
-use std::io::Write;
-
 use crate::cli::CompileArgs;
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::compiler::{self, Options};
@@ -25,23 +23,17 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     } else {
         Action::Add
     };
-    let mut stdout = std::io::stdout().lock();
     let late = emit::write_verbose_listing(&compiled, action, args.show_keys, &mut |text| {
-        let _ = stdout.write_all(text.as_bytes());
+        crate::output::stdout_bytes(text.as_bytes());
     });
-    let _ = stdout.flush();
     let mut diags = compiled.diags.clone();
     diags.extend(late);
     diag::sort(&mut diags);
-    let mut stderr = std::io::stderr().lock();
     for d in &diags {
-        let _ = stderr.write_all(diag::render_plain(d, &compiled.parsed.sources).as_bytes());
+        crate::err!("{}", diag::render_plain(d, &compiled.parsed.sources));
     }
     if diags.iter().any(diag::Diagnostic::is_error) {
-        let _ = writeln!(
-            stderr,
-            "ipsecmgr: errors in configuration: rules not loaded"
-        );
+        crate::errln!("ipsecmgr: errors in configuration: rules not loaded");
         EXIT_CONFIG
     } else {
         EXIT_OK

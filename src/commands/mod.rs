@@ -13,5 +13,6 @@ pub mod tree_diff;
 pub const EXIT_OK: i32 = 0;
 /// The configuration has errors (or, for lint, findings).
 pub const EXIT_CONFIG: i32 = 1;
-/// ipsecmgr could not run: bad usage, unreadable settings.
+/// ipsecmgr could not run: bad usage, unreadable settings; or its output
+/// could not be written.
 pub const EXIT_USAGE: i32 = 2;

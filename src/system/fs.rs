@@ -68,8 +68,9 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
         create_private_dir(parent)?;
     }
     if fs::rename(from, to).is_ok() {
-        if let Some(parent) = to.parent() {
-            sync_dir(parent);
+        // both directories changed: the name left one and entered the other
+        for dir in [to.parent(), from.parent()].into_iter().flatten() {
+            sync_dir(dir);
         }
         return Ok(());
     }
@@ -78,7 +79,11 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
         .map(|m| m.mode() & 0o7777)
         .unwrap_or(0o600);
     atomic_write(to, &bytes, mode)?;
-    fs::remove_file(from).map_err(|e| context("cannot remove", from, &e))
+    fs::remove_file(from).map_err(|e| context("cannot remove", from, &e))?;
+    if let Some(parent) = from.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
 }
 
 /// Creates a directory (and its parents) only its owner can enter.

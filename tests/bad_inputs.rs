@@ -950,6 +950,28 @@ cases! {
     add_directory_path => gw(|_| args(&["add", "/etc/ipsec.d/"]), 1, &["add: empty fragment name"]);
     add_missing_fragment => gw(|_| args(&["add", "nosuch"]), 1, &["add: {dir}/etc/ipsec.d/nosuch.conf: No such file or directory"]);
 
+    // ---- a journal that is not one ----
+
+    journal_of_junk => gw(
+        |root| {
+            put(root, "var/db/ipsecmgr/journal", b"\x00\xffnot json{");
+            args(&["rm", "customer-a"])
+        },
+        1,
+        &["{dir}/var/db/ipsecmgr/journal: unreadable journal (", "move it away to go on"],
+    );
+    journal_of_junk_seen_by_ls => Case {
+        stdout: &["customer-a"],
+        ..gw(
+            |root| {
+                put(root, "var/db/ipsecmgr/journal", b"{\"plan\": 7}");
+                args(&["ls"])
+            },
+            0,
+            &["warning: {dir}/var/db/ipsecmgr/journal: unreadable journal ("],
+        )
+    };
+
     // ---- fragments that must not be added ----
 
     add_file_that_does_not_parse => gw(

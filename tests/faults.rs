@@ -499,6 +499,30 @@ fn recovers(gw: &Gateway, s: &Subject, n: usize, start: &Snapshot) -> Result<(),
         ..
     } = s;
     let journal = format!("{STATE}/journal");
+    // a command that only looks says what is pending, and changes nothing
+    let before = snapshot(gw);
+    let out = gw.run(&["ls"]);
+    let said = format!(
+        "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
+        case.op,
+        n + 1,
+        plan.len(),
+        if n < plan.commit {
+            "rolls back"
+        } else {
+            "completes"
+        }
+    );
+    ensure!(
+        out.status.success() && stderr(&out).contains(&said),
+        "ls does not say {said:?}: {}",
+        stderr(&out)
+    );
+    ensure!(
+        differences(&snapshot(gw), &before).is_empty(),
+        "ls changed files"
+    );
+
     let out = gw.run(&HARMLESS);
     let err = stderr(&out);
     ensure!(
@@ -890,6 +914,15 @@ fn the_fault_matrix_covers_every_command_and_at_least_ten_steps() {
     assert!(total >= 10, "{summary}");
 }
 
+/// The step a journal names as next.
+fn journal_next(text: &str, plan: &PlanInfo) -> Result<usize, String> {
+    let j: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("journal {text:?}: {e}"))?;
+    let next = j["next"].as_u64().ok_or("journal without next")? as usize;
+    ensure!(next < plan.len(), "journal next {next}");
+    Ok(next)
+}
+
 /// Fills the disk at write `n` of a run of `case`, keeping it full for the
 /// rest of that run, then lets the harmless command (on a disk with room
 /// again) recover whatever the run left.  Returns false when the run makes
@@ -937,11 +970,7 @@ fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
         err.contains("the next ipsecmgr run"),
         "a journal is kept, but the message does not say what comes next: {err}"
     );
-    let j: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("journal {text:?}: {e}"))?;
-    let next = j["next"].as_u64().ok_or("journal without next")? as usize;
-    ensure!(next < plan.len(), "journal next {next}");
-    recovers(&gw, s, next, &start).map(|()| true)
+    recovers(&gw, s, journal_next(text, plan)?, &start).map(|()| true)
 }
 
 /// Fills the disk at every write of a run of `case`; returns how many
@@ -1040,7 +1069,9 @@ fn full_disk_during_recovery(s: &Subject, n: usize, m: usize) -> Result<bool, St
         "the journal is gone though the recovery failed"
     );
     left_sound(&mid, &start, reference)?;
-    recovers(&gw, s, n, &start).map(|()| true)
+    // the recovery may have got further before the disk filled
+    let next = journal_next(&mid[&format!("{STATE}/journal")], plan)?;
+    recovers(&gw, s, next, &start).map(|()| true)
 }
 
 #[test]

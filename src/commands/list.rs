@@ -61,6 +61,7 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment) -> Entry {
 }
 
 pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
+    crate::commands::manage::warn_pending(gw);
     let tree = Tree::load(gw);
     for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
         crate::err!(

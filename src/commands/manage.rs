@@ -15,6 +15,14 @@ fn say(msg: &str) {
     crate::errln!("ipsecmgr: {msg}");
 }
 
+/// Warns of an interrupted run that the next mutating run takes up, so
+/// that commands that only look show the state things are really in.
+pub fn warn_pending(gw: &Gateway) {
+    if let Some(what) = exec::pending(gw) {
+        say(&format!("warning: {what}"));
+    }
+}
+
 /// Prints the tree's errors: commands go on, but the admin should know.
 fn warn_tree(gw: &Gateway, tree: &Tree) {
     let errors: Vec<_> = tree
@@ -41,11 +49,7 @@ pub fn run_planned(
     planner: impl FnOnce(&Gateway, &Tree) -> Result<Planned, String>,
 ) -> i32 {
     let _lock = if dry_run {
-        if gw.journal_path().exists() {
-            say(
-                "warning: an interrupted run is pending; the next run without -n completes or rolls it back",
-            );
-        }
+        warn_pending(gw);
         None
     } else {
         match Lock::acquire(&gw.state_dir, op, LOCK_WAIT) {

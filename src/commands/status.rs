@@ -180,6 +180,7 @@ fn gather(
 }
 
 pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
+    crate::commands::manage::warn_pending(gw);
     let tree = Tree::load(gw);
     let only = match &args.name {
         Some(n) => match fragments::resolve(gw, n) {

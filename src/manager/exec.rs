@@ -208,6 +208,40 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
     Ok(())
 }
 
+/// What an interrupted run left for the next mutating run to do, said for
+/// people, if anything: commands that only look warn with it.
+pub fn pending(gw: &Gateway) -> Option<String> {
+    let path = gw.journal_path();
+    let text = match fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(format!(
+                "cannot read {}: {}",
+                path.display(),
+                files::io_reason(&e)
+            ));
+        }
+        Ok(t) => t,
+    };
+    Some(match serde_json::from_slice::<Journal>(&text) {
+        Err(e) => format!(
+            "{}: unreadable journal ({e}); move it away to go on",
+            path.display()
+        ),
+        Ok(j) => format!(
+            "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
+            j.plan.op,
+            j.next + 1,
+            j.plan.steps.len(),
+            if j.next < j.plan.commit {
+                "rolls back"
+            } else {
+                "completes"
+            }
+        ),
+    })
+}
+
 /// Finishes or rolls back a run that was interrupted; returns what it did.
 pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
     let path = gw.journal_path();

@@ -7,7 +7,9 @@
 //!   does (ipsecctl refusing a rule, isakmpd gone).
 //! - `IPSECMGR_DISK_FULL_AT=N` fills the disk at the Nth file write of the
 //!   run (counting from 1): that write puts part of its bytes down and fails
-//!   with ENOSPC, as write(2) does, and so does every write after it.
+//!   with ENOSPC, as write(2) does, and so does every write after it; with
+//!   `IPSECMGR_DISK_FULL_FOR=K`, only K writes fail, as when removing the
+//!   file that filled the disk gives the room back.
 
 use std::io::{self, Write};
 
@@ -50,9 +52,13 @@ fn disk_full_now() -> bool {
     else {
         return false;
     };
+    let failing = std::env::var("IPSECMGR_DISK_FULL_FOR")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
     let n = WRITES.fetch_add(1, Ordering::Relaxed) + 1;
     if n == at {
         crate::errln!("ipsecmgr: injected disk full at write {n}");
     }
-    n >= at
+    n >= at && n - at < failing
 }

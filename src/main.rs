@@ -7,14 +7,27 @@ use ipsecmgr::output;
 use ipsecmgr::settings::Settings;
 use ipsecmgr::system::files::Root;
 
-/// Exits with `status`, unless stdout could not be written: then what was
-/// written is incomplete, which is said, and the status is at least 2.
-fn finish(status: i32) -> ! {
+/// Exits with `status`.  If stdout could not be written, that is said;
+/// when the output was the point of the command (a listing, a plan), what
+/// was written is incomplete and the status is at least 2, but a change to
+/// the gateway that was made keeps its status.
+fn finish(command: &Command, status: i32) -> ! {
     if let Some(why) = output::stdout_failure() {
         ipsecmgr::errln!("ipsecmgr: cannot write standard output: {why}");
-        std::process::exit(status.max(EXIT_USAGE));
+        if !changes_gateway(command) {
+            std::process::exit(status.max(EXIT_USAGE));
+        }
     }
     std::process::exit(status)
+}
+
+fn changes_gateway(command: &Command) -> bool {
+    match command {
+        Command::Add(a) => !a.dry_run,
+        Command::Apply(a) => !a.dry_run,
+        Command::Rm(a) | Command::Down(a) | Command::Up(a) | Command::Restart(a) => !a.dry_run,
+        _ => false,
+    }
 }
 
 fn main() {
@@ -28,8 +41,10 @@ fn main() {
         }
     };
     match &cli.command {
-        Command::Compile(args) => finish(commands::compile::run(args, &settings, &root)),
-        Command::Lint(args) => finish(commands::lint::run(args, &settings, &root)),
+        Command::Compile(args) => {
+            finish(&cli.command, commands::compile::run(args, &settings, &root))
+        }
+        Command::Lint(args) => finish(&cli.command, commands::lint::run(args, &settings, &root)),
         _ => {}
     }
     let gw = Gateway::new(settings, root, false);
@@ -46,5 +61,5 @@ fn main() {
         Command::Tags(a) => commands::list::tags(&gw, a),
         Command::Status(a) => commands::status::run(&gw, a),
     };
-    finish(status);
+    finish(&cli.command, status);
 }

@@ -341,36 +341,83 @@ fn missing<T: Ord + Clone + std::fmt::Debug>(got: &[T], want: &[T]) -> Vec<T> {
         .collect()
 }
 
-/// A rule file ipsecctl was given: its path and text.
-type RuleFile = (String, Option<String>);
+/// What identifies a rule on the gateway: its keyword, direction and
+/// selectors.  Loading a rule with the same key replaces it (the same flow,
+/// the same isakmpd connection), and deleting it removes it, whatever file
+/// either came from.
+type RuleKey = (String, String, String, String);
 
-fn rule_file(call: &NormalCall) -> (RuleFile, bool) {
-    let (args, text) = call;
-    let deletes = args.first().is_some_and(|a| a == "-d");
-    let path = args.last().cloned().unwrap_or_default();
-    ((path, text.clone()), deletes)
-}
+/// The rules the gateway holds, by key: Some(statement) loaded, None not.
+type Rules = BTreeMap<RuleKey, Option<String>>;
 
-/// Which rule files are loaded after `calls`, as the gateway sees it:
-/// loading a file twice or deleting it twice is the same as once, so only
-/// the last call on each file counts.
-fn loaded_after(calls: &[NormalCall]) -> BTreeMap<RuleFile, bool> {
-    calls
-        .iter()
-        .map(|c| {
-            let (file, deletes) = rule_file(c);
-            (file, !deletes)
+/// The statements of a rule file: continued lines joined, comments, blank
+/// lines and macro definitions left out, spaces collapsed.
+fn statements(text: &str) -> Vec<String> {
+    text.replace("\\\n", " ")
+        .lines()
+        .map(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            l.split_whitespace().collect::<Vec<_>>().join(" ")
         })
+        .filter(|l| !l.is_empty() && !l.contains(" = "))
         .collect()
 }
 
-/// Which of the rule files an uninterrupted run touches were loaded before
-/// it: those it deletes first.
-fn loaded_before(calls: &[NormalCall]) -> BTreeMap<RuleFile, bool> {
-    let mut out = BTreeMap::new();
-    for c in calls {
-        let (file, deletes) = rule_file(c);
-        out.entry(file).or_insert(deletes);
+/// The address after `word` in a statement's tokens: one token, or a
+/// `{ ... }` list.
+fn address_after(tokens: &[&str], word: &str) -> String {
+    let Some(i) = tokens.iter().position(|t| *t == word) else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    for t in &tokens[i + 1..] {
+        out.push(t.trim_matches('"'));
+        if !out[0].starts_with('{') || t.ends_with('}') {
+            break;
+        }
+    }
+    out.join(" ")
+}
+
+fn rule_key(statement: &str) -> RuleKey {
+    let tokens: Vec<&str> = statement.split(' ').collect();
+    let before_from = tokens
+        .iter()
+        .position(|t| *t == "from")
+        .unwrap_or(tokens.len());
+    let direction = tokens[..before_from]
+        .iter()
+        .find(|t| matches!(**t, "in" | "out"))
+        .map_or("", |d| d);
+    (
+        tokens.first().map_or("", |k| k).to_string(),
+        direction.to_string(),
+        address_after(&tokens, "from"),
+        address_after(&tokens, "to"),
+    )
+}
+
+/// Plays ipsecctl calls, in order, on the rules a gateway holds.
+fn replay(calls: &[NormalCall], rules: &mut Rules) {
+    for (args, text) in calls {
+        let deletes = args.first().is_some_and(|a| a == "-d");
+        for st in statements(text.as_deref().unwrap_or("")) {
+            let key = rule_key(&st);
+            rules.insert(key, (!deletes).then_some(st));
+        }
+    }
+}
+
+/// The rules an uninterrupted run touches, as they were before it: one it
+/// deletes first was loaded as deleted (ipsecctl deletes with the rule as
+/// loaded), one it loads first was not there.
+fn rules_before(reference: &[NormalCall]) -> Rules {
+    let mut out = Rules::new();
+    for (args, text) in reference {
+        let deletes = args.first().is_some_and(|a| a == "-d");
+        for st in statements(text.as_deref().unwrap_or("")) {
+            out.entry(rule_key(&st)).or_insert(deletes.then_some(st));
+        }
     }
     out
 }
@@ -588,12 +635,21 @@ fn gateway_ends_as(
     reference: &Reference,
 ) -> Result<(), String> {
     let calls = normal_calls(gw);
-    let loaded = loaded_after(&calls);
+    let before = rules_before(&reference.calls);
+    let mut now = before.clone();
+    replay(&calls, &mut now);
+    let stray: Vec<&RuleKey> = now.keys().filter(|k| !before.contains_key(*k)).collect();
+    ensure!(
+        stray.is_empty(),
+        "rules the operation never touches were loaded or deleted: {stray:?}\nafter {calls:?}"
+    );
     if completed {
-        let want = loaded_after(&reference.calls);
+        let mut want = before.clone();
+        replay(&reference.calls, &mut want);
         ensure!(
-            loaded == want,
-            "the rules loaded differ from an uninterrupted run's:\n  {loaded:?}\nshould be\n  {want:?}\nafter {calls:?}"
+            now == want,
+            "the rules loaded differ from an uninterrupted run's:\n{}\nafter {calls:?}",
+            rules_differences(&now, &want)
         );
         let lost = missing(fifo, &reference.fifo);
         ensure!(
@@ -601,28 +657,29 @@ fn gateway_ends_as(
             "FIFO lines of an uninterrupted run never sent: {lost:?}\nsent: {fifo:?}"
         );
     } else {
-        // every rule file touched is loaded again exactly if it was loaded
-        // before: the operation deletes only what is loaded, so a file it
-        // deletes first was loaded, and one it loads first was not
-        let before = loaded_before(&reference.calls);
-        for (file, now) in &loaded {
-            let was = before.get(file).copied();
-            ensure!(
-                was == Some(*now),
-                "a rolled back run left {file:?} {}, which the operation {}\nafter {calls:?}",
-                if *now { "loaded" } else { "deleted" },
-                match was {
-                    None => "never touches".to_string(),
-                    Some(w) => format!("found {}", if w { "loaded" } else { "not loaded" }),
-                }
-            );
-        }
+        ensure!(
+            now == before,
+            "a rolled back run left the rules changed:\n{}\nafter {calls:?}",
+            rules_differences(&now, &before)
+        );
         ensure!(
             fifo.is_empty(),
             "a rolled back run sent FIFO lines: {fifo:?}"
         );
     }
     Ok(())
+}
+
+fn rules_differences(got: &Rules, want: &Rules) -> String {
+    want.iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "  {k:?}:\n    is:        {:?}\n    should be: {v:?}\n",
+                got.get(k)
+            )
+        })
+        .collect()
 }
 
 /// A crash just after step `n` finished, before the journal recorded it:
@@ -927,13 +984,18 @@ fn journal_next(text: &str, plan: &PlanInfo) -> Result<usize, String> {
 /// rest of that run, then lets the harmless command (on a disk with room
 /// again) recover whatever the run left.  Returns false when the run makes
 /// fewer than `n` writes, and so ran to its end untouched.
-fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
+fn disk_full_at(s: &Subject, n: usize, room: Room) -> Result<bool, String> {
     let Subject {
         plan, reference, ..
     } = s;
     let (gw, start, args) = s.fresh();
     let journal = format!("{STATE}/journal");
-    let out = run(&gw, &args, &[("IPSECMGR_DISK_FULL_AT", &n.to_string())]);
+    let at = n.to_string();
+    let mut env = vec![("IPSECMGR_DISK_FULL_AT", at.as_str())];
+    if room == Room::BackAfterOneWrite {
+        env.push(("IPSECMGR_DISK_FULL_FOR", "1"));
+    }
+    let out = run(&gw, &args, &env);
     let err = stderr(&out);
     ensure!(!err.contains("panicked"), "{err}");
     if !err.contains(&format!("injected disk full at write {n}")) {
@@ -941,6 +1003,16 @@ fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
         let diff = differences(&snapshot(&gw), &reference.end);
         ensure!(diff.is_empty(), "no fault, yet it ended elsewhere:\n{diff}");
         return Ok(false);
+    }
+    if out.status.success() && room == Room::BackAfterOneWrite {
+        // the write that failed did not matter (the lock's note of who
+        // holds it): the run went through
+        let diff = differences(&snapshot(&gw), &reference.end);
+        ensure!(
+            diff.is_empty(),
+            "it succeeded, yet it ended elsewhere:\n{diff}"
+        );
+        return Ok(true);
     }
     ensure!(
         out.status.code() == Some(1),
@@ -962,15 +1034,30 @@ fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
         );
         let diff = differences(&mid, &start);
         ensure!(diff.is_empty(), "it says nothing changed, but:\n{diff}");
-        ensure!(gw.calls().is_empty(), "ipsecctl ran: {:?}", gw.calls());
-        ensure!(gw.fifo().is_empty(), "FIFO lines sent: {:?}", gw.fifo());
+        gateway_ends_as(&gw, &gw.fifo(), false, reference)?;
         return Ok(true);
     };
+    // the message says what the next run will do, as the journal does
+    let next = journal_next(text, plan)?;
+    let said = if next < plan.commit {
+        "the next ipsecmgr run rolls it back"
+    } else {
+        "the next ipsecmgr run completes it"
+    };
     ensure!(
-        err.contains("the next ipsecmgr run"),
-        "a journal is kept, but the message does not say what comes next: {err}"
+        err.contains(said),
+        "the journal names step {next} (commit point {}), but the message does not say {said:?}: {err}",
+        plan.commit
     );
-    recovers(&gw, s, journal_next(text, plan)?, &start).map(|()| true)
+    recovers(&gw, s, next, &start).map(|()| true)
+}
+
+/// Whether a full disk stays full for the rest of the run.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Room {
+    NeverBack,
+    /// The failed write's own temporary file was what filled it.
+    BackAfterOneWrite,
 }
 
 /// Fills the disk at every write of a run of `case`; returns how many
@@ -978,24 +1065,30 @@ fn disk_full_at(s: &Subject, n: usize) -> Result<bool, String> {
 fn disk_full_at_every_write(case: &Case) -> usize {
     let subject = Subject::of(case);
     let mut failures = Vec::new();
-    let mut n = 1;
-    loop {
-        match disk_full_at(&subject, n) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => failures.push(format!(
-                "`{}` with the disk full at write {n}: {e}",
-                case.op
-            )),
+    let mut writes = 0;
+    for room in [Room::NeverBack, Room::BackAfterOneWrite] {
+        let mut n = 1;
+        loop {
+            match disk_full_at(&subject, n, room) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => failures.push(format!(
+                    "`{}` with the disk full at write {n} ({room:?}): {e}",
+                    case.op
+                )),
+            }
+            n += 1;
+            assert!(n < 100, "{}: a run makes over 100 writes", case.op);
         }
-        n += 1;
-        assert!(n < 100, "{}: a run makes over 100 writes", case.op);
+        writes = n - 1;
     }
-    let writes = n - 1;
-    eprintln!("{}: the disk filled at each of {writes} writes", case.op);
+    eprintln!(
+        "{}: the disk filled at each of {writes} writes, staying full and not",
+        case.op
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(writes >= 2, "{}: only {writes} writes", case.op);
-    writes
+    2 * writes
 }
 
 #[test]
@@ -1050,6 +1143,7 @@ fn full_disk_during_recovery(s: &Subject, n: usize, m: usize) -> Result<bool, St
             let want = if completed { &reference.end } else { &start };
             let diff = differences(&snapshot(&gw), want);
             ensure!(diff.is_empty(), "recovered on a full disk, but:\n{diff}");
+            gateway_ends_as(&gw, &gw.fifo(), completed, reference)?;
             return Ok(true);
         }
         (Some(_), None) => {}

@@ -273,11 +273,18 @@ fn links_fifos_and_link_loops_among_fragments_are_named_not_passed_over() {
     std::os::unix::fs::symlink("customer-acme.conf", frag.join("alias.conf")).unwrap();
     fs::write(tmp.path().join("spare"), "").unwrap();
     std::os::unix::fs::symlink("../../spare", frag.join("spare.conf")).unwrap();
+    // one that is included but cannot be read is reported at the include
+    mkfifo(&frag.join("piped.conf"));
+    let conf = tmp.path().join("etc/ipsec.conf");
+    let mut text_of_conf = fs::read_to_string(&conf).unwrap();
+    text_of_conf.push_str("include \"/etc/ipsec.d/piped.conf\"\n");
+    fs::write(&conf, text_of_conf).unwrap();
     let out = lint_in(tmp.path(), &[]);
     let got = text(&out);
     let mut found = named_findings(&got);
     found.sort();
     let want = [
+        ("ipsec.conf", "E003", "is a FIFO, not a regular file"),
         ("loop.conf", "L402", "cannot be: "),
         (
             "odd.conf",
@@ -291,8 +298,8 @@ fn links_fifos_and_link_loops_among_fragments_are_named_not_passed_over() {
         assert_eq!((file.as_str(), code.as_str()), (wfile, wcode), "{got}");
         assert!(message.contains(wpart), "{got}");
     }
-    assert!(!found[2].2.contains("cannot be"), "{got}");
-    assert_eq!(out.status.code(), Some(0), "{got}");
+    assert!(!found[3].2.contains("cannot be"), "{got}");
+    assert_eq!(out.status.code(), Some(1), "{got}");
 
     // a directory of files: the link is linted through, the rest is named
     let dir = tempfile::tempdir().unwrap();

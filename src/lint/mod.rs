@@ -521,9 +521,19 @@ fn fragment_checks(
     }
     // compared as written first: resolving every path through the file
     // system would cost more than reading the files
+    // an include that failed (of a FIFO, a broken link) still names its
+    // file: that one is reported at the include, not as an orphan
     let included: std::collections::HashSet<PathBuf> = sources
         .iter()
-        .filter_map(|(_, f)| f.path.as_deref().map(lexical))
+        .filter_map(|(_, f)| f.path.as_deref())
+        .chain(
+            tree.compiled
+                .parsed
+                .failed_includes
+                .iter()
+                .map(PathBuf::as_path),
+        )
+        .map(lexical)
         .collect();
     let mut canonical_included = None;
     let actual_dir = opts.root.map(&dir);

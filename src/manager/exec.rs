@@ -31,8 +31,19 @@ fn write_journal(gw: &Gateway, plan: &Plan, next: usize) -> Result<(), String> {
     atomic_write(&gw.journal_path(), &text, 0o600)
 }
 
-fn clear_journal(gw: &Gateway) {
-    let _ = fs::remove_file(gw.journal_path());
+/// Removes the journal of a run that is over, durably: a journal left
+/// behind would be taken up again by the next run.
+fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    let path = gw.journal_path();
+    match fs::remove_file(&path) {
+        Ok(()) => crate::system::fs::sync_dir(&gw.state_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log(format!(
+            "cannot remove {}: {}; the run is over, so remove it by hand, or the next run takes it up again",
+            path.display(),
+            files::io_reason(&e)
+        )),
+    }
 }
 
 /// Checks what the plan needs before touching anything: ipsecctl can be run,
@@ -177,34 +188,34 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
     for (i, step) in plan.steps.iter().enumerate() {
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step
-        // that fails
-        let e = match write_journal(gw, plan, i) {
+        // that fails.  `recorded` is the step the journal on disk names,
+        // where the next run would take up; `done` how many steps may have
+        // done something and are undone if the run is rolled back.
+        let (e, recorded, done) = match write_journal(gw, plan, i) {
             Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
-            Err(e) => e,
+            Err(e) => (e, i - 1, i),
             Ok(()) => {
                 match crate::faults::before_step(i).and_then(|()| run_step(gw, step, false, log)) {
                     Ok(()) => continue,
-                    Err(e) => e,
+                    // a step that fails may have done part of its work
+                    // (ipsecctl goes on past a rule it rejects)
+                    Err(e) => (e, i, i + 1),
                 }
             }
         };
-        if i >= plan.commit {
+        if recorded >= plan.commit {
             return Err(format!(
                 "{e}\n`{}` is partly done; the next ipsecmgr run completes it",
                 plan.op
             ));
         }
-        if let Err((stuck, why)) = roll_back(gw, plan, i, log) {
+        if let Err((stuck, why)) = roll_back(gw, plan, done, log) {
             return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
         }
-        clear_journal(gw);
-        return Err(if i == 0 {
-            format!("{e}\nnothing was changed")
-        } else {
-            format!("{e}\nnothing was changed: the steps before were undone")
-        });
+        clear_journal(gw, log);
+        return Err(format!("{e}\nnothing was changed: what was done is undone"));
     }
-    clear_journal(gw);
+    clear_journal(gw, log);
     Ok(())
 }
 
@@ -289,6 +300,6 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
         }
         format!("completed the interrupted `{}`", plan.op)
     };
-    clear_journal(gw);
+    clear_journal(gw, log);
     Ok(Some(said))
 }

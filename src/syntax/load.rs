@@ -65,6 +65,9 @@ pub struct Parsed {
     pub diags: Vec<Diagnostic>,
     /// Indexed by statement number.
     pub outcomes: Vec<Outcome>,
+    /// Where includes that could not be read point (under the root): named
+    /// by the configuration all the same.
+    pub failed_includes: Vec<std::path::PathBuf>,
 }
 
 /// Reads `name` (`-` for standard input) and the files it includes.
@@ -321,6 +324,7 @@ impl Loader<'_> {
         match data.unwrap_or_else(|| files::read_regular(&actual, MAX_CONFIG_BYTES)) {
             Err(e) => {
                 self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
+                self.p.failed_includes.push(actual);
                 false
             }
             Ok(data) => {

@@ -174,8 +174,7 @@ fn roll_back(
 fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> String {
     let _ = write_journal(gw, plan, stuck);
     format!(
-        "could not undo a step: {why}
-`{}` is partly undone; the next ipsecmgr run rolls it back",
+        "could not undo a step: {why}\n`{}` is partly undone; the next ipsecmgr run rolls it back",
         plan.op
     )
 }
@@ -219,42 +218,8 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
     Ok(())
 }
 
-/// What an interrupted run left for the next mutating run to do, said for
-/// people, if anything: commands that only look warn with it.
-pub fn pending(gw: &Gateway) -> Option<String> {
-    let path = gw.journal_path();
-    let text = match fs::read(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            return Some(format!(
-                "cannot read {}: {}",
-                path.display(),
-                files::io_reason(&e)
-            ));
-        }
-        Ok(t) => t,
-    };
-    Some(match serde_json::from_slice::<Journal>(&text) {
-        Err(e) => format!(
-            "{}: unreadable journal ({e}); move it away to go on",
-            path.display()
-        ),
-        Ok(j) => format!(
-            "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
-            j.plan.op,
-            j.next + 1,
-            j.plan.steps.len(),
-            if j.next < j.plan.commit {
-                "rolls back"
-            } else {
-                "completes"
-            }
-        ),
-    })
-}
-
-/// Finishes or rolls back a run that was interrupted; returns what it did.
-pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
+/// The journal an interrupted run left, if any.
+fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
     let path = gw.journal_path();
     let text = match fs::read(&path) {
         Ok(t) => t,
@@ -267,12 +232,39 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
             ));
         }
     };
-    let journal: Journal = serde_json::from_slice(&text).map_err(|e| {
+    serde_json::from_slice(&text).map(Some).map_err(|e| {
         format!(
             "{}: unreadable journal ({e}); move it away to go on",
             path.display()
         )
-    })?;
+    })
+}
+
+/// What an interrupted run left for the next mutating run to do, said for
+/// people, if anything: commands that only look warn with it.
+pub fn pending(gw: &Gateway) -> Option<String> {
+    match read_journal(gw) {
+        Ok(None) => None,
+        Err(e) => Some(e),
+        Ok(Some(j)) => Some(format!(
+            "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
+            j.plan.op,
+            j.next + 1,
+            j.plan.steps.len(),
+            if j.next < j.plan.commit {
+                "rolls back"
+            } else {
+                "completes"
+            }
+        )),
+    }
+}
+
+/// Finishes or rolls back a run that was interrupted; returns what it did.
+pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
+    let Some(journal) = read_journal(gw)? else {
+        return Ok(None);
+    };
     let plan = &journal.plan;
     let next = journal.next.min(plan.steps.len());
     let said = if next < plan.commit {

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 pub fn before_step(index: usize) -> Result<(), String> {
     #[cfg(debug_assertions)]
     {
-        let asked = |var: &str| std::env::var(var).is_ok_and(|at| at.parse() == Ok(index));
+        let asked = |var: &str| env_number(var) == Some(index);
         if asked("IPSECMGR_FAIL_AT") {
             crate::errln!("ipsecmgr: injected fault before step {index}");
             std::process::abort();
@@ -46,19 +46,19 @@ pub fn write_all(file: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
 fn disk_full_now() -> bool {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static WRITES: AtomicUsize = AtomicUsize::new(0);
-    let Some(at) = std::env::var("IPSECMGR_DISK_FULL_AT")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
+    let Some(at) = env_number("IPSECMGR_DISK_FULL_AT") else {
         return false;
     };
-    let failing = std::env::var("IPSECMGR_DISK_FULL_FOR")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(usize::MAX);
+    let failing = env_number("IPSECMGR_DISK_FULL_FOR").unwrap_or(usize::MAX);
     let n = WRITES.fetch_add(1, Ordering::Relaxed) + 1;
     if n == at {
         crate::errln!("ipsecmgr: injected disk full at write {n}");
     }
     n >= at && n - at < failing
+}
+
+/// A number given in the environment variable `name`.
+#[cfg(debug_assertions)]
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok()
 }

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
-
 /// Fragments per thread.
 const PER_THREAD: u32 = 25;
 

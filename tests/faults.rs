@@ -22,17 +22,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
-const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
-
 /// The state directory, under the root.
 const STATE: &str = "var/db/ipsecmgr";
-
-fn acme() -> String {
-    "acme_nets = \"{ 172.16.10.0/24, 172.16.11.0/24 }\"\n\
-     ike esp from 10.0.50.0/24 to $acme_nets peer 203.0.113.20 \\\n\
-     \tquick enc aes-128-gcm psk \"acme-4f9a1c7e2b8d5036a1e9\"\n"
-        .to_string()
-}
 
 /// A fragment ipsecmgr manages (it has an applied copy), as loaded.
 const FIVE_OLD: &str = "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\

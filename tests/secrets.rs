@@ -14,8 +14,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
-
 const PSK_LITERAL: &str = "S3CRET-psk-0001-literal-9f8e7d6c5b4a";
 const PSK_MACRO: &str = "S3CRET-psk-0002-macro-1a2b3c4d5e6f";
 const PSK_BROKEN: &str = "S3CRET-psk-0003-broken-0a1b2c3d4e5f";

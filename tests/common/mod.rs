@@ -232,6 +232,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The top of a test gateway's ipsec.conf, before the includes.
+pub const HEAD: &str = "# gw1\nflow in from 10.0.0.0/16 to 10.0.0.1 type bypass\n";
+
+/// A customer fragment with its own macro, a list of networks.
+pub fn acme() -> String {
+    "acme_nets = \"{ 172.16.10.0/24, 172.16.11.0/24 }\"\n\
+     ike esp from 10.0.50.0/24 to $acme_nets peer 203.0.113.20 \\\n\
+     \tquick enc aes-128-gcm psk \"acme-4f9a1c7e2b8d5036a1e9\"\n"
+        .to_string()
+}
+
 /// A tunnel fragment to its own peer, from one of our networks.
 pub fn tunnel(n: u32, psk: &str) -> String {
     format!(

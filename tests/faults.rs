@@ -388,14 +388,21 @@ fn rule_key(statement: &str) -> RuleKey {
     )
 }
 
+/// Each rule each ipsecctl call acts on, in order: its key, whether the
+/// call deletes it, and its statement.
+fn rule_calls(calls: &[NormalCall]) -> impl Iterator<Item = (RuleKey, bool, String)> + '_ {
+    calls.iter().flat_map(|(args, text)| {
+        let deletes = args.first().is_some_and(|a| a == "-d");
+        statements(text.as_deref().unwrap_or(""))
+            .into_iter()
+            .map(move |st| (rule_key(&st), deletes, st))
+    })
+}
+
 /// Plays ipsecctl calls, in order, on the rules a gateway holds.
 fn replay(calls: &[NormalCall], rules: &mut Rules) {
-    for (args, text) in calls {
-        let deletes = args.first().is_some_and(|a| a == "-d");
-        for st in statements(text.as_deref().unwrap_or("")) {
-            let key = rule_key(&st);
-            rules.insert(key, (!deletes).then_some(st));
-        }
+    for (key, deletes, st) in rule_calls(calls) {
+        rules.insert(key, (!deletes).then_some(st));
     }
 }
 
@@ -404,11 +411,8 @@ fn replay(calls: &[NormalCall], rules: &mut Rules) {
 /// loaded), one it loads first was not there.
 fn rules_before(reference: &[NormalCall]) -> Rules {
     let mut out = Rules::new();
-    for (args, text) in reference {
-        let deletes = args.first().is_some_and(|a| a == "-d");
-        for st in statements(text.as_deref().unwrap_or("")) {
-            out.entry(rule_key(&st)).or_insert(deletes.then_some(st));
-        }
+    for (key, deletes, st) in rule_calls(reference) {
+        out.entry(key).or_insert(deletes.then_some(st));
     }
     out
 }
@@ -526,8 +530,7 @@ fn interrupt_at(s: &Subject, n: usize) -> Result<(), String> {
 }
 
 /// Lets the harmless command recover a run of `case` whose journal says
-/// step `n` is next, and checks where that
-/// ends.
+/// step `n` is next, and checks where that ends.
 fn recovers(gw: &Gateway, s: &Subject, n: usize, start: &Snapshot) -> Result<(), String> {
     let Subject {
         case,

@@ -12,6 +12,30 @@ pub struct IsakmpdSa {
     pub phase: u8,
     pub src: Option<String>,
     pub dst: Option<String>,
+    /// The `Flags 0x...` line (sa.c: sa_dump), when the report has one.
+    pub flags: Option<u32>,
+}
+
+/// sa.h: SA_FLAG_READY, set once the exchange that makes the SA finished.
+pub const SA_FLAG_READY: u32 = 0x01;
+/// sa.h: SA_FLAG_REPLACED, set on an SA a rekey has superseded.
+pub const SA_FLAG_REPLACED: u32 = 0x08;
+
+impl IsakmpdSa {
+    /// Established: the ready flag is set (an SA without it is still negotiating).
+    pub fn ready(&self) -> bool {
+        self.flags.is_some_and(|f| f & SA_FLAG_READY != 0)
+    }
+
+    /// Superseded by a rekey, waiting to expire.
+    pub fn replaced(&self) -> bool {
+        self.flags.is_some_and(|f| f & SA_FLAG_REPLACED != 0)
+    }
+
+    /// isakmpd has not named it (sa.c prints `<unnamed>`), as during a rekey.
+    pub fn unnamed(&self) -> bool {
+        self.name == "<unnamed>"
+    }
 }
 
 /// Parses isakmpd's `S` report (sa.c: sa_report_all).
@@ -34,6 +58,7 @@ pub fn parse_sa_report(text: &str) -> Vec<IsakmpdSa> {
             phase,
             src: None,
             dst: None,
+            flags: None,
         };
         if let Some(ids) = lines.peek().and_then(|l| l.strip_prefix("src: ")) {
             if let Some((src, dst)) = ids.split_once(" dst: ") {
@@ -41,6 +66,12 @@ pub fn parse_sa_report(text: &str) -> Vec<IsakmpdSa> {
                 sa.dst = Some(dst.trim().to_string());
             }
             lines.next();
+        }
+        // the SA's block runs to its blank line; take its flags from it
+        while let Some(line) = lines.next_if(|l| !l.is_empty() && !l.starts_with("SA name: ")) {
+            if let Some(hex) = line.strip_prefix("Flags 0x") {
+                sa.flags = u32::from_str_radix(hex.trim(), 16).ok();
+            }
         }
         sas.push(sa);
     }
@@ -159,6 +190,10 @@ mod tests {
         assert_eq!(sas[0].dst.as_deref(), Some("192.0.2.9"));
         assert_eq!(sas[1].phase, 2);
         assert_eq!(sas[2].src, None);
+        assert!(sas[0].ready() && !sas[0].replaced());
+        assert!(!sas[1].ready());
+        assert_eq!(sas[2].flags, None);
+        assert!(sas[2].unnamed());
     }
 
     #[test]

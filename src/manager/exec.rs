@@ -326,7 +326,7 @@ fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> Stri
 /// undone and the error returned; after it, the error is returned and the
 /// journal kept, for the next run to complete.
 pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
-    preflight(gw, plan)?;
+    preflight(gw, plan).map_err(|e| format!("{e}\nnothing was changed"))?;
     for i in 0..plan.steps.len() {
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step

@@ -64,13 +64,31 @@ pub fn set_settings(gw: &Gateway, extra: &str) {
 
 /// What ran: exit code (None: killed by the bound, or by a signal), the
 /// outputs, and how long it took.
-#[derive(Debug)]
 pub struct Ran {
     pub code: Option<i32>,
     pub hung: bool,
     pub stdout: String,
     pub stderr: String,
     pub took: Duration,
+}
+
+impl std::fmt::Debug for Ran {
+    /// Shows the end of long outputs only: a plan can be very long.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tail = |s: &str| {
+            let skip = s.chars().count().saturating_sub(1500);
+            s.chars().skip(skip).collect::<String>()
+        };
+        write!(
+            f,
+            "exit {:?}, hung {}, took {:?}\n--- stdout (end)\n{}\n--- stderr (end)\n{}",
+            self.code,
+            self.hung,
+            self.took,
+            tail(&self.stdout),
+            tail(&self.stderr)
+        )
+    }
 }
 
 /// Runs ipsecmgr on `gw` for at most `limit`; a run still going then is

@@ -199,4 +199,27 @@ mod tests {
         let n = reader.read(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"c a\nt b\n");
     }
+
+    #[test]
+    fn lines_that_cannot_go_whole_are_refused_before_any_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&p)
+            .unwrap();
+        let long = "x".repeat(PIPE_BUF);
+        let e = send_lines(&p, &["t a".into(), long], &mut |_| {}).unwrap_err();
+        assert_eq!(e.sent, 0);
+        assert!(e.why.contains("longer than"), "{}", e.why);
+        let e = send(&p, &["t a\nR".into()]).unwrap_err();
+        assert!(e.contains("newline"), "{e}");
+        let mut buf = [0u8; 16];
+        assert!(reader.read(&mut buf).is_err(), "nothing was written");
+        let fits = "y".repeat(PIPE_BUF - 1);
+        assert!(check_lines(&[fits]).is_ok());
+    }
 }

@@ -290,4 +290,62 @@ mod tests {
             KernelState::default()
         );
     }
+
+    /// A reader standing in for isakmpd: answers each line it reads with
+    /// `answer`, written to `result` as ui.c does (create, write, close).
+    fn answering(fifo: &Path, result: &Path, answer: &'static [u8]) -> std::thread::JoinHandle<()> {
+        use std::io::Read;
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fifo)
+            .unwrap();
+        let result = result.to_path_buf();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            if f.read(&mut buf).is_ok() {
+                std::fs::write(&result, answer).unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn an_old_result_is_never_taken_for_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, result) = (dir.path().join("fifo"), dir.path().join("result"));
+        std::fs::write(&result, "stale,value\n").unwrap();
+        let t = answering(&fifo, &result, b"a,b\n");
+        let got = isakmpd_get(
+            &fifo,
+            &result,
+            "Phase 2",
+            "Connections",
+            Duration::from_secs(2),
+        );
+        t.join().unwrap();
+        assert_eq!(got.unwrap().as_deref(), Some("a,b"));
+    }
+
+    #[test]
+    fn an_empty_answer_means_no_value_and_a_cut_report_is_not_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, result) = (dir.path().join("fifo"), dir.path().join("result"));
+        let t = answering(&fifo, &result, b"");
+        let got = isakmpd_get(
+            &fifo,
+            &result,
+            "Phase 2",
+            "Connections",
+            Duration::from_secs(2),
+        );
+        t.join().unwrap();
+        assert_eq!(got.unwrap(), None);
+        assert!(!sa_report_complete(
+            b"SA name: a (Phase 2)\nsrc: 1 dst: 2\n"
+        ));
+        assert!(sa_report_complete(
+            b"SA name: a (Phase 2)\nsrc: 1 dst: 2\nFlags 0x1\n\n"
+        ));
+    }
 }

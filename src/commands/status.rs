@@ -292,6 +292,41 @@ fn isakmpd_connections(gw: &Gateway) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// One fragment's tunnels and flows, as the live state has them; what it
+/// accounts for goes into `known`.
+fn fragment_state(
+    name: &str,
+    rules: &[&Rule],
+    index: &SaIndex,
+    live: &HashSet<(String, String, String)>,
+    known: &mut Known,
+) -> FragmentState {
+    let mut tunnels = Vec::new();
+    for ike in ikes(rules.iter().copied()) {
+        let s = ike_sections(ike);
+        known.add_tunnel(Some(name), &s);
+        tunnels.push(Tunnel {
+            state: tunnel_state(index, &s.phase1, &s.phase2, s.peer_address.as_deref()),
+            phase2: s.phase2,
+            phase1: s.phase1,
+        });
+    }
+    let flow_rules: Vec<&&Rule> = rules
+        .iter()
+        .filter(|r| matches!(r.kind, RuleKind::Flow(_)))
+        .collect();
+    let flows_loaded = flow_rules
+        .iter()
+        .filter(|r| flow_keys(r).iter().all(|k| live.contains(k)))
+        .count();
+    FragmentState {
+        name: name.to_string(),
+        tunnels,
+        flows_loaded,
+        flows: flow_rules.len(),
+    }
+}
+
 fn gather(
     gw: &Gateway,
     tree: &Tree,
@@ -318,34 +353,12 @@ fn gather(
     for f in &tree.fragments {
         let copy = applied(gw, f);
         let rules = loaded_rules(tree, f, &copy);
-        let mut tunnels = Vec::new();
-        for ike in ikes(rules.iter().copied()) {
-            let s = ike_sections(ike);
-            known.add_tunnel(Some(&f.name), &s);
-            tunnels.push(Tunnel {
-                state: tunnel_state(&index, &s.phase1, &s.phase2, s.peer_address.as_deref()),
-                phase2: s.phase2,
-                phase1: s.phase1,
-            });
-        }
-        let flow_rules: Vec<&&Rule> = rules
-            .iter()
-            .filter(|r| matches!(r.kind, RuleKind::Flow(_)))
-            .collect();
-        let flows_loaded = flow_rules
-            .iter()
-            .filter(|r| flow_keys(r).iter().all(|k| live.contains(k)))
-            .count();
+        let state = fragment_state(&f.name, &rules, &index, &live, &mut known);
         if only.is_none_or(|n| n == f.name) {
             if only.is_some() {
                 only_peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
             }
-            fragments.push(FragmentState {
-                name: f.name.clone(),
-                tunnels,
-                flows_loaded,
-                flows: flow_rules.len(),
-            });
+            fragments.push(state);
         }
     }
     for ike in ikes(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i])) {

@@ -113,57 +113,35 @@ impl Ipsecctl {
     /// Waits for the child to exit and close its output, up to the timeout.
     fn wait(&self, mut child: Child) -> Outcome {
         let start = Instant::now();
-        let (tx, rx) = mpsc::channel();
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|p| read_in_thread(0, p, tx.clone())),
-            child.stderr.take().map(|p| read_in_thread(1, p, tx)),
-        ];
-        let mut output = [Vec::new(), Vec::new()];
-        let mut open = readers.iter().filter(|r| r.is_some()).count();
+        let mut pipes = Pipes::start(&mut child);
         let mut status: Option<ExitStatus> = None;
-        let mut timed_out = false;
-        while open > 0 || status.is_none() {
+        let timed_out = loop {
             if status.is_none() {
                 status = child.try_wait().ok().flatten();
             }
+            if pipes.open == 0 && status.is_some() {
+                break false;
+            }
             let left = self.timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
-                timed_out = true;
-                break;
+                break true;
             }
-            let step = left.min(Duration::from_millis(10));
-            if open == 0 {
-                std::thread::sleep(step);
-                continue;
-            }
-            match rx.recv_timeout(step) {
-                Ok((which, bytes)) => {
-                    output[which] = bytes;
-                    open -= 1;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => open = 0,
-            }
-        }
+            pipes.take(left.min(Duration::from_millis(10)));
+        };
         if timed_out {
             status = Some(kill_group(&mut child));
-            let drain_start = Instant::now();
-            while open > 0 {
-                let left = DRAIN_AFTER_KILL.saturating_sub(drain_start.elapsed());
-                match rx.recv_timeout(left) {
-                    Ok((which, bytes)) => {
-                        output[which] = bytes;
-                        open -= 1;
-                    }
-                    Err(_) => break,
-                }
-            }
+            pipes.drain(DRAIN_AFTER_KILL);
         }
+        self.outcome(pipes.output, status, timed_out)
+    }
+
+    fn outcome(
+        &self,
+        output: [Vec<u8>; 2],
+        status: Option<ExitStatus>,
+        timed_out: bool,
+    ) -> Outcome {
         let [stdout, stderr] = output.map(|o| String::from_utf8_lossy(&o).into_owned());
-        let success = !timed_out && status.is_some_and(|s| s.success());
         let ended = if timed_out {
             Some(format!(
                 "{} did not finish within {} seconds and was killed, with everything it started",
@@ -174,7 +152,7 @@ impl Ipsecctl {
             status.and_then(describe_failure)
         };
         Outcome {
-            success,
+            success: !timed_out && status.is_some_and(|s| s.success()),
             stdout,
             stderr,
             ended,
@@ -192,12 +170,66 @@ impl Ipsecctl {
     }
 }
 
+/// A child's stdout and stderr, each read to its end in a thread, and
+/// what they gave.
+struct Pipes {
+    done: mpsc::Receiver<(usize, Vec<u8>)>,
+    /// How many are still open.
+    open: usize,
+    output: [Vec<u8>; 2],
+}
+
+impl Pipes {
+    fn start(child: &mut Child) -> Pipes {
+        let (tx, rx) = mpsc::channel();
+        let mut open = 0;
+        if let Some(p) = child.stdout.take() {
+            read_in_thread(0, p, tx.clone());
+            open += 1;
+        }
+        if let Some(p) = child.stderr.take() {
+            read_in_thread(1, p, tx);
+            open += 1;
+        }
+        Pipes {
+            done: rx,
+            open,
+            output: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Takes what a pipe that closed within `wait` gave.
+    fn take(&mut self, wait: Duration) {
+        if self.open == 0 {
+            std::thread::sleep(wait);
+            return;
+        }
+        match self.done.recv_timeout(wait) {
+            Ok((which, bytes)) => {
+                self.output[which] = bytes;
+                self.open -= 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => self.open = 0,
+        }
+    }
+
+    /// Takes what the pipes give within `within` (a process that left the
+    /// group may keep them open for ever).
+    fn drain(&mut self, within: Duration) {
+        let start = Instant::now();
+        while self.open > 0 && start.elapsed() < within {
+            self.take(within.saturating_sub(start.elapsed()));
+        }
+    }
+}
+
 /// Reads a pipe to its end in a thread; sends (which, bytes) when done.
 fn read_in_thread(
     which: usize,
     pipe: impl Read + Send + 'static,
     done: mpsc::Sender<(usize, Vec<u8>)>,
-) -> std::thread::JoinHandle<()> {
+) {
     std::thread::spawn(move || {
         let mut pipe = pipe;
         let mut bytes = Vec::new();
@@ -206,7 +238,7 @@ fn read_in_thread(
         // writer is not blocked on a full pipe
         let _ = std::io::copy(&mut pipe, &mut std::io::sink());
         let _ = done.send((which, bytes));
-    })
+    });
 }
 
 /// Kills ipsecctl's process group and reaps ipsecctl.

@@ -52,5 +52,5 @@ pub fn sa_report(data: &[u8]) {
 
 /// Any text as isakmpd's `S` report.
 pub fn isakmpd_report(data: &[u8]) {
-    let _ = parse_sa_report(&String::from_utf8_lossy(data));
+    let _ = parse_sa_report(data);
 }

@@ -8,6 +8,7 @@
 //! isakmpd_fifo = "/var/run/isakmpd.fifo"
 //! isakmpd_result = "/var/run/isakmpd.result"
 //! state_dir = "/var/db/ipsecmgr"
+//! ipsecctl_timeout = 60            # seconds one ipsecctl run may take
 //!
 //! [hosts]
 //! gw-berlin = ["192.0.2.1"]
@@ -59,6 +60,10 @@ pub struct Settings {
     /// ipsecmgr's own state: applied copies, removed files, lock, journal.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
+    /// How long (seconds) one run of ipsecctl may take before it is killed
+    /// and the command fails (and is rolled back).
+    #[serde(default = "default_ipsecctl_timeout")]
+    pub ipsecctl_timeout: u64,
     /// Where the settings were read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -82,6 +87,9 @@ fn default_isakmpd_result() -> String {
 fn default_state_dir() -> String {
     "/var/db/ipsecmgr".into()
 }
+fn default_ipsecctl_timeout() -> u64 {
+    crate::system::ipsecctl::DEFAULT_TIMEOUT.as_secs()
+}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -95,6 +103,7 @@ impl Default for Settings {
             isakmpd_fifo: default_isakmpd_fifo(),
             isakmpd_result: default_isakmpd_result(),
             state_dir: default_state_dir(),
+            ipsecctl_timeout: default_ipsecctl_timeout(),
             source: None,
         }
     }

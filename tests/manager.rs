@@ -564,7 +564,7 @@ fn ls_tags_and_status() {
     gw.write(
         "var/isakmpd.sa",
         "SA name: peer-198.51.2.1 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000001\n\n\
-         SA name: from-10.0.2.0/24-to-10.2.0.0/16 (Phase 2)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000000\n\n\
+         SA name: from-10.0.2.0/24-to-10.2.0.0/16 (Phase 2)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000001\n\n\
          SA name: peer-203.0.113.20 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 203.0.113.20\nFlags 0x00000001\n\n\
          SA name: stale-connection (Phase 2)\nsrc: 192.0.2.1 dst: 192.0.2.99\nFlags 0x00000000\n\n",
     );

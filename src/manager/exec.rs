@@ -5,13 +5,15 @@
 //! says which.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::{Plan, Step};
+use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
-use crate::system::ipsecctl::Ipsecctl;
+use crate::system::ipsecctl::{self, Ipsecctl};
 use crate::system::{fifo, files};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -19,13 +21,22 @@ struct Journal {
     plan: Plan,
     /// The first step not known to be done.
     next: usize,
+    /// When step `next` writes into the FIFO: how many of its lines are
+    /// known to be in, so that a run taking it up sends only the rest.
+    #[serde(default)]
+    sent: usize,
 }
 
 fn write_journal(gw: &Gateway, plan: &Plan, next: usize) -> Result<(), String> {
+    write_journal_sent(gw, plan, next, 0)
+}
+
+fn write_journal_sent(gw: &Gateway, plan: &Plan, next: usize, sent: usize) -> Result<(), String> {
     create_private_dir(&gw.state_dir)?;
     let text = serde_json::to_vec(&Journal {
         plan: plan.clone(),
         next,
+        sent,
     })
     .map_err(|e| format!("cannot write the journal: {e}"))?;
     atomic_write(&gw.journal_path(), &text, 0o600)
@@ -46,37 +57,204 @@ fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
     }
 }
 
-/// Checks what the plan needs before touching anything: ipsecctl can be run,
-/// isakmpd reads its FIFO.
-fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
-    let uses = |f: fn(&Step) -> bool| plan.steps.iter().any(f);
-    if uses(|s| matches!(s, Step::Ipsecctl { .. })) && !gw.ipsecctl.is_file() {
-        return Err(format!("{} not found", gw.ipsecctl.display()));
+/// A step that failed: why, and whether it may have done part of its work
+/// (then it is undone too).  An ipsecctl that could not be started, or a
+/// FIFO that took no line, did nothing.
+struct Failed {
+    why: String,
+    touched: bool,
+}
+
+impl Failed {
+    fn untouched(why: String) -> Failed {
+        Failed {
+            why,
+            touched: false,
+        }
     }
-    if uses(|s| matches!(s, Step::Fifo { .. })) {
-        fifo::check(&gw.fifo)?;
+}
+
+impl From<String> for Failed {
+    fn from(why: String) -> Failed {
+        Failed { why, touched: true }
+    }
+}
+
+/// ipsecctl as the gateway's settings run it: bounded in time, and told
+/// the FIFO when it is not ipsecctl's own default.
+fn ipsecctl(gw: &Gateway) -> Ipsecctl {
+    let mut ctl = Ipsecctl::new(&gw.ipsecctl);
+    ctl.timeout = gw.ipsecctl_timeout;
+    if gw.settings.isakmpd_fifo != ipsecctl::DEFAULT_FIFO {
+        ctl.fifo = Some(gw.fifo.clone());
+    }
+    ctl
+}
+
+/// The file an ipsecctl step reads (`-f FILE`).
+fn rules_file(args: &[String]) -> Option<&str> {
+    let at = args.iter().position(|a| a == "-f")?;
+    args.get(at + 1).map(String::as_str)
+}
+
+/// Whether rules text holds ike rules, which make ipsecctl write into
+/// isakmpd's FIFO (ike.c: ike_ipsec_establish opens it, blocking, for each
+/// one, when loading and when deleting).  Text that does not compile is
+/// taken to hold some.
+fn has_ike_rules(gw: &Gateway, text: &[u8]) -> bool {
+    let compiled = gw.compile_text("ipsecctl input", text);
+    compiled.has_errors()
+        || compiled
+            .rules
+            .iter()
+            .any(|r| matches!(r.kind, RuleKind::Ike(_)))
+}
+
+/// The rules an ipsecctl step will read: its own file, else the file its
+/// `-f` names as an earlier step of the plan writes it, else as it is.
+fn ipsecctl_input(
+    earlier: &[Step],
+    args: &[String],
+    file: &Option<(PathBuf, Vec<u8>)>,
+) -> Option<Vec<u8>> {
+    if let Some((_, text)) = file {
+        return Some(text.clone());
+    }
+    let path = Path::new(rules_file(args)?);
+    let written = earlier.iter().rev().find_map(|s| match s {
+        Step::Write { path: p, new, .. } if p == path => Some(new.clone()),
+        _ => None,
+    });
+    written.or_else(|| fs::read(path).ok())
+}
+
+/// Checks that isakmpd reads its FIFO before an ipsecctl run that writes
+/// into it: ipsecctl opens the FIFO blocking and would wait for a reader.
+fn check_fifo_for(gw: &Gateway, input: Option<&[u8]>) -> Result<(), String> {
+    match input {
+        Some(text) if !has_ike_rules(gw, text) => Ok(()),
+        // a file that cannot be read is not read by ipsecctl either
+        None => Ok(()),
+        Some(_) => fifo::check(&gw.fifo),
+    }
+}
+
+/// Checks what the plan needs before touching anything: ipsecctl can be
+/// run, isakmpd reads its FIFO when a step writes into it, every FIFO
+/// line can be sent whole.
+fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
+    for (i, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Ipsecctl { args, file, .. } => {
+                check_executable(&gw.ipsecctl)?;
+                let input = ipsecctl_input(&plan.steps[..i], args, file);
+                check_fifo_for(gw, input.as_deref())?;
+            }
+            Step::Fifo { lines } => {
+                fifo::check_lines(lines)?;
+                fifo::check(&gw.fifo)?;
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
 
+fn check_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), files::io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{} is not executable", path.display()));
+    }
+    Ok(())
+}
+
+fn run_ipsecctl(
+    gw: &Gateway,
+    args: &[String],
+    file: &Option<(PathBuf, Vec<u8>)>,
+    tolerant: bool,
+    log: &mut dyn FnMut(String),
+) -> Result<(), Failed> {
+    if let Some((path, text)) = file {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
+        atomic_write(path, text, 0o600)?;
+    }
+    let input = ipsecctl_input(&[], args, file);
+    let outcome = check_fifo_for(gw, input.as_deref()).and_then(|()| ipsecctl(gw).run(args));
+    if let Some((path, _)) = file {
+        let _ = fs::remove_file(path);
+    }
+    // not started: nothing was loaded or deleted
+    let outcome = outcome.map_err(Failed::untouched)?;
+    let shown = args.join(" ");
+    if outcome.success {
+        let said = outcome.stderr.trim_end();
+        if !said.is_empty() {
+            log(format!("ipsecctl {shown}: {said}"));
+        }
+        return Ok(());
+    }
+    let said = outcome.failure();
+    if tolerant {
+        log(format!("ipsecctl {shown} failed, going on: {said}"));
+        Ok(())
+    } else {
+        Err(format!("ipsecctl {shown} failed:\n{said}").into())
+    }
+}
+
+/// Sends a FIFO step's lines from line `from` on; when it has to wait,
+/// and when it stops, the journal records how many are in.
+fn send_fifo(
+    gw: &Gateway,
+    plan: &Plan,
+    index: usize,
+    lines: &[String],
+    from: usize,
+) -> Result<(), Failed> {
+    let rest = &lines[from.min(lines.len())..];
+    let mut record = |sent: usize| {
+        let _ = write_journal_sent(gw, plan, index, from + sent);
+    };
+    fifo::send_lines(&gw.fifo, rest, &mut record).map_err(|u| {
+        if u.sent > 0 {
+            record(u.sent);
+        }
+        Failed {
+            why: u.why,
+            touched: u.sent > 0,
+        }
+    })
+}
+
+/// Runs step `index` of `plan`; a FIFO step starts at line `from`.
 fn run_step(
     gw: &Gateway,
-    step: &Step,
+    plan: &Plan,
+    index: usize,
+    from: usize,
     forward_only: bool,
     log: &mut dyn FnMut(String),
-) -> Result<(), String> {
-    match step {
+) -> Result<(), Failed> {
+    match &plan.steps[index] {
         Step::Write {
             path, new, mode, ..
         } => {
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
             }
-            atomic_write(path, new, *mode)
+            Ok(atomic_write(path, new, *mode)?)
         }
         Step::Move { from, to, .. } => {
             if from.exists() {
-                move_file(from, to)
+                Ok(move_file(from, to)?)
             } else {
                 Ok(())
             }
@@ -86,33 +264,8 @@ fn run_step(
             file,
             tolerant,
             ..
-        } => {
-            if let Some((path, text)) = file {
-                if let Some(dir) = path.parent() {
-                    create_private_dir(dir)?;
-                }
-                atomic_write(path, text, 0o600)?;
-            }
-            let outcome = Ipsecctl::new(&gw.ipsecctl).run(args);
-            if let Some((path, _)) = file {
-                let _ = fs::remove_file(path);
-            }
-            let outcome = outcome?;
-            if outcome.success {
-                return Ok(());
-            }
-            let said = outcome.stderr.trim_end();
-            if *tolerant || forward_only {
-                log(format!(
-                    "ipsecctl {} failed, going on: {said}",
-                    args.join(" ")
-                ));
-                Ok(())
-            } else {
-                Err(format!("ipsecctl {} failed:\n{said}", args.join(" ")))
-            }
-        }
-        Step::Fifo { lines } => fifo::send(&gw.fifo, lines),
+        } => run_ipsecctl(gw, args, file, *tolerant || forward_only, log),
+        Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
     }
 }
 
@@ -149,17 +302,7 @@ fn roll_back(
                 undo: Some(args),
                 file,
                 ..
-            } => run_step(
-                gw,
-                &Step::Ipsecctl {
-                    args: args.clone(),
-                    file: file.clone(),
-                    tolerant: true,
-                    undo: None,
-                },
-                true,
-                log,
-            ),
+            } => run_ipsecctl(gw, args, file, true, log).map_err(|f| f.why),
             _ => Ok(()),
         };
         result.map_err(|e| (i, e))?;
@@ -183,8 +326,8 @@ fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> Stri
 /// undone and the error returned; after it, the error is returned and the
 /// journal kept, for the next run to complete.
 pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
-    preflight(gw, plan)?;
-    for (i, step) in plan.steps.iter().enumerate() {
+    preflight(gw, plan).map_err(|e| format!("{e}\nnothing was changed"))?;
+    for i in 0..plan.steps.len() {
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step
         // that fails.  `recorded` is the step the journal on disk names,
@@ -194,11 +337,15 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
             Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
             Err(e) => (e, i - 1, i),
             Ok(()) => {
-                match crate::faults::before_step(i).and_then(|()| run_step(gw, step, false, log)) {
+                let result = crate::faults::before_step(i)
+                    .map_err(Failed::from)
+                    .and_then(|()| run_step(gw, plan, i, 0, false, log));
+                match result {
                     Ok(()) => continue,
                     // a step that fails may have done part of its work
-                    // (ipsecctl goes on past a rule it rejects)
-                    Err(e) => (e, i, i + 1),
+                    // (ipsecctl goes on past a rule it rejects): it is
+                    // undone too, unless it did nothing at all
+                    Err(f) => (f.why, i, if f.touched { i + 1 } else { i }),
                 }
             }
         };
@@ -280,10 +427,14 @@ pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<Strin
         }
         format!("rolled back the interrupted `{}`", plan.op)
     } else {
-        for (i, step) in plan.steps.iter().enumerate().skip(next) {
-            write_journal(gw, plan, i)
-                .and_then(|()| run_step(gw, step, true, log))
-                .map_err(|e| {
+        for i in next..plan.steps.len() {
+            // the lines of an interrupted FIFO step already sent are not
+            // sent again
+            let from = if i == next { journal.sent } else { 0 };
+            write_journal_sent(gw, plan, i, from)
+                .map_err(Failed::from)
+                .and_then(|()| run_step(gw, plan, i, from, true, log))
+                .map_err(|Failed { why: e, .. }| {
                     format!(
                         "completing the interrupted `{}`: {e}\nthe next ipsecmgr run tries again",
                         plan.op

@@ -43,6 +43,8 @@ pub struct Gateway {
     pub fifo: PathBuf,
     pub result: PathBuf,
     pub state_dir: PathBuf,
+    /// How long one ipsecctl run may take.
+    pub ipsecctl_timeout: std::time::Duration,
 }
 
 impl Gateway {
@@ -55,6 +57,7 @@ impl Gateway {
             fifo: root.map(&settings.isakmpd_fifo),
             result: root.map(&settings.isakmpd_result),
             state_dir: root.map(&settings.state_dir),
+            ipsecctl_timeout: std::time::Duration::from_secs(settings.ipsecctl_timeout),
             settings,
             root,
             names,

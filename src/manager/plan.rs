@@ -33,7 +33,9 @@ pub enum Step {
         tolerant: bool,
         undo: Option<Vec<String>>,
     },
-    /// Write lines into isakmpd's FIFO.
+    /// Write lines into isakmpd's FIFO, each whole in one write (so at
+    /// most PIPE_BUF bytes); the journal records how many are in, and a
+    /// run that takes an interrupted one up sends only the rest.
     Fifo { lines: Vec<String> },
 }
 

@@ -2,7 +2,9 @@
 //! SAs) and isakmpd's `S` report (its SAs, by connection name).
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+
+use crate::system::files::io_reason;
 
 /// One SA isakmpd reports: `SA name: NAME (Phase N/...)` and the transport
 /// line `src: A dst: B` under it.
@@ -38,8 +40,10 @@ impl IsakmpdSa {
     }
 }
 
-/// Parses isakmpd's `S` report (sa.c: sa_report_all).
-pub fn parse_sa_report(text: &str) -> Vec<IsakmpdSa> {
+/// Parses isakmpd's `S` report (sa.c: sa_report_all).  It is read as
+/// bytes: identities and names may hold any (e.g. Latin-1), shown lossily.
+pub fn parse_sa_report(report: &[u8]) -> Vec<IsakmpdSa> {
+    let text = String::from_utf8_lossy(report);
     let mut sas = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
@@ -140,35 +144,110 @@ pub fn parse_show_all(text: &str) -> KernelState {
     state
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+/// The result file may hold this much; more is not isakmpd's answer.
+const RESULT_LIMIT: u64 = 256 << 20;
+
+/// An empty result file is taken as the whole answer (no SAs, no such tag)
+/// once it has stayed empty this long: isakmpd creates it and writes the
+/// answer in one go (ui.c: ui_open_result, then fclose).
+const EMPTY_SETTLES: Duration = Duration::from_millis(100);
+
+/// A report that ends where an answer ends is read again after this long,
+/// to see that no more is coming.
+const RECHECK: Duration = Duration::from_millis(10);
+
+/// Whether an `S` report is whole: every SA's block ends with a blank line
+/// (sa.c: sa_dump_all writes a lone newline after each SA).
+pub fn sa_report_complete(report: &[u8]) -> bool {
+    report.ends_with(b"\n\n")
 }
 
-/// Asks isakmpd for its SA report: `S` into the FIFO, then waits (up to
-/// `wait`) for it to rewrite the result file.
-pub fn isakmpd_report(fifo: &Path, result: &Path, wait: Duration) -> Result<String, String> {
-    let before = stamp(result);
-    crate::system::fifo::send(fifo, &["S".into()])?;
+/// Whether a `C get` answer is whole: the value and a newline (ui.c:
+/// ui_config, "get").
+pub fn get_answer_complete(answer: &[u8]) -> bool {
+    answer.ends_with(b"\n")
+}
+
+/// Asks isakmpd for its SA report: `S` into the FIFO; see [`ask`].
+pub fn isakmpd_report(fifo: &Path, result: &Path, wait: Duration) -> Result<Vec<u8>, String> {
+    ask(fifo, result, "S", sa_report_complete, wait)
+}
+
+/// Asks isakmpd for one configuration value (`C get [SECTION]:TAG`); `None`
+/// when it has none.
+pub fn isakmpd_get(
+    fifo: &Path,
+    result: &Path,
+    section: &str,
+    tag: &str,
+    wait: Duration,
+) -> Result<Option<String>, String> {
+    let line = format!("C get [{section}]:{tag}");
+    let answer = ask(fifo, result, &line, get_answer_complete, wait)?;
+    let text = String::from_utf8_lossy(&answer);
+    let value = text.trim_end_matches('\n');
+    Ok((!value.is_empty()).then(|| value.to_string()))
+}
+
+/// Sends `line`, whose answer isakmpd writes to the result file, and
+/// waits (up to `wait`) for the whole answer.  The old file is removed
+/// first: isakmpd creates it anew for each answer, so whatever is there
+/// afterwards is the answer to this line.
+fn ask(
+    fifo: &Path,
+    result: &Path,
+    line: &str,
+    complete: fn(&[u8]) -> bool,
+    wait: Duration,
+) -> Result<Vec<u8>, String> {
+    match std::fs::remove_file(result) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot remove {} before asking isakmpd: {}",
+                result.display(),
+                io_reason(&e)
+            ));
+        }
+    }
+    crate::system::fifo::send(fifo, &[line.to_string()])?;
     let start = Instant::now();
+    let mut empty_since: Option<Instant> = None;
     loop {
-        let now = stamp(result);
-        if now.is_some() && now != before {
-            // isakmpd may still be writing: wait until the file stops changing
-            std::thread::sleep(Duration::from_millis(20));
-            if stamp(result) == now {
-                return std::fs::read_to_string(result)
-                    .map_err(|e| format!("cannot read {}: {e}", result.display()));
+        if let Some(bytes) = read_result(result)? {
+            if bytes.is_empty() {
+                let since = *empty_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= EMPTY_SETTLES {
+                    return Ok(bytes);
+                }
+            } else {
+                empty_since = None;
+                if complete(&bytes) {
+                    std::thread::sleep(RECHECK);
+                    if read_result(result)?.as_deref() == Some(bytes.as_slice()) {
+                        return Ok(bytes);
+                    }
+                }
             }
         }
         if start.elapsed() > wait {
             return Err(format!(
-                "isakmpd did not write {} within {} seconds",
+                "isakmpd did not answer `{line}` in {} within {} seconds",
                 result.display(),
                 wait.as_secs()
             ));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The result file's bytes; `None` while it does not exist.
+fn read_result(result: &Path) -> Result<Option<Vec<u8>>, String> {
+    match crate::system::files::read_regular(result, RESULT_LIMIT) {
+        Ok(data) => Ok(Some(data.bytes)),
+        Err(_) if !result.exists() => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {}", result.display(), e.0)),
     }
 }
 
@@ -183,7 +262,7 @@ mod tests {
                     SA name: from-10.0.0.0/24-to-10.9.0.0/24 (Phase 2)\nsrc: 192.0.2.1 dst: 192.0.2.9\n\
                     Flags 0x00000000\nSPI 0: 1234abcd\n\nSA name: <unnamed> (Phase 1/Responder)\n\
                     <no transport>\n\n";
-        let sas = parse_sa_report(text);
+        let sas = parse_sa_report(text.as_bytes());
         assert_eq!(sas.len(), 3);
         assert_eq!(sas[0].name, "peer-192.0.2.9");
         assert_eq!(sas[0].phase, 1);
@@ -210,5 +289,63 @@ mod tests {
             parse_show_all("FLOWS:\nNo flows\n\nSAD:\nNo entries\n"),
             KernelState::default()
         );
+    }
+
+    /// A reader standing in for isakmpd: answers each line it reads with
+    /// `answer`, written to `result` as ui.c does (create, write, close).
+    fn answering(fifo: &Path, result: &Path, answer: &'static [u8]) -> std::thread::JoinHandle<()> {
+        use std::io::Read;
+        nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fifo)
+            .unwrap();
+        let result = result.to_path_buf();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            if f.read(&mut buf).is_ok() {
+                std::fs::write(&result, answer).unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn an_old_result_is_never_taken_for_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, result) = (dir.path().join("fifo"), dir.path().join("result"));
+        std::fs::write(&result, "stale,value\n").unwrap();
+        let t = answering(&fifo, &result, b"a,b\n");
+        let got = isakmpd_get(
+            &fifo,
+            &result,
+            "Phase 2",
+            "Connections",
+            Duration::from_secs(2),
+        );
+        t.join().unwrap();
+        assert_eq!(got.unwrap().as_deref(), Some("a,b"));
+    }
+
+    #[test]
+    fn an_empty_answer_means_no_value_and_a_cut_report_is_not_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fifo, result) = (dir.path().join("fifo"), dir.path().join("result"));
+        let t = answering(&fifo, &result, b"");
+        let got = isakmpd_get(
+            &fifo,
+            &result,
+            "Phase 2",
+            "Connections",
+            Duration::from_secs(2),
+        );
+        t.join().unwrap();
+        assert_eq!(got.unwrap(), None);
+        assert!(!sa_report_complete(
+            b"SA name: a (Phase 2)\nsrc: 1 dst: 2\n"
+        ));
+        assert!(sa_report_complete(
+            b"SA name: a (Phase 2)\nsrc: 1 dst: 2\nFlags 0x1\n\n"
+        ));
     }
 }

@@ -249,3 +249,4 @@ pub fn tunnel(n: u32, psk: &str) -> String {
         "ike esp from 10.0.{n}.0/24 to 10.{n}.0.0/16 peer 198.51.{n}.1 \\\n\tmain auth hmac-sha2-256 enc aes-256 group modp2048 \\\n\tquick enc aes-256-gcm group modp2048 \\\n\tpsk \"{psk}\"\n"
     )
 }
+pub mod programs;

@@ -113,6 +113,7 @@ fn run_step(
             }
         }
         Step::Fifo { lines } => fifo::send(&gw.fifo, lines),
+        Step::FifoOnUndo { .. } => Ok(()),
     }
 }
 
@@ -160,6 +161,14 @@ fn roll_back(
                 true,
                 log,
             ),
+            // isakmpd may be gone by now: what cannot be sent is said,
+            // and the rest of the rollback goes on
+            Step::FifoOnUndo { lines } => {
+                if let Err(e) = fifo::send(&gw.fifo, lines) {
+                    log(format!("{e}; isakmpd keeps what the undone step loaded"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         result.map_err(|e| (i, e))?;

@@ -148,23 +148,37 @@ fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
     let p2b = "from-10.0.50.0/24-to-172.16.11.0/24";
     let p1 = "peer-203.0.113.20";
     let xf = "AES_GCM_16128-NONE-MODP_3072-TUNNEL";
-    let expected: Vec<String> = vec![
-        format!("C rms [phase2-suite-{p2a}]"),
-        format!("C rms [phase2-protocol-{p2a}]"),
-        format!("C rms [phase2-transform-{p2a}-{xf}]"),
-        format!("C rms [from-10.0.50.0/24]"),
-        format!("C rms [to-172.16.10.0/24]"),
-        format!("C rms [phase2-suite-{p2b}]"),
-        format!("C rms [phase2-protocol-{p2b}]"),
-        format!("C rms [phase2-transform-{p2b}-{xf}]"),
-        format!("C rms [to-172.16.11.0/24]"),
+    // ipsecmgr's own copy of the four lines of `ipsecctl -d` comes first;
+    // the phase 1 peer goes once `S` shows no exchange with it in flight
+    let mut expected: Vec<String> = Vec::new();
+    let from = "C rms [from-10.0.50.0/24]".to_string();
+    for (p2, first, to) in [
+        (p2a, true, "to-172.16.10.0/24"),
+        (p2b, false, "to-172.16.11.0/24"),
+    ] {
+        expected.extend([
+            format!("t {p2}"),
+            format!("C rmv [Phase 2]:Connections={p2}"),
+            format!("C rms [{p2}]"),
+            format!("C rms [phase2-{p2}]"),
+            format!("C rms [phase2-suite-{p2}]"),
+            format!("C rms [phase2-protocol-{p2}]"),
+            format!("C rms [phase2-transform-{p2}-{xf}]"),
+        ]);
+        // the local network's section goes with the first, once
+        if first {
+            expected.push(from.clone());
+        }
+        expected.push(format!("C rms [{to}]"));
+    }
+    expected.extend([
         format!("t main {p1}"),
-        "t main 203.0.113.20".into(),
+        "S".into(),
         "C rm [Phase 1]:203.0.113.20".into(),
         format!("C rms [{p1}]"),
         format!("C rms [phase1-{p1}]"),
         format!("C rms [phase1-transform-{p1}-PRE_SHARED-SHA-AES128-MODP_3072]"),
-    ];
+    ]);
     assert_eq!(gw.fifo(), expected);
     assert_eq!(
         gw.read("etc/ipsec.conf"),
@@ -210,20 +224,28 @@ fn down_up_and_restart_send_exactly_their_lines() {
     let gw = gateway();
     let out = gw.run(&["down", "customer-b"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let p2 = "from-10.0.2.0/24-to-10.2.0.0/16";
     assert_eq!(
         gw.fifo(),
         vec![
-            "t from-10.0.2.0/24-to-10.2.0.0/16",
-            "t main peer-198.51.2.1",
-            "t main 198.51.2.1"
+            format!("C rmv [Phase 2]:Connections={p2}"),
+            format!("t {p2}"),
+            "t main peer-198.51.2.1".into(),
+            "S".into(),
         ]
     );
     gw.clear();
     gw.run(&["up", "customer-b"]);
-    assert_eq!(gw.fifo(), vec!["c from-10.0.2.0/24-to-10.2.0.0/16"]);
+    assert_eq!(
+        gw.fifo(),
+        vec![
+            format!("C add [Phase 2]:Connections={p2}"),
+            format!("c {p2}")
+        ]
+    );
     gw.clear();
     gw.run(&["restart", "customer-b.conf"]);
-    assert_eq!(gw.fifo().len(), 4);
+    assert_eq!(gw.fifo().len(), 5);
     assert!(
         gw.calls().is_empty(),
         "down/up never touch the configuration"
@@ -238,7 +260,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(out.status.success());
     let plan = stdout(&out);
     assert!(plan.starts_with(&format!(
-        "run ipsecctl -d -f {}\nfifo C rms [phase2-suite-",
+        "run ipsecctl -d -f {}\nfifo t from-10.0.50.0/24-to-172.16.10.0/24\nfifo C rmv [Phase 2]:Connections=",
         gw.actual("etc/ipsec.d/customer-acme.conf")
     )));
     assert!(

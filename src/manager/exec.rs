@@ -161,9 +161,10 @@ fn roll_back(
                 true,
                 log,
             ),
-            // isakmpd may be gone by now: what cannot be sent is said,
-            // and the rest of the rollback goes on
-            Step::FifoOnUndo { lines } => {
+            // only when the step after it (which it undoes) may have run;
+            // isakmpd may be gone by now: what cannot be sent is said, and
+            // the rest of the rollback goes on
+            Step::FifoOnUndo { lines } if i + 1 < done => {
                 if let Err(e) = fifo::send(&gw.fifo, lines) {
                     log(format!("{e}; isakmpd keeps what the undone step loaded"));
                 }

@@ -124,14 +124,17 @@ pub fn write_loaded(gw: &Gateway, name: &str, record: &LoadedRecord) -> Step {
     write_step(gw, loaded_path(gw, name), json(record))
 }
 
-/// The step moving the record of a removed fragment aside, as rm does
-/// with the fragment (when there is one).
+/// The step moving the record of a removed fragment aside (kept, as rm
+/// keeps the fragment), when there is one.
 pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
     let from = loaded_path(gw, name);
     if !from.exists() {
         return None;
     }
-    let to = gw.removed_dir().join(format!("{name}.loaded.{stamp}"));
+    let to = gw
+        .state_dir
+        .join("loaded")
+        .join(format!("{name}.json.removed.{stamp}"));
     Some(Step::Move {
         shown_from: gw.shown(&from),
         shown_to: gw.shown(&to),

@@ -608,3 +608,34 @@ fn diff_of_a_version_with_errors_says_so_and_fails() {
     let out = gw.run(&["diff", "customer-acme", &gw.actual("home/fine.conf")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The gateway double speaks to isakmpd as ipsecctl does: its lines go
+/// through the FIFO, and replayed through isakmpd's own conf.c/ui.c they
+/// leave the database a fresh load gives.
+#[test]
+fn the_double_writes_what_ipsecctl_sends_and_the_replay_sees_it() {
+    let gw = gateway();
+    assert_eq!(gw.replay(), gw.fresh(), "nothing run yet");
+    gw.write("home/c7.conf", &tunnel(7, "c7-secret-0123456789abcd"));
+    let out = gw.run(&["add", &gw.actual("home/c7.conf")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stream = gw.stream();
+    let settings = gw.settings();
+    let sent = common::isakmpd::ipsecctl_lines(&settings, &gw.fragment("c7"), false);
+    assert_eq!(stream, sent, "the FIFO got exactly ipsecctl's lines");
+    assert!(gw.fifo().is_empty(), "none of them is ipsecmgr's");
+    assert!(sent.contains(&"C add [Phase 2]:Connections=from-10.0.7.0/24-to-10.7.0.0/16".into()));
+    let db = gw.replay();
+    assert_eq!(db, gw.fresh(), "{}", db.diff(&gw.fresh()));
+    assert!(
+        db.connections()
+            .contains(&"from-10.0.7.0/24-to-10.7.0.0/16".to_string())
+    );
+    assert_eq!(
+        db.get("Phase 1", "198.51.7.1").as_deref(),
+        Some("peer-198.51.7.1")
+    );
+    gw.check_db(&["customer-acme", "customer-b", "c7"], &[])
+        .unwrap();
+    assert!(gw.check_db(&["customer-acme", "customer-b"], &[]).is_err());
+}

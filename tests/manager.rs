@@ -19,6 +19,16 @@ fn gateway() -> Gateway {
     )
 }
 
+/// isakmpd's database (the FIFO replayed through its own conf.c/ui.c)
+/// equals a fresh load of `names`, in order, with `down` held down.
+fn assert_db(gw: &Gateway, names: &[&str], down: &[&str]) {
+    if let Err(e) = gw.check_db(names, down) {
+        panic!("{e}");
+    }
+}
+
+const BOTH: [&str; 2] = ["customer-acme", "customer-b"];
+
 #[test]
 fn add_loads_the_file_and_adds_one_include_line() {
     let gw = gateway();
@@ -57,6 +67,7 @@ fn add_loads_the_file_and_adds_one_include_line() {
         gw.fifo().is_empty(),
         "add writes nothing into the FIFO itself"
     );
+    assert_db(&gw, &["customer-acme", "customer-b", "new-customer"], &[]);
     let copy = gw.path("var/db/ipsecmgr/applied/new-customer.conf");
     assert_eq!(fs::metadata(&copy).unwrap().mode() & 0o777, 0o600);
     assert!(
@@ -132,6 +143,7 @@ fn add_undoes_everything_when_ipsecctl_fails() {
     assert!(!gw.path("etc/ipsec.d/c.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/applied/c.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/journal").exists());
+    assert_db(&gw, &BOTH, &[]);
 }
 
 #[test]
@@ -166,6 +178,7 @@ fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
         format!("C rms [phase1-transform-{p1}-PRE_SHARED-SHA-AES128-MODP_3072]"),
     ];
     assert_eq!(gw.fifo(), expected);
+    assert_db(&gw, &["customer-b"], &[]);
     assert_eq!(
         gw.read("etc/ipsec.conf"),
         before.replace("include \"/etc/ipsec.d/customer-acme.conf\"\n", "")
@@ -203,6 +216,7 @@ fn rm_keeps_a_phase_1_peer_another_fragment_shares() {
         fifo.contains(&"C rms [to-10.1.0.0/16]".to_string()),
         "{fifo:?}"
     );
+    assert_db(&gw, &["b"], &[]);
 }
 
 #[test]
@@ -221,9 +235,11 @@ fn down_up_and_restart_send_exactly_their_lines() {
     gw.clear();
     gw.run(&["up", "customer-b"]);
     assert_eq!(gw.fifo(), vec!["c from-10.0.2.0/24-to-10.2.0.0/16"]);
+    assert_db(&gw, &BOTH, &[]);
     gw.clear();
     gw.run(&["restart", "customer-b.conf"]);
     assert_eq!(gw.fifo().len(), 4);
+    assert_db(&gw, &BOTH, &[]);
     assert!(
         gw.calls().is_empty(),
         "down/up never touch the configuration"
@@ -327,6 +343,7 @@ fn apply_touches_only_the_rules_that_change() {
         "the peer stays: {fifo:?}"
     );
     assert_eq!(gw.read("etc/ipsec.d/five.conf"), new);
+    assert_db(&gw, &["five", "other"], &[]);
     assert_eq!(gw.read("var/db/ipsecmgr/applied/five.conf"), new);
     // the scratch files are gone
     assert_eq!(
@@ -379,6 +396,9 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
     for c in gw.calls() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")));
     }
+    let mut names: Vec<&str> = frags.iter().map(|(n, _)| *n).collect();
+    names.retain(|n| *n != "c07");
+    assert_db(&gw, &names, &[]);
     let after = gw.read("etc/ipsec.conf");
     assert_eq!(before.lines().count(), after.lines().count() + 1);
     assert_eq!(
@@ -399,6 +419,8 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
     for c in gw.calls() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")), "{c:?}");
     }
+    names.push("c07");
+    assert_db(&gw, &names, &[]);
     gw.clear();
     gw.write("home/c07.conf", &tunnel(7, "secret-number-07-changed"));
     assert!(
@@ -411,6 +433,7 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")), "{c:?}");
     }
     assert!(gw.fifo().iter().all(|l| !foreign(l)), "{:?}", gw.fifo());
+    assert_db(&gw, &names, &[]);
 }
 
 #[test]
@@ -476,6 +499,7 @@ fn an_interrupted_rm_is_completed_by_the_next_run() {
     assert!(!gw.read("etc/ipsec.conf").contains("customer-acme"));
     assert!(!gw.path("etc/ipsec.d/customer-acme.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/journal").exists());
+    assert_db(&gw, &["customer-b"], &[]);
 }
 
 #[test]
@@ -502,6 +526,7 @@ fn an_interrupted_add_is_rolled_back_by_the_next_run() {
     );
     assert_eq!(gw.read("etc/ipsec.conf"), before);
     assert!(!gw.path("etc/ipsec.d/c.conf").exists());
+    assert_db(&gw, &BOTH, &[]);
 }
 
 #[test]

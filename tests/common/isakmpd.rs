@@ -96,6 +96,37 @@ impl Dump {
             .collect()
     }
 
+    /// The dump with the members of `[Phase 2]:Connections` and
+    /// `Passive-Connections` sorted. Their order carries no meaning:
+    /// connection_init (connection.c 1.41) sets each listed connection up
+    /// on its own, and connection_passive_lookup_by_ids matches IDs
+    /// exactly, and connection names are made from the IDs, so no two
+    /// entries can both match. An apply that re-adds a changed connection
+    /// at the end of the list is therefore equal to a fresh load.
+    pub fn connection_order_ignored(&self) -> Dump {
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| {
+                let lower = l.to_ascii_lowercase();
+                let is_list = ["[phase 2]:connections=", "[phase 2]:passive-connections="]
+                    .iter()
+                    .any(|p| lower.starts_with(p));
+                if !is_list {
+                    return l.clone();
+                }
+                let (head, value) = l.split_at(l.find('=').unwrap() + 1);
+                let mut members: Vec<&str> = value.split(',').collect();
+                members.sort_unstable();
+                format!("{head}{}", members.join(","))
+            })
+            .collect();
+        Dump {
+            lines,
+            stderr: self.stderr.clone(),
+        }
+    }
+
     /// Lines only in `self` (`+`) and only in `expected` (`-`), both sorted.
     pub fn diff(&self, expected: &Dump) -> String {
         let mut out = String::new();

@@ -117,7 +117,11 @@ pub struct Gateway {
 
 /// The stand-in: records argv and the -f file, refuses a file ipsecctl
 /// would refuse (by compiling it with ipsecmgr, secrecy check included),
-/// fails when told to (etc/ipsecctl.fail holds its message), answers -sa
+/// fails when told to (etc/ipsecctl.fail holds its message; with
+/// etc/ipsecctl.fail-after-send it fails after writing to isakmpd, as
+/// ipsecctl does when a flow is refused after the ike rules went out;
+/// etc/ipsecctl.kill-caller, removed when used, kills ipsecmgr once the
+/// lines are sent, as a crash in the middle of ipsecctl would), answers -sa
 /// from var/ipsecctl.sa. For `-f` / `-d -f` it writes what ipsecctl would
 /// write to isakmpd (the FIFO lines of `ipsecmgr compile [-d] -k`) into
 /// the FIFO given with `-i`, else var/run/isakmpd.fifo, as ipsecctl's
@@ -173,6 +177,8 @@ if [ -n "$file" ]; then
 	rm -f "$log/$n.out"
 	if [ -s "$log/$n.fifo" ]; then send || exit 1; fi
 fi
+if [ -f "$root/etc/ipsecctl.kill-caller" ]; then rm -f "$root/etc/ipsecctl.kill-caller"; kill -9 $PPID; fi
+if [ -f "$root/etc/ipsecctl.fail-after-send" ]; then cat "$root/etc/ipsecctl.fail-after-send" >&2; exit 1; fi
 exit 0
 "#,
         root = root.display(),
@@ -416,9 +422,12 @@ impl Gateway {
     }
 
     /// Ok when isakmpd's database (the replay of the FIFO) equals a fresh
-    /// load of `names` with `down` held down; else the differing lines.
+    /// load of `names` with `down` held down, up to the order of the
+    /// connection lists (see `Dump::connection_order_ignored`); else the
+    /// differing lines.
     pub fn check_db(&self, names: &[&str], down: &[&str]) -> Result<(), String> {
-        let (got, want) = (self.replay(), self.fresh_of(names, down));
+        let got = self.replay().connection_order_ignored();
+        let want = self.fresh_of(names, down).connection_order_ignored();
         if got == want {
             return Ok(());
         }

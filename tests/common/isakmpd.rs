@@ -5,6 +5,7 @@
 //! `../shared/isakmpd` beside the crate); a failed build fails the test.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::io::Write;
@@ -250,11 +251,23 @@ pub fn replay<S: AsRef<str>>(lines: &[S]) -> Dump {
         input.push_str(l.as_ref());
         input.push('\n');
     }
-    run_harness(&input)
+    run_harness(&input, &[])
 }
 
-fn run_harness(input: &str) -> Dump {
+/// Replays `lines` on top of the database `init` (an isakmpd.conf, mode
+/// 0600) loads, as `isakmpd -c FILE` would load it.
+pub fn replay_with_init<S: AsRef<str>>(init: &Path, lines: &[S]) -> Dump {
+    let mut input = String::new();
+    for l in lines {
+        input.push_str(l.as_ref());
+        input.push('\n');
+    }
+    run_harness(&input, &[OsStr::new("--init"), init.as_os_str()])
+}
+
+fn run_harness(input: &str, args: &[&OsStr]) -> Dump {
     let mut child = Command::new(binary())
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -490,3 +490,4 @@ pub fn tunnel(n: u32, psk: &str) -> String {
 }
 
 pub mod isakmpd;
+pub mod isakmpd_model;

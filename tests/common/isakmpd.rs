@@ -311,7 +311,29 @@ pub fn is_fifo_line(line: &str) -> bool {
 
 /// The FIFO lines `ipsecctl -f FILE` (or `-d -f FILE` when `delete`) sends
 /// for `file`, from `ipsecmgr -c SETTINGS compile [-d] -k FILE`.
+///
+/// Cached per process by the settings' and the file's text: the property
+/// tests compile the same fragments again and again.
 pub fn ipsecctl_lines(settings: &Path, file: &Path, delete: bool) -> Vec<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Key = (Vec<u8>, Vec<u8>, bool);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Vec<String>>>> = OnceLock::new();
+    let key = (
+        fs::read(settings).unwrap_or_default(),
+        fs::read(file).unwrap_or_default(),
+        delete,
+    );
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(lines) = cache.lock().unwrap().get(&key) {
+        return lines.clone();
+    }
+    let lines = compile_fifo_lines(settings, file, delete);
+    cache.lock().unwrap().insert(key, lines.clone());
+    lines
+}
+
+fn compile_fifo_lines(settings: &Path, file: &Path, delete: bool) -> Vec<String> {
     let mut cmd = Command::new(BIN);
     cmd.arg("-c").arg(settings).arg("compile");
     if delete {

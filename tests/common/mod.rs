@@ -398,6 +398,34 @@ impl Gateway {
         isakmpd::replay(&self.fresh_lines_of(&files, &down))
     }
 
+    /// Like `fresh_of`, from the fragments' texts as given (name, text),
+    /// not from what is on disk.
+    pub fn fresh_of_texts(&self, fragments: &[(&str, &str)], down: &[&str]) -> isakmpd::Dump {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(format!("{name}.conf"));
+        for (name, text) in fragments {
+            write_private(&path(name), text);
+        }
+        let files: Vec<PathBuf> = fragments.iter().map(|(n, _)| path(n)).collect();
+        let down: Vec<PathBuf> = down.iter().map(|n| path(n)).collect();
+        isakmpd::replay(&self.fresh_lines_of(&files, &down))
+    }
+
+    /// `check_db` against `fresh_of_texts`.
+    pub fn check_db_texts(&self, fragments: &[(&str, &str)], down: &[&str]) -> Result<(), String> {
+        let got = self.replay().connection_order_ignored();
+        let want = self
+            .fresh_of_texts(fragments, down)
+            .connection_order_ignored();
+        if got == want {
+            return Ok(());
+        }
+        Err(format!(
+            "- only in the fresh load, + only in isakmpd:\n{}",
+            got.diff(&want)
+        ))
+    }
+
     /// `etc/ipsec.d/NAME.conf` under the root.
     pub fn fragment(&self, name: &str) -> PathBuf {
         self.path(&format!("etc/ipsec.d/{name}.conf"))

@@ -664,3 +664,66 @@ fn the_double_writes_what_ipsecctl_sends_and_the_replay_sees_it() {
         .unwrap();
     assert!(gw.check_db(&["customer-acme", "customer-b"], &[]).is_err());
 }
+
+/// The stand-in ipsecctl writes to the FIFO `-i` names, as ipsecctl does,
+/// and fails (after a bounded wait) when nobody reads it; the lines of a
+/// removal come in the order isakmpd reads them, each with its writer.
+#[test]
+fn the_double_honours_dash_i_and_the_stream_keeps_its_order() {
+    let gw = gateway();
+    let fragment = gw.fragment("customer-b");
+    let run_double = |fifo: &str| {
+        std::process::Command::new(gw.path("sbin/ipsecctl"))
+            .args(["-i", fifo, "-f", &fragment.display().to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = run_double(&gw.actual("var/run/isakmpd.fifo"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(20));
+    let sent = common::isakmpd::ipsecctl_lines(&gw.settings(), &fragment, false);
+    assert_eq!(gw.stream(), sent);
+    gw.clear();
+    let out = run_double(&gw.actual("var/run/elsewhere.fifo"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a FIFO"), "{}", stderr(&out));
+    assert!(gw.stream().is_empty());
+
+    gw.clear();
+    assert!(gw.run(&["rm", "customer-acme"]).status.success());
+    let stream = gw.stream_with_origin();
+    // ipsecctl -d -f's lines arrive as one block, whatever ipsecmgr sends
+    // around them
+    let block: Vec<usize> = (0..stream.len())
+        .filter(|&i| stream[i].0 == Origin::Ipsecctl(0))
+        .collect();
+    assert!(!block.is_empty(), "{stream:?}");
+    assert_eq!(
+        block.len(),
+        block[block.len() - 1] - block[0] + 1,
+        "{stream:?}"
+    );
+    let (start, deleted) = (block[0], block.len());
+    let ipsecmgr_lines: Vec<String> = stream
+        .iter()
+        .filter(|(o, _)| *o == Origin::Ipsecmgr)
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert_eq!(
+        stream[start..start + deleted]
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "t from-10.0.50.0/24-to-172.16.10.0/24",
+            "C rmv [Phase 2]:Connections=from-10.0.50.0/24-to-172.16.10.0/24",
+            "C rms [from-10.0.50.0/24-to-172.16.10.0/24]",
+            "C rms [phase2-from-10.0.50.0/24-to-172.16.10.0/24]",
+            "t from-10.0.50.0/24-to-172.16.11.0/24",
+            "C rmv [Phase 2]:Connections=from-10.0.50.0/24-to-172.16.11.0/24",
+            "C rms [from-10.0.50.0/24-to-172.16.11.0/24]",
+            "C rms [phase2-from-10.0.50.0/24-to-172.16.11.0/24]",
+        ]
+    );
+    assert_eq!(gw.fifo(), ipsecmgr_lines, "fifo() is ipsecmgr's lines only");
+}

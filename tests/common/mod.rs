@@ -2,6 +2,14 @@
 //! `--root`: ipsec.conf and its fragments, a stand-in ipsecctl that records
 //! every call (and checks its input as ipsecctl would), and a real FIFO read
 //! by a thread, as isakmpd reads it.
+//!
+//! The stand-in writes into the FIFO what ipsecctl would send to isakmpd,
+//! so the FIFO stream is what isakmpd reads, in order: `fifo()` is
+//! ipsecmgr's own lines, `stream()`/`history()` all of them. `replay()`
+//! runs the boot load and the history through isakmpd's own conf.c/ui.c
+//! (`isakmpd.rs`), `fresh()`/`fresh_of()` give the database a fresh load
+//! leaves, and `check_db()` compares the two. `isakmpd_model.rs` models the
+//! connections, SAs and exchanges the harness stubs.
 #![allow(dead_code)]
 
 use std::fs;

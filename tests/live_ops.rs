@@ -8,114 +8,23 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use common::isakmpd::Dump;
 use common::*;
 
-/// isakmpd-conf: isakmpd's conf.c/ui.c replaying FIFO lines.
-fn isakmpd_conf() -> PathBuf {
-    let p = PathBuf::from(
-        std::env::var("ISAKMPD_CONF").unwrap_or_else(|_| "/tmp/iskd/isakmpd-conf".into()),
-    );
-    assert!(
-        p.is_file(),
-        "{}: build it with ../shared/isakmpd/build",
-        p.display()
-    );
-    p
-}
-
-/// The database after `lines`, sorted, with the members of the connection
-/// lists sorted too: connection.c: connection_init sets each up on its
-/// own, so their order means nothing (an apply re-adds a changed
-/// connection at the end).
-fn replay(lines: &[String]) -> Vec<String> {
-    use std::io::Write;
-    let mut child = Command::new(isakmpd_conf())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut input = lines.join("\n");
-    input.push('\n');
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let mut dump: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let lower = l.to_ascii_lowercase();
-            if lower.starts_with("[phase 2]:connections=")
-                || lower.starts_with("[phase 2]:passive-connections=")
-            {
-                let (head, value) = l.split_at(l.find('=').unwrap() + 1);
-                let mut members: Vec<&str> = value.split(',').collect();
-                members.sort_unstable();
-                format!("{head}{}", members.join(","))
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    dump.sort();
-    dump
-}
-
-fn is_fifo_line(line: &str) -> bool {
-    ["C ", "t ", "c "].iter().any(|p| line.starts_with(p))
-}
-
-/// A gateway whose ipsecctl also writes into the FIFO what the real one
-/// sends (the compiler's `-nv` FIFO lines of the file it is given), after
-/// the recording stand-in from tests/common accepted the call.  With
-/// etc/ipsecctl.fail-after-send it sends them and then fails, as ipsecctl
-/// does when isakmpd takes part of a file; with etc/ipsecctl.kill-caller
-/// it kills ipsecmgr once they are sent, as a crash mid-run would.
+/// A gateway that starts with no fragment; each is then added by
+/// `ipsecmgr add`, so that ipsecmgr stores what it loaded.  Its ipsecctl
+/// (tests/common) writes into the FIFO what the real one sends.
 struct Live {
     gw: Gateway,
 }
 
-fn sending_ipsecctl(root: &Path) -> String {
-    format!(
-        r#"#!/bin/sh
-root='{root}'
-delete=""; file=""; prev=""
-for a in "$@"; do
-	if [ "$prev" = "-f" ]; then file="$a"; fi
-	if [ "$a" = "-d" ]; then delete="-d"; fi
-	prev="$a"
-done
-"$root/sbin/ipsecctl.recorded" "$@" || exit $?
-if [ -n "$file" ]; then
-	'{bin}' -c "$root/etc/ipsecmgr.conf" compile $delete -k "$file" | grep -E '^(C|t|c) ' > "$root/var/run/isakmpd.fifo"
-fi
-if [ -f "$root/etc/ipsecctl.kill-caller" ]; then kill -9 $PPID; sleep 1; fi
-if [ -f "$root/etc/ipsecctl.fail-after-send" ]; then echo "ipsecctl: isakmpd refused a rule" >&2; exit 1; fi
-exit 0
-"#,
-        root = root.display(),
-        bin = BIN
-    )
-}
-
 impl Live {
-    /// A gateway with no fragment, each of `fragments` then added by
-    /// `ipsecmgr add`, in order.
     fn new(fragments: &[(&str, &str)]) -> Live {
-        let gw = Gateway::new(HEAD, &[]);
-        let ctl = gw.path("sbin/ipsecctl");
-        fs::rename(&ctl, gw.path("sbin/ipsecctl.recorded")).unwrap();
-        fs::write(&ctl, sending_ipsecctl(gw.root())).unwrap();
-        fs::set_permissions(&ctl, fs::Permissions::from_mode(0o755)).unwrap();
-        let live = Live { gw };
+        let live = Live {
+            gw: Gateway::new(HEAD, &[]),
+        };
         for (name, text) in fragments {
             live.add(name, text);
         }
@@ -140,51 +49,40 @@ impl Live {
         text
     }
 
-    /// Every line isakmpd received so far, without the `S` requests.
-    fn stream(&self) -> Vec<String> {
+    /// The lines ipsecmgr itself sent, without the `S` requests.
+    fn own(&self) -> Vec<String> {
         self.gw.fifo().into_iter().filter(|l| l != "S").collect()
     }
 
-    /// The lines ipsecmgr itself sent, without ipsecctl's.
+    /// Those sent after the first `since`.
     fn own_lines(&self, since: usize) -> Vec<String> {
-        self.stream()[since..].to_vec()
+        self.own()[since..].to_vec()
     }
 
-    /// What isakmpd holds now.
-    fn database(&self) -> Vec<String> {
-        replay(&self.stream())
+    /// What isakmpd holds now: everything it read, replayed through its
+    /// own conf.c/ui.c.
+    fn database(&self) -> Dump {
+        self.gw.replay()
     }
 
-    /// What a fresh `ipsecctl -f /etc/ipsec.conf` of the tree as it is
-    /// loads, with the connections of `held` (fragment names) taken off
-    /// their lists.
-    fn fresh(&self, held: &[&str]) -> Vec<String> {
-        let out = self.ok(&["compile", "-k", "/etc/ipsec.conf"]);
-        let mut lines: Vec<String> = out
-            .lines()
-            .filter(|l| is_fifo_line(l))
-            .map(str::to_string)
-            .collect();
-        for name in held {
-            let frag = self.ok(&["compile", &format!("/etc/ipsec.d/{name}.conf")]);
-            for l in frag.lines().filter(|l| l.starts_with("C add [Phase 2]:")) {
-                lines.push(l.replacen("C add", "C rmv", 1));
-            }
-        }
-        replay(&lines)
+    /// The fragments ipsec.conf includes, in order.
+    fn included(&self) -> Vec<String> {
+        let json = self.ok(&["ls", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
     }
 
-    /// The database equals a fresh load of what should be loaded.
+    /// The database equals a fresh load of what ipsec.conf includes, with
+    /// the fragments `held` down.
     fn assert_fresh(&self, held: &[&str]) {
-        let got = self.database();
-        let want = self.fresh(held);
-        if got != want {
-            let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).collect();
-            let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
-            panic!(
-                "isakmpd's database is not a fresh load\nleft over: {extra:#?}\nmissing: {missing:#?}\nstream: {:#?}",
-                self.stream()
-            );
+        let names = self.included();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        if let Err(e) = self.gw.check_db(&names, held) {
+            panic!("{e}\nstream: {:#?}", self.gw.stream());
         }
     }
 
@@ -197,11 +95,8 @@ fn ike(from: &str, to: &str, peer: &str, extra: &str, psk: &str) -> String {
     format!("ike esp from {from} to {to} peer {peer} {extra} psk \"{psk}\"\n")
 }
 
-fn conns(db: &[String]) -> String {
-    db.iter()
-        .find(|l| l.starts_with("[Phase 2]:Connections="))
-        .cloned()
-        .unwrap_or_default()
+fn conns(db: &Dump) -> String {
+    db.connections().join(",")
 }
 
 // 1. `t main <address>` is never sent: ui.c: ui_teardown builds the
@@ -248,7 +143,8 @@ fn no_teardown_by_address_is_ever_sent() {
     live.ok(&["apply", "b", &live.gw.actual("home/b2.conf")]);
     live.ok(&["rm", "a"]);
     let mains: Vec<String> = live
-        .stream()
+        .gw
+        .history()
         .into_iter()
         .filter(|l| l.starts_with("t main "))
         .collect();
@@ -292,7 +188,7 @@ fn three() -> Live {
 #[test]
 fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     let live = three();
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["down", "a"]);
     let p2 = "from-10.0.1.0/24-to-10.1.0.0/16";
     assert_eq!(
@@ -339,7 +235,7 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     assert_eq!(v[0]["held_down"], true);
     assert_eq!(v[1]["held_down"], false);
 
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["up", "a"]);
     assert_eq!(
         live.own_lines(before),
@@ -392,7 +288,7 @@ fn passive_down_and_up_use_the_passive_list_and_up_says_it_waits() {
         "ike passive esp from 10.0.4.0/24 to 10.4.0.0/16 peer 198.51.100.4 psk \"p-secret-0123456789abcd\"\n",
     )]);
     let p2 = "from-10.0.4.0/24-to-10.4.0.0/16";
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["down", "p"]);
     assert_eq!(
         live.own_lines(before)[..2],
@@ -402,7 +298,7 @@ fn passive_down_and_up_use_the_passive_list_and_up_says_it_waits() {
         ]
     );
     live.assert_fresh(&["p"]);
-    let before = live.stream().len();
+    let before = live.own().len();
     let said = live.ok(&["up", "p"]);
     assert_eq!(
         live.own_lines(before),
@@ -442,7 +338,7 @@ fn rm_of_one_tag_keeps_the_address_key_of_another() {
     live.ok(&["rm", "a"]);
     let db = live.database();
     assert!(
-        db.contains(&"[Phase 1]:198.51.100.5=peer-198.51.100.5-local-192.0.2.2".to_string()),
+        db.get("Phase 1", "198.51.100.5").as_deref() == Some("peer-198.51.100.5-local-192.0.2.2"),
         "{db:#?}"
     );
     live.assert_fresh(&[]);
@@ -453,7 +349,7 @@ fn rm_of_one_tag_keeps_the_address_key_of_another() {
     live.assert_fresh(&[]);
     let db = live.database();
     assert!(
-        db.contains(&"[Phase 1]:198.51.100.5=peer-198.51.100.5-local-192.0.2.1".to_string()),
+        db.get("Phase 1", "198.51.100.5").as_deref() == Some("peer-198.51.100.5-local-192.0.2.1"),
         "{db:#?}"
     );
 }
@@ -584,12 +480,13 @@ fn apply_of_a_phase_1_upgrade_leaves_only_the_new_transform() {
     live.ok(&["apply", "a", &live.gw.actual("home/a2.conf")]);
     let db = live.database();
     let transforms: Vec<&String> = db
+        .lines
         .iter()
         .filter(|l| l.starts_with("[phase1-peer-198.51.100.1]:Transforms="))
         .collect();
     assert_eq!(transforms.len(), 1);
     assert!(!transforms[0].contains("3DES"), "{transforms:?}");
-    assert!(db.iter().all(|l| !l.contains("3DES")), "{db:#?}");
+    assert!(db.lines.iter().all(|l| !l.contains("3DES")), "{db:#?}");
     live.assert_fresh(&[]);
 }
 
@@ -682,7 +579,6 @@ fn an_interrupted_add_rolled_back_leaves_isakmpd_as_before() {
     live.gw.write("etc/ipsecctl.kill-caller", "");
     let out = live.run(&["add", &live.gw.actual("home/d.conf")]);
     assert!(!out.status.success());
-    fs::remove_file(live.gw.path("etc/ipsecctl.kill-caller")).unwrap();
     assert_ne!(live.database(), before, "the ipsecctl run loaded it");
     let said = live.ok(&["ls"]);
     assert!(said.contains("rolls back"), "{said}");
@@ -721,7 +617,10 @@ fn rm_tears_down_by_the_names_loaded_not_by_todays_dns() {
     );
     live.ok(&["rm", "gwb"]);
     let db = live.database();
-    assert!(db.iter().all(|l| !l.contains("198.51.100.2")), "{db:#?}");
+    assert!(
+        db.lines.iter().all(|l| !l.contains("198.51.100.2")),
+        "{db:#?}"
+    );
     live.assert_fresh(&[]);
 }
 
@@ -736,7 +635,7 @@ fn down_and_up_use_the_names_loaded() {
         "etc/ipsecmgr.conf",
         "hostname = \"gw1.example.net\"\n\n[hosts]\n\"gw-b.example.net\" = [\"198.51.100.99\"]\n",
     );
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["down", "gwb"]);
     assert!(
         live.own_lines(before)
@@ -762,7 +661,9 @@ fn rm_during_a_negotiation_leaves_the_peer_pending_until_it_ends() {
     // the connection is gone at once, the peer's sections stay
     assert!(!conns(&db).contains("from-10.0.1.0/24"), "{db:#?}");
     assert!(
-        db.iter().any(|l| l.starts_with("[peer-198.51.100.1]:")),
+        db.lines
+            .iter()
+            .any(|l| l.starts_with("[peer-198.51.100.1]:")),
         "an exchange in flight points into [peer-198.51.100.1]: {db:#?}"
     );
     let ls = live.ok(&["ls"]);
@@ -774,6 +675,7 @@ fn rm_during_a_negotiation_leaves_the_peer_pending_until_it_ends() {
     live.ok(&["down", "b"]);
     assert!(
         live.database()
+            .lines
             .iter()
             .any(|l| l.starts_with("[peer-198.51.100.1]:"))
     );
@@ -802,7 +704,7 @@ fn wait_polls_and_tears_down_an_sa_that_became_ready_under_a_removed_name() {
     assert!(said.contains("waits until no exchange"), "{said}");
     // a late answer: the SA is ready under the removed tag
     live.set_report(READY);
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["down", "b"]);
     assert!(
         live.own_lines(before)
@@ -825,7 +727,7 @@ fn down_during_a_negotiation_tears_a_late_sa_down_again() {
     );
     assert!(live.ok(&["ls"]).contains("teardown of peer-198.51.100.1"));
     live.set_report(READY);
-    let before = live.stream().len();
+    let before = live.own().len();
     live.ok(&["down", "b"]);
     assert!(
         live.own_lines(before)

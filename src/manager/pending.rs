@@ -31,10 +31,13 @@ pub const DEFAULT_WAIT: u64 = 120;
 /// How often `--wait` asks isakmpd again.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Whether `sa` belongs to what `p` waits for.
+/// Whether `sa` belongs to what `p` waits for.  An SA isakmpd has not
+/// named yet and that has no transport to tell its peer by (sa.c: sa_dump
+/// prints `<no transport>`) may be any peer's: it counts for every one.
 fn concerns(p: &PendingCleanup, sa: &IsakmpdSa) -> bool {
     let by_address = |a: &Option<String>| a.as_ref().is_some_and(|a| p.addresses.contains(a));
-    p.peers.contains(&sa.name)
+    (sa.unnamed() && sa.dst.is_none())
+        || p.peers.contains(&sa.name)
         || p.phase2_names.contains(&sa.name)
         || by_address(&sa.dst)
         || by_address(&sa.src)

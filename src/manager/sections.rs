@@ -48,6 +48,9 @@ pub struct IkeSections {
     pub list_values: Vec<ListValue>,
     /// What its sections are named from (see [`SectionKey`]).
     pub keys: Vec<SectionKey>,
+    /// The `[General]` tags it sets (`ike dynamic`: the check intervals).
+    #[serde(default)]
+    pub general: Vec<String>,
 }
 
 impl IkeSections {
@@ -130,6 +133,7 @@ pub fn ike_sections(ike: &Ike) -> IkeSections {
         passive: ike.mode == IkeMode::Passive,
         list_values: text.lines().filter_map(list_value).collect(),
         keys: section_keys(ike),
+        general: Vec::new(),
     };
     let ids = [
         Some(&tags.local_id),
@@ -145,6 +149,13 @@ pub fn ike_sections(ike: &Ike) -> IkeSections {
         else {
             continue;
         };
+        if let Some((tag, _)) = line
+            .strip_prefix("C set [General]:")
+            .and_then(|rest| rest.split_once('='))
+            && !s.general.iter().any(|t| t == tag)
+        {
+            s.general.push(tag.to_string());
+        }
         let list = if matches!(section.as_str(), "Phase 1" | "Phase 2" | "General") {
             continue;
         } else if section == tags.phase1 || section.starts_with("phase1-") {

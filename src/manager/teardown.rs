@@ -27,7 +27,7 @@ use rustc_hash::FxHashSet;
 use crate::manager::sections::{
     IkeSections, ListValue, SectionKey, id_sections, ike_sections, section_keys,
 };
-use crate::rules::model::{Ike, Rule, RuleKind};
+use crate::rules::model::{Ike, IkeMode, Rule, RuleKind};
 
 /// The ike rules among `rules`.
 pub fn ikes<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<&'a Ike> {
@@ -46,6 +46,7 @@ pub struct Kept {
     phase1: HashSet<String>,
     phase2: HashSet<String>,
     list_values: HashSet<ListValue>,
+    general: HashSet<String>,
     /// `[Phase 1]:<key>` → the tag the last rule with that key sets (in
     /// include order): what isakmpd holds after loading them (conf.c:
     /// each `C set ... force` replaces the value).
@@ -59,6 +60,7 @@ impl Kept {
             phase1: HashSet::new(),
             phase2: HashSet::new(),
             list_values: HashSet::new(),
+            general: HashSet::new(),
             phase1_keys: HashMap::new(),
         }
     }
@@ -79,8 +81,9 @@ impl Kept {
                     beyond_ids |= key.0 != 4;
                 }
             }
-            // `from-secN` names come from the interface, not the networks
-            if ike.iface.is_some() || beyond_ids {
+            // `from-secN` names come from the interface, not the networks;
+            // `ike dynamic` rules share the `[General]` check intervals
+            if ike.iface.is_some() || beyond_ids || ike.mode == IkeMode::Dynamic {
                 kept.add(&ike_sections(ike));
             } else if shares {
                 // many tunnels share the gateway's own identity: only its
@@ -102,6 +105,7 @@ impl Kept {
         self.sections.extend(s.phase2_sections.iter().cloned());
         self.sections.extend(s.network_ids.iter().cloned());
         self.list_values.extend(s.list_values.iter().cloned());
+        self.general.extend(s.general.iter().cloned());
     }
 
     /// The tag `[Phase 1]:<key>` holds after a fresh load of what stays.
@@ -201,6 +205,10 @@ pub fn cleanup(removed: &[IkeSections], kept: &Kept) -> Cleanup {
         }
         if !phase1_part && let Some(line) = phase1_key_line(s, kept) {
             push_unique(&mut out.connections, line);
+        }
+        // a fresh load without `ike dynamic` rules sets no check intervals
+        for tag in s.general.iter().filter(|t| !kept.general.contains(*t)) {
+            push_unique(&mut out.connections, format!("C rm [General]:{tag}"));
         }
     }
     for s in orphans {

@@ -103,7 +103,8 @@ pub fn read_loaded(gw: &Gateway, name: &str) -> Option<LoadedRecord> {
 }
 
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut text = serde_json::to_vec_pretty(value).unwrap_or_default();
+    // one line: a plan shows it as a one-line change
+    let mut text = serde_json::to_vec(value).unwrap_or_default();
     text.push(b'\n');
     text
 }

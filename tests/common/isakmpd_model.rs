@@ -556,6 +556,14 @@ impl Model {
                 old.flags |= SA_FLAG_REPLACED;
             }
         }
+        // a connection's phase 2 keeps its ISAKMP SA alive too
+        if stayalive && e.phase == 2 {
+            let isakmp_peer = self.conf(&e.name, "ISAKMP-peer").unwrap_or_default();
+            let p1 = self.sa_lookup_by_name(&isakmp_peer, 1);
+            if let Some(sa) = self.sas.iter_mut().find(|s| Some(s.id) == p1) {
+                sa.flags |= SA_FLAG_STAYALIVE;
+            }
+        }
         let peer = e.peer.clone();
         if let Some(sa) = self.sas.iter_mut().find(|s| s.id == e.sa) {
             sa.name = Some(e.name.clone());

@@ -9,9 +9,11 @@
 //! scripted: silent, answering phase 1 only, answering both, or answering
 //! late when a test says so.
 //!
-//! Sources followed (OpenBSD sbin/isakmpd): connection.c 1.41, sa.c 1.125,
-//! exchange.c 1.142, transport.c 1.39, ui.c 1.58 (the harness' copy),
-//! pf_key_v2.c (pf_key_v2_connection_check), conf.h (defaults).
+//! Sources followed (OpenBSD sbin/isakmpd, `$OpenBSD:` revisions):
+//! connection.c 1.41, sa.c 1.125, exchange.c 1.142, transport.c 1.39,
+//! pf_key_v2.c 1.205 (pf_key_v2_connection_check), and the harness' own
+//! ui.c 1.58 and conf.h (defaults). `S` is ui.c ui_report_sa, which writes
+//! sa.c sa_report_all to the result file.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

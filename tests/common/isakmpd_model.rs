@@ -23,7 +23,10 @@ use super::isakmpd::{self, Dump};
 
 /// conf.h CONF_DFLT_EXCH_MAX_TIME / exchange.h EXCHANGE_MAX_TIME.
 pub const EXCHANGE_MAX_TIME: u64 = 120;
-/// conf.h CONF_DFLT_RETRANSMITS, which conf_load_defaults sets at startup.
+/// conf.h CONF_DFLT_RETRANSMITS, which conf_load_defaults sets at startup
+/// (transport.c's own RETRANSMIT_DEFAULT, 10, applies only without it).
+/// The harness dumps no defaults, so the model falls back to these when
+/// the database does not set a value.
 pub const RETRANSMITS: u64 = 3;
 /// connection.c CHECK_INTERVAL.
 pub const CHECK_INTERVAL: u64 = 60;

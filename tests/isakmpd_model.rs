@@ -300,3 +300,48 @@ fn c_connects_at_once() {
     model.advance(0);
     assert!(model.up(P2, 2));
 }
+
+/// `ipsecmgr status` on the model's `S` report: runs status on the
+/// gateway with the report as isakmpd's answer, returns the JSON.
+fn status_json(gw: &Gateway, model: &Model) -> serde_json::Value {
+    gw.write("var/isakmpd.sa", &model.report());
+    gw.write("var/ipsecctl.sa", "FLOWS:\nSAD:\n");
+    let out = gw.run(&["status", "--json"]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)))
+}
+
+fn tunnel_state(status: &serde_json::Value) -> String {
+    status["fragments"][0]["tunnels"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// status reads the model's `S` report: a tunnel is up only with a ready
+/// phase 2 SA of its name; a phase 1 still negotiating (unnamed, no
+/// flags) is never reported as up or half up; a rekey in progress leaves
+/// the tunnel up.
+#[test]
+fn status_on_the_models_reports() {
+    let (gw, mut model) = booted(Peer::Silent);
+    model.advance(20);
+    let state = tunnel_state(&status_json(&gw, &model));
+    assert!(
+        state != "up" && state != "phase1-only",
+        "negotiating: {state}"
+    );
+
+    let (gw, model) = booted(Peer::Phase1Only);
+    assert_ne!(tunnel_state(&status_json(&gw, &model)), "up");
+
+    let (gw, mut model) = booted(Peer::Answers);
+    assert_eq!(tunnel_state(&status_json(&gw, &model)), "up");
+    model.peer(PEER, Peer::Silent);
+    model.rekey(P2);
+    assert_eq!(tunnel_state(&status_json(&gw, &model)), "up");
+    model.peer(PEER, Peer::Answers);
+    model.answer(PEER);
+    assert!(model.report().contains("Flags 0x0000000b\n"));
+    assert_eq!(tunnel_state(&status_json(&gw, &model)), "up");
+}

@@ -9,7 +9,9 @@
 //! addresses, shared networks (so shared ID sections), IPv6, `peer any`
 //! (the default peer), passive and dynamic rules. A seeded generator:
 //! `PROPERTY_SEED=N` replays one case, `PROPERTY_CASES=N` sets how many
-//! run (default 500). A failure is shrunk and printed as a reproduction.
+//! run (default 500), one gateway per case, as many at once as there are
+//! cores. A failure is shrunk and printed as a reproduction, one for each
+//! kind of command that broke the property.
 
 mod common;
 
@@ -641,7 +643,8 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
     let next = AtomicU64::new(0);
     let results: Mutex<Vec<(u64, Option<usize>, usize)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        for _ in 0..threads {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst) as usize;
@@ -665,8 +668,14 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
         .collect();
     let refused: usize = results.iter().map(|r| r.2).sum();
     let commands: usize = seeds.iter().map(|&s| case(s).1.len()).sum();
+    // a broken sequence stops at the command that broke it
+    let run: usize = results
+        .iter()
+        .map(|r| r.1.map_or_else(|| case(r.0).1.len(), |step| step + 1))
+        .sum();
     let summary = format!(
-        "{} sequences ({commands} commands, {refused} refused by ipsecmgr): {} held, {} broke, in {:.0?}",
+        "{} sequences ({commands} commands, {run} run, {refused} refused by ipsecmgr): \
+         {} held, {} broke, in {:.0?}",
         results.len(),
         results.len() - failed.len(),
         failed.len(),

@@ -156,6 +156,26 @@ fn rm_keeps_a_shared_phase_1_address() -> Result<(), String> {
     db(&gw, "rm c (a shares its peer address)", &["a"], &[])
 }
 
+/// An apply of the earlier of two fragments sharing a peer address under
+/// two tags re-sends `C set [Phase 1]:<address>=<its tag>`: the key must
+/// stay with the later fragment's tag, as a fresh load leaves it.
+fn apply_keeps_a_shared_phase_1_address() -> Result<(), String> {
+    let a = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 local 192.0.2.1 peer 198.51.100.5 \
+             psk \"shared-address-a-0123456\"\n";
+    let c = "ike esp from 10.0.2.0/24 to 10.2.0.0/16 local 192.0.2.2 peer 198.51.100.5 \
+             psk \"shared-address-c-0123456\"\n";
+    let gw = Gateway::new("", &[("a", a), ("c", c)]);
+    gw.write("var/db/ipsecmgr/applied/a.conf", a);
+    gw.write("home/a.conf", &a.replace("psk", "quick enc aes-256 psk"));
+    run(&gw, &["apply", "a", &gw.actual("home/a.conf")])?;
+    db(
+        &gw,
+        "apply a (phase 2 change; c shares its peer address)",
+        &["a", "c"],
+        &[],
+    )
+}
+
 /// `C add` appends to a list: an apply that changes the phase 1 proposal
 /// must remove the old transform, not offer it first.
 fn apply_leaves_no_old_transform() -> Result<(), String> {
@@ -367,6 +387,10 @@ fn isakmpd_truth_live_operations_leave_a_fresh_load() {
         (
             "3 rm keeps a shared [Phase 1]:<address>",
             rm_keeps_a_shared_phase_1_address,
+        ),
+        (
+            "3 apply keeps a shared [Phase 1]:<address>",
+            apply_keeps_a_shared_phase_1_address,
         ),
         (
             "4 apply leaves no old transform",

@@ -9,9 +9,11 @@
 //! scripted: silent, answering phase 1 only, answering both, or answering
 //! late when a test says so.
 //!
-//! Sources followed (OpenBSD sbin/isakmpd): connection.c 1.41, sa.c 1.125,
-//! exchange.c 1.142, transport.c 1.39, ui.c 1.58 (the harness' copy),
-//! pf_key_v2.c (pf_key_v2_connection_check), conf.h (defaults).
+//! Sources followed (OpenBSD sbin/isakmpd, `$OpenBSD:` revisions):
+//! connection.c 1.41, sa.c 1.125, exchange.c 1.142, transport.c 1.39,
+//! pf_key_v2.c 1.205 (pf_key_v2_connection_check), and the harness' own
+//! ui.c 1.58 and conf.h (defaults). `S` is ui.c ui_report_sa, which writes
+//! sa.c sa_report_all to the result file.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -21,7 +23,10 @@ use super::isakmpd::{self, Dump};
 
 /// conf.h CONF_DFLT_EXCH_MAX_TIME / exchange.h EXCHANGE_MAX_TIME.
 pub const EXCHANGE_MAX_TIME: u64 = 120;
-/// conf.h CONF_DFLT_RETRANSMITS, which conf_load_defaults sets at startup.
+/// conf.h CONF_DFLT_RETRANSMITS, which conf_load_defaults sets at startup
+/// (transport.c's own RETRANSMIT_DEFAULT, 10, applies only without it).
+/// The harness dumps no defaults, so the model falls back to these when
+/// the database does not set a value.
 pub const RETRANSMITS: u64 = 3;
 /// connection.c CHECK_INTERVAL.
 pub const CHECK_INTERVAL: u64 = 60;
@@ -554,6 +559,14 @@ impl Model {
                     .is_some_and(|n| n.eq_ignore_ascii_case(&e.name));
             if same {
                 old.flags |= SA_FLAG_REPLACED;
+            }
+        }
+        // a connection's phase 2 keeps its ISAKMP SA alive too
+        if stayalive && e.phase == 2 {
+            let isakmp_peer = self.conf(&e.name, "ISAKMP-peer").unwrap_or_default();
+            let p1 = self.sa_lookup_by_name(&isakmp_peer, 1);
+            if let Some(sa) = self.sas.iter_mut().find(|s| Some(s.id) == p1) {
+                sa.flags |= SA_FLAG_STAYALIVE;
             }
         }
         let peer = e.peer.clone();

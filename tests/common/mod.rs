@@ -17,7 +17,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub enum Origin {
 /// The thread standing in for isakmpd's FIFO reading (ui.c ui_handler).
 struct FifoReader {
     lines: Arc<Mutex<Vec<(Origin, String)>>>,
+    /// How many times it found the FIFO empty, all read lines recorded.
+    empty_polls: Arc<AtomicU64>,
     report: PathBuf,
     result: PathBuf,
     begin: PathBuf,
@@ -79,6 +81,7 @@ impl FifoReader {
                 let _ = fs::remove_file(&self.end);
             }
             if !got {
+                self.empty_polls.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -116,6 +119,7 @@ pub struct Gateway {
     lines: Arc<Mutex<Vec<(Origin, String)>>>,
     /// Where `fifo()`/`stream()` start: `clear()` moves it; replays do not.
     shown_from: AtomicUsize,
+    empty_polls: Arc<AtomicU64>,
     /// ipsec.conf without its includes, and the fragments, as the gateway
     /// was made: what isakmpd loaded at boot, before any command.
     boot: (String, Vec<(String, String)>),
@@ -167,7 +171,8 @@ gone() {{
 }}
 send() {{
 	[ -p "$fifo" ] || {{ echo "ipsecctl: $fifo: not a FIFO" >&2; return 1; }}
-	echo "$n" > "$fifo.ipsecctl.begin"
+	# written aside and renamed, so the reader never sees it half written
+	echo "$n" > "$fifo.ipsecctl.next" && mv "$fifo.ipsecctl.next" "$fifo.ipsecctl.begin"
 	gone "$fifo.ipsecctl.begin" || {{ echo "ipsecctl: nobody reads $fifo" >&2; return 1; }}
 	timeout 5 sh -c 'cat "$1" > "$2"' sh "$log/$n.fifo" "$fifo" || return 1
 	echo "$n" > "$fifo.ipsecctl.end"
@@ -220,6 +225,7 @@ impl Gateway {
             dir,
             lines: Arc::new(Mutex::new(Vec::new())),
             shown_from: AtomicUsize::new(0),
+            empty_polls: Arc::new(AtomicU64::new(0)),
             boot: (
                 without_includes(&conf),
                 fragments
@@ -263,6 +269,7 @@ impl Gateway {
         self.stop.store(false, Ordering::SeqCst);
         let reader = FifoReader {
             lines: self.lines.clone(),
+            empty_polls: self.empty_polls.clone(),
             report: self.path("var/isakmpd.sa"),
             result: self.path("var/run/isakmpd.result"),
             begin: PathBuf::from(format!("{}.ipsecctl.begin", fifo.display())),
@@ -295,9 +302,25 @@ impl Gateway {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        // the FIFO reader may still be reading what was just written
-        std::thread::sleep(Duration::from_millis(20));
+        self.settle();
         out
+    }
+
+    /// Waits (at most a second) until the reader has read everything
+    /// written to the FIFO so far: the writers are done, so once the
+    /// reader has started a pass after this call and found the FIFO empty,
+    /// every line is recorded.
+    pub fn settle(&self) {
+        if self.stop.load(Ordering::SeqCst) {
+            return; // no reader
+        }
+        let start = self.empty_polls.load(Ordering::SeqCst);
+        let begun = std::time::Instant::now();
+        while self.empty_polls.load(Ordering::SeqCst) < start + 2
+            && begun.elapsed() < Duration::from_secs(1)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// The FIFO lines ipsecmgr itself wrote so far (not ipsecctl's).

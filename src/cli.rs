@@ -98,6 +98,8 @@ pub struct NameArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
     /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
     /// exchanges in flight with a removed peer to end, then finish its
     /// clean-up; without it, the next ipsecmgr run finishes it
@@ -138,6 +140,8 @@ pub struct ApplyArgs {
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
 
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
     /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
     /// exchanges in flight with a removed peer to end, then finish its
     /// clean-up; without it, the next ipsecmgr run finishes it

@@ -400,8 +400,8 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
 
 /// What an exchange in flight does to `restart` and `down`: no FIFO
 /// command aborts one (ui.c has none); it retransmits and lives up to
-/// Exchange-max-time (exchange.c: exchange_establish_p1 arms its death
-/// timer), 120 seconds by default.
+/// Exchange-max-time (exchange.c: exchange_create arms its death timer),
+/// 120 seconds by default.
 pub const EXCHANGE_NOTE: &str = "an exchange already in flight is not aborted (isakmpd has no command for that): it finishes or times out first (Exchange-max-time, 120 s by default)";
 
 /// The FIFO lines of `down`/`up`/`restart`, and the held-down state each

@@ -24,10 +24,6 @@ use crate::system::report::{self, IsakmpdSa};
 /// How long isakmpd has to write one `S` report.
 const REPORT_WAIT: Duration = Duration::from_secs(3);
 
-/// The bound of `--wait` without SECONDS: isakmpd's default
-/// Exchange-max-time (conf.h: CONF_DFLT_..., exchange.c).
-pub const DEFAULT_WAIT: u64 = 120;
-
 /// How often `--wait` asks isakmpd again.
 const POLL: Duration = Duration::from_secs(1);
 

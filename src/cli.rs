@@ -33,11 +33,12 @@ pub enum Command {
     Diff(DiffArgs),
     /// Carry that change out, touching only the rules that change
     Apply(ApplyArgs),
-    /// Tear a fragment's connections down in isakmpd, configuration kept
+    /// Take a fragment's connections off isakmpd's lists and tear them down,
+    /// configuration kept; they stay down until `up`
     Down(NameArgs),
-    /// Bring a fragment's connections up again
+    /// Put a fragment's connections back on isakmpd's lists and start them
     Up(NameArgs),
-    /// Down, then up
+    /// Down, then up (an exchange already in flight finishes or times out first)
     Restart(NameArgs),
     /// List the fragments in include order
     Ls(LsArgs),
@@ -96,6 +97,14 @@ pub struct NameArgs {
     /// The fragment: `name`, `name.conf`, or its path in the fragment directory
     #[arg(value_name = "NAME")]
     pub name: String,
+
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
+    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
+    /// exchanges in flight with a removed peer to end, then finish its
+    /// clean-up; without it, the next ipsecmgr run finishes it
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
+    pub wait: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,6 +139,14 @@ pub struct ApplyArgs {
     /// The new version, installed over the fragment [default: the file on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
+    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
+    /// exchanges in flight with a removed peer to end, then finish its
+    /// clean-up; without it, the next ipsecmgr run finishes it
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
+    pub wait: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]

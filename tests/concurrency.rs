@@ -321,9 +321,31 @@ fn two_concurrent_admins_leave_exactly_what_succeeded() {
     assert!(!state.join("journal").exists(), "a journal was left behind");
     let work = names_in(&state.join("work"));
     assert!(work.is_empty(), "scratch files left: {work:?}");
+    // the names each included fragment was loaded with, and those of each
+    // removed one set aside
+    let loaded = names_in(&state.join("loaded"));
+    let mut want_loaded: BTreeSet<String> =
+        want.iter().map(|n| n.replace(".conf", ".json")).collect();
+    for n in &removed_ok {
+        assert_eq!(
+            loaded
+                .iter()
+                .filter(|f| f.starts_with(&format!("{n}.json.removed.")))
+                .count(),
+            1,
+            "loaded/: {loaded:?}"
+        );
+    }
+    want_loaded.extend(
+        loaded
+            .iter()
+            .filter(|f| f.contains(".json.removed."))
+            .cloned(),
+    );
+    assert_eq!(loaded, want_loaded, "loaded/");
     let state_left: BTreeSet<String> = names_in(&state)
         .into_iter()
-        .filter(|n| !["applied", "removed", "work", "lock"].contains(&n.as_str()))
+        .filter(|n| !["applied", "removed", "work", "lock", "loaded"].contains(&n.as_str()))
         .collect();
     assert!(
         state_left.is_empty(),
@@ -344,7 +366,12 @@ fn two_concurrent_admins_leave_exactly_what_succeeded() {
         assert!(
             line.starts_with("C rms [") && line.ends_with(']')
                 || line.starts_with("C rm [Phase 1]:198.51.")
-                || line.starts_with("t main "),
+                || line.starts_with("C rmv [Phase 2]:Connections=from-")
+                || line.starts_with("t main ")
+                || line
+                    .strip_prefix("t from-")
+                    .is_some_and(|n| !n.contains(' '))
+                || line == "S",
             "a FIFO line that isakmpd would not understand: {line:?}"
         );
     }

@@ -19,6 +19,16 @@ fn gateway() -> Gateway {
     )
 }
 
+/// isakmpd's database (the FIFO replayed through its own conf.c/ui.c)
+/// equals a fresh load of `names`, in order, with `down` held down.
+fn assert_db(gw: &Gateway, names: &[&str], down: &[&str]) {
+    if let Err(e) = gw.check_db(names, down) {
+        panic!("{e}");
+    }
+}
+
+const BOTH: [&str; 2] = ["customer-acme", "customer-b"];
+
 #[test]
 fn add_loads_the_file_and_adds_one_include_line() {
     let gw = gateway();
@@ -57,6 +67,7 @@ fn add_loads_the_file_and_adds_one_include_line() {
         gw.fifo().is_empty(),
         "add writes nothing into the FIFO itself"
     );
+    assert_db(&gw, &["customer-acme", "customer-b", "new-customer"], &[]);
     let copy = gw.path("var/db/ipsecmgr/applied/new-customer.conf");
     assert_eq!(fs::metadata(&copy).unwrap().mode() & 0o777, 0o600);
     assert!(
@@ -132,6 +143,7 @@ fn add_undoes_everything_when_ipsecctl_fails() {
     assert!(!gw.path("etc/ipsec.d/c.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/applied/c.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/journal").exists());
+    assert_db(&gw, &BOTH, &[]);
 }
 
 #[test]
@@ -148,24 +160,39 @@ fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
     let p2b = "from-10.0.50.0/24-to-172.16.11.0/24";
     let p1 = "peer-203.0.113.20";
     let xf = "AES_GCM_16128-NONE-MODP_3072-TUNNEL";
-    let expected: Vec<String> = vec![
-        format!("C rms [phase2-suite-{p2a}]"),
-        format!("C rms [phase2-protocol-{p2a}]"),
-        format!("C rms [phase2-transform-{p2a}-{xf}]"),
-        format!("C rms [from-10.0.50.0/24]"),
-        format!("C rms [to-172.16.10.0/24]"),
-        format!("C rms [phase2-suite-{p2b}]"),
-        format!("C rms [phase2-protocol-{p2b}]"),
-        format!("C rms [phase2-transform-{p2b}-{xf}]"),
-        format!("C rms [to-172.16.11.0/24]"),
+    // ipsecmgr's own copy of the four lines of `ipsecctl -d` comes first;
+    // the phase 1 peer goes once `S` shows no exchange with it in flight
+    let mut expected: Vec<String> = Vec::new();
+    let from = "C rms [from-10.0.50.0/24]".to_string();
+    for (p2, first, to) in [
+        (p2a, true, "to-172.16.10.0/24"),
+        (p2b, false, "to-172.16.11.0/24"),
+    ] {
+        expected.extend([
+            format!("t {p2}"),
+            format!("C rmv [Phase 2]:Connections={p2}"),
+            format!("C rms [{p2}]"),
+            format!("C rms [phase2-{p2}]"),
+            format!("C rms [phase2-suite-{p2}]"),
+            format!("C rms [phase2-protocol-{p2}]"),
+            format!("C rms [phase2-transform-{p2}-{xf}]"),
+        ]);
+        // the local network's section goes with the first, once
+        if first {
+            expected.push(from.clone());
+        }
+        expected.push(format!("C rms [{to}]"));
+    }
+    expected.extend([
         format!("t main {p1}"),
-        "t main 203.0.113.20".into(),
+        "S".into(),
         "C rm [Phase 1]:203.0.113.20".into(),
         format!("C rms [{p1}]"),
         format!("C rms [phase1-{p1}]"),
         format!("C rms [phase1-transform-{p1}-PRE_SHARED-SHA-AES128-MODP_3072]"),
-    ];
+    ]);
     assert_eq!(gw.fifo(), expected);
+    assert_db(&gw, &["customer-b"], &[]);
     assert_eq!(
         gw.read("etc/ipsec.conf"),
         before.replace("include \"/etc/ipsec.d/customer-acme.conf\"\n", "")
@@ -203,6 +230,7 @@ fn rm_keeps_a_phase_1_peer_another_fragment_shares() {
         fifo.contains(&"C rms [to-10.1.0.0/16]".to_string()),
         "{fifo:?}"
     );
+    assert_db(&gw, &["b"], &[]);
 }
 
 #[test]
@@ -210,20 +238,31 @@ fn down_up_and_restart_send_exactly_their_lines() {
     let gw = gateway();
     let out = gw.run(&["down", "customer-b"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let p2 = "from-10.0.2.0/24-to-10.2.0.0/16";
     assert_eq!(
         gw.fifo(),
         vec![
-            "t from-10.0.2.0/24-to-10.2.0.0/16",
-            "t main peer-198.51.2.1",
-            "t main 198.51.2.1"
+            format!("C rmv [Phase 2]:Connections={p2}"),
+            format!("t {p2}"),
+            "t main peer-198.51.2.1".into(),
+            "S".into(),
         ]
     );
+    assert_db(&gw, &BOTH, &["customer-b"]);
     gw.clear();
     gw.run(&["up", "customer-b"]);
-    assert_eq!(gw.fifo(), vec!["c from-10.0.2.0/24-to-10.2.0.0/16"]);
+    assert_eq!(
+        gw.fifo(),
+        vec![
+            format!("C add [Phase 2]:Connections={p2}"),
+            format!("c {p2}")
+        ]
+    );
+    assert_db(&gw, &BOTH, &[]);
     gw.clear();
     gw.run(&["restart", "customer-b.conf"]);
-    assert_eq!(gw.fifo().len(), 4);
+    assert_eq!(gw.fifo().len(), 5);
+    assert_db(&gw, &BOTH, &[]);
     assert!(
         gw.calls().is_empty(),
         "down/up never touch the configuration"
@@ -238,7 +277,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(out.status.success());
     let plan = stdout(&out);
     assert!(plan.starts_with(&format!(
-        "run ipsecctl -d -f {}\nfifo C rms [phase2-suite-",
+        "run ipsecctl -d -f {}\nfifo t from-10.0.50.0/24-to-172.16.10.0/24\nfifo C rmv [Phase 2]:Connections=",
         gw.actual("etc/ipsec.d/customer-acme.conf")
     )));
     assert!(
@@ -327,6 +366,7 @@ fn apply_touches_only_the_rules_that_change() {
         "the peer stays: {fifo:?}"
     );
     assert_eq!(gw.read("etc/ipsec.d/five.conf"), new);
+    assert_db(&gw, &["five", "other"], &[]);
     assert_eq!(gw.read("var/db/ipsecmgr/applied/five.conf"), new);
     // the scratch files are gone
     assert_eq!(
@@ -379,6 +419,9 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
     for c in gw.calls() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")));
     }
+    let mut names: Vec<&str> = frags.iter().map(|(n, _)| *n).collect();
+    names.retain(|n| *n != "c07");
+    assert_db(&gw, &names, &[]);
     let after = gw.read("etc/ipsec.conf");
     assert_eq!(before.lines().count(), after.lines().count() + 1);
     assert_eq!(
@@ -399,6 +442,8 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
     for c in gw.calls() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")), "{c:?}");
     }
+    names.push("c07");
+    assert_db(&gw, &names, &[]);
     gw.clear();
     gw.write("home/c07.conf", &tunnel(7, "secret-number-07-changed"));
     assert!(
@@ -411,6 +456,7 @@ fn one_fragment_among_twenty_touches_no_other_tag() {
         assert!(!foreign(c.file.as_deref().unwrap_or("")), "{c:?}");
     }
     assert!(gw.fifo().iter().all(|l| !foreign(l)), "{:?}", gw.fifo());
+    assert_db(&gw, &names, &[]);
 }
 
 #[test]
@@ -476,6 +522,7 @@ fn an_interrupted_rm_is_completed_by_the_next_run() {
     assert!(!gw.read("etc/ipsec.conf").contains("customer-acme"));
     assert!(!gw.path("etc/ipsec.d/customer-acme.conf").exists());
     assert!(!gw.path("var/db/ipsecmgr/journal").exists());
+    assert_db(&gw, &["customer-b"], &["customer-b"]);
 }
 
 #[test]
@@ -502,6 +549,7 @@ fn an_interrupted_add_is_rolled_back_by_the_next_run() {
     );
     assert_eq!(gw.read("etc/ipsec.conf"), before);
     assert!(!gw.path("etc/ipsec.d/c.conf").exists());
+    assert_db(&gw, &BOTH, &[]);
 }
 
 #[test]
@@ -607,4 +655,98 @@ fn diff_of_a_version_with_errors_says_so_and_fails() {
     gw.write("home/fine.conf", &acme());
     let out = gw.run(&["diff", "customer-acme", &gw.actual("home/fine.conf")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The gateway double speaks to isakmpd as ipsecctl does: its lines go
+/// through the FIFO, and replayed through isakmpd's own conf.c/ui.c they
+/// leave the database a fresh load gives.
+#[test]
+fn the_double_writes_what_ipsecctl_sends_and_the_replay_sees_it() {
+    let gw = gateway();
+    assert_eq!(gw.replay(), gw.fresh(), "nothing run yet");
+    gw.write("home/c7.conf", &tunnel(7, "c7-secret-0123456789abcd"));
+    let out = gw.run(&["add", &gw.actual("home/c7.conf")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stream = gw.stream();
+    let settings = gw.settings();
+    let sent = common::isakmpd::ipsecctl_lines(&settings, &gw.fragment("c7"), false);
+    assert_eq!(stream, sent, "the FIFO got exactly ipsecctl's lines");
+    assert!(gw.fifo().is_empty(), "none of them is ipsecmgr's");
+    assert!(sent.contains(&"C add [Phase 2]:Connections=from-10.0.7.0/24-to-10.7.0.0/16".into()));
+    let db = gw.replay();
+    assert_eq!(db, gw.fresh(), "{}", db.diff(&gw.fresh()));
+    assert!(
+        db.connections()
+            .contains(&"from-10.0.7.0/24-to-10.7.0.0/16".to_string())
+    );
+    assert_eq!(
+        db.get("Phase 1", "198.51.7.1").as_deref(),
+        Some("peer-198.51.7.1")
+    );
+    gw.check_db(&["customer-acme", "customer-b", "c7"], &[])
+        .unwrap();
+    assert!(gw.check_db(&["customer-acme", "customer-b"], &[]).is_err());
+}
+
+/// The stand-in ipsecctl writes to the FIFO `-i` names, as ipsecctl does,
+/// and fails (after a bounded wait) when nobody reads it; the lines of a
+/// removal come in the order isakmpd reads them, each with its writer.
+#[test]
+fn the_double_honours_dash_i_and_the_stream_keeps_its_order() {
+    let gw = gateway();
+    let fragment = gw.fragment("customer-b");
+    let run_double = |fifo: &str| {
+        std::process::Command::new(gw.path("sbin/ipsecctl"))
+            .args(["-i", fifo, "-f", &fragment.display().to_string()])
+            .output()
+            .unwrap()
+    };
+    let out = run_double(&gw.actual("var/run/isakmpd.fifo"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(20));
+    let sent = common::isakmpd::ipsecctl_lines(&gw.settings(), &fragment, false);
+    assert_eq!(gw.stream(), sent);
+    gw.clear();
+    let out = run_double(&gw.actual("var/run/elsewhere.fifo"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a FIFO"), "{}", stderr(&out));
+    assert!(gw.stream().is_empty());
+
+    gw.clear();
+    assert!(gw.run(&["rm", "customer-acme"]).status.success());
+    let stream = gw.stream_with_origin();
+    // ipsecctl -d -f's lines arrive as one block, whatever ipsecmgr sends
+    // around them
+    let block: Vec<usize> = (0..stream.len())
+        .filter(|&i| stream[i].0 == Origin::Ipsecctl(0))
+        .collect();
+    assert!(!block.is_empty(), "{stream:?}");
+    assert_eq!(
+        block.len(),
+        block[block.len() - 1] - block[0] + 1,
+        "{stream:?}"
+    );
+    let (start, deleted) = (block[0], block.len());
+    let ipsecmgr_lines: Vec<String> = stream
+        .iter()
+        .filter(|(o, _)| *o == Origin::Ipsecmgr)
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert_eq!(
+        stream[start..start + deleted]
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "t from-10.0.50.0/24-to-172.16.10.0/24",
+            "C rmv [Phase 2]:Connections=from-10.0.50.0/24-to-172.16.10.0/24",
+            "C rms [from-10.0.50.0/24-to-172.16.10.0/24]",
+            "C rms [phase2-from-10.0.50.0/24-to-172.16.10.0/24]",
+            "t from-10.0.50.0/24-to-172.16.11.0/24",
+            "C rmv [Phase 2]:Connections=from-10.0.50.0/24-to-172.16.11.0/24",
+            "C rms [from-10.0.50.0/24-to-172.16.11.0/24]",
+            "C rms [phase2-from-10.0.50.0/24-to-172.16.11.0/24]",
+        ]
+    );
+    assert_eq!(gw.fifo(), ipsecmgr_lines, "fifo() is ipsecmgr's lines only");
 }

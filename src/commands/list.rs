@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use crate::cli::{LsArgs, TagsArgs};
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
-use crate::emit::{isakmpd, tags};
+use crate::emit::tags;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
+use crate::manager::state;
 use crate::manager::teardown::{self, ikes};
 use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
@@ -28,6 +29,8 @@ struct Entry {
     /// applied (the applied copy is the file), modified (it is not), or
     /// unmanaged (no applied copy)
     state: &'static str,
+    /// `down` took its connections off isakmpd's lists; `up` puts them back
+    held_down: bool,
     phase1: Vec<String>,
     phase2: Vec<String>,
 }
@@ -38,7 +41,7 @@ fn unique(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-fn entry(gw: &Gateway, tree: &Tree, f: &Fragment) -> Entry {
+fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Entry {
     let rules: Vec<&Rule> = tree.rules_of(f).collect();
     let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
     let own = ikes(rules.iter().copied());
@@ -55,6 +58,7 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment) -> Entry {
         sas: count(|k| matches!(k, RuleKind::Sa(_))),
         ike: own.len(),
         state,
+        held_down: held.contains_key(&f.name),
         phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
         phase2: unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect()),
     }
@@ -69,8 +73,18 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
             crate::diag::render_plain(d, &tree.compiled.parsed.sources)
         );
     }
-    let entries: Vec<Entry> = tree.fragments.iter().map(|f| entry(gw, &tree, f)).collect();
+    let held = state::held_fragments(gw);
+    let entries: Vec<Entry> = tree
+        .fragments
+        .iter()
+        .map(|f| entry(gw, &tree, f, &held))
+        .collect();
+    // pending clean-ups may be of fragments already removed
+    let pending = state::pending_cleanups(gw);
     if args.json {
+        for p in &pending {
+            crate::errln!("ipsecmgr: pending: {}", state::describe(p));
+        }
         crate::outln!(
             "{}",
             serde_json::to_string_pretty(&entries).unwrap_or_default()
@@ -89,8 +103,17 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
             "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
             e.name, e.line, e.flows, e.sas, e.ike, e.state, e.path
         );
+        if e.held_down {
+            let _ = writeln!(out, "    held down (until `ipsecmgr up {}`)", e.name);
+        }
         for t in e.phase1.iter().chain(&e.phase2) {
             let _ = writeln!(out, "    {t}");
+        }
+    }
+    if !pending.is_empty() {
+        let _ = writeln!(out, "pending clean-ups:");
+        for p in &pending {
+            let _ = writeln!(out, "    {}", state::describe(p));
         }
     }
     crate::out!("{out}");
@@ -168,10 +191,8 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             Some(n) => tree.rules_except(n).collect(),
             None => tree.compiled.rules.iter().collect(),
         };
+        // ipsecmgr's own copy of what `ipsecctl -d` sends comes first
         let mut fifo = String::new();
-        for ike in &own {
-            isakmpd::delete_commands(ike, &mut fifo);
-        }
         for line in teardown::cleanup_lines(&own, &ikes(remaining)) {
             fifo.push_str(&line);
             fifo.push('\n');

@@ -1,5 +1,10 @@
 //! The mutating commands: add, rm, apply, down, up, restart.  Each plans,
-//! then prints the plan (`-n`) or carries it out under the lock.
+//! then prints the plan (`-n`) or carries it out under the lock.  Every
+//! mutating run also finishes the phase 1 clean-ups left pending by an
+//! earlier one, once no exchange with their peer is in flight
+//! ([`crate::manager::pending`]).
+
+use std::time::Duration;
 
 use crate::cli::{AddArgs, ApplyArgs, NameArgs};
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
@@ -8,6 +13,7 @@ use crate::manager::exec;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
+use crate::manager::pending;
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
@@ -40,12 +46,14 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
     }
 }
 
-/// Locks, recovers an interrupted run, loads the tree, plans with `planner`,
-/// then prints or executes the plan.
+/// Locks, recovers an interrupted run, finishes pending clean-ups that can
+/// be, loads the tree, plans with `planner`, then prints or executes the
+/// plan; after it, finishes what it left pending, waiting up to `wait`.
 pub fn run_planned(
     gw: &Gateway,
     op: &str,
     dry_run: bool,
+    wait: Option<u64>,
     planner: impl FnOnce(&Gateway, &Tree) -> Result<Planned, String>,
 ) -> i32 {
     let _lock = if dry_run {
@@ -69,6 +77,7 @@ pub fn run_planned(
                 return EXIT_CONFIG;
             }
         }
+        pending::finish(gw, None, &mut |m| say(&m));
     }
     let tree = Tree::load(gw);
     warn_tree(gw, &tree);
@@ -90,6 +99,10 @@ pub fn run_planned(
     match exec::execute(gw, &plan, &mut |m| say(&format!("warning: {m}"))) {
         Ok(()) => {
             crate::outln!("{op}: done");
+            for note in &plan.notes {
+                crate::outln!("{note}");
+            }
+            pending::finish(gw, wait.map(Duration::from_secs), &mut |m| say(&m));
             EXIT_OK
         }
         Err(e) => {
@@ -108,7 +121,7 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
         }
     };
     let op = format!("add {}", src.name);
-    run_planned(gw, &op, args.dry_run, |gw, tree| {
+    run_planned(gw, &op, args.dry_run, None, |gw, tree| {
         ops::plan_add(gw, tree, &src)
     })
 }
@@ -128,7 +141,7 @@ pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    run_planned(gw, &op, args.dry_run, |gw, tree| {
+    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
         ops::plan_rm(gw, tree, &name)
     })
 }
@@ -143,7 +156,7 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    run_planned(gw, &op, args.dry_run, |gw, tree| {
+    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
         ops::plan_updown(gw, tree, &name, down, up)
     })
 }
@@ -154,7 +167,7 @@ pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
         Err(code) => return code,
     };
     let file = args.file.clone();
-    run_planned(gw, &op, args.dry_run, |gw, tree| {
+    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
         let loaded = fragments::loaded(gw, tree, &name)?;
         let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
         ops::plan_apply(gw, tree, &name, &loaded, &text, &new, file.is_some())

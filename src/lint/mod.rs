@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod flows;
 pub mod listing;
+pub mod phase1_keys;
 pub mod render;
 
 use std::collections::HashMap;
@@ -396,6 +397,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             clash.rule.origin.span.line,
         ));
     }
+    phase1_keys::check(units, unit_names, makers, out);
     // keyed by what names the phase 1 tag (peer and local address), so no
     // tag is written out unless it is reported
     let mut first: rustc_hash::FxHashMap<Phase1Key, (usize, &Rule)> = Default::default();

@@ -154,6 +154,9 @@ fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
                 fifo::check_lines(lines)?;
                 fifo::check(&gw.fifo)?;
             }
+            // sent only on a rollback, when isakmpd may be gone: the lines
+            // must still be whole
+            Step::FifoOnUndo { lines } => fifo::check_lines(lines)?,
             _ => {}
         }
     }
@@ -266,6 +269,7 @@ fn run_step(
             ..
         } => run_ipsecctl(gw, args, file, *tolerant || forward_only, log),
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
+        Step::FifoOnUndo { .. } => Ok(()),
     }
 }
 
@@ -303,6 +307,15 @@ fn roll_back(
                 file,
                 ..
             } => run_ipsecctl(gw, args, file, true, log).map_err(|f| f.why),
+            // only when the step after it (which it undoes) may have run;
+            // isakmpd may be gone by now: what cannot be sent is said, and
+            // the rest of the rollback goes on
+            Step::FifoOnUndo { lines } if i + 1 < done => {
+                if let Err(e) = fifo::send(&gw.fifo, lines) {
+                    log(format!("{e}; isakmpd keeps what the undone step loaded"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         result.map_err(|e| (i, e))?;

@@ -13,7 +13,9 @@ use crate::manager::fragments::{self, Loaded, LoadedFrom};
 use crate::manager::gateway::{Gateway, GwPath};
 use crate::manager::plan::{Plan, Step};
 use crate::manager::render;
-use crate::manager::teardown::{self, ikes};
+use crate::manager::sections::{IkeSections, ike_sections};
+use crate::manager::state::{self, LoadedRecord, PendingCleanup};
+use crate::manager::teardown::{self, Kept, ikes};
 use crate::manager::tree::Tree;
 use crate::rules::model::{Ike, Rule, RuleKind};
 use crate::system::files;
@@ -173,6 +175,14 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         old: Some(conf),
         mode: 0o600,
     });
+    let record = LoadedRecord::of(&new.rules.iter().collect::<Vec<_>>());
+    // undone after `ipsecctl -d -f`, which may fail or stop part-way:
+    // ipsecmgr's own copy of its lines and the full clean-up
+    let remaining = ikes(tree.rules_except(name));
+    let undo = teardown::cleanup(&record.ikes, &Kept::of(&remaining, &record.ikes));
+    if !record.ikes.is_empty() {
+        plan.push(Step::FifoOnUndo { lines: undo.all() });
+    }
     plan.push(Step::Ipsecctl {
         args: Ipsecctl::load_args(&src.dest.actual),
         file: None,
@@ -187,13 +197,109 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         new: src.text.clone(),
         mode: 0o600,
     });
+    plan.push(state::write_loaded(gw, name, &record));
     Ok(Planned::Plan(plan))
 }
 
-fn remaining_ikes<'a>(tree: &'a Tree, name: &'a str, extra: &[&'a Rule]) -> Vec<&'a Ike> {
-    let mut rules: Vec<&Rule> = tree.rules_except(name).collect();
-    rules.extend_from_slice(extra);
+/// The ike rules of the tree in include order, with fragment `name`'s
+/// rules replaced by `replacement` where they stand (at the end when the
+/// fragment holds none).
+fn remaining_in_order<'a>(tree: &'a Tree, name: &str, replacement: &[&'a Rule]) -> Vec<&'a Ike> {
+    let own: HashSet<usize> = tree
+        .fragment(name)
+        .map(|f| f.rules.iter().copied().collect())
+        .unwrap_or_default();
+    let mut rules: Vec<&Rule> = Vec::with_capacity(tree.compiled.rules.len());
+    let mut placed = false;
+    for (i, rule) in tree.compiled.rules.iter().enumerate() {
+        if own.contains(&i) {
+            if !placed {
+                rules.extend_from_slice(replacement);
+                placed = true;
+            }
+            continue;
+        }
+        rules.push(rule);
+    }
+    if !placed {
+        rules.extend_from_slice(replacement);
+    }
     ikes(rules)
+}
+
+/// The names fragment `name` was loaded with, for `rules` of its loaded
+/// version: the stored ones, or (for a fragment loaded before they were
+/// stored, or a record that does not match) the names compiled now.
+fn loaded_names(
+    gw: &Gateway,
+    name: &str,
+    rules: &[&Rule],
+    subset: Option<&[&Rule]>,
+) -> Vec<IkeSections> {
+    let own = ikes(rules.iter().copied());
+    let stored = state::read_loaded(gw, name)
+        .map(|r| r.ikes)
+        .filter(|s| s.len() == own.len());
+    let wanted: Option<HashSet<*const Ike>> = subset.map(|sub| {
+        ikes(sub.iter().copied())
+            .into_iter()
+            .map(|i| i as *const Ike)
+            .collect()
+    });
+    own.iter()
+        .enumerate()
+        .filter(|(_, ike)| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| w.contains(&(**ike as *const Ike)))
+        })
+        .map(|(k, ike)| match &stored {
+            Some(s) => s[k].clone(),
+            None => ike_sections(ike),
+        })
+        .collect()
+}
+
+/// A pending phase 1 clean-up of the peers `orphans` of `removed`.
+fn pending_entry(
+    name: &str,
+    op: &str,
+    removed: &[IkeSections],
+    orphans: &[String],
+    connections: &[IkeSections],
+) -> PendingCleanup {
+    let of_orphans: Vec<IkeSections> = removed
+        .iter()
+        .filter(|s| orphans.contains(&s.phase1))
+        .cloned()
+        .collect();
+    let mut addresses: Vec<String> = of_orphans
+        .iter()
+        .filter_map(|s| s.peer_address.clone())
+        .collect();
+    addresses.dedup();
+    let mut phase2_names: Vec<String> = connections.iter().map(|s| s.phase2.clone()).collect();
+    phase2_names.dedup();
+    PendingCleanup {
+        fragment: name.to_string(),
+        op: op.to_string(),
+        peers: orphans.to_vec(),
+        addresses,
+        phase1_names: orphans.to_vec(),
+        phase2_names,
+        removed: of_orphans,
+    }
+}
+
+/// Adds `entry` to the pending clean-ups (replacing one of the same
+/// fragment and command).
+fn add_pending(gw: &Gateway, entry: PendingCleanup, plan: &mut Plan) {
+    let mut pending = state::pending_cleanups(gw);
+    pending.retain(|p| !(p.fragment == entry.fragment && p.op == entry.op));
+    pending.push(entry);
+    if let Some(step) = state::write_pending(gw, &pending) {
+        plan.push(step);
+    }
 }
 
 /// The ipsecctl -d run that removes what a fragment loaded.
@@ -230,12 +336,23 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
     let mut plan = Plan::new(format!("rm {name}"));
     delete_loaded(gw, tree, name, &loaded, &mut plan)?;
-    let lines = teardown::cleanup_lines(
-        &ikes(rules.iter().copied()),
-        &remaining_ikes(tree, name, &[]),
-    );
-    if !lines.is_empty() {
-        plan.push(Step::Fifo { lines });
+    let own = loaded_names(gw, name, &rules, None);
+    let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
+    let cleanup = teardown::cleanup(&own, &kept);
+    if !cleanup.connections.is_empty() {
+        plan.push(Step::Fifo {
+            lines: cleanup.connections.clone(),
+        });
+    }
+    if !cleanup.orphans.is_empty() {
+        let entry = pending_entry(name, "rm", &own, &cleanup.orphans, &own);
+        add_pending(gw, entry, &mut plan);
+    }
+    let mut held = state::held_fragments(gw);
+    if held.remove(name).is_some()
+        && let Some(step) = state::write_held(gw, &held)
+    {
+        plan.push(step);
     }
     let conf = fs::read(&gw.ipsec_conf.actual)
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
@@ -277,10 +394,19 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     if let LoadedFrom::Applied(copy) = &loaded.from {
         plan.push(aside(copy, removed.join(format!("{name}.applied.{stamp}"))));
     }
+    plan.extend(state::retire_loaded(gw, name, stamp));
     Ok(Planned::Plan(plan))
 }
 
-/// The ike rules and FIFO lines of `down`/`up`/`restart`.
+/// What an exchange in flight does to `restart` and `down`: no FIFO
+/// command aborts one (ui.c has none); it retransmits and lives up to
+/// Exchange-max-time (exchange.c: exchange_create arms its death timer),
+/// 120 seconds by default.
+pub const EXCHANGE_NOTE: &str = "an exchange already in flight is not aborted (isakmpd has no command for that): it finishes or times out first (Exchange-max-time, 120 s by default)";
+
+/// The FIFO lines of `down`/`up`/`restart`, and the held-down state each
+/// leaves: `down` holds the fragment's connections off isakmpd's lists
+/// until `up` (or `restart`) puts them back.
 pub fn plan_updown(
     gw: &Gateway,
     tree: &Tree,
@@ -290,16 +416,9 @@ pub fn plan_updown(
 ) -> Result<Planned, String> {
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
-    let own = ikes(rules.iter().copied());
+    let own = loaded_names(gw, name, &rules, None);
     if own.is_empty() {
         return Ok(Planned::Nothing(format!("{name} has no ike rules")));
-    }
-    let mut lines = Vec::new();
-    if down {
-        lines.extend(teardown::down_lines(&own, &remaining_ikes(tree, name, &[])));
-    }
-    if up {
-        lines.extend(teardown::up_lines(&own));
     }
     let op = match (down, up) {
         (true, true) => "restart",
@@ -307,7 +426,45 @@ pub fn plan_updown(
         _ => "up",
     };
     let mut plan = Plan::new(format!("{op} {name}"));
+    let mut lines = Vec::new();
+    let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
+    if down {
+        lines.extend(teardown::down_lines(&own, &kept));
+    }
+    if up {
+        lines.extend(teardown::up_lines(&own));
+    }
     plan.push(Step::Fifo { lines });
+    let mut held = state::held_fragments(gw);
+    if down && !up {
+        held.insert(name.to_string(), state::held_connections(&own));
+        let orphans = teardown::cleanup(&own, &kept).orphans;
+        add_pending(gw, pending_entry(name, op, &[], &orphans, &own), &mut plan);
+        plan.notes.push(format!(
+            "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `ipsecmgr up {name}`"
+        ));
+    } else {
+        held.remove(name);
+        // a late teardown would take the connections down again
+        let mut pending = state::pending_cleanups(gw);
+        pending.retain(|p| !(p.fragment == name && p.op == "down"));
+        plan.extend(state::write_pending(gw, &pending));
+    }
+    plan.extend(state::write_held(gw, &held));
+    let passive: Vec<&str> = own
+        .iter()
+        .filter(|s| s.passive)
+        .map(|s| s.phase2.as_str())
+        .collect();
+    if up && !passive.is_empty() {
+        plan.notes.push(format!(
+            "passive connections wait for their peer to connect: {}",
+            passive.join(", ")
+        ));
+    }
+    if up && down {
+        plan.notes.push(EXCHANGE_NOTE.to_string());
+    }
     Ok(Planned::Plan(plan))
 }
 
@@ -418,6 +575,22 @@ pub fn plan_apply(
             mode: 0o600,
         });
     }
+    let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed));
+    let record = LoadedRecord::of(&new_rules);
+    let added: Vec<IkeSections> = ikes(ch.added.iter().copied())
+        .into_iter()
+        .map(ike_sections)
+        .collect();
+    let mut held = state::held_fragments(gw);
+    let is_held = held.contains_key(name);
+    if is_held {
+        // an undone `ipsecctl -d` loads the old rules again, and with
+        // them their connections: off the lists once more
+        let old = loaded_names(gw, name, &old_rules, None);
+        plan.push(Step::FifoOnUndo {
+            lines: teardown::hold_lines(&old),
+        });
+    }
     if !ch.removed.is_empty() {
         ipsecctl_on(&ch.removed, scratch(gw, name, "removed"), true, &mut plan)?;
     }
@@ -425,17 +598,31 @@ pub fn plan_apply(
         ipsecctl_on(&ch.added, scratch(gw, name, "added"), false, &mut plan)?;
     }
     plan.commit_here();
-    let remaining = remaining_ikes(tree, name, &new_rules);
-    let mut lines = teardown::cleanup_lines(&ikes(ch.removed.iter().copied()), &remaining);
+    let remaining = remaining_in_order(tree, name, &new_rules);
+    let touched: Vec<IkeSections> = removed.iter().chain(&added).cloned().collect();
+    let kept = Kept::of(&remaining, &touched);
+    let cleanup = teardown::cleanup(&removed, &kept);
+    let mut lines = cleanup.connections.clone();
+    lines.extend(teardown::phase1_keys_after_load(&added, &kept));
     for tag in &ch.rekey {
         let line = format!("t main {tag}");
         if !lines.contains(&line) {
             lines.push(line);
         }
     }
+    if is_held {
+        // ipsecctl -f put the new connections on the lists
+        lines.extend(teardown::hold_lines(&added));
+        held.insert(name.to_string(), state::held_connections(&record.ikes));
+    }
     if !lines.is_empty() {
         plan.push(Step::Fifo { lines });
     }
+    if !cleanup.orphans.is_empty() {
+        let entry = pending_entry(name, "apply", &removed, &cleanup.orphans, &removed);
+        add_pending(gw, entry, &mut plan);
+    }
+    plan.extend(state::write_held(gw, &held));
     if copy_text.as_deref() != Some(new_text) {
         plan.push(Step::Write {
             path: copy.clone(),
@@ -444,6 +631,9 @@ pub fn plan_apply(
             new: new_text.to_vec(),
             mode: 0o600,
         });
+    }
+    if state::read_loaded(gw, name).as_ref() != Some(&record) {
+        plan.push(state::write_loaded(gw, name, &record));
     }
     Ok(Planned::Plan(plan))
 }

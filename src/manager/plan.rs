@@ -37,6 +37,11 @@ pub enum Step {
     /// most PIPE_BUF bytes); the journal records how many are in, and a
     /// run that takes an interrupted one up sends only the rest.
     Fifo { lines: Vec<String> },
+    /// Nothing forward; when the plan is rolled back, write these lines
+    /// into the FIFO.  Placed before the steps whose undo needs them, so
+    /// that they run after those steps are undone (what an undone
+    /// `ipsecctl -f` leaves behind: see teardown).
+    FifoOnUndo { lines: Vec<String> },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +52,9 @@ pub struct Plan {
     /// Steps before this index are undone if a later one fails before it
     /// is reached; from it on, an interrupted plan is completed.
     pub commit: usize,
+    /// What to tell the user once the plan is carried out.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -59,6 +67,13 @@ impl Plan {
 
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
+    }
+
+    /// Pushes `step` when there is one.
+    pub fn extend(&mut self, step: Option<Step>) {
+        if let Some(step) = step {
+            self.steps.push(step);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -111,6 +126,11 @@ impl Plan {
                 Step::Fifo { lines } => {
                     for line in lines {
                         let _ = writeln!(out, "fifo {line}");
+                    }
+                }
+                Step::FifoOnUndo { lines } => {
+                    for line in lines {
+                        let _ = writeln!(out, "if undone: fifo {line}");
                     }
                 }
             }

@@ -2,11 +2,30 @@
 //! commands the emitter writes for it, so that removing them names exactly
 //! what adding them named.
 
+use serde::{Deserialize, Serialize};
+
 use crate::emit::isakmpd;
 use crate::emit::tags;
 use crate::rules::model::{Ike, IkeMode};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One value a `C add` put into a list-valued tag: `[section]:tag=value`.
+/// isakmpd's `C add` appends to the list (conf.c: conf_set_now via
+/// ui_config's "add"), so a fresh value never replaces an old one: the old
+/// one is taken out with `C rmv`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListValue {
+    pub section: String,
+    pub tag: String,
+    pub value: String,
+}
+
+/// The names an ike rule's sections are built from, for telling cheaply
+/// which rules can share a section: (kind, name); kind 0 is the peer
+/// (`None` for the default peer), 1 and 2 the networks, 3 the NAT network,
+/// 4 an identity.
+pub type SectionKey = (u8, Option<String>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkeSections {
     /// The phase 1 (peer) tag.
     pub phase1: String,
@@ -25,6 +44,55 @@ pub struct IkeSections {
     pub network_ids: Vec<String>,
     pub peer_address: Option<String>,
     pub passive: bool,
+    /// The values its `C add` lines put into lists.
+    pub list_values: Vec<ListValue>,
+    /// What its sections are named from (see [`SectionKey`]).
+    pub keys: Vec<SectionKey>,
+    /// The `[General]` tags it sets (`ike dynamic`: the check intervals).
+    #[serde(default)]
+    pub general: Vec<String>,
+}
+
+impl IkeSections {
+    /// The list isakmpd keeps the connection on (connection.c:
+    /// connection_init reads both).
+    pub fn connection_list(&self) -> &'static str {
+        if self.passive {
+            "Passive-Connections"
+        } else {
+            "Connections"
+        }
+    }
+}
+
+/// The names `ike`'s sections are built from.
+pub fn section_keys(ike: &Ike) -> Vec<SectionKey> {
+    let name = |n: &String| Some(n.clone());
+    let mut keys = vec![
+        (0, ike.peer.as_ref().map(|p| p.name.clone())),
+        (1, name(&ike.src.name)),
+        (2, name(&ike.dst.name)),
+    ];
+    if let Some(nat) = &ike.src.nat {
+        keys.push((3, name(&nat.name)));
+    }
+    for id in [&ike.srcid, &ike.dstid].into_iter().flatten() {
+        keys.push((4, name(&id.name)));
+    }
+    keys
+}
+
+/// `[section]:tag=value` of a `C add` line.
+fn list_value(line: &str) -> Option<ListValue> {
+    let rest = line.strip_prefix("C add [")?;
+    let (section, rest) = rest.split_once("]:")?;
+    let (tag, value) = rest.split_once('=')?;
+    let value = value.split(' ').next().unwrap_or(value);
+    Some(ListValue {
+        section: section.to_string(),
+        tag: tag.to_string(),
+        value: value.to_string(),
+    })
 }
 
 /// Only the `[id-..]` sections of `ike`: what [`ike_sections`] finds, read
@@ -63,6 +131,9 @@ pub fn ike_sections(ike: &Ike) -> IkeSections {
         network_ids: Vec::new(),
         peer_address: ike.peer.as_ref().map(|p| p.name.clone()),
         passive: ike.mode == IkeMode::Passive,
+        list_values: text.lines().filter_map(list_value).collect(),
+        keys: section_keys(ike),
+        general: Vec::new(),
     };
     let ids = [
         Some(&tags.local_id),
@@ -78,6 +149,13 @@ pub fn ike_sections(ike: &Ike) -> IkeSections {
         else {
             continue;
         };
+        if let Some((tag, _)) = line
+            .strip_prefix("C set [General]:")
+            .and_then(|rest| rest.split_once('='))
+            && !s.general.iter().any(|t| t == tag)
+        {
+            s.general.push(tag.to_string());
+        }
         let list = if matches!(section.as_str(), "Phase 1" | "Phase 2" | "General") {
             continue;
         } else if section == tags.phase1 || section.starts_with("phase1-") {

@@ -2,6 +2,14 @@
 //! `--root`: ipsec.conf and its fragments, a stand-in ipsecctl that records
 //! every call (and checks its input as ipsecctl would), and a real FIFO read
 //! by a thread, as isakmpd reads it.
+//!
+//! The stand-in writes into the FIFO what ipsecctl would send to isakmpd,
+//! so the FIFO stream is what isakmpd reads, in order: `fifo()` is
+//! ipsecmgr's own lines, `stream()`/`history()` all of them. `replay()`
+//! runs the boot load and the history through isakmpd's own conf.c/ui.c
+//! (`isakmpd.rs`), `fresh()`/`fresh_of()` give the database a fresh load
+//! leaves, and `check_db()` compares the two. `isakmpd_model.rs` models the
+//! connections, SAs and exchanges the harness stubs.
 #![allow(dead_code)]
 
 use std::fs;
@@ -9,7 +17,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -24,17 +32,115 @@ pub struct Call {
     pub file: Option<String>,
 }
 
+/// Who wrote a FIFO line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// ipsecmgr itself (teardown, connect, `S`).
+    Ipsecmgr,
+    /// The ipsecctl double's call number N (var/log/ipsecctl/N.*).
+    Ipsecctl(usize),
+}
+
+/// The thread standing in for isakmpd's FIFO reading (ui.c ui_handler).
+struct FifoReader {
+    lines: Arc<Mutex<Vec<(Origin, String)>>>,
+    /// How many times it found the FIFO empty, all read lines recorded.
+    empty_polls: Arc<AtomicU64>,
+    report: PathBuf,
+    result: PathBuf,
+    begin: PathBuf,
+    end: PathBuf,
+    pending: String,
+    origin: Origin,
+}
+
+impl FifoReader {
+    fn run(mut self, fifo: &Path, stop: &AtomicBool) {
+        use std::os::unix::fs::OpenOptionsExt;
+        // isakmpd opens its FIFO read-write and non-blocking
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(fifo)
+            .unwrap();
+        while !stop.load(Ordering::SeqCst) {
+            let got = self.drain(&mut f);
+            if self.origin == Origin::Ipsecmgr {
+                if let Ok(n) = fs::read_to_string(&self.begin) {
+                    // ipsecmgr waits for ipsecctl, so what it wrote before
+                    // is in the FIFO already: read it as ipsecmgr's
+                    self.drain(&mut f);
+                    self.origin = Origin::Ipsecctl(n.trim().parse().unwrap_or(usize::MAX));
+                    let _ = fs::remove_file(&self.begin);
+                }
+            } else if self.end.exists() {
+                // the double wrote everything before it made the end mark
+                self.drain(&mut f);
+                self.origin = Origin::Ipsecmgr;
+                let _ = fs::remove_file(&self.end);
+            }
+            if !got {
+                self.empty_polls.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    /// Reads until the FIFO is empty; whether anything was read.
+    fn drain(&mut self, f: &mut fs::File) -> bool {
+        let mut buf = [0u8; 4096];
+        let mut got = false;
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got = true;
+            self.pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+            while let Some(i) = self.pending.find('\n') {
+                let line: String = self.pending.drain(..=i).collect();
+                self.take_line(line.trim_end_matches('\n').to_string());
+            }
+        }
+        got
+    }
+
+    fn take_line(&self, line: String) {
+        if line == "S" {
+            let text = fs::read_to_string(&self.report).unwrap_or_default();
+            fs::write(&self.result, text).unwrap();
+        }
+        self.lines.lock().unwrap().push((self.origin, line));
+    }
+}
+
 pub struct Gateway {
     pub dir: tempfile::TempDir,
-    lines: Arc<Mutex<Vec<String>>>,
+    lines: Arc<Mutex<Vec<(Origin, String)>>>,
+    /// Where `fifo()`/`stream()` start: `clear()` moves it; replays do not.
+    shown_from: AtomicUsize,
+    empty_polls: Arc<AtomicU64>,
+    /// ipsec.conf without its includes, and the fragments, as the gateway
+    /// was made: what isakmpd loaded at boot, before any command.
+    boot: (String, Vec<(String, String)>),
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
 }
 
 /// The stand-in: records argv and the -f file, refuses a file ipsecctl
 /// would refuse (by compiling it with ipsecmgr, secrecy check included),
-/// fails when told to (etc/ipsecctl.fail holds its message), answers -sa
-/// from var/ipsecctl.sa.
+/// fails when told to (etc/ipsecctl.fail holds its message; with
+/// etc/ipsecctl.fail-after-send it fails after writing to isakmpd, as
+/// ipsecctl does when a flow is refused after the ike rules went out;
+/// etc/ipsecctl.kill-caller, removed when used, kills ipsecmgr once the
+/// lines are sent, as a crash in the middle of ipsecctl would), answers -sa
+/// from var/ipsecctl.sa. For `-f` / `-d -f` it writes what ipsecctl would
+/// write to isakmpd (the FIFO lines of `ipsecmgr compile [-d] -k`) into
+/// the FIFO given with `-i`, else var/run/isakmpd.fifo, as ipsecctl's
+/// ike.c does; the lines are also kept in var/log/ipsecctl/N.fifo. Around
+/// the write it shakes hands with the reader (FIFO.ipsecctl.begin/.end) so
+/// the reader knows which lines came from ipsecctl; a reader that does not
+/// answer within 5 s fails the call instead of hanging.
 fn double_script(root: &Path) -> String {
     format!(
         r#"#!/bin/sh
@@ -45,17 +151,47 @@ n=$(ls "$log" | grep -c args)
 printf '%s\n' "$@" > "$log/$n.args"
 prev=""
 file=""
+delete=""
+fifo="$root/var/run/isakmpd.fifo"
 for a in "$@"; do
-	if [ "$prev" = "-f" ]; then file="$a"; fi
+	case "$prev" in
+	-f) file="$a" ;;
+	-i) fifo="$a" ;;
+	esac
+	if [ "$a" = "-d" ]; then delete="-d"; fi
 	prev="$a"
 done
+gone() {{
+	i=0
+	while [ -e "$1" ]; do
+		i=$((i + 1))
+		if [ $i -gt 500 ]; then rm -f "$1"; return 1; fi
+		sleep 0.01
+	done
+}}
+send() {{
+	[ -p "$fifo" ] || {{ echo "ipsecctl: $fifo: not a FIFO" >&2; return 1; }}
+	# written aside and renamed, so the reader never sees it half written
+	echo "$n" > "$fifo.ipsecctl.next" && mv "$fifo.ipsecctl.next" "$fifo.ipsecctl.begin"
+	gone "$fifo.ipsecctl.begin" || {{ echo "ipsecctl: nobody reads $fifo" >&2; return 1; }}
+	timeout 5 sh -c 'cat "$1" > "$2"' sh "$log/$n.fifo" "$fifo" || return 1
+	echo "$n" > "$fifo.ipsecctl.end"
+	gone "$fifo.ipsecctl.end" || {{ echo "ipsecctl: $fifo: lines not read" >&2; return 1; }}
+}}
 if [ -n "$file" ]; then
 	cat "$file" > "$log/$n.file" 2>/dev/null || {{ echo "ipsecctl: cannot open $file" >&2; exit 1; }}
-	'{bin}' -c "$root/etc/ipsecmgr.conf" compile "$file" > /dev/null || {{
+	'{bin}' -c "$root/etc/ipsecmgr.conf" compile $delete -k "$file" > "$log/$n.out" || {{
 		echo "ipsecctl: Syntax error in config file: ipsec rules not loaded" >&2; exit 1; }}
 fi
 if [ -f "$root/etc/ipsecctl.fail" ]; then cat "$root/etc/ipsecctl.fail" >&2; exit 1; fi
 if [ "$1" = "-sa" ]; then cat "$root/var/ipsecctl.sa"; fi
+if [ -n "$file" ]; then
+	grep -E '^(C|t|c) ' "$log/$n.out" > "$log/$n.fifo"
+	rm -f "$log/$n.out"
+	if [ -s "$log/$n.fifo" ]; then send || exit 1; fi
+fi
+if [ -f "$root/etc/ipsecctl.kill-caller" ]; then rm -f "$root/etc/ipsecctl.kill-caller"; kill -9 $PPID; fi
+if [ -f "$root/etc/ipsecctl.fail-after-send" ]; then cat "$root/etc/ipsecctl.fail-after-send" >&2; exit 1; fi
 exit 0
 "#,
         root = root.display(),
@@ -88,6 +224,15 @@ impl Gateway {
         let mut gw = Gateway {
             dir,
             lines: Arc::new(Mutex::new(Vec::new())),
+            shown_from: AtomicUsize::new(0),
+            empty_polls: Arc::new(AtomicU64::new(0)),
+            boot: (
+                without_includes(&conf),
+                fragments
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), t.to_string()))
+                    .collect(),
+            ),
             stop: Arc::new(AtomicBool::new(false)),
             reader: None,
         };
@@ -114,45 +259,26 @@ impl Gateway {
     }
 
     /// The FIFO, with a reader standing in for isakmpd: it records every
-    /// line, and answers `S` by writing var/isakmpd.sa to the result file.
+    /// line with who wrote it (ipsecmgr, or the ipsecctl double's call N),
+    /// and answers `S` by writing var/isakmpd.sa to the result file.
     pub fn start_isakmpd(&mut self) {
         let fifo = self.path("var/run/isakmpd.fifo");
         if !fifo.exists() {
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         }
         self.stop.store(false, Ordering::SeqCst);
-        let (lines, stop) = (self.lines.clone(), self.stop.clone());
-        let report = self.path("var/isakmpd.sa");
-        let result = self.path("var/run/isakmpd.result");
-        self.reader = Some(std::thread::spawn(move || {
-            use std::os::unix::fs::OpenOptionsExt;
-            // isakmpd opens its FIFO read-write and non-blocking
-            let mut f = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-                .open(&fifo)
-                .unwrap();
-            let mut pending = String::new();
-            let mut buf = [0u8; 4096];
-            while !stop.load(Ordering::SeqCst) {
-                match f.read(&mut buf) {
-                    Ok(n) if n > 0 => {
-                        pending.push_str(&String::from_utf8_lossy(&buf[..n]));
-                        while let Some(i) = pending.find('\n') {
-                            let line: String = pending.drain(..=i).collect();
-                            let line = line.trim_end_matches('\n').to_string();
-                            if line == "S" {
-                                let text = fs::read_to_string(&report).unwrap_or_default();
-                                fs::write(&result, text).unwrap();
-                            }
-                            lines.lock().unwrap().push(line);
-                        }
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        }));
+        let reader = FifoReader {
+            lines: self.lines.clone(),
+            empty_polls: self.empty_polls.clone(),
+            report: self.path("var/isakmpd.sa"),
+            result: self.path("var/run/isakmpd.result"),
+            begin: PathBuf::from(format!("{}.ipsecctl.begin", fifo.display())),
+            end: PathBuf::from(format!("{}.ipsecctl.end", fifo.display())),
+            pending: String::new(),
+            origin: Origin::Ipsecmgr,
+        };
+        let stop = self.stop.clone();
+        self.reader = Some(std::thread::spawn(move || reader.run(&fifo, &stop)));
         // let the reader open the FIFO before anyone writes
         std::thread::sleep(Duration::from_millis(30));
     }
@@ -176,18 +302,60 @@ impl Gateway {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        // the FIFO reader may still be reading what was just written
-        std::thread::sleep(Duration::from_millis(20));
+        self.settle();
         out
     }
 
-    /// The FIFO lines isakmpd received so far.
+    /// Waits (at most a second) until the reader has read everything
+    /// written to the FIFO so far: the writers are done, so once the
+    /// reader has started a pass after this call and found the FIFO empty,
+    /// every line is recorded.
+    pub fn settle(&self) {
+        if self.stop.load(Ordering::SeqCst) {
+            return; // no reader
+        }
+        let start = self.empty_polls.load(Ordering::SeqCst);
+        let begun = std::time::Instant::now();
+        while self.empty_polls.load(Ordering::SeqCst) < start + 2
+            && begun.elapsed() < Duration::from_secs(1)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The FIFO lines ipsecmgr itself wrote so far (not ipsecctl's).
     pub fn fifo(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.stream_with_origin()
+            .into_iter()
+            .filter(|(o, _)| *o == Origin::Ipsecmgr)
+            .map(|(_, l)| l)
+            .collect()
+    }
+
+    /// Every FIFO line isakmpd read so far, ipsecctl's and ipsecmgr's, in
+    /// the order it read them.
+    pub fn stream(&self) -> Vec<String> {
+        self.stream_with_origin()
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect()
+    }
+
+    /// Every FIFO line so far, with who wrote it.
+    pub fn stream_with_origin(&self) -> Vec<(Origin, String)> {
+        let from = self.shown_from.load(Ordering::SeqCst);
+        self.lines.lock().unwrap()[from..].to_vec()
+    }
+
+    /// Every FIFO line since the gateway started, `clear()` or not.
+    pub fn history(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().map(|(_, l)| l.clone()).collect()
     }
 
     pub fn clear(&self) {
-        self.lines.lock().unwrap().clear();
+        let len = self.lines.lock().unwrap().len();
+        self.shown_from.store(len, Ordering::SeqCst);
         let _ = fs::remove_dir_all(self.path("var/log/ipsecctl"));
     }
 
@@ -207,6 +375,128 @@ impl Gateway {
         calls
     }
 
+    /// ipsecmgr's settings file on this gateway.
+    pub fn settings(&self) -> PathBuf {
+        self.path("etc/ipsecmgr.conf")
+    }
+
+    /// isakmpd's database: what `ipsecctl -f /etc/ipsec.conf` loaded at
+    /// boot (the gateway as made), then every FIFO line it read since
+    /// (`clear()` or not), replayed through isakmpd's own code.
+    pub fn replay(&self) -> isakmpd::Dump {
+        let mut lines = self.boot_lines();
+        lines.extend(self.history());
+        isakmpd::replay(&lines)
+    }
+
+    /// What the boot load sent: the gateway's files as made, compiled in
+    /// include order.
+    pub fn boot_lines(&self) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let head = dir.path().join("ipsec.conf");
+        write_private(&head, &self.boot.0);
+        let mut files = vec![head];
+        for (i, (_, text)) in self.boot.1.iter().enumerate() {
+            let f = dir.path().join(format!("{i}.conf"));
+            write_private(&f, text);
+            files.push(f);
+        }
+        isakmpd::fresh_lines(&self.settings(), &files)
+    }
+
+    /// The fragments etc/ipsec.conf includes, in order, under the root.
+    pub fn included(&self) -> Vec<PathBuf> {
+        self.read("etc/ipsec.conf")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("include "))
+            .map(|p| self.path(p.trim().trim_matches('"').trim_start_matches('/')))
+            .collect()
+    }
+
+    /// The database a fresh boot gives: ipsec.conf's own rules, then each
+    /// fragment it includes, in include order.
+    pub fn fresh(&self) -> isakmpd::Dump {
+        isakmpd::replay(&self.fresh_lines_of(&self.included(), &[]))
+    }
+
+    /// The database after a fresh load of ipsec.conf's own rules and the
+    /// fragments etc/ipsec.d/NAME.conf of `names`, in that order, with the
+    /// connections of the `down` ones taken off `[Phase 2]:Connections` /
+    /// `Passive-Connections` (what `down` is to leave).
+    pub fn fresh_of(&self, names: &[&str], down: &[&str]) -> isakmpd::Dump {
+        let files: Vec<PathBuf> = names.iter().map(|n| self.fragment(n)).collect();
+        let down: Vec<PathBuf> = down.iter().map(|n| self.fragment(n)).collect();
+        isakmpd::replay(&self.fresh_lines_of(&files, &down))
+    }
+
+    /// Like `fresh_of`, from the fragments' texts as given (name, text),
+    /// not from what is on disk.
+    pub fn fresh_of_texts(&self, fragments: &[(&str, &str)], down: &[&str]) -> isakmpd::Dump {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(format!("{name}.conf"));
+        for (name, text) in fragments {
+            write_private(&path(name), text);
+        }
+        let files: Vec<PathBuf> = fragments.iter().map(|(n, _)| path(n)).collect();
+        let down: Vec<PathBuf> = down.iter().map(|n| path(n)).collect();
+        isakmpd::replay(&self.fresh_lines_of(&files, &down))
+    }
+
+    /// `check_db` against `fresh_of_texts`.
+    pub fn check_db_texts(&self, fragments: &[(&str, &str)], down: &[&str]) -> Result<(), String> {
+        let got = self.replay().connection_order_ignored();
+        let want = self
+            .fresh_of_texts(fragments, down)
+            .connection_order_ignored();
+        if got == want {
+            return Ok(());
+        }
+        Err(format!(
+            "- only in the fresh load, + only in isakmpd:\n{}",
+            got.diff(&want)
+        ))
+    }
+
+    /// `etc/ipsec.d/NAME.conf` under the root.
+    pub fn fragment(&self, name: &str) -> PathBuf {
+        self.path(&format!("etc/ipsec.d/{name}.conf"))
+    }
+
+    fn fresh_lines_of(&self, files: &[PathBuf], down: &[PathBuf]) -> Vec<String> {
+        let mut lines = self.head_lines();
+        lines.extend(isakmpd::fresh_lines(&self.settings(), files));
+        for f in down {
+            lines.extend(isakmpd::held_down_lines(&self.settings(), f));
+        }
+        lines
+    }
+
+    /// What `ipsecctl -f` sends for ipsec.conf's own rules (its text
+    /// without the include lines).
+    fn head_lines(&self) -> Vec<String> {
+        let head = without_includes(&self.read("etc/ipsec.conf"));
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        write_private(tmp.path(), &head);
+        isakmpd::ipsecctl_lines(&self.settings(), tmp.path(), false)
+    }
+
+    /// Ok when isakmpd's database (the replay of the FIFO) equals a fresh
+    /// load of `names` with `down` held down, up to the order of the
+    /// connection lists (see `Dump::connection_order_ignored`); else the
+    /// differing lines.
+    pub fn check_db(&self, names: &[&str], down: &[&str]) -> Result<(), String> {
+        let got = self.replay().connection_order_ignored();
+        let want = self.fresh_of(names, down).connection_order_ignored();
+        if got == want {
+            return Ok(());
+        }
+        Err(format!(
+            "isakmpd's database differs from a fresh load of {names:?} (down {down:?}); \
+             - only in the fresh load, + only in isakmpd:\n{}",
+            got.diff(&want)
+        ))
+    }
+
     /// The path a run shows for `rel` under the root.
     pub fn actual(&self, rel: &str) -> String {
         self.path(rel).display().to_string()
@@ -217,6 +507,14 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.stop_isakmpd();
     }
+}
+
+/// ipsec.conf's text without its include lines: its own rules.
+fn without_includes(conf: &str) -> String {
+    conf.lines()
+        .filter(|l| !l.trim_start().starts_with("include "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 pub fn write_private(path: &Path, text: &str) {
@@ -249,4 +547,7 @@ pub fn tunnel(n: u32, psk: &str) -> String {
         "ike esp from 10.0.{n}.0/24 to 10.{n}.0.0/16 peer 198.51.{n}.1 \\\n\tmain auth hmac-sha2-256 enc aes-256 group modp2048 \\\n\tquick enc aes-256-gcm group modp2048 \\\n\tpsk \"{psk}\"\n"
     )
 }
+
+pub mod isakmpd;
+pub mod isakmpd_model;
 pub mod programs;

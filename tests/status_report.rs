@@ -290,3 +290,41 @@ fn status_stays_linear_in_the_number_of_fragments() {
         "ls {ls_took:?}, status {status_took:?}"
     );
 }
+
+#[test]
+fn a_held_down_fragment_is_shown_and_its_return_is_drift() {
+    let mut gw = gateway();
+    let down = gw.run(&["down", "customer-b"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    // someone reloads ipsec.conf: isakmpd holds customer-b's connection again
+    gw.write("var/isakmpd.sa", &live_report());
+    gw.write("var/isakmpd.get/Phase 2:Connections", &format!("{B},{C}"));
+    gw.stop_isakmpd();
+    let _isakmpd = Isakmpd::start(
+        &gw,
+        "var/run/isakmpd.fifo",
+        "var/run/isakmpd.result",
+        Behaviour::default(),
+    );
+    let v = json(&status(&gw, &["--json"]));
+    let held: Vec<(&str, bool)> = v["fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["held_down"] == true))
+        .collect();
+    assert!(held.contains(&("customer-b", true)), "{v}");
+    assert!(held.contains(&("customer-c", false)), "{v}");
+    assert_eq!(
+        v["drift"]["held_down_active"],
+        serde_json::json!([{"fragment": "customer-b", "connection": B}])
+    );
+    let text = status(&gw, &[]).stdout;
+    assert!(text.contains("customer-b:  (held down)\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "held down but active again:\n  {B}  (customer-b)\n"
+        )),
+        "{text}"
+    );
+}

@@ -16,6 +16,7 @@ use crate::emit::ipsecctl::addr;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::sections::{IkeSections, ike_sections};
+use crate::manager::state;
 use crate::manager::teardown::ikes;
 use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
@@ -40,6 +41,8 @@ struct Tunnel {
 #[derive(Serialize)]
 struct FragmentState {
     name: String,
+    /// taken down with `down`, to stay down until `up`
+    held_down: bool,
     tunnels: Vec<Tunnel>,
     /// flow rules (not from ike) and whether the kernel has them
     flows_loaded: usize,
@@ -72,6 +75,8 @@ struct Status {
     unaccounted_sas: Vec<String>,
     /// `None` when isakmpd could not be asked.
     drift: Option<Drift>,
+    /// Phase 1 clean-ups waiting for an exchange in flight to end.
+    pending_cleanups: Vec<String>,
 }
 
 /// isakmpd's SAs, looked up by name and by peer.
@@ -321,6 +326,7 @@ fn fragment_state(
         .count();
     FragmentState {
         name: name.to_string(),
+        held_down: false,
         tunnels,
         flows_loaded,
         flows: flow_rules.len(),
@@ -371,6 +377,7 @@ fn gather(
         unaccounted_flows: flows,
         unaccounted_sas: kernel_sas,
         drift: None,
+        pending_cleanups: Vec::new(),
     };
     (status, known)
 }
@@ -378,7 +385,8 @@ fn gather(
 fn render_text(status: &Status) -> String {
     let mut out = String::new();
     for f in &status.fragments {
-        let _ = writeln!(out, "{}:", f.name);
+        let held = if f.held_down { "  (held down)" } else { "" };
+        let _ = writeln!(out, "{}:{held}", f.name);
         for t in &f.tunnels {
             let _ = writeln!(out, "  {:<11} {}  ({})", t.state, t.phase2, t.phase1);
         }
@@ -430,6 +438,7 @@ fn render_text(status: &Status) -> String {
                 .map(|d| named(&d.held_down_active))
                 .unwrap_or_default(),
         ),
+        ("pending clean-ups", status.pending_cleanups.clone()),
     ];
     for (title, items) in lists {
         if !items.is_empty() {
@@ -493,8 +502,16 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         }
     };
     let (mut status, known) = gather(gw, &tree, only.as_deref(), &kernel, &sas);
-    // held-down connections are not known here yet: none
-    let held_down = HashSet::new();
+    let held = state::held_fragments(gw);
+    for f in &mut status.fragments {
+        f.held_down = held.contains_key(&f.name);
+    }
+    status.pending_cleanups = state::pending_cleanups(gw)
+        .iter()
+        .filter(|p| only.as_deref().is_none_or(|n| n == p.fragment))
+        .map(state::describe)
+        .collect();
+    let held_down: HashSet<String> = state::held_down(gw).into_iter().collect();
     match isakmpd_connections(gw) {
         Ok(list) => {
             status.drift = Some(drift(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::{LsArgs, TagsArgs};
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::emit::{isakmpd, tags};
+use crate::escape::escaped;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
@@ -66,7 +67,10 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
         crate::err!(
             "{}",
-            crate::diag::render_plain(d, &tree.compiled.parsed.sources)
+            crate::escape::escaped_lines(&crate::diag::render_plain(
+                d,
+                &tree.compiled.parsed.sources
+            ))
         );
     }
     let entries: Vec<Entry> = tree.fragments.iter().map(|f| entry(gw, &tree, f)).collect();
@@ -87,7 +91,13 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         let _ = writeln!(
             out,
             "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
-            e.name, e.line, e.flows, e.sas, e.ike, e.state, e.path
+            escaped(&e.name),
+            e.line,
+            e.flows,
+            e.sas,
+            e.ike,
+            e.state,
+            escaped(&e.path)
         );
         for t in e.phase1.iter().chain(&e.phase2) {
             let _ = writeln!(out, "    {t}");

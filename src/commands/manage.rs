@@ -12,7 +12,7 @@ use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
 fn say(msg: &str) {
-    crate::errln!("ipsecmgr: {msg}");
+    crate::errln!("ipsecmgr: {}", crate::escape::escaped_lines(msg));
 }
 
 /// Warns of an interrupted run that the next mutating run takes up, so
@@ -36,7 +36,10 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
     }
     say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
     for d in errors {
-        crate::err!("{}", diag::render_plain(d, &tree.compiled.parsed.sources));
+        crate::err!(
+            "{}",
+            crate::escape::escaped_lines(&diag::render_plain(d, &tree.compiled.parsed.sources))
+        );
     }
 }
 

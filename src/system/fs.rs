@@ -374,6 +374,56 @@ mod tests {
     }
 
     #[test]
+    fn a_leftover_of_a_killed_run_with_our_pid_does_not_block_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.conf");
+        let leftover = dir
+            .path()
+            .join(format!(".f.conf.ipsecmgr-{}", std::process::id()));
+        fs::write(&leftover, "psk \"k\"\n").unwrap();
+        atomic_write(&p, b"new\n", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+        assert!(is_temp_name(leftover.file_name().unwrap()));
+        assert!(is_temp_name(".f.conf.ipsecmgr-12-00ff".as_ref()));
+        assert!(!is_temp_name("f.conf".as_ref()));
+        assert!(!is_temp_name(".f.ipsecmgr-notours".as_ref()));
+        assert_eq!(remove_stale_temps(dir.path()), vec![leftover]);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_move_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("sub/b"));
+        fs::write(&a, "a\n").unwrap();
+        fs::create_dir_all(b.parent().unwrap()).unwrap();
+        fs::write(&b, "b\n").unwrap();
+        let e = move_file(&a, &b).unwrap_err();
+        assert!(e.contains("is not replaced"), "{e}");
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b\n");
+        fs::remove_file(&b).unwrap();
+        move_file(&a, &b).unwrap();
+        assert_eq!(fs::read_to_string(&b).unwrap(), "a\n");
+        assert!(!a.exists());
+        // a move cut short after its link is finished
+        fs::hard_link(&b, &a).unwrap();
+        move_file(&a, &b).unwrap();
+        assert!(!a.exists() && b.exists());
+    }
+
+    #[test]
+    fn a_lock_planted_as_a_link_is_refused_and_its_target_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        create_private_dir(&state).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, state.join("lock")).unwrap();
+        assert!(Lock::acquire(&state, "x", Duration::from_millis(10)).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+
+    #[test]
     fn lock_is_exclusive_and_names_its_holder() {
         let dir = tempfile::tempdir().unwrap();
         let held = Lock::acquire(dir.path(), "rm customer-a", LOCK_WAIT).unwrap();

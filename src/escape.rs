@@ -6,13 +6,14 @@ use std::fmt::Write as _;
 
 /// `bytes` as text with every control character (and every byte that is
 /// not UTF-8) escaped: `\n`, `\t`, `\r`, or `\xNN` / `\u{NNNN}`.  With
-/// `keep_newlines`, a newline stays one (for messages of several lines).
-pub fn escaped_bytes(bytes: &[u8], keep_newlines: bool) -> String {
+/// `multi_line`, newlines and tabs stay as they are (for messages and
+/// listings of several lines, where they are layout).
+pub fn escaped_bytes(bytes: &[u8], multi_line: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
-                '\n' if keep_newlines => out.push('\n'),
+                '\n' | '\t' if multi_line => out.push(c),
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
                 '\r' => out.push_str("\\r"),
@@ -43,8 +44,8 @@ pub fn escaped_path(p: &std::path::Path) -> String {
     escaped_bytes(p.as_os_str().as_bytes(), false)
 }
 
-/// A message of one or more lines: its newlines kept, every other control
-/// character escaped.
+/// A message of one or more lines: its newlines and tabs kept, every other
+/// control character escaped.
 pub fn escaped_lines(s: &str) -> String {
     escaped_bytes(s.as_bytes(), true)
 }
@@ -59,7 +60,7 @@ mod tests {
         assert_eq!(escaped("a\nb\tc\x1b[31m"), "a\\nb\\tc\\x1b[31m");
         assert_eq!(escaped("\u{9b}x\u{7f}"), "\\u{9b}x\\x7f");
         assert_eq!(escaped_bytes(b"a\xffb", false), "a\\xffb");
-        assert_eq!(escaped_lines("one\ntwo\x07\n"), "one\ntwo\\x07\n");
+        assert_eq!(escaped_lines("one\n\ttwo\x07\n"), "one\n\ttwo\\x07\n");
         assert_eq!(escaped("é"), "é");
     }
 }

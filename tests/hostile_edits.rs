@@ -356,6 +356,27 @@ cases! {
         },
         ..refused(|_| Vec::new(), &[])
     };
+    qualified_name_removes_the_fragment_in_the_subdirectory => Case {
+        setup: |gw| {
+            two_acmes(gw, "sub");
+            os(&["rm", "sub/acme"])
+        },
+        code: 0,
+        unchanged: false,
+        after: |gw, _| {
+            let fifo = gw.fifo();
+            assert!(
+                !fifo.iter().any(|l| l.contains("peer-198.51.2.1")),
+                "the phase 1 acme still uses was torn down: {fifo:?}"
+            );
+            assert!(!gw.path("etc/ipsec.d/sub/acme.conf").exists());
+            assert!(gw.path("etc/ipsec.d/acme.conf").exists());
+            assert!(!gw.read("etc/ipsec.conf").contains("sub/acme"));
+            let ls = stdout(&run(gw, &os(&["ls"])));
+            assert!(ls.contains("\nacme "), "{ls}");
+        },
+        ..refused(|_| Vec::new(), &[])
+    };
     ambiguous_fragment_name_is_refused_with_its_candidates => Case {
         setup: |gw| {
             two_acmes(gw, "sub");

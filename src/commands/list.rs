@@ -122,7 +122,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                 (owned.rules(&tree), Some(name))
             }
             Err(e) => {
-                crate::errln!("ipsecmgr: tags: {e}");
+                crate::errln!("ipsecmgr: tags: {}", crate::escape::escaped_lines(&e));
                 return EXIT_CONFIG;
             }
         },
@@ -139,11 +139,18 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             let text = match files::read_regular(&path, files::MAX_CONFIG_BYTES) {
                 Ok(data) => data.bytes,
                 Err(_) if fs::symlink_metadata(&path).is_err() => {
-                    crate::errln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
+                    crate::errln!(
+                        "ipsecmgr: tags: {}: no such fragment or file",
+                        crate::escape::escaped(&args.target)
+                    );
                     return EXIT_CONFIG;
                 }
                 Err(e) => {
-                    crate::errln!("ipsecmgr: tags: {}: {}", args.target, e.0);
+                    crate::errln!(
+                        "ipsecmgr: tags: {}: {}",
+                        crate::escape::escaped(&args.target),
+                        e.0
+                    );
                     return EXIT_CONFIG;
                 }
             };

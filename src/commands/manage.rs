@@ -81,12 +81,15 @@ pub fn run_planned(
             return EXIT_CONFIG;
         }
         Ok(Planned::Nothing(why)) => {
-            crate::outln!("{why}");
+            crate::outln!("{}", crate::escape::escaped_lines(&why));
             return EXIT_OK;
         }
         Ok(Planned::Plan(plan)) => plan,
     };
-    crate::out!("{}", plan.render(&ops::tree_redactor(gw, &tree)));
+    crate::out!(
+        "{}",
+        crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, &tree)))
+    );
     if dry_run {
         return EXIT_OK;
     }

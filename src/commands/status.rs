@@ -186,11 +186,14 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         Some(n) => match fragments::resolve(gw, n) {
             Ok(name) if tree.fragment(&name).is_some() => Some(name),
             Ok(name) => {
-                crate::errln!("ipsecmgr: status: no fragment {name}");
+                crate::errln!(
+                    "ipsecmgr: status: no fragment {}",
+                    crate::escape::escaped(&name)
+                );
                 return EXIT_CONFIG;
             }
             Err(e) => {
-                crate::errln!("ipsecmgr: status: {e}");
+                crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
                 return EXIT_CONFIG;
             }
         },
@@ -206,7 +209,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
             return EXIT_CONFIG;
         }
         Err(e) => {
-            crate::errln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
             return EXIT_CONFIG;
         }
     };
@@ -214,7 +217,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
     let sas = match report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT) {
         Ok(text) => report::parse_sa_report(&text),
         Err(e) => {
-            crate::errln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
             return EXIT_CONFIG;
         }
     };
@@ -256,6 +259,6 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
             }
         }
     }
-    crate::out!("{out}");
+    crate::out!("{}", crate::escape::escaped_lines(&out));
     EXIT_OK
 }

@@ -1,6 +1,7 @@
 //! The include tree: ipsec.conf and the fragments it includes, each with the
 //! rules it holds (a fragment's own includes count as part of it).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::compiler::Compiled;
@@ -30,6 +31,16 @@ pub struct Tree {
     pub fragments: Vec<Fragment>,
     /// Rules of ipsec.conf itself.
     pub main_rules: Vec<usize>,
+    /// Fragments by name and by base name, built on first use, so that
+    /// looking every fragment up stays linear.
+    index: std::cell::OnceCell<Index>,
+}
+
+/// Indices into `Tree::fragments`, by name and by base name.
+#[derive(Default)]
+struct Index {
+    by_name: HashMap<String, Vec<usize>>,
+    by_base: HashMap<String, Vec<usize>>,
 }
 
 /// A fragment's name: its file name without `.conf`.
@@ -58,26 +69,34 @@ impl Tree {
                 f.name = rel.strip_suffix(".conf").unwrap_or(rel).to_string();
             }
         }
+        self.index = std::cell::OnceCell::new();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut index = Index::default();
+            for (i, f) in self.fragments.iter().enumerate() {
+                index.by_name.entry(f.name.clone()).or_default().push(i);
+                let base = fragment_name(&f.gateway_path);
+                index.by_base.entry(base).or_default().push(i);
+            }
+            index
+        })
     }
 
     /// Refuses a name that could mean more than one file: two fragments
     /// of that name (files outside fragment_dir), or, when no fragment has
     /// the name, several in subdirectories whose file is called so.
     pub fn check_unambiguous(&self, name: &str) -> Result<(), String> {
-        let exact: Vec<&Fragment> = self.fragments.iter().filter(|f| f.name == name).collect();
-        let why = if exact.is_empty() {
-            "no fragment has this name"
-        } else {
-            "ambiguous fragment name"
+        let index = self.index();
+        let (why, candidates) = match index.by_name.get(name) {
+            Some(exact) => ("ambiguous fragment name", exact),
+            None => match index.by_base.get(name) {
+                Some(by_base) => ("no fragment has this name", by_base),
+                None => return Ok(()),
+            },
         };
-        let candidates: Vec<&Fragment> = if exact.is_empty() {
-            self.fragments
-                .iter()
-                .filter(|f| fragment_name(&f.gateway_path) == name)
-                .collect()
-        } else {
-            exact
-        };
+        let candidates: Vec<&Fragment> = candidates.iter().map(|&i| &self.fragments[i]).collect();
         let mut paths: Vec<&str> = candidates.iter().map(|f| f.gateway_path.as_str()).collect();
         paths.sort();
         paths.dedup();
@@ -129,11 +148,13 @@ impl Tree {
             compiled,
             fragments,
             main_rules,
+            index: std::cell::OnceCell::new(),
         }
     }
 
     pub fn fragment(&self, name: &str) -> Option<&Fragment> {
-        self.fragments.iter().find(|f| f.name == name)
+        let first = *self.index().by_name.get(name)?.first()?;
+        Some(&self.fragments[first])
     }
 
     pub fn rules_of<'a>(&'a self, f: &'a Fragment) -> impl Iterator<Item = &'a Rule> + 'a {

@@ -121,7 +121,7 @@ impl Settings {
             // the usual way to say "no settings file"
             return Ok(Settings::default());
         }
-        let shown = path.display().to_string();
+        let shown = crate::escape::escaped_path(&path);
         let data = files::read_regular(&path, 1 << 20)
             .map_err(|e| SettingsError(format!("{shown}: {}", e.0)))?;
         let text = String::from_utf8(data.bytes)

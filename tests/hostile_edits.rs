@@ -775,3 +775,31 @@ mod property {
         }
     }
 }
+
+/// Not a hostile case but the invariant's other side: a tree that already
+/// has an error (a hand-edited fragment) still takes an add that adds
+/// exactly its rules, and the error stays the only one.
+#[test]
+fn a_tree_already_broken_still_takes_a_clean_add() {
+    let gw = gateway();
+    gw.write("etc/ipsec.d/customer-b.conf", "flow esp from\n");
+    let out = run(
+        &gw,
+        &[
+            "add".into(),
+            home(&gw, b"c", &tunnel(7, "c-secret-0123456789abcdef")),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        gw.read("etc/ipsec.conf")
+            .ends_with("include \"/etc/ipsec.d/c.conf\"\n")
+    );
+    let out = run(&gw, &os(&["compile", "/etc/ipsec.conf"]));
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().filter(|l| l.contains("syntax error")).count(),
+        1,
+        "{err}"
+    );
+}

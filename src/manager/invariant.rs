@@ -100,6 +100,16 @@ fn check(gw: &Gateway, tree: &Tree, edit: &Edit) -> Result<(), String> {
             escaped(conf)
         ))
     };
+    // a tree with errors may have been refused whole (a main file others
+    // can read): what it would load is then read the way the edit is
+    let recompiled;
+    let tree = if tree.compiled.has_errors() {
+        let old = &tree.compiled.parsed.sources.get(0).text;
+        recompiled = Tree::from_compiled(gw.compile_text(conf, old));
+        &recompiled
+    } else {
+        tree
+    };
     let errors_before = tree.compiled.diags.iter().filter(|d| d.is_error()).count();
     let errors = fragments::errors(&after);
     // a tree already broken may stay so, but no edit may break it further

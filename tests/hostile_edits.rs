@@ -420,16 +420,18 @@ cases! {
             gw.write("etc/ipsec.d/.customer-a.conf.ipsecmgr-77-0123456789abcdef", "psk \"k\"\n");
             gw.write(&format!("{STATE}/applied/.x.conf.ipsecmgr-4242"), "psk \"k\"\n");
             gw.write("etc/ipsec.d/.keep.ipsecmgr-notours", "not a temporary\n");
+            gw.write(&format!("{STATE}/work/customer-a-delete-4242.conf"), "psk \"k\"\n");
             os(&["up", "customer-b"])
         },
         code: 0,
-        stderr: &["removed 3 temporary file(s) an interrupted run left"],
+        stderr: &["removed 4 temporary file(s) an interrupted run left"],
         unchanged: false,
         after: |gw, _| {
             assert!(!gw.path("etc/.ipsec.conf.ipsecmgr-4242").exists());
             assert!(!gw.path("etc/ipsec.d/.customer-a.conf.ipsecmgr-77-0123456789abcdef").exists());
             assert!(!gw.path(&format!("{STATE}/applied/.x.conf.ipsecmgr-4242")).exists());
             assert!(gw.path("etc/ipsec.d/.keep.ipsecmgr-notours").exists());
+            assert!(!gw.path(&format!("{STATE}/work/customer-a-delete-4242.conf")).exists());
         },
         ..refused(|_| Vec::new(), &[])
     };

@@ -261,14 +261,15 @@ pub fn pending(gw: &Gateway) -> Option<String> {
 }
 
 /// Removes the temporary files a killed run left beside the files
-/// ipsecmgr writes (half-written copies, some holding keys), and says so.
+/// ipsecmgr writes (half-written copies, some holding keys), and the rule
+/// files it wrote for ipsecctl (the journal holds them again for a run
+/// that is to be completed or rolled back), and says so.
 fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
     let mut dirs = vec![
         gw.fragment_dir.actual.clone(),
         gw.state_dir.clone(),
         gw.state_dir.join("applied"),
         gw.removed_dir(),
-        gw.work_dir(),
     ];
     for conf in [Ok(gw.ipsec_conf.actual.clone()), gw.ipsec_conf_target()] {
         if let Some(dir) = conf.ok().as_deref().and_then(std::path::Path::parent) {
@@ -279,7 +280,8 @@ fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
     dirs.dedup();
     let removed: Vec<String> = dirs
         .iter()
-        .flat_map(|d| crate::system::fs::remove_stale_temps(d))
+        .flat_map(|d| crate::system::fs::remove_stale_temps(d, false))
+        .chain(crate::system::fs::remove_stale_temps(&gw.work_dir(), true))
         .map(|p| gw.shown(&p))
         .collect();
     if !removed.is_empty() {

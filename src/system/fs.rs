@@ -117,16 +117,18 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> 
 }
 
 /// Removes the temporary files a killed run left in `dir` (some hold
-/// keys); returns their paths.  Only under the lock: a live run's
-/// temporaries are its own.
-pub fn remove_stale_temps(dir: &Path) -> Vec<PathBuf> {
+/// keys), or with `every_file` all its regular files (a scratch directory);
+/// returns their paths.  Only under the lock: a live run's temporaries are
+/// its own.
+pub fn remove_stale_temps(dir: &Path, every_file: bool) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     for e in entries.flatten() {
         let regular = e.file_type().is_ok_and(|t| t.is_file());
-        if regular && is_temp_name(&e.file_name()) && fs::remove_file(e.path()).is_ok() {
+        let stale = every_file || is_temp_name(&e.file_name());
+        if regular && stale && fs::remove_file(e.path()).is_ok() {
             removed.push(e.path());
         }
     }
@@ -387,7 +389,7 @@ mod tests {
         assert!(is_temp_name(".f.conf.ipsecmgr-12-00ff".as_ref()));
         assert!(!is_temp_name("f.conf".as_ref()));
         assert!(!is_temp_name(".f.ipsecmgr-notours".as_ref()));
-        assert_eq!(remove_stale_temps(dir.path()), vec![leftover]);
+        assert_eq!(remove_stale_temps(dir.path(), false), vec![leftover]);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

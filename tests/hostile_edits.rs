@@ -387,7 +387,7 @@ cases! {
             os(&["rm", "acme"])
         },
         ..refused(|_| Vec::new(), &[
-            "rm acme: acme: no fragment has this name; name one of:",
+            "rm acme: acme: ambiguous fragment name; name one of:",
             "other/acme (/etc/ipsec.d/other/acme.conf)",
             "sub/acme (/etc/ipsec.d/sub/acme.conf)",
         ])

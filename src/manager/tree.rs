@@ -89,12 +89,17 @@ impl Tree {
     /// the name, several in subdirectories whose file is called so.
     pub fn check_unambiguous(&self, name: &str) -> Result<(), String> {
         let index = self.index();
-        let (why, candidates) = match index.by_name.get(name) {
-            Some(exact) => ("ambiguous fragment name", exact),
+        let candidates = match index.by_name.get(name) {
+            Some(exact) => exact,
             None => match index.by_base.get(name) {
-                Some(by_base) => ("no fragment has this name", by_base),
+                Some(by_base) => by_base,
                 None => return Ok(()),
             },
+        };
+        let why = if candidates.len() > 1 {
+            "ambiguous fragment name"
+        } else {
+            "no fragment has this name"
         };
         let candidates: Vec<&Fragment> = candidates.iter().map(|&i| &self.fragments[i]).collect();
         let mut paths: Vec<&str> = candidates.iter().map(|f| f.gateway_path.as_str()).collect();

@@ -53,6 +53,7 @@ pub mod commands;
 pub mod compiler;
 pub mod diag;
 pub mod emit;
+pub mod escape;
 pub mod faults;
 pub mod lint;
 pub mod manager;

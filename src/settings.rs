@@ -130,13 +130,16 @@ impl Settings {
             // the usual way to say "no settings file"
             return Ok(Settings::default());
         }
-        let shown = path.display().to_string();
+        let shown = crate::escape::escaped_path(&path);
         let data = files::read_regular(&path, 1 << 20)
             .map_err(|e| SettingsError(format!("{shown}: {}", e.0)))?;
         let text = String::from_utf8(data.bytes)
             .map_err(|_| SettingsError(format!("{shown}: not UTF-8 text")))?;
         let mut settings =
             Settings::parse(&text).map_err(|e| SettingsError(format!("{shown}: {e}")))?;
+        settings
+            .check_paths(root)
+            .map_err(|e| SettingsError(format!("{shown}: {e}")))?;
         settings.source = Some(path);
         Ok(settings)
     }
@@ -178,6 +181,53 @@ impl Settings {
             .collect()
     }
 
+    /// The paths, by setting name.
+    fn paths(&self) -> [(&'static str, &str); 6] {
+        [
+            ("ipsec_conf", &self.ipsec_conf),
+            ("fragment_dir", &self.fragment_dir),
+            ("ipsecctl", &self.ipsecctl),
+            ("isakmpd_fifo", &self.isakmpd_fifo),
+            ("isakmpd_result", &self.isakmpd_result),
+            ("state_dir", &self.state_dir),
+        ]
+    }
+
+    /// Every path absolute (a relative one would depend on the directory
+    /// ipsecmgr is run from, as root), inside `--root` when given, and the
+    /// state directory apart from the configuration: ipsecmgr moves and
+    /// rewrites files in it.  Errors name the setting.
+    pub fn check_paths(&self, root: &Root) -> Result<(), String> {
+        use crate::escape::escaped;
+        for (key, path) in self.paths() {
+            if path.is_empty() {
+                return Err(format!("{key}: empty path"));
+            }
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "{key}: \"{}\" is not an absolute path",
+                    escaped(path)
+                ));
+            }
+            root.try_map(path).map_err(|e| format!("{key}: {}", e.0))?;
+        }
+        let state = lexical(&self.state_dir);
+        for (key, path) in [
+            ("fragment_dir", &self.fragment_dir),
+            ("ipsec_conf", &self.ipsec_conf),
+        ] {
+            let other = lexical(path);
+            if other.starts_with(&state) || state.starts_with(&other) {
+                return Err(format!(
+                    "state_dir: \"{}\" overlaps {key} \"{}\"; keep ipsecmgr's state apart",
+                    escaped(&self.state_dir),
+                    escaped(path)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The name tables; names not in them go to the system unless `offline`.
     pub fn names(&self, offline: bool) -> Names {
         let hosts = self.addresses("hosts", &self.hosts).unwrap_or_default();
@@ -199,6 +249,11 @@ impl Settings {
     }
 }
 
+/// An absolute path with `.` and `..` resolved by name.
+fn lexical(path: &str) -> PathBuf {
+    Root(Some(PathBuf::from("/"))).map(path)
+}
+
 fn parse_addr(text: &str) -> Option<IpAddr> {
     inet::pton4(text)
         .map(IpAddr::V4)
@@ -217,6 +272,36 @@ mod tests {
         .unwrap();
         assert_eq!(s.hosts["a"].len(), 2);
         assert_eq!(s.hostname(), "gw");
+    }
+
+    #[test]
+    fn paths_must_be_absolute_inside_the_root_and_apart() {
+        let check = |text: &str| {
+            Settings::parse(text)
+                .unwrap()
+                .check_paths(&Root(Some(PathBuf::from("/r"))))
+        };
+        assert_eq!(check(""), Ok(()));
+        assert_eq!(
+            check("ipsecctl = \"sbin/ipsecctl\"\n").unwrap_err(),
+            "ipsecctl: \"sbin/ipsecctl\" is not an absolute path"
+        );
+        assert_eq!(
+            check("state_dir = \"\"\n").unwrap_err(),
+            "state_dir: empty path"
+        );
+        let e = check("fragment_dir = \"/var/db/ipsecmgr/./d\"\n").unwrap_err();
+        assert!(
+            e.starts_with("state_dir: \"/var/db/ipsecmgr\" overlaps fragment_dir"),
+            "{e}"
+        );
+        let e = check("state_dir = \"/etc\"\n").unwrap_err();
+        assert!(e.contains("overlaps fragment_dir"), "{e}");
+        let e = check("state_dir = \"/../../tmp/s\"\n").unwrap_err();
+        assert!(
+            e.starts_with("state_dir: /../../tmp/s: leads out of"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     diags.extend(late);
     diag::sort(&mut diags);
     for d in &diags {
-        crate::err!("{}", diag::render_plain(d, &compiled.parsed.sources));
+        crate::err!(
+            "{}",
+            crate::escape::escaped_lines(&diag::render_plain(d, &compiled.parsed.sources))
+        );
     }
     if diags.iter().any(diag::Diagnostic::is_error) {
         crate::errln!("ipsecmgr: errors in configuration: rules not loaded");

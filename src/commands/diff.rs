@@ -43,12 +43,12 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     }
     match report(gw, args) {
         Ok((text, new_has_errors)) => {
-            crate::out!("{text}");
+            crate::out!("{}", crate::escape::escaped_lines(&text));
             // the report says what the errors are; the status says there are
             if new_has_errors { EXIT_CONFIG } else { EXIT_OK }
         }
         Err(e) => {
-            crate::errln!("ipsecmgr: diff: {e}");
+            crate::errln!("ipsecmgr: diff: {}", crate::escape::escaped_lines(&e));
             EXIT_CONFIG
         }
     }

@@ -40,7 +40,8 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
         Format::Json => render::json(&findings),
         Format::Github => render::github(&findings),
     };
-    crate::out!("{text}");
+    // file names and snippets come from the files linted
+    crate::out!("{}", crate::escape::escaped_lines(&text));
     let errors = findings.iter().any(|f| f.is_error());
     if errors || (args.deny_warnings && !findings.is_empty()) {
         EXIT_CONFIG

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::{LsArgs, TagsArgs};
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::emit::tags;
+use crate::escape::escaped;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
@@ -70,7 +71,10 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
         crate::err!(
             "{}",
-            crate::diag::render_plain(d, &tree.compiled.parsed.sources)
+            crate::escape::escaped_lines(&crate::diag::render_plain(
+                d,
+                &tree.compiled.parsed.sources
+            ))
         );
     }
     let held = state::held_fragments(gw);
@@ -83,7 +87,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     let pending = state::pending_cleanups(gw);
     if args.json {
         for p in &pending {
-            crate::errln!("ipsecmgr: pending: {}", state::describe(p));
+            crate::errln!("ipsecmgr: pending: {}", escaped(&state::describe(p)));
         }
         crate::outln!(
             "{}",
@@ -101,10 +105,20 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         let _ = writeln!(
             out,
             "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
-            e.name, e.line, e.flows, e.sas, e.ike, e.state, e.path
+            escaped(&e.name),
+            e.line,
+            e.flows,
+            e.sas,
+            e.ike,
+            e.state,
+            escaped(&e.path)
         );
         if e.held_down {
-            let _ = writeln!(out, "    held down (until `ipsecmgr up {}`)", e.name);
+            let _ = writeln!(
+                out,
+                "    held down (until `ipsecmgr up {}`)",
+                escaped(&e.name)
+            );
         }
         for t in e.phase1.iter().chain(&e.phase2) {
             let _ = writeln!(out, "    {t}");
@@ -113,7 +127,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     if !pending.is_empty() {
         let _ = writeln!(out, "pending clean-ups:");
         for p in &pending {
-            let _ = writeln!(out, "    {}", state::describe(p));
+            let _ = writeln!(out, "    {}", escaped(&state::describe(p)));
         }
     }
     crate::out!("{out}");
@@ -135,7 +149,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                 (owned.rules(&tree), Some(name))
             }
             Err(e) => {
-                crate::errln!("ipsecmgr: tags: {e}");
+                crate::errln!("ipsecmgr: tags: {}", crate::escape::escaped_lines(&e));
                 return EXIT_CONFIG;
             }
         },
@@ -152,11 +166,18 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             let text = match files::read_regular(&path, files::MAX_CONFIG_BYTES) {
                 Ok(data) => data.bytes,
                 Err(_) if fs::symlink_metadata(&path).is_err() => {
-                    crate::errln!("ipsecmgr: tags: {}: no such fragment or file", args.target);
+                    crate::errln!(
+                        "ipsecmgr: tags: {}: no such fragment or file",
+                        crate::escape::escaped(&args.target)
+                    );
                     return EXIT_CONFIG;
                 }
                 Err(e) => {
-                    crate::errln!("ipsecmgr: tags: {}: {}", args.target, e.0);
+                    crate::errln!(
+                        "ipsecmgr: tags: {}: {}",
+                        crate::escape::escaped(&args.target),
+                        e.0
+                    );
                     return EXIT_CONFIG;
                 }
             };

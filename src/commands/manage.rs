@@ -18,7 +18,7 @@ use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
 fn say(msg: &str) {
-    crate::errln!("ipsecmgr: {msg}");
+    crate::errln!("ipsecmgr: {}", crate::escape::escaped_lines(msg));
 }
 
 /// Warns of an interrupted run that the next mutating run takes up, so
@@ -42,7 +42,10 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
     }
     say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
     for d in errors {
-        crate::err!("{}", diag::render_plain(d, &tree.compiled.parsed.sources));
+        crate::err!(
+            "{}",
+            crate::escape::escaped_lines(&diag::render_plain(d, &tree.compiled.parsed.sources))
+        );
     }
 }
 
@@ -87,12 +90,15 @@ pub fn run_planned(
             return EXIT_CONFIG;
         }
         Ok(Planned::Nothing(why)) => {
-            crate::outln!("{why}");
+            crate::outln!("{}", crate::escape::escaped_lines(&why));
             return EXIT_OK;
         }
         Ok(Planned::Plan(plan)) => plan,
     };
-    crate::out!("{}", plan.render(&ops::tree_redactor(gw, &tree)));
+    crate::out!(
+        "{}",
+        crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, &tree)))
+    );
     if dry_run {
         return EXIT_OK;
     }

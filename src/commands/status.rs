@@ -459,11 +459,14 @@ fn only_fragment(gw: &Gateway, tree: &Tree, args: &StatusArgs) -> Result<Option<
     match fragments::resolve(gw, n) {
         Ok(name) if tree.fragment(&name).is_some() => Ok(Some(name)),
         Ok(name) => {
-            crate::errln!("ipsecmgr: status: no fragment {name}");
+            crate::errln!(
+                "ipsecmgr: status: no fragment {}",
+                crate::escape::escaped(&name)
+            );
             Err(EXIT_CONFIG)
         }
         Err(e) => {
-            crate::errln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
             Err(EXIT_CONFIG)
         }
     }
@@ -490,14 +493,14 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
     let kernel = match kernel_state(gw) {
         Ok(k) => k,
         Err(e) => {
-            crate::errln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
             return EXIT_CONFIG;
         }
     };
     let sas = match report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT) {
         Ok(bytes) => report::parse_sa_report(&bytes),
         Err(e) => {
-            crate::errln!("ipsecmgr: status: {e}");
+            crate::errln!("ipsecmgr: status: {}", crate::escape::escaped_lines(&e));
             return EXIT_CONFIG;
         }
     };
@@ -530,7 +533,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         );
         return EXIT_OK;
     }
-    crate::out!("{}", render_text(&status));
+    crate::out!("{}", crate::escape::escaped_lines(&render_text(&status)));
     EXIT_OK
 }
 

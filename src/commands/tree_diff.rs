@@ -120,7 +120,10 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
     let (old_tree, new_tree) = match (load(old, gw), load(new, gw)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
-            crate::errln!("ipsecmgr: diff --tree: {e}");
+            crate::errln!(
+                "ipsecmgr: diff --tree: {}",
+                crate::escape::escaped_lines(&e)
+            );
             return EXIT_USAGE;
         }
     };
@@ -164,6 +167,6 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
             );
         }
     }
-    crate::out!("{out}");
+    crate::out!("{}", crate::escape::escaped_lines(&out));
     EXIT_OK
 }

@@ -18,51 +18,113 @@ fn is_include_of(line: &str, path: &str) -> bool {
     })
 }
 
-/// `text` with `include "path"` added after the last include statement (or
-/// at the end).
-pub fn add_include(text: &[u8], path: &str) -> Vec<u8> {
-    let s = String::from_utf8_lossy(text);
-    let mut lines: Vec<&str> = s.split_inclusive('\n').collect();
-    let new = include_line(path);
-    let at = lines
-        .iter()
-        .rposition(|l| l.trim_start().starts_with("include"))
-        .map_or(lines.len(), |i| i + 1);
-    // a last line without its newline gets one, or the include would join it
-    let mut fixed;
-    if at > 0 && !lines[at - 1].ends_with('\n') {
-        fixed = lines[at - 1].to_string();
-        fixed.push('\n');
-        lines[at - 1] = &fixed;
+/// One statement of a file as the lexer reads it: its lines (a statement
+/// continued with `\\` or inside quotes spans several) and where it ends.
+struct Statement {
+    first_line: u32,
+    last_line: u32,
+    /// The byte after its newline (the file's length for the last one).
+    end: usize,
+    include: bool,
+}
+
+/// The statements of `text`, split where ipsecctl's lexer ends them.
+/// Macros are not expanded: only where statements end matters here.
+fn statements(text: &[u8]) -> Vec<Statement> {
+    use crate::syntax::keyword::Keyword;
+    use crate::syntax::lex::{Lexer, TokKind};
+    use crate::syntax::macros::Macros;
+    use crate::syntax::source::{SourceFile, Sources};
+    let mut sources = Sources::default();
+    let file = sources.add(SourceFile {
+        name: String::new(),
+        path: None,
+        text: text.to_vec(),
+        included_from: None,
+        uid: None,
+        mode: None,
+        identity: None,
+    });
+    let mut macros = Macros::default();
+    let mut lexer = Lexer::new(file);
+    let mut out = Vec::new();
+    let mut first: Option<(u32, bool)> = None;
+    loop {
+        let token = lexer.next_token(&sources, &mut macros);
+        let _ = lexer.take_diags();
+        let (first_line, include) = *first.get_or_insert((
+            token.span.line,
+            token.kind == TokKind::Keyword(Keyword::Include),
+        ));
+        let end = match token.kind {
+            TokKind::Newline => token.span.start as usize + 1,
+            TokKind::Eof => text.len(),
+            _ => continue,
+        };
+        out.push(Statement {
+            first_line,
+            last_line: token.span.line,
+            end: end.min(text.len()),
+            include,
+        });
+        first = None;
+        if token.kind == TokKind::Eof {
+            return out;
+        }
     }
-    lines.insert(at, &new);
-    lines.concat().into_bytes()
+}
+
+/// `text` with `include "path"` added after the last include statement (or
+/// at the end): always where a statement ends, never inside one continued
+/// over several lines.
+pub fn add_include(text: &[u8], path: &str) -> Vec<u8> {
+    let at = statements(text)
+        .iter()
+        .rev()
+        .find(|s| s.include)
+        .map_or(text.len(), |s| s.end);
+    let mut out = Vec::with_capacity(text.len() + path.len() + 12);
+    out.extend_from_slice(&text[..at]);
+    // a last line without its newline gets one, or the include would join it
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(include_line(path).as_bytes());
+    out.extend_from_slice(&text[at..]);
+    out
 }
 
 /// `text` without the line `line` (1-based), which must be an include of
 /// `path` alone.
 pub fn remove_include(text: &[u8], line: u32, path: &str) -> Result<Vec<u8>, String> {
-    let s = String::from_utf8_lossy(text);
-    let mut lines: Vec<&str> = s.split_inclusive('\n').collect();
+    let mut lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
     let i = line as usize - 1;
+    let alone = include_lines(text, path).contains(&line);
     match lines.get(i) {
-        Some(l) if is_include_of(l, path) => {
+        Some(_) if alone => {
             lines.remove(i);
-            Ok(lines.concat().into_bytes())
+            Ok(lines.concat())
         }
         _ => Err(format!(
-            "line {line} holds more than `include \"{path}\"`; remove it by hand"
+            "line {line} holds more than `include \"{}\"`; remove it by hand",
+            crate::escape::escaped(path)
         )),
     }
 }
 
-/// The line numbers of the statements including `path`.
+/// The line numbers of the statements including `path`, each a whole
+/// statement on a line of its own (not a line inside a continued one).
 pub fn include_lines(text: &[u8], path: &str) -> Vec<u32> {
-    String::from_utf8_lossy(text)
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| is_include_of(l, path))
-        .map(|(i, _)| i as u32 + 1)
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    statements(text)
+        .iter()
+        .filter(|s| s.include && s.first_line == s.last_line)
+        .filter(|s| {
+            lines
+                .get(s.first_line as usize - 1)
+                .is_some_and(|l| is_include_of(&String::from_utf8_lossy(l), path))
+        })
+        .map(|s| s.first_line)
         .collect()
 }
 
@@ -80,6 +142,23 @@ mod tests {
         );
         let out = add_include(b"flow x", "/etc/b.conf");
         assert_eq!(out, b"flow x\ninclude \"/etc/b.conf\"\n");
+    }
+
+    #[test]
+    fn adds_where_a_statement_ends_not_inside_a_continued_one() {
+        let text = b"include \"/etc/a.conf\"\nm = \"x \\\ninclude y\"\nflow x\n";
+        let out = add_include(text, "/etc/b.conf");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "include \"/etc/a.conf\"\ninclude \"/etc/b.conf\"\nm = \"x \\\ninclude y\"\nflow x\n"
+        );
+        let text = b"# a\ninc = \"include \\\n  z\"\n";
+        assert_eq!(
+            add_include(text, "/b"),
+            b"# a\ninc = \"include \\\n  z\"\ninclude \"/b\"\n"
+        );
+        let text = b"include \"/b\" \\\n flow x\ninclude \"/b\"\n";
+        assert_eq!(include_lines(text, "/b"), vec![3]);
     }
 
     #[test]

@@ -420,8 +420,43 @@ pub fn pending(gw: &Gateway) -> Option<String> {
     }
 }
 
-/// Finishes or rolls back a run that was interrupted; returns what it did.
+/// Removes the temporary files a killed run left beside the files
+/// ipsecmgr writes (half-written copies, some holding keys), and the rule
+/// files it wrote for ipsecctl (the journal holds them again for a run
+/// that is to be completed or rolled back), and says so.
+fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    let mut dirs = vec![
+        gw.fragment_dir.actual.clone(),
+        gw.state_dir.clone(),
+        gw.state_dir.join("applied"),
+        gw.removed_dir(),
+    ];
+    for conf in [Ok(gw.ipsec_conf.actual.clone()), gw.ipsec_conf_target()] {
+        if let Some(dir) = conf.ok().as_deref().and_then(std::path::Path::parent) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    let removed: Vec<String> = dirs
+        .iter()
+        .flat_map(|d| crate::system::fs::remove_stale_temps(d, false))
+        .chain(crate::system::fs::remove_stale_temps(&gw.work_dir(), true))
+        .map(|p| gw.shown(&p))
+        .collect();
+    if !removed.is_empty() {
+        log(format!(
+            "removed {} temporary file(s) an interrupted run left: {}",
+            removed.len(),
+            removed.join(", ")
+        ));
+    }
+}
+
+/// Finishes or rolls back a run that was interrupted, after removing the
+/// temporary files it left; returns what it did.
 pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
+    remove_stale_temps(gw, log);
     let Some(journal) = read_journal(gw)? else {
         return Ok(None);
     };

@@ -1,36 +1,82 @@
 //! Naming fragments, and finding the rules a fragment actually loaded.
 //!
-//! A NAME never escapes fragment_dir: `customer-a`, `customer-a.conf`, or a
-//! path that resolves inside fragment_dir; `..`, a leading `-`, and links
-//! that lead out are refused.
+//! A NAME is a plain file name from a safe set (see [`check_name`]), given
+//! bare (`customer-a`) or with its `.conf`; a fragment in a subdirectory of
+//! fragment_dir is named by its path below it (`sub/acme`).  A NAME never
+//! escapes fragment_dir: `..`, a leading `-` or `.`, and links that lead
+//! out are refused.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::compiler::Compiled;
 use crate::diag::{self, Kind};
+use crate::escape::escaped;
 use crate::manager::gateway::{Gateway, GwPath};
 use crate::manager::tree::{Tree, fragment_name};
 use crate::rules::model::Rule;
 
-/// Checks a fragment name: a plain file name, without `.conf`.
+/// The longest fragment name: the file name it makes (`NAME.conf`), its
+/// temporary twin (`.NAME.conf.ipsecmgr-PID-RANDOM`) and its copy in
+/// `removed/` (`NAME.applied.SECONDS.N`) all stay well under the 255 bytes
+/// a file name may have.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Checks a fragment name (one path component, without `.conf`): letters,
+/// digits, `.`, `_` and `-`, not starting with `-` or `.`, at most
+/// [`MAX_NAME_BYTES`] long, and not ending in `.conf` in another case
+/// (`Customer6.CONF` would become `Customer6.CONF.conf`).  Anything else
+/// could change what an include line says, or what a terminal shows.
 pub fn check_name(name: &str) -> Result<(), String> {
+    let shown = escaped(name);
     if name.is_empty() {
         return Err("empty fragment name".into());
     }
     if name.starts_with('-') {
-        return Err(format!("{name}: a fragment name may not start with '-'"));
+        return Err(format!("{shown}: a fragment name may not start with '-'"));
     }
     if name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(format!("{name}: not a file name in the fragment directory"));
+        return Err(format!(
+            "{shown}: not a file name in the fragment directory"
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!("{shown}: a fragment name may not start with '.'"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{shown}: a fragment name holds only letters, digits, '.', '_' and '-' (not {})",
+            escaped(&format!("{bad:?}"))
+        ));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "{shown}: a fragment name is at most {MAX_NAME_BYTES} bytes long"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".conf") {
+        let stem = &name[..name.len() - 5];
+        return Err(format!(
+            "{shown}: fragment files end in '.conf', in lower case: name the file {stem}.conf"
+        ));
     }
     Ok(())
 }
 
-/// The fragment NAME names: `name`, `name.conf`, or its path.
+/// Checks a qualified name (`sub/acme`): each part a fragment name.
+fn check_qualified(name: &str) -> Result<(), String> {
+    name.split('/').try_for_each(check_name)
+}
+
+/// The fragment NAME names: `name`, `name.conf`, `sub/name`, or its path.
 pub fn resolve(gw: &Gateway, arg: &str) -> Result<String, String> {
+    let shown = escaped(arg);
     if arg.starts_with('-') {
-        return Err(format!("{arg}: a fragment name may not start with '-'"));
+        return Err(format!("{shown}: a fragment name may not start with '-'"));
     }
     if !arg.contains('/') {
         let name = fragment_name(arg);
@@ -39,46 +85,62 @@ pub fn resolve(gw: &Gateway, arg: &str) -> Result<String, String> {
     }
     let path = Path::new(arg);
     if path.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("{arg}: '..' is not allowed in a fragment path"));
+        return Err(format!("{shown}: '..' is not allowed in a fragment path"));
     }
     let dir = &gw.fragment_dir;
-    // the gateway's own path, or the path on this machine
-    let actual = if arg.starts_with(&format!("{}/", dir.gateway.trim_end_matches('/'))) {
+    let gateway_dir = format!("{}/", dir.gateway.trim_end_matches('/'));
+    // a name below fragment_dir (`sub/acme`), the gateway's own path, or
+    // the path on this machine
+    let actual = if !arg.starts_with(['/', '.']) {
+        dir.actual
+            .join(format!("{}.conf", fragment_name_keep_dirs(arg)))
+    } else if arg.starts_with(&gateway_dir) {
         gw.root.map(arg)
     } else {
         path.to_path_buf()
     };
-    if !inside(&actual, &dir.actual) {
+    let Some(rel) = below(&actual, &dir.actual) else {
         return Err(format!(
-            "{arg}: not in the fragment directory {}",
-            dir.gateway
+            "{shown}: not in the fragment directory {}",
+            escaped(&dir.gateway)
         ));
-    }
-    let name = fragment_name(arg);
-    check_name(&name)?;
+    };
+    let name = fragment_name_keep_dirs(&rel);
+    check_qualified(&name)?;
     Ok(name)
+}
+
+/// A path without its `.conf`, directories kept.
+fn fragment_name_keep_dirs(path: &str) -> String {
+    path.strip_suffix(".conf").unwrap_or(path).to_string()
 }
 
 /// Whether `path` is a file directly in `dir`, links resolved.
 pub fn inside(path: &Path, dir: &Path) -> bool {
+    below(path, dir).is_some_and(|rel| !rel.contains('/'))
+}
+
+/// The path of the file `path` below `dir` (`a.conf`, `sub/a.conf`), links
+/// resolved; `None` if it is not there, or is a link that leads out.
+fn below(path: &Path, dir: &Path) -> Option<String> {
     let canon_dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let parent = path.parent().unwrap_or(Path::new("."));
-    let canon_parent = fs::canonicalize(if parent.as_os_str().is_empty() {
+    let parent = if parent.as_os_str().is_empty() {
         Path::new(".")
     } else {
         parent
-    });
-    let Ok(canon_parent) = canon_parent else {
-        return false;
     };
-    if canon_parent != canon_dir {
-        return false;
-    }
+    let canon_parent = fs::canonicalize(parent).ok()?;
+    let rel_dir = canon_parent.strip_prefix(&canon_dir).ok()?;
+    let file = path.file_name()?;
     // a link in the directory that points elsewhere leads out of it
-    match fs::canonicalize(path) {
-        Ok(target) => target.parent() == Some(canon_dir.as_path()),
-        Err(_) => true,
+    if let Ok(target) = fs::canonicalize(path)
+        && !target.starts_with(&canon_dir)
+    {
+        return None;
     }
+    let rel = rel_dir.join(file);
+    rel.to_str().map(str::to_string)
 }
 
 /// The fragment file of a name.
@@ -128,6 +190,7 @@ impl Loaded {
 /// What fragment `name` loaded: its applied copy when there is one, else
 /// the file on disk (compiled alone if it can be, else as part of the tree).
 pub fn loaded(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
+    tree.check_unambiguous(name)?;
     let copy = gw.applied_copy(name);
     if let Ok(text) = fs::read(&copy) {
         let compiled = gw.compile_text(&gw.shown(&copy), &text);
@@ -141,7 +204,7 @@ pub fn loaded(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
     let Some(frag) = tree.fragment(name) else {
         return Err(format!(
             "no fragment {name}: not included by {}",
-            gw.ipsec_conf.gateway
+            escaped(&gw.ipsec_conf.gateway)
         ));
     };
     let text = fs::read(&frag.actual).unwrap_or_default();

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::compiler::{self, Compiled, Options};
+use crate::escape::{escaped, escaped_path};
 use crate::settings::Settings;
 use crate::system::files::Root;
 use crate::system::names::Names;
@@ -103,14 +104,44 @@ impl Gateway {
         self.state_dir.join("journal")
     }
 
-    /// A path ipsecmgr created, shown as the gateway names it.
+    /// A path ipsecmgr created, shown as the gateway names it (control
+    /// characters escaped).
     pub fn shown(&self, actual: &Path) -> String {
         match &self.root.0 {
             Some(root) => match actual.strip_prefix(root) {
-                Ok(rel) => format!("/{}", rel.display()),
-                Err(_) => actual.display().to_string(),
+                Ok(rel) => format!("/{}", escaped_path(rel)),
+                Err(_) => escaped_path(actual),
             },
-            None => actual.display().to_string(),
+            None => escaped_path(actual),
         }
+    }
+
+    /// The file to replace when ipsec.conf is edited: ipsec.conf, or the
+    /// file its link leads to (a link kept by configuration management
+    /// stays a link, and its target gets the edit).  A link that leads
+    /// nowhere, or out of `--root`, is refused.
+    pub fn ipsec_conf_target(&self) -> Result<PathBuf, String> {
+        let path = &self.ipsec_conf.actual;
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return Ok(path.clone());
+        }
+        let shown = escaped(&self.ipsec_conf.gateway);
+        let target = std::fs::canonicalize(path).map_err(|e| {
+            format!(
+                "{shown}: a link to a file that cannot be reached ({}); edit it by hand",
+                crate::system::files::io_reason(&e)
+            )
+        })?;
+        if let Some(root) = &self.root.0
+            && !target.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+        {
+            return Err(format!(
+                "{shown}: a link leading out of {} (to {}); edit it by hand",
+                escaped_path(root),
+                escaped_path(&target)
+            ));
+        }
+        Ok(target)
     }
 }

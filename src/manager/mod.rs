@@ -6,6 +6,7 @@ pub mod edit;
 pub mod exec;
 pub mod fragments;
 pub mod gateway;
+pub mod invariant;
 pub mod ops;
 pub mod pending;
 pub mod plan;

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use crate::compiler::Compiled;
 use crate::emit::tags;
+use crate::escape::{escaped, escaped_path};
 use crate::manager::conflicts::{self, Other};
 use crate::manager::edit;
 use crate::manager::fragments::{self, Loaded, LoadedFrom};
 use crate::manager::gateway::{Gateway, GwPath};
+use crate::manager::invariant;
 use crate::manager::plan::{Plan, Step};
 use crate::manager::render;
 use crate::manager::sections::{IkeSections, ike_sections};
@@ -36,7 +38,13 @@ fn unix_seconds() -> u64 {
 
 fn others<'a>(tree: &'a Tree, gw: &'a Gateway, except: &str) -> Vec<Other<'a>> {
     let mut out = Vec::new();
-    for f in tree.fragments.iter().filter(|f| f.name != except) {
+    // by path: a fragment of the same base name elsewhere is another one
+    let except = tree.fragment(except).map(|f| &f.gateway_path);
+    for f in tree
+        .fragments
+        .iter()
+        .filter(|f| Some(&f.gateway_path) != except)
+    {
         for r in tree.rules_of(f) {
             out.push(Other {
                 fragment: &f.gateway_path,
@@ -67,6 +75,16 @@ fn check_new(new: &Compiled, tree: &Tree, gw: &Gateway, name: &str) -> Result<()
         return Err(lines.join("\n"));
     }
     Ok(())
+}
+
+/// `dir/stem`, or `dir/stem.N` with the first N no file has: a file moved
+/// aside never replaces one moved there before.
+fn free_name(dir: &Path, stem: &str) -> PathBuf {
+    let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
+    std::iter::once(dir.join(stem))
+        .chain((1..).map(|n| dir.join(format!("{stem}.{n}"))))
+        .find(|p| !taken(p))
+        .unwrap_or_else(|| dir.join(stem))
 }
 
 fn scratch(gw: &Gateway, name: &str, what: &str) -> PathBuf {
@@ -113,7 +131,10 @@ pub struct Source {
 /// `add FILE`: FILE is a path, or a name in the fragment directory.
 pub fn source(gw: &Gateway, arg: &str) -> Result<Source, String> {
     if arg.starts_with('-') {
-        return Err(format!("{arg}: a file name may not start with '-'"));
+        return Err(format!(
+            "{}: a file name may not start with '-'",
+            escaped(arg)
+        ));
     }
     let name = crate::manager::tree::fragment_name(arg);
     fragments::check_name(&name)?;
@@ -124,7 +145,7 @@ pub fn source(gw: &Gateway, arg: &str) -> Result<Source, String> {
         dest.actual.clone()
     };
     let data = files::read_regular(&from, files::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{}: {}", from.display(), e.0))?;
+        .map_err(|e| format!("{}: {}", escaped_path(&from), e.0))?;
     Ok(Source {
         name,
         from,
@@ -158,8 +179,16 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     }
     let new = gw.compile_text(&src.dest.gateway, &src.text);
     check_new(&new, tree, gw, name)?;
+    if new.rules.is_empty() {
+        return Err(format!(
+            "{}: holds no rules; an empty fragment would load nothing",
+            escaped_path(&src.from)
+        ));
+    }
     let conf = fs::read(&gw.ipsec_conf.actual)
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let new_conf = edit::add_include(&conf, &src.dest.gateway);
+    invariant::after_add(gw, tree, &new_conf, &src.dest, &src.text, &new)?;
     let mut plan = Plan::new(format!("add {name}"));
     plan.push(Step::Write {
         path: src.dest.actual.clone(),
@@ -169,9 +198,9 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         mode: 0o600,
     });
     plan.push(Step::Write {
-        path: gw.ipsec_conf.actual.clone(),
+        path: gw.ipsec_conf_target()?,
         shown: gw.ipsec_conf.gateway.clone(),
-        new: edit::add_include(&conf, &src.dest.gateway),
+        new: new_conf,
         old: Some(conf),
         mode: 0o600,
     });
@@ -369,8 +398,9 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         ));
     }
     if new_conf != conf {
+        invariant::after_rm(gw, tree, &new_conf, name)?;
         plan.push(Step::Write {
-            path: gw.ipsec_conf.actual.clone(),
+            path: gw.ipsec_conf_target()?,
             shown: gw.ipsec_conf.gateway.clone(),
             old: Some(conf),
             new: new_conf,
@@ -389,10 +419,12 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         to,
     };
     if actual.exists() {
-        plan.push(aside(&actual, removed.join(format!("{name}.conf.{stamp}"))));
+        let to = free_name(&removed, &format!("{name}.conf.{stamp}"));
+        plan.push(aside(&actual, to));
     }
     if let LoadedFrom::Applied(copy) = &loaded.from {
-        plan.push(aside(copy, removed.join(format!("{name}.applied.{stamp}"))));
+        let to = free_name(&removed, &format!("{name}.applied.{stamp}"));
+        plan.push(aside(copy, to));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
     Ok(Planned::Plan(plan))
@@ -545,6 +577,7 @@ pub fn plan_apply(
     file_given: bool,
 ) -> Result<Planned, String> {
     check_new(new, tree, gw, name)?;
+    invariant::after_apply(gw, tree, name, new_text, new)?;
     let old_rules = loaded.rules(tree);
     let new_rules: Vec<&Rule> = new.rules.iter().collect();
     let mut ch = changes(&old_rules, &new_rules);

@@ -1,17 +1,20 @@
 //! The include tree: ipsec.conf and the fragments it includes, each with the
 //! rules it holds (a fragment's own includes count as part of it).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::compiler::Compiled;
 use crate::diag::FileId;
+use crate::escape::escaped;
 use crate::manager::gateway::Gateway;
 use crate::rules::model::Rule;
 
 /// A file ipsec.conf includes directly.
 #[derive(Debug, Clone)]
 pub struct Fragment {
-    /// The file name without `.conf`: what commands take.
+    /// The file name without `.conf`: what commands take; for a file in a
+    /// subdirectory of fragment_dir, its path below it (`sub/acme`).
     pub name: String,
     /// The path in the include statement.
     pub gateway_path: String,
@@ -28,6 +31,16 @@ pub struct Tree {
     pub fragments: Vec<Fragment>,
     /// Rules of ipsec.conf itself.
     pub main_rules: Vec<usize>,
+    /// Fragments by name and by base name, built on first use, so that
+    /// looking every fragment up stays linear.
+    index: std::cell::OnceCell<Index>,
+}
+
+/// Indices into `Tree::fragments`, by name and by base name.
+#[derive(Default)]
+struct Index {
+    by_name: HashMap<String, Vec<usize>>,
+    by_base: HashMap<String, Vec<usize>>,
 }
 
 /// A fragment's name: its file name without `.conf`.
@@ -39,7 +52,71 @@ pub fn fragment_name(path: &str) -> String {
 impl Tree {
     /// Compiles the gateway's ipsec.conf and sorts its rules by fragment.
     pub fn load(gw: &Gateway) -> Tree {
-        Tree::from_compiled(gw.compile(&gw.ipsec_conf.gateway))
+        let mut tree = Tree::from_compiled(gw.compile(&gw.ipsec_conf.gateway));
+        tree.qualify_names(&gw.fragment_dir.gateway);
+        tree
+    }
+
+    /// Names fragments below fragment_dir by their path there, so that
+    /// `ipsec.d/acme.conf` and `ipsec.d/sub/acme.conf` are `acme` and
+    /// `sub/acme`, not both `acme`.
+    pub fn qualify_names(&mut self, fragment_dir: &str) {
+        let dir = format!("{}/", fragment_dir.trim_end_matches('/'));
+        for f in &mut self.fragments {
+            if let Some(rel) = f.gateway_path.strip_prefix(&dir)
+                && !rel.split('/').any(|part| part.is_empty() || part == "..")
+            {
+                f.name = rel.strip_suffix(".conf").unwrap_or(rel).to_string();
+            }
+        }
+        self.index = std::cell::OnceCell::new();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut index = Index::default();
+            for (i, f) in self.fragments.iter().enumerate() {
+                index.by_name.entry(f.name.clone()).or_default().push(i);
+                let base = fragment_name(&f.gateway_path);
+                index.by_base.entry(base).or_default().push(i);
+            }
+            index
+        })
+    }
+
+    /// Refuses a name that could mean more than one file: two fragments
+    /// of that name (files outside fragment_dir), or, when no fragment has
+    /// the name, several in subdirectories whose file is called so.
+    pub fn check_unambiguous(&self, name: &str) -> Result<(), String> {
+        let index = self.index();
+        let candidates = match index.by_name.get(name) {
+            Some(exact) => exact,
+            None => match index.by_base.get(name) {
+                Some(by_base) => by_base,
+                None => return Ok(()),
+            },
+        };
+        let why = if candidates.len() > 1 {
+            "ambiguous fragment name"
+        } else {
+            "no fragment has this name"
+        };
+        let candidates: Vec<&Fragment> = candidates.iter().map(|&i| &self.fragments[i]).collect();
+        let mut paths: Vec<&str> = candidates.iter().map(|f| f.gateway_path.as_str()).collect();
+        paths.sort();
+        paths.dedup();
+        if paths.len() < 2 && candidates.iter().all(|f| f.name == name) {
+            return Ok(());
+        }
+        let listed: Vec<String> = candidates
+            .iter()
+            .map(|f| format!("  {} ({})", escaped(&f.name), escaped(&f.gateway_path)))
+            .collect();
+        Err(format!(
+            "{}: {why}; name one of:\n{}",
+            escaped(name),
+            listed.join("\n")
+        ))
     }
 
     pub fn from_compiled(compiled: Compiled) -> Tree {
@@ -76,21 +153,29 @@ impl Tree {
             compiled,
             fragments,
             main_rules,
+            index: std::cell::OnceCell::new(),
         }
     }
 
     pub fn fragment(&self, name: &str) -> Option<&Fragment> {
-        self.fragments.iter().find(|f| f.name == name)
+        let first = *self.index().by_name.get(name)?.first()?;
+        Some(&self.fragments[first])
     }
 
     pub fn rules_of<'a>(&'a self, f: &'a Fragment) -> impl Iterator<Item = &'a Rule> + 'a {
         f.rules.iter().map(|&i| &self.compiled.rules[i])
     }
 
-    /// Every rule not in fragment `name`.
+    /// Every rule not in fragment `name` (the file it names: a fragment of
+    /// the same base name elsewhere keeps its rules).
     pub fn rules_except<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
         let mut skip = vec![false; self.compiled.rules.len()];
-        for f in self.fragments.iter().filter(|f| f.name == name) {
+        let path = self.fragment(name).map(|f| f.gateway_path.as_str());
+        for f in self
+            .fragments
+            .iter()
+            .filter(|f| Some(f.gateway_path.as_str()) == path)
+        {
             for &i in &f.rules {
                 skip[i] = true;
             }

@@ -96,7 +96,10 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)
         loader.run(file);
         return loader.p;
     }
-    let paths = includes.iter().map(|p| opts.root.map(p)).collect();
+    let paths = includes
+        .iter()
+        .filter_map(|p| opts.root.try_map(p).ok())
+        .collect();
     let (tx, rx) = prefetch::channel();
     std::thread::scope(|scope| {
         scope.spawn(move || prefetch::read_ahead(paths, MAX_CONFIG_BYTES, tx));
@@ -299,7 +302,13 @@ impl Loader<'_> {
     /// `include "path"`: reads the file and continues the lexer in it.
     fn include(&mut self, lexer: &mut Lexer, tokens: &[Token], path: &Text, seq: u32) -> bool {
         let failed = |why: String| format!("failed to include file {}: {why}", path.value);
-        let actual = self.opts.root.map(&path.value);
+        let actual = match self.opts.root.try_map(&path.value) {
+            Ok(actual) => actual,
+            Err(e) => {
+                self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
+                return false;
+            }
+        };
         // the files the include is written in, outermost first: not the
         // lexer's stack, from which a file whose last line is this include
         // (with no newline) is already gone

@@ -47,8 +47,48 @@ pub fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     }
 }
 
+thread_local! {
+    /// Bytes that stand in for files while a planned edit is checked: what
+    /// the gateway will read there once the edit is made, since nothing may
+    /// be written before the check.  Set only by [`with_stand_ins`].
+    static STAND_INS: std::cell::RefCell<Vec<(PathBuf, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with each of `files` (path, bytes) read, on this thread, as if
+/// the file at that path held those bytes.
+pub fn with_stand_ins<T>(files: &[(PathBuf, Vec<u8>)], f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            STAND_INS.with(|s| s.borrow_mut().clear());
+        }
+    }
+    STAND_INS.with(|s| *s.borrow_mut() = files.to_vec());
+    let _reset = Reset;
+    f()
+}
+
+/// The stand-in for `path`, as a private file of the current user with an
+/// identity no real file has.
+fn stand_in(path: &Path) -> Option<FileData> {
+    STAND_INS.with(|s| {
+        let s = s.borrow();
+        let i = s.iter().position(|(p, _)| p == path)?;
+        Some(FileData {
+            bytes: s[i].1.clone(),
+            uid: nix::unistd::getuid().as_raw(),
+            mode: 0o100600,
+            identity: (u64::MAX, i as u64),
+        })
+    })
+}
+
 /// Reads a whole regular file of at most `limit` bytes.
 pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
+    if let Some(data) = stand_in(path) {
+        return Ok(data);
+    }
     use std::os::unix::fs::OpenOptionsExt;
     // without O_NONBLOCK, opening a FIFO would wait for a writer; what was
     // opened is then checked to be a regular file before anything is read
@@ -114,19 +154,77 @@ pub fn secrecy_problem(data: &FileData) -> Option<&'static str> {
 
 /// Maps gateway paths into a tree rooted elsewhere (`--root`): absolute
 /// paths go under the root, and relative ones are taken from the root too,
-/// the directory ipsecctl runs in at boot.
+/// the directory ipsecctl runs in at boot.  A mapped path never leaves the
+/// root: `..` is resolved by name, and one that would climb above the root
+/// is refused ([`Root::try_map`]) or stays at the root ([`Root::map`]), as
+/// `/..` is `/` on the gateway itself.
 #[derive(Debug, Clone, Default)]
 pub struct Root(pub Option<PathBuf>);
 
+/// Why a path cannot be mapped under the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escapes(pub String);
+
 impl Root {
+    /// Where `path` is, under the root when there is one.
     pub fn map(&self, path: &str) -> PathBuf {
         match &self.0 {
             None => PathBuf::from(path),
-            Some(root) => root.join(path.trim_start_matches('/')),
+            Some(root) => root.join(lexically_inside(path).0),
         }
+    }
+
+    /// [`Root::map`], refusing a path whose `..` would leave the root.
+    pub fn try_map(&self, path: &str) -> Result<PathBuf, Escapes> {
+        if let Some(root) = &self.0
+            && lexically_inside(path).1
+        {
+            return Err(Escapes(format!(
+                "{}: leads out of the root directory {} ('..' above it)",
+                crate::escape::escaped(path),
+                crate::escape::escaped_path(root)
+            )));
+        }
+        Ok(self.map(path))
     }
 
     pub fn is_set(&self) -> bool {
         self.0.is_some()
+    }
+}
+
+/// `path` relative to the root with `.` and `..` resolved by name, and
+/// whether a `..` tried to climb above the root.
+fn lexically_inside(path: &str) -> (PathBuf, bool) {
+    use std::path::Component;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut escaped = false;
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::ParentDir => escaped |= parts.pop().is_none(),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    (parts.iter().collect(), escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_paths_stay_under_the_root() {
+        let root = Root(Some(PathBuf::from("/r")));
+        assert_eq!(root.map("/etc/ipsec.conf"), Path::new("/r/etc/ipsec.conf"));
+        assert_eq!(root.map("etc/x/../y"), Path::new("/r/etc/y"));
+        assert_eq!(root.map("/../../etc/shadow"), Path::new("/r/etc/shadow"));
+        let e = root.try_map("/../../../../etc/shadow").unwrap_err();
+        assert!(e.0.contains("leads out of the root directory /r"), "{e:?}");
+        assert!(root.try_map("/etc/../etc/ipsec.conf").is_ok());
+        assert_eq!(
+            Root(None).try_map("/../etc/x").unwrap(),
+            Path::new("/../etc/x")
+        );
     }
 }

@@ -77,16 +77,6 @@ fn check_new(new: &Compiled, tree: &Tree, gw: &Gateway, name: &str) -> Result<()
     Ok(())
 }
 
-/// `dir/stem`, or `dir/stem.N` with the first N no file has: a file moved
-/// aside never replaces one moved there before.
-fn free_name(dir: &Path, stem: &str) -> PathBuf {
-    let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
-    std::iter::once(dir.join(stem))
-        .chain((1..).map(|n| dir.join(format!("{stem}.{n}"))))
-        .find(|p| !taken(p))
-        .unwrap_or_else(|| dir.join(stem))
-}
-
 fn scratch(gw: &Gateway, name: &str, what: &str) -> PathBuf {
     gw.work_dir()
         .join(format!("{name}-{what}-{}.conf", std::process::id()))
@@ -419,11 +409,11 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         to,
     };
     if actual.exists() {
-        let to = free_name(&removed, &format!("{name}.conf.{stamp}"));
+        let to = crate::system::fs::free_name(&removed, &format!("{name}.conf.{stamp}"));
         plan.push(aside(&actual, to));
     }
     if let LoadedFrom::Applied(copy) = &loaded.from {
-        let to = free_name(&removed, &format!("{name}.applied.{stamp}"));
+        let to = crate::system::fs::free_name(&removed, &format!("{name}.applied.{stamp}"));
         plan.push(aside(copy, to));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));

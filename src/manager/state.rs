@@ -132,10 +132,11 @@ pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
     if !from.exists() {
         return None;
     }
-    let to = gw
-        .state_dir
-        .join("loaded")
-        .join(format!("{name}.json.removed.{stamp}"));
+    // a second rm of the name within the same second must not replace it
+    let to = crate::system::fs::free_name(
+        &gw.state_dir.join("loaded"),
+        &format!("{name}.json.removed.{stamp}"),
+    );
     Some(Step::Move {
         shown_from: gw.shown(&from),
         shown_to: gw.shown(&to),

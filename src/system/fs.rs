@@ -352,6 +352,16 @@ pub fn scratch_path(dir: &Path, stem: &str) -> PathBuf {
     dir.join(format!("{stem}-{}.conf", std::process::id()))
 }
 
+/// `dir/stem`, or `dir/stem.N` with the first N no file has: a file moved
+/// aside never replaces one moved there before.
+pub fn free_name(dir: &Path, stem: &str) -> PathBuf {
+    let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
+    std::iter::once(dir.join(stem))
+        .chain((1..).map(|n| dir.join(format!("{stem}.{n}"))))
+        .find(|p| !taken(p))
+        .unwrap_or_else(|| dir.join(stem))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -262,8 +262,20 @@ const CASES: &[Case] = &[
                 ["-i", &fifo, "-f", &s.gw.actual("etc/ipsec.d/c.conf")],
                 "{calls:?}"
             );
+            // the stand-in's own line, then what ipsecctl sends for the
+            // file: all of it into the FIFO given with -i
             let lines = s.isakmpd.as_ref().unwrap().lines();
-            assert_eq!(lines, ["C set [ipsecctl-was-here]:File=c.conf force"]);
+            assert_eq!(
+                lines.first().map(String::as_str),
+                Some("C set [ipsecctl-was-here]:File=c.conf force"),
+                "{lines:?}"
+            );
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l == "C add [Phase 2]:Connections=from-10.0.7.0/24-to-10.7.0.0/16"),
+                "{lines:?}"
+            );
         },
     },
     Case {
@@ -392,6 +404,9 @@ fn a_stalled_fifo_gets_whole_lines_and_a_resumed_run_sends_only_the_rest() {
             ("customer-b", &tunnel(2, "b-secret-0123456789abcdef")),
         ],
     );
+    // only ipsecmgr's own lines are watched here: the stand-in ipsecctl
+    // sends none of its own
+    gw.write("etc/ipsecctl.quiet", "");
     // the lines of rm's FIFO step, as its plan shows them
     let plan = stdout(&gw.run(&["rm", "-n", "big"]));
     let expected: Vec<String> = plan
@@ -439,10 +454,13 @@ fn a_stalled_fifo_gets_whole_lines_and_a_resumed_run_sends_only_the_rest() {
             expected[i]
         );
     }
+    // then: `S`, the clean-up of big's peers rm left pending (finished by
+    // the next run once S shows no exchange with them), and down's lines
     assert!(
-        got[expected.len()..]
-            .iter()
-            .all(|l| l.contains("198.51.2.1") || l.contains("10.0.2.0")),
+        got[expected.len()..].iter().all(|l| l == "S"
+            || l.contains("198.51.100.")
+            || l.contains("198.51.2.1")
+            || l.contains("10.0.2.0")),
         "{got:?}"
     );
     assert!(!gw.read("etc/ipsec.conf").contains("big.conf"));

@@ -312,13 +312,15 @@ fn pending_entry(
 
 /// Adds `entry` to the pending clean-ups (replacing one of the same
 /// fragment and command).
-fn add_pending(gw: &Gateway, entry: PendingCleanup, plan: &mut Plan) {
+fn add_pending(gw: &Gateway, entry: PendingCleanup, plan: &mut Plan) -> Result<(), String> {
+    crate::manager::pending::check_sendable(&entry)?;
     let mut pending = state::pending_cleanups(gw);
     pending.retain(|p| !(p.fragment == entry.fragment && p.op == entry.op));
     pending.push(entry);
     if let Some(step) = state::write_pending(gw, &pending) {
         plan.push(step);
     }
+    Ok(())
 }
 
 /// The ipsecctl -d run that removes what a fragment loaded.
@@ -365,7 +367,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     }
     if !cleanup.orphans.is_empty() {
         let entry = pending_entry(name, "rm", &own, &cleanup.orphans, &own);
-        add_pending(gw, entry, &mut plan);
+        add_pending(gw, entry, &mut plan)?;
     }
     let mut held = state::held_fragments(gw);
     if held.remove(name).is_some()
@@ -461,7 +463,7 @@ pub fn plan_updown(
     if down && !up {
         held.insert(name.to_string(), state::held_connections(&own));
         let orphans = teardown::cleanup(&own, &kept).orphans;
-        add_pending(gw, pending_entry(name, op, &[], &orphans, &own), &mut plan);
+        add_pending(gw, pending_entry(name, op, &[], &orphans, &own), &mut plan)?;
         plan.notes.push(format!(
             "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `ipsecmgr up {name}`"
         ));
@@ -643,7 +645,7 @@ pub fn plan_apply(
     }
     if !cleanup.orphans.is_empty() {
         let entry = pending_entry(name, "apply", &removed, &cleanup.orphans, &removed);
-        add_pending(gw, entry, &mut plan);
+        add_pending(gw, entry, &mut plan)?;
     }
     plan.extend(state::write_held(gw, &held));
     if copy_text.as_deref() != Some(new_text) {

@@ -74,6 +74,16 @@ fn finishing_lines(p: &PendingCleanup, tree: &Tree) -> Vec<String> {
     teardown::phase1_cleanup(&p.removed, &kept)
 }
 
+/// Checks, when the clean-up is planned, that every line finishing it may
+/// ever send can go into the FIFO whole: a line refused later would leave
+/// it pending for good.  With nothing kept, the most lines are sent.
+pub fn check_sendable(p: &PendingCleanup) -> Result<(), String> {
+    let mut lines = teardown::phase1_cleanup(&p.removed, &Kept::empty());
+    lines.extend(p.phase1_names.iter().map(|n| format!("t main {n}")));
+    lines.extend(p.phase2_names.iter().map(|n| format!("t {n}")));
+    fifo::check_lines(&lines)
+}
+
 /// Reads `S` once, tears down late SAs, finishes every clean-up whose peer
 /// has no exchange in flight.  Returns the clean-ups still waiting.
 pub fn settle(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Vec<PendingCleanup>, String> {

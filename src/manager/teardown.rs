@@ -54,7 +54,7 @@ pub struct Kept {
 }
 
 impl Kept {
-    fn empty() -> Kept {
+    pub fn empty() -> Kept {
         Kept {
             sections: HashSet::new(),
             phase1: HashSet::new(),

@@ -49,7 +49,15 @@ pub fn write_verbose_listing(
     let secret = if show_secrets {
         Default::default()
     } else {
-        secrets::secret_macros(&c.secrets)
+        let mut ids = secrets::secret_macros(&c.secrets);
+        ids.extend(
+            c.parsed
+                .macros
+                .iter()
+                .filter(|(_, m)| c.redaction.is_key_macro(&m.name))
+                .map(|(id, _)| id),
+        );
+        ids
     };
     let mut macros = c.parsed.macros.iter().peekable();
     let mut out = String::new();

@@ -21,7 +21,6 @@ use crate::manager::conflicts::{phase1_differences, phase1_settings};
 use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
 use crate::settings::Settings;
-use crate::syntax::secrets;
 use crate::system::files::Root;
 use checks::Hit;
 
@@ -112,25 +111,20 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
 
 /// Secret byte ranges per file, for masking source lines.
 fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
-    let mut ranges: HashMap<FileId, Vec<(usize, usize)>> = HashMap::new();
-    let macros = secrets::secret_macros(&c.secrets);
-    for t in c.secrets.iter().filter(|t| t.macro_use.is_none()) {
-        let r = (t.span.start as usize, t.span.end as usize);
-        ranges.entry(t.span.file).or_default().push(r);
-    }
-    for (id, def) in c.parsed.macros.iter() {
-        if macros.contains(&id) {
-            // the value: from after the name to the end of its line
-            let text = &c.parsed.sources.get(def.span.file).text;
-            let start = def.span.end as usize;
-            let end = text[start.min(text.len())..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(text.len(), |p| start + p);
-            ranges.entry(def.span.file).or_default().push((start, end));
-        }
-    }
-    ranges
+    c.parsed
+        .sources
+        .iter()
+        .map(|(id, _)| {
+            (
+                id,
+                c.redaction
+                    .ranges(id)
+                    .iter()
+                    .map(|r| (r.start, r.end))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Turns a diagnostic-like hit into a finding, with its masked source line.
@@ -198,6 +192,10 @@ impl<'c> Maker<'c> {
         } else {
             (String::new(), 1, 1)
         };
+        let (message, help) = (
+            self.c.redaction.message(&message),
+            help.map(|h| self.c.redaction.message(&h)),
+        );
         Finding {
             code: kind.code(),
             severity: match severity {

@@ -1,11 +1,13 @@
 //! Which tokens hold secrets (pre-shared keys, hex keys), and so which
 //! macros do: nothing may print them unless asked to.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
-use crate::diag::Span;
+use crate::diag::{FileId, Span};
+use crate::emit::isakmpd::REDACTED;
 use crate::syntax::ast::{KeySpec, Stmt, Tok};
-use crate::syntax::load::Statement;
+use crate::syntax::load::{Parsed, Statement};
 use crate::syntax::macros::MacroId;
 
 /// The tokens of a statement whose text is a secret.
@@ -82,4 +84,354 @@ pub fn unparsed_secret_tokens(tokens: &[crate::syntax::lex::Token]) -> Vec<Secre
             })
         })
         .collect()
+}
+
+mod scan;
+
+pub use scan::{is_key_keyword, macro_references};
+
+/// Where the secrets of a configuration are and what they say, by what
+/// parsed and by what the text could mean (see [`scan`]): what nothing may
+/// print unless keys were asked for.
+#[derive(Debug, Default, Clone)]
+pub struct Redaction {
+    /// Byte ranges to hide, per file, sorted and apart.
+    ranges: HashMap<FileId, Vec<Range<usize>>>,
+    /// Macros that hold (part of) a key, by name: every definition of
+    /// such a name is hidden.
+    key_macros: HashSet<String>,
+    /// The words of every secret, to hide where a message quotes them.
+    words: HashSet<String>,
+}
+
+impl Redaction {
+    /// The secrets of a loaded tree: the secret tokens the parser found,
+    /// and what scanning each file's text finds.
+    pub fn new(parsed: &Parsed, tokens: &[SecretToken]) -> Redaction {
+        let found: Vec<(FileId, scan::Found)> = parsed
+            .sources
+            .iter()
+            .map(|(id, f)| (id, scan::scan(&f.text)))
+            .collect();
+        let mut key_macros: HashSet<String> = secret_macros(tokens)
+            .into_iter()
+            .map(|id| parsed.macros.get(id).name.clone())
+            .collect();
+        key_macros.extend(found.iter().flat_map(|(_, f)| f.key_macros.iter().cloned()));
+        let defs = found.iter().flat_map(|(id, f)| {
+            let text = &parsed.sources.get(*id).text;
+            f.defs
+                .iter()
+                .map(move |d| (&text[d.name.clone()], &text[d.value.clone()]))
+        });
+        let key_macros = holders_of_keys(defs, key_macros);
+        let mut r = Redaction {
+            key_macros,
+            ..Redaction::default()
+        };
+        for (id, f) in found {
+            let mut ranges = Redaction::ranges_of(&f, &parsed.sources.get(id).text, &r.key_macros);
+            for t in tokens
+                .iter()
+                .filter(|t| t.span.file == id && t.macro_use.is_none())
+            {
+                ranges.push(unquoted(&parsed.sources.get(id).text, t.span));
+            }
+            let ranges = merged(ranges);
+            let text = &parsed.sources.get(id).text;
+            // messages quote what statements hold, not what comments say
+            let quotable = tokens
+                .iter()
+                .filter(|t| t.span.file == id && t.macro_use.is_none())
+                .map(|t| unquoted(text, t.span));
+            for range in f.values.iter().cloned().chain(quotable) {
+                r.add_words(&text[range]);
+            }
+            if !ranges.is_empty() {
+                r.ranges.insert(id, ranges);
+            }
+        }
+        for (_, def) in parsed.macros.iter() {
+            if r.key_macros.contains(&def.name) {
+                r.add_words(def.value.as_bytes());
+            }
+        }
+        r
+    }
+
+    /// The ranges of a scanned text: values after key keywords, and the
+    /// values of the definitions of `key_macros` (a macro named like a key
+    /// keyword holds one too).
+    fn ranges_of(
+        found: &scan::Found,
+        text: &[u8],
+        key_macros: &HashSet<String>,
+    ) -> Vec<Range<usize>> {
+        let mut ranges = found.values.clone();
+        ranges.extend(found.comment_values.iter().cloned());
+        for d in &found.defs {
+            let name = &text[d.name.clone()];
+            let named = String::from_utf8_lossy(name);
+            if key_macros.contains(named.as_ref()) || is_key_keyword(name) {
+                ranges.push(d.value.clone());
+            }
+        }
+        ranges
+    }
+
+    fn add_words(&mut self, secret: &[u8]) {
+        let text = String::from_utf8_lossy(secret);
+        for word in text.split(is_message_delimiter).filter(|w| !w.is_empty()) {
+            self.words.insert(word.to_string());
+        }
+    }
+
+    /// Does macro `name` hold a key?
+    pub fn is_key_macro(&self, name: &str) -> bool {
+        self.key_macros.contains(name)
+    }
+
+    /// The ranges of file `file` to hide, sorted and apart.
+    pub fn ranges(&self, file: FileId) -> &[Range<usize>] {
+        self.ranges.get(&file).map_or(&[], Vec::as_slice)
+    }
+
+    /// `text` with its secrets replaced by `<redacted>`, line for line.
+    /// `text` is file `file` as read, or another version of it (then it
+    /// is scanned anew, with the key macros of the tree).
+    pub fn text(&self, file: FileId, text: &[u8], read: &[u8]) -> String {
+        let fresh;
+        let ranges = if text == read {
+            self.ranges(file)
+        } else {
+            fresh = merged(self.ranges_in(text));
+            &fresh
+        };
+        String::from_utf8_lossy(&masked(text, ranges)).into_owned()
+    }
+
+    /// The ranges of any text, by scanning it: with the key macros known,
+    /// and those the text itself shows to hold keys.
+    pub fn ranges_in(&self, text: &[u8]) -> Vec<Range<usize>> {
+        let found = scan::scan(text);
+        let mut known = self.key_macros.clone();
+        known.extend(found.key_macros.iter().cloned());
+        let defs = found
+            .defs
+            .iter()
+            .map(|d| (&text[d.name.clone()], &text[d.value.clone()]));
+        let key_macros = holders_of_keys(defs, known);
+        Redaction::ranges_of(&found, text, &key_macros)
+    }
+
+    /// A message with every word of a secret in it replaced.
+    pub fn message(&self, message: &str) -> String {
+        if self.words.is_empty() {
+            return message.to_string();
+        }
+        let mut out = String::with_capacity(message.len());
+        let mut word_start = 0;
+        for (i, c) in message.char_indices().chain([(message.len(), ' ')]) {
+            if i < message.len() && !is_message_delimiter(c) {
+                continue;
+            }
+            let word = &message[word_start..i];
+            if self.words.contains(word) {
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(word);
+            }
+            if i < message.len() {
+                out.push(c);
+            }
+            word_start = i + c.len_utf8();
+        }
+        out
+    }
+}
+
+/// The names of the macros holding keys: those given, every macro their
+/// definitions (`defs`: name and value text) expand, and every macro whose
+/// definition expands one of them, transitively.
+fn holders_of_keys<'t>(
+    defs: impl Iterator<Item = (&'t [u8], &'t [u8])>,
+    given: HashSet<String>,
+) -> HashSet<String> {
+    // macro name -> the names it expands, and the names that expand it
+    let mut expands: HashMap<String, Vec<String>> = HashMap::new();
+    let mut expanded_by: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in defs {
+        let name = String::from_utf8_lossy(name).into_owned();
+        for inner in macro_references(value) {
+            expanded_by
+                .entry(inner.clone())
+                .or_default()
+                .push(name.clone());
+            expands.entry(name.clone()).or_default().push(inner);
+        }
+    }
+    // the parts of a key hold some of it; what copies a key holds it all
+    // (but not what else the copy is made of)
+    let parts = closure(given, &expands);
+    closure(parts, &expanded_by)
+}
+
+/// `start` and every name reached from it through `links`.
+fn closure(start: HashSet<String>, links: &HashMap<String, Vec<String>>) -> HashSet<String> {
+    let mut todo: Vec<String> = start.iter().cloned().collect();
+    let mut reached = start;
+    while let Some(name) = todo.pop() {
+        for other in links.get(&name).into_iter().flatten() {
+            if reached.insert(other.clone()) {
+                todo.push(other.clone());
+            }
+        }
+    }
+    reached
+}
+
+/// A token's span, without the quotes of a quoted string.
+fn unquoted(text: &[u8], span: Span) -> Range<usize> {
+    let (start, end) = (span.start as usize, (span.end as usize).min(text.len()));
+    let start = start.min(end);
+    match &text[start..end] {
+        [q @ (b'"' | b'\''), .., last] if last == q => start + 1..end - 1,
+        _ => start..end,
+    }
+}
+
+/// Sorted ranges, those that overlap or touch joined.
+fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.retain(|r| r.start < r.end);
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// One line of source with every value after a key keyword (any
+/// spelling) replaced by as many `*`, so columns stay where they were.
+pub fn starred_line(line: &str) -> String {
+    let mut bytes = line.as_bytes().to_vec();
+    for r in scan::scan(line.as_bytes()).values {
+        bytes[r].fill(b'*');
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Where a message's words end: a secret is matched whole, not in part.
+fn is_message_delimiter(c: char) -> bool {
+    c.is_whitespace() || "\"'`,;:=(){}[]<>\\".contains(c)
+}
+
+/// `text` with each range replaced by `<redacted>`, keeping its line
+/// breaks (and the backslash continuing a line) so that lines still
+/// match the original's one for one.
+pub fn masked(text: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut pos = 0;
+    for r in ranges {
+        if r.start < pos || r.end > text.len() {
+            continue;
+        }
+        out.extend_from_slice(&text[pos..r.start]);
+        let pieces: Vec<&[u8]> = text[r.clone()].split(|&b| b == b'\n').collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let kept = piece
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\' || b == b'\r')
+                .count();
+            if i == 0 || kept < piece.len() {
+                out.extend_from_slice(REDACTED.as_bytes());
+            }
+            out.extend_from_slice(&piece[piece.len() - kept..]);
+            if i + 1 < pieces.len() {
+                out.push(b'\n');
+            }
+        }
+        pos = r.end;
+    }
+    out.extend_from_slice(&text[pos.min(text.len())..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text redacted with no tree behind it: by what it says alone.
+    fn alone(text: &str) -> String {
+        Redaction::default().text(0, text.as_bytes(), b"")
+    }
+
+    #[test]
+    fn words_after_key_keywords_are_hidden() {
+        assert_eq!(
+            alone("ike esp peer 1.2.3.4 psk \"secret\" tag x\n"),
+            "ike esp peer 1.2.3.4 psk \"<redacted>\" tag x\n"
+        );
+        assert_eq!(
+            alone("psk \"se cret\" tag x\n"),
+            "psk \"<redacted>\" tag x\n"
+        );
+        assert_eq!(alone("psk \"unterminated\n"), "psk \"<redacted>\n");
+        assert_eq!(
+            alone("esp spi 1 authkey 0xabcd enckey file \"k\"\n"),
+            "esp spi 1 authkey <redacted> enckey file \"k\"\n"
+        );
+        assert_eq!(alone("ike esp psk $k\n"), "ike esp psk $k\n");
+        assert_eq!(alone("psk \"<redacted>\" x\n"), "psk \"<redacted>\" x\n");
+        assert_eq!(alone("flow esp from a to b\n"), "flow esp from a to b\n");
+        assert_eq!(
+            alone("PSK=\"s\"\r\nPsk:s\n"),
+            "PSK=\"<redacted>\"\r\nPsk:<redacted>\n"
+        );
+    }
+
+    #[test]
+    fn key_macros_are_hidden_line_for_line() {
+        let text = "k = \"one\\\ntwo\\\n\\\nthree\"\nn = \"10.0.0.1\"\nike esp peer $n PSK $k\n";
+        assert_eq!(
+            alone(text),
+            "k = \"<redacted>\\\n<redacted>\\\n\\\n<redacted>\"\nn = \"10.0.0.1\"\nike esp peer $n PSK $k\n"
+        );
+        // a macro holding one that holds a key, and one holding a copy
+        let text = "a = \"s\"\nb = \"x\"\nk = $a\nc = \"$k\" $b\nike esp psk $k\n";
+        assert_eq!(
+            alone(text),
+            "a = \"<redacted>\"\nb = \"x\"\nk = <redacted>\nc = <redacted>\nike esp psk $k\n"
+        );
+        assert_eq!(alone("psk = \"s\"\n"), "psk = \"<redacted>\"\n");
+    }
+
+    #[test]
+    fn messages_lose_the_words_of_secrets() {
+        let mut r = Redaction::default();
+        r.add_words(b"0xab:0xcd");
+        r.add_words(b"two words");
+        assert_eq!(
+            r.message("no IP address found for two"),
+            "no IP address found for <redacted>"
+        );
+        assert_eq!(
+            r.message("key '0xcd' too short"),
+            "key '<redacted>' too short"
+        );
+        // only whole words: a secret is not looked for inside others
+        assert_eq!(r.message("networks two-by-two"), "networks two-by-two");
+    }
+
+    #[test]
+    fn starred_lines_keep_their_columns() {
+        assert_eq!(
+            starred_line("ike esp Psk \"abc\" x"),
+            "ike esp Psk \"***\" x"
+        );
+    }
 }

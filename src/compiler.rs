@@ -86,8 +86,11 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
     diags.extend(resolved.diags);
     diag::sort(&mut diags);
     let redaction = Redaction::new(&parsed, &secrets);
-    for d in &mut diags {
-        d.redact(&|text| redaction.message(text));
+    if !diags.is_empty() {
+        let words = redaction.words(&parsed);
+        for d in &mut diags {
+            d.redact(&|text| words.message(text));
+        }
     }
     Compiled {
         parsed,

@@ -964,7 +964,10 @@ fn comments_do_not_garble_messages() {
     );
     let out = gw.run(&["compile", "/home/case.conf"]);
     let err = stderr(&out);
-    assert!(err.contains("no IP address found for nowhere-at-all"), "{err}");
+    assert!(
+        err.contains("no IP address found for nowhere-at-all"),
+        "{err}"
+    );
     let out = gw.run(&["diff", "lit", &gw.actual("home/case.conf")]);
     let shown = stdout(&out);
     assert!(shown.contains("# psk <redacted> the peer below"), "{shown}");

@@ -131,6 +131,7 @@ fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
 struct Maker<'c> {
     c: &'c Compiled,
     secrets: HashMap<FileId, Vec<(usize, usize)>>,
+    words: crate::syntax::secrets::SecretWords,
 }
 
 impl<'c> Maker<'c> {
@@ -138,6 +139,7 @@ impl<'c> Maker<'c> {
         Maker {
             c,
             secrets: secret_ranges(c),
+            words: c.redaction.words(&c.parsed),
         }
     }
 
@@ -165,12 +167,15 @@ impl<'c> Maker<'c> {
             let line_bytes = sources.line_text(span);
             let line_start = span.start as usize + 1 - span.col as usize;
             let mut masked = line_bytes.to_vec();
-            for &(s, e) in self
+            let ranges = self
                 .secrets
                 .get(&span.file)
                 .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+                .unwrap_or_default();
+            // sorted and apart: only those ending past the line's start
+            let line_end = line_start + masked.len();
+            let first = ranges.partition_point(|&(_, e)| e <= line_start);
+            for &(s, e) in ranges[first..].iter().take_while(|&&(s, _)| s < line_end) {
                 for (i, b) in masked.iter_mut().enumerate() {
                     let pos = line_start + i;
                     if pos >= s && pos < e && *b != b'"' {
@@ -193,8 +198,8 @@ impl<'c> Maker<'c> {
             (String::new(), 1, 1)
         };
         let (message, help) = (
-            self.c.redaction.message(&message),
-            help.map(|h| self.c.redaction.message(&h)),
+            self.words.message(&message),
+            help.map(|h| self.words.message(&h)),
         );
         Finding {
             code: kind.code(),

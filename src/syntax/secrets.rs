@@ -100,8 +100,9 @@ pub struct Redaction {
     /// Macros that hold (part of) a key, by name: every definition of
     /// such a name is hidden.
     key_macros: HashSet<String>,
-    /// The words of every secret, to hide where a message quotes them.
-    words: HashSet<String>,
+    /// What statements (not comments) hold as secrets, per file: what a
+    /// message may quote.
+    quotable: Vec<(FileId, Range<usize>)>,
 }
 
 impl Redaction {
@@ -129,31 +130,32 @@ impl Redaction {
             key_macros,
             ..Redaction::default()
         };
+        // the tokens' ranges by file, to take each file's at once
+        let mut token_ranges: HashMap<FileId, Vec<Range<usize>>> = HashMap::new();
+        for t in tokens.iter().filter(|t| t.macro_use.is_none()) {
+            let text = &parsed.sources.get(t.span.file).text;
+            token_ranges
+                .entry(t.span.file)
+                .or_default()
+                .push(unquoted(text, t.span));
+        }
         for (id, f) in found {
-            let mut ranges = Redaction::ranges_of(&f, &parsed.sources.get(id).text, &r.key_macros);
-            for t in tokens
-                .iter()
-                .filter(|t| t.span.file == id && t.macro_use.is_none())
-            {
-                ranges.push(unquoted(&parsed.sources.get(id).text, t.span));
-            }
-            let ranges = merged(ranges);
             let text = &parsed.sources.get(id).text;
+            let from_tokens = token_ranges.remove(&id).unwrap_or_default();
             // messages quote what statements hold, not what comments say
-            let quotable = tokens
-                .iter()
-                .filter(|t| t.span.file == id && t.macro_use.is_none())
-                .map(|t| unquoted(text, t.span));
-            for range in f.values.iter().cloned().chain(quotable) {
-                r.add_words(&text[range]);
-            }
+            let quotable = merged(
+                f.values
+                    .iter()
+                    .cloned()
+                    .chain(from_tokens.iter().cloned())
+                    .collect(),
+            );
+            let mut ranges = Redaction::ranges_of(&f, text, &r.key_macros);
+            ranges.extend(from_tokens);
+            let ranges = merged(ranges);
+            r.quotable.extend(quotable.into_iter().map(|q| (id, q)));
             if !ranges.is_empty() {
                 r.ranges.insert(id, ranges);
-            }
-        }
-        for (_, def) in parsed.macros.iter() {
-            if r.key_macros.contains(&def.name) {
-                r.add_words(def.value.as_bytes());
             }
         }
         r
@@ -179,11 +181,19 @@ impl Redaction {
         ranges
     }
 
-    fn add_words(&mut self, secret: &[u8]) {
-        let text = String::from_utf8_lossy(secret);
-        for word in text.split(is_message_delimiter).filter(|w| !w.is_empty()) {
-            self.words.insert(word.to_string());
+    /// The words of every secret of `parsed` (the tree this was made
+    /// from), to take out of messages: found when there are messages.
+    pub fn words(&self, parsed: &Parsed) -> SecretWords {
+        let mut words = SecretWords::default();
+        for (id, range) in &self.quotable {
+            words.add(&parsed.sources.get(*id).text[range.clone()]);
         }
+        for (_, def) in parsed.macros.iter() {
+            if self.key_macros.contains(&def.name) {
+                words.add(def.value.as_bytes());
+            }
+        }
+        words
     }
 
     /// Does macro `name` hold a key?
@@ -223,10 +233,25 @@ impl Redaction {
         let key_macros = holders_of_keys(defs, known);
         Redaction::ranges_of(&found, text, &key_macros)
     }
+}
+
+/// The words of secrets, as messages would quote them.
+#[derive(Debug, Default, Clone)]
+pub struct SecretWords(HashSet<String>);
+
+impl SecretWords {
+    fn add(&mut self, secret: &[u8]) {
+        let text = String::from_utf8_lossy(secret);
+        for word in text.split(is_message_delimiter).filter(|w| !w.is_empty()) {
+            if !self.0.contains(word) {
+                self.0.insert(word.to_string());
+            }
+        }
+    }
 
     /// A message with every word of a secret in it replaced.
     pub fn message(&self, message: &str) -> String {
-        if self.words.is_empty() {
+        if self.0.is_empty() {
             return message.to_string();
         }
         let mut out = String::with_capacity(message.len());
@@ -236,7 +261,7 @@ impl Redaction {
                 continue;
             }
             let word = &message[word_start..i];
-            if self.words.contains(word) {
+            if self.0.contains(word) {
                 out.push_str(REDACTED);
             } else {
                 out.push_str(word);
@@ -326,7 +351,24 @@ pub fn starred_line(line: &str) -> String {
 
 /// Where a message's words end: a secret is matched whole, not in part.
 fn is_message_delimiter(c: char) -> bool {
-    c.is_whitespace() || "\"'`,;:=(){}[]<>\\".contains(c)
+    matches!(
+        c,
+        '"' | '\''
+            | '`'
+            | ','
+            | ';'
+            | ':'
+            | '='
+            | '('
+            | ')'
+            | '{'
+            | '}'
+            | '['
+            | ']'
+            | '<'
+            | '>'
+            | '\\'
+    ) || c.is_whitespace()
 }
 
 /// `text` with each range replaced by `<redacted>`, keeping its line
@@ -412,9 +454,9 @@ mod tests {
 
     #[test]
     fn messages_lose_the_words_of_secrets() {
-        let mut r = Redaction::default();
-        r.add_words(b"0xab:0xcd");
-        r.add_words(b"two words");
+        let mut r = SecretWords::default();
+        r.add(b"0xab:0xcd");
+        r.add(b"two words");
         assert_eq!(
             r.message("no IP address found for two"),
             "no IP address found for <redacted>"
@@ -433,5 +475,21 @@ mod tests {
             starred_line("ike esp Psk \"abc\" x"),
             "ike esp Psk \"***\" x"
         );
+    }
+
+    proptest::proptest! {
+        /// Any text: no panic, and as many lines out as in, so that diffs
+        /// of redacted texts line up with the originals.
+        #[test]
+        fn any_text_keeps_its_lines(text in proptest::collection::vec(
+            proptest::sample::select(b"psk PSK=:\"'\\\n\r#$k0xa= authkey enckey file\t".to_vec()),
+            0..200,
+        )) {
+            let r = Redaction::default();
+            let out = r.text(0, &text, b"");
+            let lines = |t: &[u8]| t.iter().filter(|&&b| b == b'\n').count();
+            proptest::prop_assert_eq!(lines(out.as_bytes()), lines(&text));
+            let _ = starred_line(&String::from_utf8_lossy(&text));
+        }
     }
 }

@@ -807,6 +807,16 @@ fn hostile_cases() -> Vec<Hostile> {
             &["Kx21-named-psk-0a0f"],
             false,
         ),
+        case(
+            // a key where a transform is expected: quoted in the message
+            "macro as transform",
+            format!(
+                "k = \"{}\"\n{PEER} quick enc $k psk $k\n",
+                k("Kx23-used-as-enc-2c2d")
+            ),
+            &["Kx23-used-as-enc-2c2d"],
+            false,
+        ),
     ];
     // a fragment that includes a file whose psk line has a syntax error
     v.push(Hostile {

@@ -137,7 +137,7 @@ impl Redaction {
             token_ranges
                 .entry(t.span.file)
                 .or_default()
-                .push(unquoted(text, t.span));
+                .push(whole(text, t.span));
         }
         for (id, f) in found {
             let text = &parsed.sources.get(id).text;
@@ -315,14 +315,10 @@ fn closure(start: HashSet<String>, links: &HashMap<String, Vec<String>>) -> Hash
     reached
 }
 
-/// A token's span, without the quotes of a quoted string.
-fn unquoted(text: &[u8], span: Span) -> Range<usize> {
-    let (start, end) = (span.start as usize, (span.end as usize).min(text.len()));
-    let start = start.min(end);
-    match &text[start..end] {
-        [q @ (b'"' | b'\''), .., last] if last == q => start + 1..end - 1,
-        _ => start..end,
-    }
+/// A token's span, within the text.
+fn whole(text: &[u8], span: Span) -> Range<usize> {
+    let end = (span.end as usize).min(text.len());
+    (span.start as usize).min(end)..end
 }
 
 /// Sorted ranges, those that overlap or touch joined.
@@ -344,7 +340,11 @@ fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
 pub fn starred_line(line: &str) -> String {
     let mut bytes = line.as_bytes().to_vec();
     for r in scan::scan(line.as_bytes()).values {
-        bytes[r].fill(b'*');
+        for b in &mut bytes[r] {
+            if !matches!(*b, b'"' | b'\'') {
+                *b = b'*';
+            }
+        }
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -416,23 +416,20 @@ mod tests {
     fn words_after_key_keywords_are_hidden() {
         assert_eq!(
             alone("ike esp peer 1.2.3.4 psk \"secret\" tag x\n"),
-            "ike esp peer 1.2.3.4 psk \"<redacted>\" tag x\n"
+            "ike esp peer 1.2.3.4 psk <redacted> tag x\n"
         );
-        assert_eq!(
-            alone("psk \"se cret\" tag x\n"),
-            "psk \"<redacted>\" tag x\n"
-        );
-        assert_eq!(alone("psk \"unterminated\n"), "psk \"<redacted>\n");
+        assert_eq!(alone("psk \"se cret\" tag x\n"), "psk <redacted> tag x\n");
+        assert_eq!(alone("psk \"unterminated\n"), "psk <redacted>\n");
         assert_eq!(
             alone("esp spi 1 authkey 0xabcd enckey file \"k\"\n"),
             "esp spi 1 authkey <redacted> enckey file \"k\"\n"
         );
         assert_eq!(alone("ike esp psk $k\n"), "ike esp psk $k\n");
-        assert_eq!(alone("psk \"<redacted>\" x\n"), "psk \"<redacted>\" x\n");
+        assert_eq!(alone("psk <redacted> x\n"), "psk <redacted> x\n");
         assert_eq!(alone("flow esp from a to b\n"), "flow esp from a to b\n");
         assert_eq!(
             alone("PSK=\"s\"\r\nPsk:s\n"),
-            "PSK=\"<redacted>\"\r\nPsk:<redacted>\n"
+            "PSK=<redacted>\r\nPsk:<redacted>\n"
         );
     }
 
@@ -449,7 +446,7 @@ mod tests {
             alone(text),
             "a = \"<redacted>\"\nb = \"x\"\nk = <redacted>\nc = <redacted>\nike esp psk $k\n"
         );
-        assert_eq!(alone("psk = \"s\"\n"), "psk = \"<redacted>\"\n");
+        assert_eq!(alone("psk = \"s\"\n"), "psk = <redacted>\n");
     }
 
     #[test]

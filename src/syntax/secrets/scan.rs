@@ -12,7 +12,8 @@ use std::ops::Range;
 /// What one text may hold.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Found {
-    /// Byte ranges of values after a key keyword (inside their quotes).
+    /// Byte ranges of values after a key keyword (quotes included, as the
+    /// parser's tokens are).
     pub values: Vec<Range<usize>>,
     /// The same, in comments (prose as often as a key put aside).
     pub comment_values: Vec<Range<usize>>,
@@ -231,8 +232,7 @@ impl Scanner<'_> {
             } else if l.kind == Kind::Quoted || !text.eq_ignore_ascii_case(b"file") {
                 // `psk:key` is read as `psk` and `:key`; the colon is no key
                 let colons = text.iter().take_while(|&&b| b == b':').count();
-                let value = inner(self.text, &l);
-                self.found.values.push(value.start + colons..value.end);
+                self.found.values.push(l.range.start + colons..l.range.end);
             }
             if !(text.ends_with(b":") || self.peek_is_colon()) {
                 return;
@@ -334,20 +334,23 @@ mod tests {
 
     #[test]
     fn values_after_key_keywords_in_any_spelling() {
-        assert_eq!(values("ike esp peer 1.2.3.4 psk \"s1\" tag x\n"), ["s1"]);
-        assert_eq!(values("psk=\"s2\"\n"), ["s2"]);
-        assert_eq!(values("psk\"s3\"\n"), ["s3"]);
-        assert_eq!(values("PSK 's4'\n"), ["s4"]);
-        assert_eq!(values("Psk : \"s5\"\n"), ["s5"]);
+        assert_eq!(
+            values("ike esp peer 1.2.3.4 psk \"s1\" tag x\n"),
+            ["\"s1\""]
+        );
+        assert_eq!(values("psk=\"s2\"\n"), ["\"s2\""]);
+        assert_eq!(values("psk\"s3\"\n"), ["\"s3\""]);
+        assert_eq!(values("PSK 's4'\n"), ["'s4'"]);
+        assert_eq!(values("Psk : \"s5\"\n"), ["\"s5\""]);
         assert_eq!(values("psk:s6\n"), ["s6"]);
         assert_eq!(values("psk\t\ts7\r\n"), ["s7"]);
-        assert_eq!(values("psk \\\n\t\"s8\"\n"), ["s8"]);
-        assert_eq!(values("psk \"s 9\" x\n"), ["s 9"]);
-        assert_eq!(values("psk \"open\nnext\n"), ["open\nnext\n"]);
+        assert_eq!(values("psk \\\n\t\"s8\"\n"), ["\"s8\""]);
+        assert_eq!(values("psk \"s 9\" x\n"), ["\"s 9\""]);
+        assert_eq!(values("psk \"open\nnext\n"), ["\"open\nnext\n"]);
         assert_eq!(values("enckey 0xa:0xb\n"), ["0xa:0xb"]);
         assert_eq!(values("AUTHKEY 0xa : 0xb x\n"), ["0xa", "0xb"]);
         assert_eq!(values("authkey 0xa: 0xb x\n"), ["0xa:", "0xb"]);
-        assert_eq!(values("# psk \"old\"\n"), ["old"]);
+        assert_eq!(values("# psk \"old\"\n"), ["\"old\""]);
         assert_eq!(values("# don't psk it\n"), ["it"]);
     }
 

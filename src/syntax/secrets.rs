@@ -321,25 +321,31 @@ fn whole(text: &[u8], span: Span) -> Range<usize> {
     (span.start as usize).min(end)..end
 }
 
-/// Sorted ranges, those that overlap or touch joined.
+/// Sorted ranges, those that overlap or touch joined (in place: a tree's
+/// ranges can be many).
 fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
     ranges.retain(|r| r.start < r.end);
-    ranges.sort_by_key(|r| (r.start, r.end));
-    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => out.push(r),
+    ranges.sort_unstable_by_key(|r| (r.start, r.end));
+    let mut kept = 0;
+    for i in 0..ranges.len() {
+        if kept > 0 && ranges[i].start <= ranges[kept - 1].end {
+            ranges[kept - 1].end = ranges[kept - 1].end.max(ranges[i].end);
+        } else {
+            ranges[kept] = ranges[i].clone();
+            kept += 1;
         }
     }
-    out
+    ranges.truncate(kept);
+    ranges.shrink_to_fit();
+    ranges
 }
 
 /// One line of source with every value after a key keyword (any
 /// spelling) replaced by as many `*`, so columns stay where they were.
 pub fn starred_line(line: &str) -> String {
     let mut bytes = line.as_bytes().to_vec();
-    for r in scan::scan(line.as_bytes()).values {
+    let found = scan::scan(line.as_bytes());
+    for r in found.values.into_iter().chain(found.comment_values) {
         for b in &mut bytes[r] {
             if !matches!(*b, b'"' | b'\'') {
                 *b = b'*';
@@ -467,11 +473,17 @@ mod tests {
     }
 
     #[test]
+    fn ranges_merge() {
+        assert_eq!(merged(vec![5..6, 0..2, 1..3, 3..4, 7..7]), vec![0..4, 5..6]);
+    }
+
+    #[test]
     fn starred_lines_keep_their_columns() {
         assert_eq!(
             starred_line("ike esp Psk \"abc\" x"),
             "ike esp Psk \"***\" x"
         );
+        assert_eq!(starred_line("# psk=abc"), "# psk=***");
     }
 
     proptest::proptest! {

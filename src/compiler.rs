@@ -6,7 +6,7 @@ use crate::rules::model::Rule;
 use crate::rules::resolve::{ResolveOptions, Resolver};
 use crate::syntax::load::{self, LoadOptions, Parsed, Statement};
 use crate::syntax::recovery;
-use crate::syntax::secrets::{SecretToken, secret_spans};
+use crate::syntax::secrets::{Redaction, SecretToken, secret_spans};
 use crate::system::files::Root;
 use crate::system::names::Names;
 
@@ -27,6 +27,8 @@ pub struct Options<'a> {
 pub struct Compiled {
     pub parsed: Parsed,
     pub secrets: Vec<SecretToken>,
+    /// Where the secrets are, by what parsed and what the text could mean.
+    pub redaction: Redaction,
     pub rules: Vec<Rule>,
     /// Every problem, in the order ipsecctl would report them.
     pub diags: Vec<Diagnostic>,
@@ -83,9 +85,17 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
     diags.extend(recovery::syntax_errors(&parsed.outcomes));
     diags.extend(resolved.diags);
     diag::sort(&mut diags);
+    let redaction = Redaction::new(&parsed, &secrets);
+    if !diags.is_empty() {
+        let words = redaction.words(&parsed);
+        for d in &mut diags {
+            d.redact(&|text| words.message(text));
+        }
+    }
     Compiled {
         parsed,
         secrets,
+        redaction,
         rules: resolved.rules,
         diags,
     }

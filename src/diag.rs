@@ -269,6 +269,15 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// Passes the message and the notes through `hide`, which replaces
+    /// what no one may see (a key quoted as a host name, say).
+    pub fn redact(&mut self, hide: &dyn Fn(&str) -> String) {
+        self.message = hide(&self.message);
+        for note in &mut self.notes {
+            *note = hide(note);
+        }
+    }
 }
 
 /// Renders diagnostics as ipsecctl prints its errors: `FILE: LINE: message`,

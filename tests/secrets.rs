@@ -604,3 +604,382 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
 
     c.finish();
 }
+
+/// A hostile spelling or layout of a key: the files to write (relative to
+/// the root; `home/case.conf` is the one handed to the commands), the key
+/// material that must never be printed, and whether `compile -k` shows it
+/// (the file compiles), which proves the needles are the right ones.
+struct Hostile {
+    name: &'static str,
+    files: Vec<(&'static str, String)>,
+    needles: Vec<&'static str>,
+    compiles: bool,
+}
+
+const PEER: &str = "ike esp from 10.0.20.0/24 to 10.20.0.0/16 peer 198.51.20.1";
+const MANUAL: &str = "esp from 10.0.21.1 to 10.21.0.1 spi 0x5000:0x5001 auth hmac-sha2-256 enc aes";
+
+fn case(name: &'static str, text: String, needles: &[&'static str], compiles: bool) -> Hostile {
+    Hostile {
+        name,
+        files: vec![("home/case.conf", text)],
+        needles: needles.to_vec(),
+        compiles,
+    }
+}
+
+/// The table: each of the typos and layouts that once printed a key.
+fn hostile_cases() -> Vec<Hostile> {
+    let k = |s: &'static str| s;
+    let hex_a = "a11ce5a11ce5a11ce5a11ce5a11ce5a11ce5a11ce5a11ce5a11ce5a11ce5a11c";
+    let hex_b = "b0b5b0b5b0b5b0b5b0b5b0b5b0b5b0b5";
+    let hex_c = "c4a11e96c4a11e96c4a11e96c4a11e96";
+    let mut v = vec![
+        case(
+            "psk=",
+            format!("{PEER} psk=\"{}\"\n", k("Kx01-equals-no-blank-5c1d")),
+            &["Kx01-equals-no-blank-5c1d"],
+            false,
+        ),
+        case(
+            "psk\"",
+            format!("{PEER} psk\"{}\"\n", k("Kx02-glued-quote-77e0")),
+            &["Kx02-glued-quote-77e0"],
+            false,
+        ),
+        case(
+            "PSK",
+            format!("{PEER} PSK \"{}\"\n", k("Kx03-upper-case-9a9b")),
+            &["Kx03-upper-case-9a9b"],
+            false,
+        ),
+        case(
+            "Psk",
+            format!("{PEER} Psk \"{}\"\n", k("Kx04-capitalised-4e4f")),
+            &["Kx04-capitalised-4e4f"],
+            false,
+        ),
+        case(
+            "psk :",
+            format!("{PEER} psk : \"{}\"\n", k("Kx05-strongswan-colon-1f2e")),
+            &["Kx05-strongswan-colon-1f2e"],
+            false,
+        ),
+        case(
+            "psk= bare",
+            format!("{PEER} psk={}\n", k("Kx06-bare-after-equals-3d3c")),
+            &["Kx06-bare-after-equals-3d3c"],
+            false,
+        ),
+        case(
+            "tabs",
+            format!("{PEER}\tpsk\t\t\"{}\"\tbogus\n", k("Kx07-tabs-around-6b6a")),
+            &["Kx07-tabs-around-6b6a"],
+            false,
+        ),
+        case(
+            "Enckey",
+            format!("{MANUAL} Enckey 0x{hex_b}\n"),
+            &["b0b5b0b5b0b5"],
+            false,
+        ),
+        case(
+            "authkey a : b",
+            format!("{MANUAL} authkey 0x{hex_a} : 0x{hex_c}\n"),
+            &["a11ce5a11ce5", "c4a11e96c4a1"],
+            false,
+        ),
+        case(
+            "AUTHKEY=",
+            format!("{MANUAL} AUTHKEY=0x{hex_a}\n"),
+            &["a11ce5a11ce5"],
+            false,
+        ),
+        case(
+            // the value goes on over two lines inside its quotes; it compiles
+            "macro continued",
+            format!(
+                "k = \"{}\\\n{}\"\n{PEER} psk $k\n",
+                k("Kx08-first-half-0a0b"),
+                k("Kx08-second-half-0c0d")
+            ),
+            &["Kx08-first-half-0a0b", "Kx08-second-half-0c0d"],
+            true,
+        ),
+        case(
+            // over three lines, and the use has a typo
+            "macro continued, typo",
+            format!(
+                "k = \"{}\\\n{}\\\n{}\"\n{PEER} PSK $k\n",
+                k("Kx09-one-1a1b"),
+                k("Kx09-two-2a2b"),
+                k("Kx09-three-3a3b")
+            ),
+            &["Kx09-one-1a1b", "Kx09-two-2a2b", "Kx09-three-3a3b"],
+            false,
+        ),
+        case(
+            // a newline inside quotes is dropped: the value spans the lines
+            "quoted over lines",
+            format!(
+                "k = \"{}\n{}\"\n{PEER} psk $k\n",
+                k("Kx10-upper-line-4c4d"),
+                k("Kx10-lower-line-5e5f")
+            ),
+            &["Kx10-upper-line-4c4d", "Kx10-lower-line-5e5f"],
+            true,
+        ),
+        case(
+            "macro, psk=",
+            format!("k = \"{}\"\n{PEER} psk=$k\n", k("Kx11-macro-equals-6f6e")),
+            &["Kx11-macro-equals-6f6e"],
+            false,
+        ),
+        case(
+            // a key where an address is expected
+            "macro as address",
+            format!(
+                "k = \"{}\"\nike esp from 10.0.20.0/24 to 10.20.0.0/16 peer $k psk $k\n",
+                k("Kx12-used-as-peer-7a7b")
+            ),
+            &["Kx12-used-as-peer-7a7b"],
+            false,
+        ),
+        case(
+            // a macro holding a macro that holds the key
+            "nested macro",
+            format!(
+                "inner = \"{}\"\nouter = $inner\n{PEER} PSK $outer\n",
+                k("Kx13-nested-8c8d")
+            ),
+            &["Kx13-nested-8c8d"],
+            false,
+        ),
+        case(
+            "crlf",
+            format!(
+                "k = \"{}\"\r\n{PEER} psk $k\r\n{PEER} psk \"{}\"\r\n",
+                k("Kx14-crlf-macro-9e9f"),
+                k("Kx14-crlf-literal-0f0e")
+            ),
+            &["Kx14-crlf-macro-9e9f", "Kx14-crlf-literal-0f0e"],
+            false,
+        ),
+        case(
+            "unterminated over lines",
+            format!(
+                "{PEER} psk \"{}\n{}\n",
+                k("Kx15-open-quote-1d1c"),
+                k("Kx15-next-line-2d2c")
+            ),
+            &["Kx15-open-quote-1d1c", "Kx15-next-line-2d2c"],
+            false,
+        ),
+        case(
+            "commented-out key",
+            format!(
+                "# {PEER} psk \"{}\"\n{PEER} psk \"{}\" oops\n",
+                k("Kx16-comment-3b3a"),
+                k("Kx16-live-4b4a")
+            ),
+            &["Kx16-comment-3b3a", "Kx16-live-4b4a"],
+            false,
+        ),
+        case(
+            // a copy of a key macro holds the key too
+            "key macro copied",
+            format!(
+                "k = \"{}\"\ncopy = $k\n{PEER} psk $k\n",
+                k("Kx19-copied-8e8f")
+            ),
+            &["Kx19-copied-8e8f"],
+            true,
+        ),
+        case(
+            "psk, key on the next line",
+            format!("{PEER} psk \\\n\t\"{}\" bogus\n", k("Kx20-next-line-9f9e")),
+            &["Kx20-next-line-9f9e"],
+            false,
+        ),
+        case(
+            "macro named psk",
+            format!("psk = \"{}\"\n{PEER} psk $psk\n", k("Kx21-named-psk-0a0f")),
+            &["Kx21-named-psk-0a0f"],
+            false,
+        ),
+        case(
+            // a key where a transform is expected: quoted in the message
+            "macro as transform",
+            format!(
+                "k = \"{}\"\n{PEER} quick enc $k psk $k\n",
+                k("Kx23-used-as-enc-2c2d")
+            ),
+            &["Kx23-used-as-enc-2c2d"],
+            false,
+        ),
+    ];
+    // a fragment that includes a file whose psk line has a syntax error
+    v.push(Hostile {
+        name: "include with a syntax error",
+        files: vec![
+            (
+                "home/case.conf",
+                "include \"/home/keys.conf\"\n".to_string(),
+            ),
+            (
+                "home/keys.conf",
+                format!("{PEER} psk : \"{}\"\n", k("Kx17-included-5a5b")),
+            ),
+        ],
+        needles: vec!["Kx17-included-5a5b"],
+        compiles: false,
+    });
+    v
+}
+
+/// Runs one command of a case and records what it printed of a needle.
+fn check_run(gw: &Gateway, case: &Hostile, args: &[&str], leaks: &mut Vec<String>) {
+    let out = gw.run(args);
+    assert!(out.status.code().is_some(), "{}: killed", case.name);
+    for (stream, text) in [("stdout", stdout(&out)), ("stderr", stderr(&out))] {
+        for needle in &case.needles {
+            if let Some(i) = text.find(needle) {
+                let from = text[..i].rfind('\n').map_or(0, |j| j + 1);
+                let to = text[i..].find('\n').map_or(text.len(), |j| i + j);
+                leaks.push(format!(
+                    "[{}] `ipsecmgr {}` {stream}: {:?}",
+                    case.name,
+                    args.join(" "),
+                    &text[from..to]
+                ));
+            }
+        }
+    }
+}
+
+/// Every command that may quote the case's text: compile, lint in each
+/// format, add -n, diff and apply -n against an installed fragment; then
+/// the case installed in place of that fragment (and its key macro in
+/// ipsec.conf): lint of the tree, diff, apply -n, rm -n, add -n of another.
+fn run_case(case: &Hostile, leaks: &mut Vec<String>) {
+    let gw = Gateway::new(HEAD, &[("lit", &tunnel(1, PSK_LITERAL))]);
+    gw.write("home/other.conf", &tunnel(2, PSK_LITERAL));
+    for (rel, text) in &case.files {
+        gw.write(rel, text);
+    }
+    let file = gw.actual("home/case.conf");
+    let mut run = |args: &[&str]| check_run(&gw, case, args, leaks);
+    run(&["compile", "/home/case.conf"]);
+    run(&["compile", "-d", "/home/case.conf"]);
+    for format in ["text", "json", "github"] {
+        run(&["lint", "--offline", "--format", format, &file]);
+    }
+    run(&["add", "-n", &file]);
+    run(&["diff", "lit", &file]);
+    run(&["apply", "-n", "lit", &file]);
+
+    // installed in place of `lit`, as an edit made on the gateway
+    let main = &case.files[0].1;
+    gw.write("etc/ipsec.d/lit.conf", main);
+    for format in ["text", "json", "github"] {
+        run(&["lint", "--offline", "--format", format]);
+    }
+    run(&["compile", "/etc/ipsec.conf"]);
+    run(&["diff", "lit"]);
+    run(&["apply", "-n", "lit"]);
+    run(&["rm", "-n", "lit"]);
+    run(&["add", "-n", &gw.actual("home/other.conf")]);
+    run(&["ls"]);
+}
+
+/// The same key material in ipsec.conf itself: a key macro continued over
+/// lines just above the include lines that `add` and `rm` edit, so their
+/// diffs show it as context.
+fn run_in_main(leaks: &mut Vec<String>) {
+    let first = "Kx18-main-first-6c6d";
+    let second = "Kx18-main-second-7d7c";
+    let head = format!("{HEAD}key = \"{first}\\\n{second}\"\n");
+    let gw = Gateway::new(
+        &head,
+        &[(
+            "lit",
+            "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.1.1 psk $key\n",
+        )],
+    );
+    gw.write("home/other.conf", &tunnel(2, PSK_LITERAL));
+    let case = Hostile {
+        name: "key macro in ipsec.conf",
+        files: Vec::new(),
+        needles: vec![first, second],
+        compiles: true,
+    };
+    for args in [
+        &["compile", "/etc/ipsec.conf"][..],
+        &["lint", "--offline"],
+        &["lint", "--offline", "--format", "json"],
+        &["add", "-n", &gw.actual("home/other.conf")],
+        &["rm", "-n", "lit"],
+        &["diff", "lit"],
+    ] {
+        check_run(&gw, &case, args, leaks);
+    }
+    let shown = stdout(&gw.run(&["compile", "-k", "/etc/ipsec.conf"]));
+    assert!(shown.contains(&format!("{first}{second}")), "{shown}");
+}
+
+#[test]
+fn hostile_spellings_and_layouts_never_print_a_key() {
+    let mut leaks = Vec::new();
+    let cases = hostile_cases();
+    for case in &cases {
+        for needle in &case.needles {
+            assert!(
+                case.files.iter().any(|(_, t)| t.contains(needle)),
+                "[{}] {needle} is not in the case's files",
+                case.name
+            );
+        }
+        run_case(case, &mut leaks);
+        // -k shows what the other runs hide, so the check above can fail
+        if case.compiles {
+            let gw = Gateway::new(HEAD, &[]);
+            for (rel, text) in &case.files {
+                gw.write(rel, text);
+            }
+            let out = gw.run(&["compile", "-k", "/home/case.conf"]);
+            let shown = stdout(&out);
+            for needle in &case.needles {
+                assert!(shown.contains(needle), "[{}] -k: {shown}", case.name);
+            }
+        }
+    }
+    run_in_main(&mut leaks);
+    assert!(
+        leaks.is_empty(),
+        "{} leaks:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}
+
+/// Prose in a comment is not a key: messages keep their words, while the
+/// snippet and diff still hide what follows `psk` there.
+#[test]
+fn comments_do_not_garble_messages() {
+    let gw = Gateway::new(HEAD, &[("lit", &tunnel(1, PSK_LITERAL))]);
+    gw.write(
+        "home/case.conf",
+        "# psk for the peer below\n\
+         ike esp from 10.0.5.0/24 to nowhere-at-all peer 198.51.5.1 psk \"Kx22-prose-1b1c\"\n",
+    );
+    let out = gw.run(&["compile", "/home/case.conf"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("no IP address found for nowhere-at-all"),
+        "{err}"
+    );
+    let out = gw.run(&["diff", "lit", &gw.actual("home/case.conf")]);
+    let shown = stdout(&out);
+    assert!(shown.contains("# psk <redacted> the peer below"), "{shown}");
+    assert!(!shown.contains("Kx22-prose-1b1c"), "{shown}");
+}

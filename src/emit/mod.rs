@@ -12,7 +12,6 @@ use crate::compiler::Compiled;
 use crate::diag::{Diagnostic, Kind};
 use crate::emit::isakmpd::REDACTED;
 use crate::rules::model::RuleKind;
-use crate::syntax::secrets;
 
 /// What to print for ike rules: the commands that add them, or those that
 /// remove them (`ipsecctl -d`).
@@ -46,11 +45,8 @@ pub fn write_verbose_listing(
     show_secrets: bool,
     sink: &mut dyn FnMut(&str),
 ) -> Vec<Diagnostic> {
-    let secret = if show_secrets {
-        Default::default()
-    } else {
-        secrets::secret_macros(&c.secrets)
-    };
+    // a macro holding a key, by what parsed or what the text could mean
+    let hidden = |name: &str| !show_secrets && c.redaction.is_key_macro(name);
     let mut macros = c.parsed.macros.iter().peekable();
     let mut out = String::new();
     let mut diags = Vec::new();
@@ -63,8 +59,8 @@ pub fn write_verbose_listing(
             (None, None) => break,
         };
         if take_macro {
-            if let Some((id, def)) = macros.next() {
-                let value = if secret.contains(&id) {
+            if let Some((_, def)) = macros.next() {
+                let value = if hidden(&def.name) {
                     REDACTED
                 } else {
                     &def.value

@@ -22,7 +22,6 @@ use crate::manager::conflicts::{phase1_differences, phase1_settings};
 use crate::manager::tree::{Fragment, Tree};
 use crate::rules::model::{Rule, RuleKind};
 use crate::settings::Settings;
-use crate::syntax::secrets;
 use crate::system::files::Root;
 use checks::Hit;
 
@@ -113,31 +112,27 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
 
 /// Secret byte ranges per file, for masking source lines.
 fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
-    let mut ranges: HashMap<FileId, Vec<(usize, usize)>> = HashMap::new();
-    let macros = secrets::secret_macros(&c.secrets);
-    for t in c.secrets.iter().filter(|t| t.macro_use.is_none()) {
-        let r = (t.span.start as usize, t.span.end as usize);
-        ranges.entry(t.span.file).or_default().push(r);
-    }
-    for (id, def) in c.parsed.macros.iter() {
-        if macros.contains(&id) {
-            // the value: from after the name to the end of its line
-            let text = &c.parsed.sources.get(def.span.file).text;
-            let start = def.span.end as usize;
-            let end = text[start.min(text.len())..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(text.len(), |p| start + p);
-            ranges.entry(def.span.file).or_default().push((start, end));
-        }
-    }
-    ranges
+    c.parsed
+        .sources
+        .iter()
+        .map(|(id, _)| {
+            (
+                id,
+                c.redaction
+                    .ranges(id)
+                    .iter()
+                    .map(|r| (r.start, r.end))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Turns a diagnostic-like hit into a finding, with its masked source line.
 struct Maker<'c> {
     c: &'c Compiled,
     secrets: HashMap<FileId, Vec<(usize, usize)>>,
+    words: crate::syntax::secrets::SecretWords,
 }
 
 impl<'c> Maker<'c> {
@@ -145,6 +140,7 @@ impl<'c> Maker<'c> {
         Maker {
             c,
             secrets: secret_ranges(c),
+            words: c.redaction.words(&c.parsed),
         }
     }
 
@@ -172,12 +168,15 @@ impl<'c> Maker<'c> {
             let line_bytes = sources.line_text(span);
             let line_start = span.start as usize + 1 - span.col as usize;
             let mut masked = line_bytes.to_vec();
-            for &(s, e) in self
+            let ranges = self
                 .secrets
                 .get(&span.file)
                 .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+                .unwrap_or_default();
+            // sorted and apart: only those ending past the line's start
+            let line_end = line_start + masked.len();
+            let first = ranges.partition_point(|&(_, e)| e <= line_start);
+            for &(s, e) in ranges[first..].iter().take_while(|&&(s, _)| s < line_end) {
                 for (i, b) in masked.iter_mut().enumerate() {
                     let pos = line_start + i;
                     if pos >= s && pos < e && *b != b'"' {
@@ -199,6 +198,10 @@ impl<'c> Maker<'c> {
         } else {
             (String::new(), 1, 1)
         };
+        let (message, help) = (
+            self.words.message(&message),
+            help.map(|h| self.words.message(&h)),
+        );
         Finding {
             code: kind.code(),
             severity: match severity {

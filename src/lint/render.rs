@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 use crate::lint::Finding;
+use crate::syntax::secrets;
 
 /// `file:line:col: error[CODE]: message`, then the line and a caret.
 pub fn text(findings: &[Finding]) -> String {
@@ -22,11 +23,14 @@ pub fn text(findings: &[Finding]) -> String {
         } else {
             Level::WARNING
         };
+        // the line was masked from what its file holds; masked again
+        // alone, so that no line reaches the log with a key on it
+        let source = secrets::starred_line(&f.source);
         let mut group = Group::with_level(level.clone());
         if !f.source.is_empty() {
             // columns count bytes of the file; the line shown is text, so
             // the span is widened to whole characters
-            let src = f.source.as_str();
+            let src = source.as_str();
             let mut start = (f.column as usize - 1).min(src.len());
             while !src.is_char_boundary(start) {
                 start -= 1;
@@ -36,7 +40,7 @@ pub fn text(findings: &[Finding]) -> String {
                 end += 1;
             }
             group = group.element(
-                Snippet::source(f.source.as_str())
+                Snippet::source(src)
                     .line_start(f.line as usize)
                     .annotation(AnnotationKind::Primary.span(start..end.max(start))),
             );
@@ -127,5 +131,16 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json(&[finding()])).unwrap();
         assert_eq!(v[0]["code"], "L201");
         assert_eq!(v[0]["column"], 5);
+    }
+
+    #[test]
+    fn a_key_on_the_line_shown_is_starred() {
+        let mut f = finding();
+        f.source = "ike esp peer 1.2.3.4 PSK \"hunter22\" tag x".into();
+        f.column = 22;
+        f.end_column = 25;
+        let t = text(&[f]);
+        assert!(!t.contains("hunter22"), "{t}");
+        assert!(t.contains("PSK \"********\" tag x"), "{t}");
     }
 }

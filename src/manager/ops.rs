@@ -1,7 +1,7 @@
 //! Planning each command: what to write, run and send, as a [`Plan`].
 //! Nothing here touches the gateway.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,8 @@ use crate::manager::tree::Tree;
 use crate::rules::model::{Ike, Rule, RuleKind};
 use crate::system::files;
 use crate::system::ipsecctl::Ipsecctl;
+
+pub use crate::manager::redact::{redacted_file, redacted_text, redactor, tree_redactor};
 
 /// What a command found there was to do.
 pub enum Planned {
@@ -661,189 +663,4 @@ pub fn plan_apply(
         plan.push(state::write_loaded(gw, name, &record));
     }
     Ok(Planned::Plan(plan))
-}
-
-/// A function that hides the secrets of configuration text (read as the
-/// gateway would read it, includes and macros included).
-pub fn redactor(gw: &Gateway) -> impl Fn(&[u8]) -> String + '_ {
-    move |text: &[u8]| redacted_text(&gw.compile_text("text", text), text)
-}
-
-/// [`redactor`] that knows the files of `tree`: the text of one of them,
-/// or of ipsec.conf with include lines added or taken out (what `add` and
-/// `rm` write), is redacted from what the tree already knows, without
-/// reading every fragment again.
-pub fn tree_redactor<'a>(gw: &'a Gateway, tree: &'a Tree) -> impl Fn(&[u8]) -> String + 'a {
-    move |text: &[u8]| {
-        let c = &tree.compiled;
-        if let Some((id, _)) = c.parsed.sources.iter().find(|(_, f)| f.text == text) {
-            return redacted_file(c, id, text);
-        }
-        let main = &c.parsed.sources.get(0).text;
-        edited_includes(c, main, text)
-            .unwrap_or_else(|| redacted_text(&gw.compile_text("text", text), text))
-    }
-}
-
-/// `text` redacted line by line from `main` (file 0 of `c`), when the two
-/// differ only by include lines; `None` otherwise.
-fn edited_includes(c: &Compiled, main: &[u8], text: &[u8]) -> Option<String> {
-    let redacted_main = redacted_file(c, 0, main);
-    let main_lines: Vec<&[u8]> = main.split_inclusive(|&b| b == b'\n').collect();
-    let redacted_lines: Vec<&str> = redacted_main.split_inclusive('\n').collect();
-    if main_lines.len() != redacted_lines.len() {
-        return None;
-    }
-    let new_lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
-    let is_include = |line: &[u8]| {
-        let line = String::from_utf8_lossy(line);
-        let line = line.trim();
-        line.starts_with("include ") && !line.contains('$') && !line.ends_with('\\')
-    };
-    let diff = similar::capture_diff_slices(similar::Algorithm::Myers, &main_lines, &new_lines);
-    let mut out = String::with_capacity(text.len());
-    for op in diff {
-        match op {
-            similar::DiffOp::Equal { old_index, len, .. } => {
-                for line in &redacted_lines[old_index..old_index + len] {
-                    out.push_str(line);
-                }
-            }
-            similar::DiffOp::Delete {
-                old_index, old_len, ..
-            } => {
-                // only include lines: anything else taken out could change
-                // how the lines around it read
-                let removed = &main_lines[old_index..old_index + old_len];
-                if !removed.iter().all(|l| is_include(l)) {
-                    return None;
-                }
-            }
-            similar::DiffOp::Insert {
-                new_index, new_len, ..
-            } => {
-                let added = &new_lines[new_index..new_index + new_len];
-                if !added.iter().all(|l| is_include(l)) {
-                    return None;
-                }
-                for line in added {
-                    out.push_str(&String::from_utf8_lossy(line));
-                }
-            }
-            similar::DiffOp::Replace { .. } => return None,
-        }
-    }
-    Some(out)
-}
-
-/// `text` with its secrets (pre-shared keys, keys, and the values of
-/// macros that hold them) replaced by `<redacted>`.
-pub fn redacted_text(compiled: &Compiled, text: &[u8]) -> String {
-    redacted_file(compiled, 0, text)
-}
-
-/// [`redacted_text`] for file `file` of a compiled tree.
-pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]) -> String {
-    use crate::emit::isakmpd::REDACTED;
-    use crate::syntax::secrets;
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let macros = secrets::secret_macros(&compiled.secrets);
-    for t in &compiled.secrets {
-        if t.macro_use.is_none() && t.span.file == file {
-            ranges.push((t.span.start as usize, t.span.end as usize));
-        }
-    }
-    let mut secret_lines: HashSet<u32> = HashSet::new();
-    for (id, def) in compiled.parsed.macros.iter() {
-        if macros.contains(&id) && def.span.file == file {
-            secret_lines.insert(def.span.line);
-        }
-    }
-    ranges.sort();
-    let mut out = Vec::with_capacity(text.len());
-    let mut pos = 0;
-    for (start, end) in ranges {
-        if start < pos || end > text.len() {
-            continue;
-        }
-        out.extend_from_slice(&text[pos..start]);
-        out.extend_from_slice(REDACTED.as_bytes());
-        pos = end;
-    }
-    out.extend_from_slice(&text[pos..]);
-    let s = String::from_utf8_lossy(&out).into_owned();
-    s.split_inclusive('\n')
-        .enumerate()
-        .map(|(i, line)| {
-            if secret_lines.contains(&(i as u32 + 1)) {
-                let name = line.split('=').next().unwrap_or("").trim_end();
-                format!("{name} = \"{REDACTED}\"\n")
-            } else {
-                redact_after_keywords(line)
-            }
-        })
-        .collect()
-}
-
-/// A line with the word after `psk`, `authkey` or `enckey` redacted, for
-/// what no token tells (a quote never closed, a line the lexer gave up
-/// on). Macro references and `file` are left: they are not the secret.
-fn redact_after_keywords(line: &str) -> String {
-    use crate::emit::isakmpd::REDACTED;
-    let words: Vec<&str> = line.split_inclusive([' ', '\t']).collect();
-    let mut out = String::with_capacity(line.len());
-    let mut after_keyword = false;
-    for word in words {
-        let bare = word.trim_end_matches([' ', '\t', '\n', '\r']);
-        if bare.is_empty() {
-            out.push_str(word);
-            continue;
-        }
-        if after_keyword && !bare.starts_with('$') && bare != "file" && !bare.contains(REDACTED) {
-            let quoted = bare.starts_with('"') || bare.starts_with('\'');
-            let rest = &word[bare.len()..];
-            if quoted {
-                let q = &bare[..1];
-                out.push_str(&format!("{q}{REDACTED}{q}{rest}"));
-            } else {
-                out.push_str(REDACTED);
-                out.push_str(rest);
-            }
-            // a quoted key with blanks in it, or never closed: the rest of
-            // the line goes too
-            if quoted && (bare.len() == 1 || !bare.ends_with(&bare[..1])) {
-                out.truncate(out.trim_end().len());
-                if line.ends_with('\n') {
-                    out.push('\n');
-                }
-                return out;
-            }
-        } else {
-            out.push_str(word);
-        }
-        after_keyword = matches!(bare, "psk" | "authkey" | "enckey");
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_after_keywords as r;
-
-    #[test]
-    fn words_after_key_keywords_are_hidden() {
-        assert_eq!(
-            r("ike esp peer 1.2.3.4 psk \"secret\" tag x\n"),
-            "ike esp peer 1.2.3.4 psk \"<redacted>\" tag x\n"
-        );
-        assert_eq!(r("psk \"se cret\" tag x\n"), "psk \"<redacted>\"\n");
-        assert_eq!(r("psk \"unterminated\n"), "psk \"<redacted>\"\n");
-        assert_eq!(
-            r("esp spi 1 authkey 0xabcd enckey file \"k\"\n"),
-            "esp spi 1 authkey <redacted> enckey file \"k\"\n"
-        );
-        assert_eq!(r("ike esp psk $k\n"), "ike esp psk $k\n");
-        assert_eq!(r("psk \"<redacted>\" x\n"), "psk \"<redacted>\" x\n");
-        assert_eq!(r("flow esp from a to b\n"), "flow esp from a to b\n");
-    }
 }

@@ -138,15 +138,27 @@ fn last_address(v4: bool, n: Net) -> u128 {
 /// (direction, family, prefix length, network) of a destination.
 type DstKey = (Direction, bool, u8, u128);
 
-/// The entries with one destination network, by source: sorted by the
-/// source's first address (networks nest or are apart, so those inside a
-/// network are a run of this order), and by exact source network.
+/// The entries with one destination network, sorted by source: by first
+/// address (networks nest or are apart, so those inside a network are a
+/// run of this order), then prefix length (an exact network is a run too).
 #[derive(Default)]
 struct Bucket {
-    /// (first address, prefix length, entry).
+    /// (first address, prefix length, entry), in order.
     by_start: Vec<(u128, u8, usize)>,
-    by_src: HashMap<Net, Vec<usize>>,
     src_lengths: Vec<u8>,
+}
+
+impl Bucket {
+    /// The entries whose source is exactly `src`.
+    fn with_source(&self, src: Net) -> impl Iterator<Item = usize> + '_ {
+        let from = self
+            .by_start
+            .partition_point(|&(s, l, _)| (s, l) < (src.0, src.1));
+        self.by_start[from..]
+            .iter()
+            .take_while(move |&&(s, l, _)| (s, l) == (src.0, src.1))
+            .map(|&(_, _, j)| j)
+    }
 }
 
 /// Entries indexed by destination, then source: what overlaps an entry is
@@ -167,7 +179,6 @@ impl Index {
                 .entry((e.sel.direction, e.v4, e.dst.1, e.dst.0))
                 .or_default();
             b.by_start.push((e.src.0, e.src.1, i));
-            b.by_src.entry(e.src).or_default().push(i);
             b.src_lengths.push(e.src.1);
             dst_lengths
                 .entry((e.sel.direction, e.v4))
@@ -203,7 +214,7 @@ impl Index {
             // sources containing e's
             for &sl in b.src_lengths.iter().take_while(|&&l| l < e.src.1) {
                 let outer = (mask(e.src.0, e.v4, sl), sl);
-                for &j in b.by_src.get(&outer).into_iter().flatten() {
+                for j in b.with_source(outer) {
                     if !each(j, same_dst) {
                         return false;
                     }
@@ -325,6 +336,104 @@ pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Clashes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compiler::{Options, compile_text};
+    use crate::system::names::Names;
+
+    /// Rules of `text`, which must compile.
+    fn rules(text: &str) -> Vec<Rule> {
+        let names = Names::default();
+        let opts = Options {
+            root: Default::default(),
+            check_secrecy: false,
+            names: &names,
+            hostname: "gw".into(),
+            main_local: true,
+        };
+        let c = compile_text("t", text.as_bytes().to_vec(), &opts);
+        assert!(!c.has_errors(), "{:?}", c.diags);
+        c.rules
+    }
+
+    /// Flow pairs of different units that overlap, by looking at all pairs.
+    fn every_pair(units: &[Vec<&Rule>]) -> usize {
+        let entries = entries(units);
+        let mut n = 0;
+        for (i, e) in entries.iter().enumerate() {
+            for o in &entries[..i] {
+                if e.sel.direction == o.sel.direction
+                    && e.v4 == o.v4
+                    && overlap(e.v4, e.src, o.src)
+                    && overlap(e.v4, e.dst, o.dst)
+                    && clash_between(e, o)
+                    && !mirrored(e, o)
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_index_finds_what_looking_at_every_pair_finds() {
+        // nested, equal, disjoint and shared networks, ports and protocols
+        let nets = [
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "10.0.0.0/24",
+            "10.0.1.0/24",
+            "10.1.0.0/16",
+            "10.0.0.1",
+            "0.0.0.0/0",
+        ];
+        let mut units_text = vec![String::new(), String::new(), String::new()];
+        let mut k = 0;
+        for (i, a) in nets.iter().enumerate() {
+            for (j, b) in nets.iter().enumerate() {
+                let unit = &mut units_text[(i * 7 + j * 3) % 3];
+                let proto = ["", " proto tcp", " proto udp"][k % 3];
+                let port = if k % 5 == 1 && !proto.is_empty() {
+                    " port 22"
+                } else {
+                    ""
+                };
+                let text = if k % 2 == 0 {
+                    format!(
+                        "ike esp{proto} from {a}{port} to {b} peer 192.0.2.{}\n",
+                        k % 4 + 1
+                    )
+                } else {
+                    format!("flow esp{proto} from {a} to {b}{port} peer 192.0.2.1\n")
+                };
+                unit.push_str(&text);
+                k += 1;
+            }
+        }
+        let compiled: Vec<Vec<Rule>> = units_text.iter().map(|t| rules(t)).collect();
+        let units: Vec<Vec<&Rule>> = compiled.iter().map(|u| u.iter().collect()).collect();
+        let found = clashes(&units);
+        assert!(!found.stopped);
+        let counted: usize = found.found.iter().map(|c| c.pairs).sum();
+        let want = every_pair(&units);
+        assert!(want > 100, "{want}");
+        assert_eq!(counted, want);
+    }
+
+    #[test]
+    fn one_finding_per_pair_of_statements() {
+        let a = rules(
+            "ike esp from { 10.0.0.0/24, 10.0.1.0/24 } to { 10.9.0.0/24, 10.9.1.0/24, 10.9.2.0/24 } peer 192.0.2.1\n",
+        );
+        let b = rules("ike esp from 10.0.0.0/16 to 10.9.0.0/16 peer 192.0.2.2\n");
+        let units = vec![a.iter().collect(), b.iter().collect()];
+        let found = clashes(&units);
+        assert_eq!(found.found.len(), 1);
+        let c = &found.found[0];
+        // six rules of a, each overlapping the one of b (counted once, not
+        // again for the inbound direction)
+        assert_eq!((c.pairs, c.identical, c.peers_differ), (6, false, true));
+        assert_eq!((c.unit, c.other_unit), (1, 0));
+    }
 
     #[test]
     fn networks() {

@@ -386,7 +386,7 @@ mod tests {
             "10.0.0.1",
             "0.0.0.0/0",
         ];
-        let mut units_text = vec![String::new(), String::new(), String::new()];
+        let mut units_text = [String::new(), String::new(), String::new()];
         let mut k = 0;
         for (i, a) in nets.iter().enumerate() {
             for (j, b) in nets.iter().enumerate() {

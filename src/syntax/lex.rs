@@ -374,6 +374,8 @@ impl Lexer {
                 None => self.lgetc(None, src),
             };
             if matches!(c, None | Some((b'\n', _))) {
+                // the next line has its own allowance of macro text
+                self.statement_expanded = 0;
                 return TokKind::Error;
             }
         }
@@ -772,6 +774,26 @@ mod tests {
         assert_eq!(k[1], s("1.1.1.1"));
         assert_eq!(k[5], s("x$n"));
         assert_eq!(k[6], s("$n"));
+    }
+
+    #[test]
+    fn macro_text_is_limited_per_line() {
+        let mut m = Macros::default();
+        let words = "x ".repeat(300_000);
+        m.define("m".into(), words, Span::default(), 0);
+        let (k, e) = lex("$m $m\n$m\n", &mut m);
+        assert_eq!(
+            e,
+            vec![
+                "macro 'm' expanded here makes 1200000 bytes of macro text in one \
+                 statement; at most 1048576 are allowed"
+            ]
+        );
+        // the first line ends at its error; the second is within its own
+        assert_eq!(k.len(), 2 * 300_000 + 2);
+        assert_eq!(k[300_000], TokKind::Error);
+        assert!(k[300_001..600_001].iter().all(|t| *t == s("x")));
+        assert_eq!(k[600_001], TokKind::Newline);
     }
 
     #[test]

@@ -277,6 +277,11 @@ fn pair_key(later: &Entry, earlier: &Entry, identical: bool) -> PairKey {
 /// Clashes between rules of different units (`units[i]` = the rules of
 /// file i), one per pair of statements with the number of flow pairs.
 pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Clashes<'a> {
+    clashes_within(units, MAX_FLOW_PAIRS)
+}
+
+/// [`clashes`], looking at no more than `max_pairs` overlapping pairs.
+fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> {
     let entries = entries(units);
     let index = Index::new(&entries);
     let mut found: Vec<Clash<'a>> = Vec::new();
@@ -290,7 +295,7 @@ pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Clashes<'a> {
                 return true;
             }
             looked_at += 1;
-            if looked_at > MAX_FLOW_PAIRS {
+            if looked_at > max_pairs {
                 return false;
             }
             let o = &entries[j];
@@ -433,6 +438,11 @@ mod tests {
         // again for the inbound direction)
         assert_eq!((c.pairs, c.identical, c.peers_differ), (6, false, true));
         assert_eq!((c.unit, c.other_unit), (1, 0));
+        // the outbound pairs and their inbound mirrors are looked at
+        let cut = clashes_within(&units, 10);
+        assert!(cut.stopped);
+        assert!(cut.found[0].pairs < 6);
+        assert!(!clashes_within(&units, 12).stopped);
     }
 
     #[test]

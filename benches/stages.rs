@@ -316,7 +316,7 @@ fn main() {
 
     group(&mut c, "clashes", all(), |b, f| {
         let units = units(&f.tree);
-        b.iter(|| flows::clashes(black_box(&units)).len())
+        b.iter(|| flows::clashes(black_box(&units)).found.len())
     });
 
     group(&mut c, "plan_rm", frag(), |b, f| {

@@ -41,6 +41,8 @@ struct Case {
     stderr: &'static [&'static str],
     /// Substrings stdout must contain.
     stdout: &'static [&'static str],
+    /// Substrings neither output may contain.
+    absent: &'static [&'static str],
     /// Whether the run must leave the gateway tree as it was.
     unchanged: bool,
     /// Extra checks on the tree after the run.
@@ -48,6 +50,8 @@ struct Case {
     limit: Duration,
     /// Whether to pass `-c /dev/null` (Plain only).
     no_settings: bool,
+    /// The address space the run may use (RLIMIT_AS), in MiB.
+    memory_mib: Option<u64>,
 }
 
 const fn case(env: Env, setup: fn(&Path) -> Vec<String>, code: i32) -> Case {
@@ -58,10 +62,12 @@ const fn case(env: Env, setup: fn(&Path) -> Vec<String>, code: i32) -> Case {
         code,
         stderr: &[],
         stdout: &[],
+        absent: &[],
         unchanged: true,
         after: None,
         limit: LIMIT,
         no_settings: true,
+        memory_mib: None,
     }
 }
 
@@ -189,9 +195,25 @@ struct Ran {
     timed_out: bool,
 }
 
+/// The command running the binary; under `memory_mib`, through a shell
+/// that sets the address space limit first (a failed allocation then
+/// aborts the run instead of taking the machine).
+fn command(memory_mib: Option<u64>) -> Command {
+    match memory_mib {
+        None => Command::new(BIN),
+        Some(mib) => {
+            let mut c = Command::new("/bin/sh");
+            let script = format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024);
+            c.args(["-c", &script, BIN]);
+            c
+        }
+    }
+}
+
 /// Runs the binary, killing it at `limit`.
-fn run(dir: &Path, global: &[String], a: &[String], stdin: &[u8], limit: Duration) -> Ran {
-    let mut child = Command::new(BIN)
+fn run(dir: &Path, global: &[String], a: &[String], c: &Case) -> Ran {
+    let (stdin, limit) = (c.stdin, c.limit);
+    let mut child = command(c.memory_mib)
         .args(global)
         .args(a)
         .current_dir(dir)
@@ -278,7 +300,7 @@ fn check(c: Case) {
     };
     let a = (c.setup)(dir);
     let before = (c.env == Env::Gateway).then(|| snapshot(dir));
-    let r = run(dir, &global, &a, c.stdin, c.limit);
+    let r = run(dir, &global, &a, &c);
     let shown = format!(
         "ipsecmgr {} {}\nexit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
         global.join(" "),
@@ -304,6 +326,12 @@ fn check(c: Case) {
     for want in c.stdout {
         let want = want.replace("{dir}", &d);
         assert!(r.stdout.contains(&want), "stdout lacks {want:?}: {shown}");
+    }
+    for unwanted in c.absent {
+        assert!(
+            !r.stdout.contains(unwanted) && !r.stderr.contains(unwanted),
+            "output has {unwanted:?}: {shown}"
+        );
     }
     if let Some(before) = before.filter(|_| c.unchanged) {
         let after = snapshot(dir);
@@ -446,7 +474,12 @@ cases! {
         // the 16th rule passes 2000000 rules in all. Reaching the total
         // means building it, so this case gets a longer limit.
         limit: Duration::from_secs(60),
-        stderr: &["in.conf: 16: rule expands to 65536 source/destination pairs", "2000000 in all"],
+        stderr: &[
+            "in.conf: 16: rule expands to 65536 source/destination pairs, \
+             which with the 1966080 rules before it passes the limit of 2000000 in all",
+        ],
+        // the rule is not over the per-rule limit: the message must not say so
+        absent: &["at most 65536 per rule"],
         ..case(Env::Plain, |d| {
             let mut text = String::new();
             for r in 0..32 {
@@ -1099,6 +1132,98 @@ cases! {
             args(&["add", &p])
         }, 0)
     };
+    // ---- resource limits: a tiny input must not take the machine ----
+
+    include_bomb_of_forty_one_files => Case {
+        // 2^40 inclusions asked for; the 250001st is refused, once
+        limit: BOMB_LIMIT,
+        memory_mib: Some(512),
+        stderr: &["f39.conf: 2: failed to include file f40.conf: \
+                   more than 250000 files included in all; no further include is read"],
+        ..case(Env::Plain, include_bomb, 1)
+    };
+    include_bomb_of_forty_one_files_lint => Case {
+        limit: BOMB_LIMIT,
+        memory_mib: Some(512),
+        stdout: &["f39.conf:2:9: error[E005]: failed to include file f40.conf: \
+                   more than 250000 files included in all"],
+        ..case(Env::Plain, |d| {
+            include_bomb(d);
+            args(&["lint", "f0.conf"])
+        }, 1)
+    };
+    macros_doubling_forty_times => Case {
+        // m17 would be 9 * 2^17 - 1 bytes; the 1 MiB per statement stops it
+        memory_mib: Some(512),
+        stderr: &["in.conf: 18: macro 'm16' expanded here makes 1179646 bytes of macro \
+                   text in one statement; at most 1048576 are allowed"],
+        ..case(Env::Plain, |d| compile_of(d, doubling_macros("xxxxxxxx").as_bytes()), 1)
+    };
+    macros_doubling_forty_times_lint => Case {
+        memory_mib: Some(512),
+        stdout: &["in.conf:18:", "error[E012]: macro 'm16' expanded here makes 1179646 bytes"],
+        ..case(Env::Plain, |d| lint_of(d, doubling_macros("xxxxxxxx").as_bytes()), 1)
+    };
+    macros_of_one_letter_doubling_forty_times => Case {
+        // m19 is 2^19 words: more tokens than a statement may hold; its
+        // half a million tokens take some seconds in a debug build
+        limit: Duration::from_secs(30),
+        memory_mib: Some(512),
+        stderr: &["in.conf: 20: statement too long: more than 500000 tokens"],
+        ..case(Env::Plain, |d| compile_of(d, doubling_macros("x").as_bytes()), 1)
+    };
+    one_macro_expanded_on_every_line => Case {
+        // 800000 bytes a line, within the statement's limit: the 83rd line
+        // after the definition passes 64 MiB in all
+        limit: Duration::from_secs(30),
+        memory_mib: Some(512),
+        stderr: &["in.conf: 85: macro 'big' expanded here makes more than 67108864 bytes \
+                   of macro text in all, the most allowed"],
+        ..case(Env::Plain, |d| {
+            let mut text = format!("w = \"{}\"\nbig = {}\n", "x".repeat(8000), "$w ".repeat(100));
+            text.push_str(&"a = $big\n".repeat(100));
+            compile_of(d, text.as_bytes())
+        }, 1)
+    };
+    line_of_eight_million_braces => Case {
+        // 64 bytes of tokens for each byte of input before
+        limit: Duration::from_secs(30),
+        memory_mib: Some(256),
+        stderr: &["in.conf: 1: syntax error"],
+        absent: &["memory allocation"],
+        ..case(Env::Plain, |d| {
+            let mut text = vec![b'{'; 8 << 20];
+            text.push(b'\n');
+            text.extend_from_slice(FLOW.as_bytes());
+            compile_of(d, &text)
+        }, 1)
+    };
+    macro_of_six_hundred_thousand_words => Case {
+        memory_mib: Some(256),
+        stderr: &["in.conf: 2: statement too long: more than 500000 tokens"],
+        ..case(Env::Plain, |d| {
+            let text = format!("# c\nwords = {}\n{FLOW}", "x ".repeat(600_000));
+            compile_of(d, text.as_bytes())
+        }, 1)
+    };
+    overlapping_lists_in_two_files_lint => Case {
+        // 4096 flows each overlapping 361: one finding for the two rules
+        memory_mib: Some(512),
+        stdout: &[
+            "conf/b.conf:1:1: warning[L103]: 1478656 flows of this rule overlap ones in \
+             conf/a.conf:1 with another peer (counted by pair), such as flow",
+            "0 errors, 1 warnings",
+        ],
+        ..case(Env::Plain, overlapping_lists, 0)
+    };
+    hub_of_thirty_thousand_tunnels_sharing_one_network_lint => Case {
+        // every inbound flow has the hub's network as destination
+        limit: Duration::from_secs(20),
+        memory_mib: Some(1024),
+        stdout: &["0 errors, 0 warnings"],
+        ..case(Env::Plain, |d| lint_of(d, hub(30_000).as_bytes()), 0)
+    };
+
     lint_under_root_warns_of_a_readable_fragment => Case {
         stderr: &[],
         stdout: &[
@@ -1112,6 +1237,60 @@ cases! {
             args(&["lint"])
         }, 0)
     };
+}
+
+/// The include bomb takes some seconds to reach the limit.
+const BOMB_LIMIT: Duration = Duration::from_secs(30);
+
+/// `f0.conf` .. `f40.conf`, each including the next twice.
+fn include_bomb(d: &Path) -> Vec<String> {
+    for i in 0..40 {
+        let next = format!("include \"f{}.conf\"\n", i + 1);
+        put(d, &format!("f{i}.conf"), next.repeat(2).as_bytes());
+    }
+    put(d, "f40.conf", b"# the end\n");
+    args(&["compile", "f0.conf"])
+}
+
+/// `m0` holds `word`, and each of 40 more macros twice the one before.
+fn doubling_macros(word: &str) -> String {
+    let mut text = format!("m0 = \"{word}\"\n");
+    for i in 1..=40 {
+        text.push_str(&format!("m{i} = $m{} $m{}\n", i - 1, i - 1));
+    }
+    text
+}
+
+/// `conf/a.conf`: 64 x 64 networks; `conf/b.conf`: the 19 networks
+/// holding all of a's on each side.
+fn overlapping_lists(d: &Path) -> Vec<String> {
+    let list = |f: &dyn Fn(usize) -> String, n: usize| (0..n).map(f).collect::<Vec<_>>().join(", ");
+    let a = format!(
+        "ike esp from {{ {} }} to {{ {} }} peer 192.0.2.1 psk \"a-long-enough-shared-secret\"\n",
+        list(&|i| format!("10.0.{i}.0/24"), 64),
+        list(&|i| format!("172.16.{i}.0/24"), 64),
+    );
+    let b = format!(
+        "ike esp from {{ {} }} to {{ {} }} peer 192.0.2.2 psk \"a-long-enough-shared-secret\"\n",
+        list(&|l| format!("10.0.0.0/{l}"), 19),
+        list(&|l| format!("172.16.0.0/{l}"), 19),
+    );
+    put(d, "conf/a.conf", a.as_bytes());
+    put(d, "conf/b.conf", b.as_bytes());
+    args(&["lint", "conf"])
+}
+
+/// A hub of `n` tunnels from its one network, each to its own.
+fn hub(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let (a, b, c) = (11 + i / 65536, i / 256 % 256, i % 256);
+            format!(
+                "ike esp from 10.0.0.0/16 to {a}.{b}.{c}.0/24 peer 198.{a}.{b}.{c} \
+                 psk \"a-long-enough-shared-secret\"\n"
+            )
+        })
+        .collect()
 }
 
 /// Hands a file to a user that is neither root nor us (when we are root;

@@ -4,10 +4,17 @@
 //! on load order.
 //!
 //! Rules are indexed by destination network: a map from (direction, family,
-//! prefix length, network) to the rules with exactly that destination.  A
-//! rule's candidates are found by looking up each shorter prefix of its own
-//! destination (at most 129 lookups), so the pass is linear in the number
-//! of rules for any realistic tree, never quadratic.
+//! prefix length, network) to the rules with exactly that destination, each
+//! such bucket ordered and keyed by source network.  A rule's candidates are
+//! found by looking up each shorter prefix of its own destination (at most
+//! 129 lookups), and in each bucket the sources containing its own (a lookup
+//! per shorter source prefix) and inside it (one range); so what is looked
+//! at is what overlaps, and the pass is near-linear in the number of rules
+//! even when every rule shares one network (a hub's local network).
+//!
+//! Findings are per pair of statements, with the number of flow pairs: a
+//! statement's lists expand to many flows, and two such statements to the
+//! product.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -63,8 +70,9 @@ struct Entry<'a> {
     dst: Net,
 }
 
-/// What was found: (unit and rule of the later, unit and rule of the
-/// earlier, selector, identical?).
+/// Two statements of different units whose flows clash: the later
+/// statement's first such rule and selector, the earlier statement's rule,
+/// and how many flow pairs of the two clash this way.
 pub struct Clash<'a> {
     pub unit: usize,
     pub rule: &'a Rule,
@@ -73,7 +81,18 @@ pub struct Clash<'a> {
     pub selector: Selector,
     pub identical: bool,
     pub peers_differ: bool,
+    pub pairs: usize,
 }
+
+/// What the check found, and whether it stopped at [`MAX_FLOW_PAIRS`].
+pub struct Clashes<'a> {
+    pub found: Vec<Clash<'a>>,
+    pub stopped: bool,
+}
+
+/// Overlapping flow pairs looked at before the check gives up: two lists
+/// of a few hundred networks in two files overlap in millions of pairs.
+pub const MAX_FLOW_PAIRS: usize = 10_000_000;
 
 fn peer_of(rule: &Rule) -> Option<String> {
     match &rule.kind {
@@ -83,9 +102,7 @@ fn peer_of(rule: &Rule) -> Option<String> {
     }
 }
 
-/// Clashes between rules of different units (`units[i]` = the rules of
-/// file i).
-pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Vec<Clash<'a>> {
+fn entries<'a>(units: &[Vec<&'a Rule>]) -> Vec<Entry<'a>> {
     let mut entries = Vec::new();
     for (unit, rules) in units.iter().enumerate() {
         for rule in rules {
@@ -104,67 +121,329 @@ pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Vec<Clash<'a>> {
             }
         }
     }
-    type Key = (Direction, bool, u8, u128);
-    let mut index: HashMap<Key, Vec<usize>> = HashMap::default();
-    for (i, e) in entries.iter().enumerate() {
-        index
-            .entry((e.sel.direction, e.v4, e.dst.1, e.dst.0))
-            .or_default()
-            .push(i);
+    entries
+}
+
+/// The last address of a network.
+fn last_address(v4: bool, n: Net) -> u128 {
+    let width = if v4 { 32 } else { 128 };
+    let host_bits = width - u32::from(n.1);
+    if host_bits == 0 {
+        n.0
+    } else {
+        n.0 | (u128::MAX >> (128 - host_bits))
     }
-    // the destination prefix lengths that occur, per direction and family
-    let mut lengths: HashMap<(Direction, bool), Vec<u8>> = HashMap::default();
-    for e in &entries {
-        lengths
-            .entry((e.sel.direction, e.v4))
-            .or_default()
-            .push(e.dst.1);
+}
+
+/// (direction, family, prefix length, network) of a destination.
+type DstKey = (Direction, bool, u8, u128);
+
+/// The entries with one destination network, sorted by source: by first
+/// address (networks nest or are apart, so those inside a network are a
+/// run of this order), then prefix length (an exact network is a run too).
+#[derive(Default)]
+struct Bucket {
+    /// (first address, prefix length, entry), in order.
+    by_start: Vec<(u128, u8, usize)>,
+    src_lengths: Vec<u8>,
+}
+
+impl Bucket {
+    /// The entries whose source is exactly `src`.
+    fn with_source(&self, src: Net) -> impl Iterator<Item = usize> + '_ {
+        let from = self
+            .by_start
+            .partition_point(|&(s, l, _)| (s, l) < (src.0, src.1));
+        self.by_start[from..]
+            .iter()
+            .take_while(move |&&(s, l, _)| (s, l) == (src.0, src.1))
+            .map(|&(_, _, j)| j)
     }
-    for l in lengths.values_mut() {
-        l.sort_unstable();
-        l.dedup();
-    }
-    let mut found = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let present = &lengths[&(e.sel.direction, e.v4)];
-        for &len in present.iter().take_while(|&&l| l <= e.dst.1) {
-            let key = (e.sel.direction, e.v4, len, mask(e.dst.0, e.v4, len));
-            let Some(candidates) = index.get(&key) else {
-                continue;
-            };
-            for &j in candidates {
-                // each pair once: the containing one first, or the earlier
-                if j == i || (len == e.dst.1 && j > i) {
-                    continue;
-                }
-                let o = &entries[j];
-                if o.unit == e.unit
-                    || !overlap(e.v4, e.src, o.src)
-                    || !(e.sel.proto == o.sel.proto || e.sel.proto == 0 || o.sel.proto == 0)
-                    || !compatible(e.sel.sport, o.sel.sport)
-                    || !compatible(e.sel.dport, o.sel.dport)
-                {
-                    continue;
-                }
-                let (later, earlier) = if o.unit < e.unit { (e, o) } else { (o, e) };
-                found.push(Clash {
-                    unit: later.unit,
-                    rule: later.rule,
-                    other_unit: earlier.unit,
-                    other: earlier.rule,
-                    selector: later.sel.clone(),
-                    identical: e.sel == o.sel,
-                    peers_differ: e.peer != o.peer,
-                });
-            }
+}
+
+/// Entries indexed by destination, then source: what overlaps an entry is
+/// found by lookups and one range per destination prefix length present,
+/// never by walking every entry with the same destination (a hub's
+/// inbound flows all share its local network).
+struct Index {
+    buckets: HashMap<DstKey, Bucket>,
+    dst_lengths: HashMap<(Direction, bool), Vec<u8>>,
+}
+
+impl Index {
+    fn new(entries: &[Entry]) -> Self {
+        let mut buckets: HashMap<DstKey, Bucket> = HashMap::default();
+        let mut dst_lengths: HashMap<(Direction, bool), Vec<u8>> = HashMap::default();
+        for (i, e) in entries.iter().enumerate() {
+            let b = buckets
+                .entry((e.sel.direction, e.v4, e.dst.1, e.dst.0))
+                .or_default();
+            b.by_start.push((e.src.0, e.src.1, i));
+            b.src_lengths.push(e.src.1);
+            dst_lengths
+                .entry((e.sel.direction, e.v4))
+                .or_default()
+                .push(e.dst.1);
+        }
+        for b in buckets.values_mut() {
+            b.by_start.sort_unstable();
+            b.src_lengths.sort_unstable();
+            b.src_lengths.dedup();
+        }
+        for l in dst_lengths.values_mut() {
+            l.sort_unstable();
+            l.dedup();
+        }
+        Index {
+            buckets,
+            dst_lengths,
         }
     }
-    found
+
+    /// Every entry whose destination contains `e`'s and whose source
+    /// contains or lies inside `e`'s, each once, handed to `each` with
+    /// whether its destination is `e`'s own; stops when `each` says so.
+    fn overlapping(&self, e: &Entry, each: &mut dyn FnMut(usize, bool) -> bool) -> bool {
+        let lengths = &self.dst_lengths[&(e.sel.direction, e.v4)];
+        for &len in lengths.iter().take_while(|&&l| l <= e.dst.1) {
+            let key = (e.sel.direction, e.v4, len, mask(e.dst.0, e.v4, len));
+            let Some(b) = self.buckets.get(&key) else {
+                continue;
+            };
+            let same_dst = len == e.dst.1;
+            // sources containing e's
+            for &sl in b.src_lengths.iter().take_while(|&&l| l < e.src.1) {
+                let outer = (mask(e.src.0, e.v4, sl), sl);
+                for j in b.with_source(outer) {
+                    if !each(j, same_dst) {
+                        return false;
+                    }
+                }
+            }
+            // sources inside e's, its own included (one starting where e's
+            // does but shorter contains it: found above)
+            let last = last_address(e.v4, e.src);
+            let from = b.by_start.partition_point(|&(s, _, _)| s < e.src.0);
+            for &(s, len, j) in &b.by_start[from..] {
+                if s > last {
+                    break;
+                }
+                if len < e.src.1 {
+                    continue;
+                }
+                if !each(j, same_dst) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Whether two overlapping entries clash: of different units, for the
+/// same protocol and ports.
+fn clash_between(e: &Entry, o: &Entry) -> bool {
+    o.unit != e.unit
+        && (e.sel.proto == o.sel.proto || e.sel.proto == 0 || o.sel.proto == 0)
+        && compatible(e.sel.sport, o.sel.sport)
+        && compatible(e.sel.dport, o.sel.dport)
+}
+
+/// Whether the pair is the inbound mirror of two `ike` rules' outbound
+/// selectors, which clash exactly when those do: counted once, as flows
+/// of two rules.
+fn mirrored(e: &Entry, o: &Entry) -> bool {
+    let ike = |x: &Entry| matches!(x.rule.kind, RuleKind::Ike(_));
+    e.sel.direction == Direction::In && ike(e) && ike(o)
+}
+
+/// Which two statements clash, and how: (later unit, its statement,
+/// earlier unit, its statement, identical?).
+type PairKey = (usize, u32, u32, usize, u32, u32, bool);
+
+fn pair_key(later: &Entry, earlier: &Entry, identical: bool) -> PairKey {
+    let (a, b) = (&later.rule.origin, &earlier.rule.origin);
+    (
+        later.unit,
+        a.file,
+        a.stmt,
+        earlier.unit,
+        b.file,
+        b.stmt,
+        identical,
+    )
+}
+
+/// Clashes between rules of different units (`units[i]` = the rules of
+/// file i), one per pair of statements with the number of flow pairs.
+pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Clashes<'a> {
+    clashes_within(units, MAX_FLOW_PAIRS)
+}
+
+/// [`clashes`], looking at no more than `max_pairs` overlapping pairs.
+fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> {
+    let entries = entries(units);
+    let index = Index::new(&entries);
+    let mut found: Vec<Clash<'a>> = Vec::new();
+    let mut by_pair: HashMap<PairKey, usize> = HashMap::default();
+    let mut looked_at = 0usize;
+    let mut stopped = false;
+    for (i, e) in entries.iter().enumerate() {
+        let go_on = index.overlapping(e, &mut |j, same_dst| {
+            // each pair once: from the contained one, or the later
+            if j == i || (same_dst && j > i) {
+                return true;
+            }
+            looked_at += 1;
+            if looked_at > max_pairs {
+                return false;
+            }
+            let o = &entries[j];
+            if mirrored(e, o) {
+                return true;
+            }
+            debug_assert!(overlap(e.v4, e.src, o.src) && overlap(e.v4, e.dst, o.dst));
+            if !clash_between(e, o) {
+                return true;
+            }
+            let (later, earlier) = if o.unit < e.unit { (e, o) } else { (o, e) };
+            let identical = e.sel == o.sel;
+            let key = pair_key(later, earlier, identical);
+            match by_pair.get(&key) {
+                Some(&k) => {
+                    found[k].pairs += 1;
+                    found[k].peers_differ |= e.peer != o.peer;
+                }
+                None => {
+                    by_pair.insert(key, found.len());
+                    found.push(Clash {
+                        unit: later.unit,
+                        rule: later.rule,
+                        other_unit: earlier.unit,
+                        other: earlier.rule,
+                        selector: later.sel.clone(),
+                        identical,
+                        peers_differ: e.peer != o.peer,
+                        pairs: 1,
+                    });
+                }
+            }
+            true
+        });
+        if !go_on {
+            stopped = true;
+            break;
+        }
+    }
+    Clashes { found, stopped }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compiler::{Options, compile_text};
+    use crate::system::names::Names;
+
+    /// Rules of `text`, which must compile.
+    fn rules(text: &str) -> Vec<Rule> {
+        let names = Names::default();
+        let opts = Options {
+            root: Default::default(),
+            check_secrecy: false,
+            names: &names,
+            hostname: "gw".into(),
+            main_local: true,
+        };
+        let c = compile_text("t", text.as_bytes().to_vec(), &opts);
+        assert!(!c.has_errors(), "{:?}", c.diags);
+        c.rules
+    }
+
+    /// Flow pairs of different units that overlap, by looking at all pairs.
+    fn every_pair(units: &[Vec<&Rule>]) -> usize {
+        let entries = entries(units);
+        let mut n = 0;
+        for (i, e) in entries.iter().enumerate() {
+            for o in &entries[..i] {
+                if e.sel.direction == o.sel.direction
+                    && e.v4 == o.v4
+                    && overlap(e.v4, e.src, o.src)
+                    && overlap(e.v4, e.dst, o.dst)
+                    && clash_between(e, o)
+                    && !mirrored(e, o)
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_index_finds_what_looking_at_every_pair_finds() {
+        // nested, equal, disjoint and shared networks, ports and protocols
+        let nets = [
+            "10.0.0.0/8",
+            "10.0.0.0/16",
+            "10.0.0.0/24",
+            "10.0.1.0/24",
+            "10.1.0.0/16",
+            "10.0.0.1",
+            "0.0.0.0/0",
+        ];
+        let mut units_text = [String::new(), String::new(), String::new()];
+        let mut k = 0;
+        for (i, a) in nets.iter().enumerate() {
+            for (j, b) in nets.iter().enumerate() {
+                let unit = &mut units_text[(i * 7 + j * 3) % 3];
+                let proto = ["", " proto tcp", " proto udp"][k % 3];
+                let port = if k % 5 == 1 && !proto.is_empty() {
+                    " port 22"
+                } else {
+                    ""
+                };
+                let text = if k % 2 == 0 {
+                    format!(
+                        "ike esp{proto} from {a}{port} to {b} peer 192.0.2.{}\n",
+                        k % 4 + 1
+                    )
+                } else {
+                    format!("flow esp{proto} from {a} to {b}{port} peer 192.0.2.1\n")
+                };
+                unit.push_str(&text);
+                k += 1;
+            }
+        }
+        let compiled: Vec<Vec<Rule>> = units_text.iter().map(|t| rules(t)).collect();
+        let units: Vec<Vec<&Rule>> = compiled.iter().map(|u| u.iter().collect()).collect();
+        let found = clashes(&units);
+        assert!(!found.stopped);
+        let counted: usize = found.found.iter().map(|c| c.pairs).sum();
+        let want = every_pair(&units);
+        assert!(want > 100, "{want}");
+        assert_eq!(counted, want);
+    }
+
+    #[test]
+    fn one_finding_per_pair_of_statements() {
+        let a = rules(
+            "ike esp from { 10.0.0.0/24, 10.0.1.0/24 } to { 10.9.0.0/24, 10.9.1.0/24, 10.9.2.0/24 } peer 192.0.2.1\n",
+        );
+        let b = rules("ike esp from 10.0.0.0/16 to 10.9.0.0/16 peer 192.0.2.2\n");
+        let units = vec![a.iter().collect(), b.iter().collect()];
+        let found = clashes(&units);
+        assert_eq!(found.found.len(), 1);
+        let c = &found.found[0];
+        // six rules of a, each overlapping the one of b (counted once, not
+        // again for the inbound direction)
+        assert_eq!((c.pairs, c.identical, c.peers_differ), (6, false, true));
+        assert_eq!((c.unit, c.other_unit), (1, 0));
+        // the outbound pairs and their inbound mirrors are looked at
+        let cut = clashes_within(&units, 10);
+        assert!(cut.stopped);
+        assert!(cut.found[0].pairs < 6);
+        assert!(!clashes_within(&units, 12).stopped);
+    }
 
     #[test]
     fn networks() {

@@ -353,16 +353,8 @@ type Phase1Key<'a> = (Option<&'a str>, Option<&'a str>);
 /// Checks across files: clashing flows, phase 1 peers set up differently.
 /// `makers[u]` renders findings about unit `u`'s rules.
 fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &mut Vec<Finding>) {
-    let mut seen = std::collections::HashSet::new();
-    for clash in flows::clashes(units) {
-        let key = (
-            clash.rule as *const Rule,
-            clash.other as *const Rule,
-            clash.identical,
-        );
-        if !seen.insert(key) {
-            continue;
-        }
+    let clashes = flows::clashes(units);
+    for clash in &clashes.found {
         let other = format!(
             "{}:{}",
             unit_names[clash.other_unit], clash.other.origin.line
@@ -371,22 +363,14 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             (
                 Kind::DuplicateFlow,
                 Severity::Error,
-                format!("flow {} is also in {other}", clash.selector.describe()),
+                duplicate_message(clash, &other),
                 "keep each flow in one file",
             )
         } else {
             (
                 Kind::OverlappingFlows,
                 Severity::Warning,
-                format!(
-                    "flow {} overlaps one in {other}{}; which applies depends on load order",
-                    clash.selector.describe(),
-                    if clash.peers_differ {
-                        " with another peer"
-                    } else {
-                        ""
-                    }
-                ),
+                overlap_message(clash, &other),
                 "make the networks disjoint",
             )
         };
@@ -398,6 +382,18 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             message,
             Some(help.into()),
             clash.rule.origin.span.line,
+        ));
+    }
+    if clashes.stopped {
+        out.push(Finding::about_file(
+            Kind::OverlappingFlows,
+            "warning",
+            Path::new(&unit_names[0]),
+            format!(
+                "flow overlap check stopped after {} overlapping flow pairs; \
+                 the counts reported are lower bounds and later pairs are not checked",
+                flows::MAX_FLOW_PAIRS
+            ),
         ));
     }
     phase1_keys::check(units, unit_names, makers, out);
@@ -441,6 +437,35 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
                 Some(_) => {}
             }
         }
+    }
+}
+
+/// L102: the same flow in two files; counted when the statements' lists
+/// make several.
+fn duplicate_message(clash: &flows::Clash, other: &str) -> String {
+    let sel = clash.selector.describe();
+    match clash.pairs {
+        1 => format!("flow {sel} is also in {other}"),
+        n => format!("{n} flows of this rule are also in {other}, such as flow {sel}"),
+    }
+}
+
+/// L103: flows that overlap ones of another file.
+fn overlap_message(clash: &flows::Clash, other: &str) -> String {
+    let sel = clash.selector.describe();
+    let peer = if clash.peers_differ {
+        " with another peer"
+    } else {
+        ""
+    };
+    match clash.pairs {
+        1 => {
+            format!("flow {sel} overlaps one in {other}{peer}; which applies depends on load order")
+        }
+        n => format!(
+            "{n} flows of this rule overlap ones in {other}{peer} (counted by pair), \
+             such as flow {sel}; which applies depends on load order"
+        ),
     }
 }
 

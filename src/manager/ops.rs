@@ -1,7 +1,7 @@
 //! Planning each command: what to write, run and send, as a [`Plan`].
 //! Nothing here touches the gateway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 

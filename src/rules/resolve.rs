@@ -849,11 +849,7 @@ impl<'a> Resolver<'a> {
         }
         let (src, dst) = (expand_any(src), expand_any(dst));
         let combinations = src.len().saturating_mul(dst.len());
-        if combinations > MAX_EXPANSION || self.out.rules.len() + combinations > MAX_RULES {
-            let msg = format!(
-                "rule expands to {combinations} source/destination pairs; \
-                 at most {MAX_EXPANSION} per rule and {MAX_RULES} in all are allowed"
-            );
+        if let Some(msg) = expansion_limit(combinations, self.out.rules.len()) {
             self.err(st, Kind::TooManyRules, end, msg);
             return;
         }
@@ -871,6 +867,25 @@ impl<'a> Resolver<'a> {
             self.err(st, Kind::NoValidCombination, end, msg);
         }
     }
+}
+
+/// Why a rule of `combinations` pairs, after `before` rules, is refused:
+/// the message names the limit that was passed, the rule's own or the
+/// configuration's in all.
+fn expansion_limit(combinations: usize, before: usize) -> Option<String> {
+    if combinations > MAX_EXPANSION {
+        return Some(format!(
+            "rule expands to {combinations} source/destination pairs; \
+             at most {MAX_EXPANSION} per rule and {MAX_RULES} in all are allowed"
+        ));
+    }
+    (before + combinations > MAX_RULES).then(|| {
+        format!(
+            "rule expands to {combinations} source/destination pairs, \
+             which with the {before} rules before it passes the limit of \
+             {MAX_RULES} in all (this rule is within the {MAX_EXPANSION} per rule)"
+        )
+    })
 }
 
 /// Sets a transform once; returns (was unset, name was valid).

@@ -27,6 +27,14 @@ use crate::syntax::source::Sources;
 const QUOTED_MAX: usize = 8094;
 const WORD_MAX: usize = 8095;
 
+/// Bytes of macro values one statement may expand: enough for a list of
+/// every network a rule may hold (65536), far below what macros defined
+/// from each other (`m2 = $m1 $m1`) can double up to in a few lines.
+pub const MAX_STATEMENT_EXPANSION: usize = 1 << 20;
+/// Bytes of macro values a whole run may expand: one value used on every
+/// line of a file would otherwise multiply the input without bound.
+pub const MAX_TOTAL_EXPANSION: usize = 64 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokKind {
     Keyword(Keyword),
@@ -91,6 +99,9 @@ pub struct Lexer {
     /// allocation.
     word_buf: Vec<u8>,
     digit_buf: Vec<(u8, Loc)>,
+    /// Bytes of macro values expanded in the current statement, and in all.
+    statement_expanded: usize,
+    total_expanded: usize,
 }
 
 /// isspace(3) in the C locale.
@@ -168,6 +179,8 @@ impl Lexer {
             diags: Vec::new(),
             word_buf: Vec::with_capacity(64),
             digit_buf: Vec::with_capacity(16),
+            statement_expanded: 0,
+            total_expanded: 0,
         }
     }
 
@@ -361,6 +374,8 @@ impl Lexer {
                 None => self.lgetc(None, src),
             };
             if matches!(c, None | Some((b'\n', _))) {
+                // the next line has its own allowance of macro text
+                self.statement_expanded = 0;
                 return TokKind::Error;
             }
         }
@@ -441,6 +456,11 @@ impl Lexer {
             let kind = self.skip_line(src);
             return Some(self.token(kind, None));
         };
+        if let Err(msg) = self.count_expansion(&name, value.len()) {
+            self.error(Kind::StringTooLong, msg);
+            let kind = self.skip_line(src);
+            return Some(self.token(kind, None));
+        }
         let mut span = self.token_start.span;
         span.end = last.span.end.max(span.end);
         self.expansion = Some(MacroText {
@@ -454,13 +474,37 @@ impl Lexer {
         None
     }
 
+    /// Counts `len` bytes of macro `name` against the expansion limits.
+    fn count_expansion(&mut self, name: &str, len: usize) -> Result<(), String> {
+        let statement = self.statement_expanded.saturating_add(len);
+        if statement > MAX_STATEMENT_EXPANSION {
+            return Err(format!(
+                "macro '{name}' expanded here makes {statement} bytes of macro text \
+                 in one statement; at most {MAX_STATEMENT_EXPANSION} are allowed"
+            ));
+        }
+        let total = self.total_expanded.saturating_add(len);
+        if total > MAX_TOTAL_EXPANSION {
+            return Err(format!(
+                "macro '{name}' expanded here makes more than {MAX_TOTAL_EXPANSION} \
+                 bytes of macro text in all, the most allowed"
+            ));
+        }
+        self.statement_expanded = statement;
+        self.total_expanded = total;
+        Ok(())
+    }
+
     fn token_after(&mut self, c: Char, src: &Sources) -> Token {
         let Some((b, loc)) = c else {
             return self.token(TokKind::Eof, None);
         };
         match b {
             b'\'' | b'"' => return self.quoted(b, src),
-            b'\n' => return self.token(TokKind::Newline, Some(loc)),
+            b'\n' => {
+                self.statement_expanded = 0;
+                return self.token(TokKind::Newline, Some(loc));
+            }
             _ => {}
         }
         if b == b'-' || b.is_ascii_digit() {
@@ -730,6 +774,26 @@ mod tests {
         assert_eq!(k[1], s("1.1.1.1"));
         assert_eq!(k[5], s("x$n"));
         assert_eq!(k[6], s("$n"));
+    }
+
+    #[test]
+    fn macro_text_is_limited_per_line() {
+        let mut m = Macros::default();
+        let words = "x ".repeat(300_000);
+        m.define("m".into(), words, Span::default(), 0);
+        let (k, e) = lex("$m $m\n$m\n", &mut m);
+        assert_eq!(
+            e,
+            vec![
+                "macro 'm' expanded here makes 1200000 bytes of macro text in one \
+                 statement; at most 1048576 are allowed"
+            ]
+        );
+        // the first line ends at its error; the second is within its own
+        assert_eq!(k.len(), 2 * 300_000 + 2);
+        assert_eq!(k[300_000], TokKind::Error);
+        assert!(k[300_001..600_001].iter().all(|t| *t == s("x")));
+        assert_eq!(k[600_001], TokKind::Newline);
     }
 
     #[test]

@@ -14,6 +14,17 @@ use crate::system::files::{self, MAX_CONFIG_BYTES, Root};
 /// Includes nested deeper than this are refused.
 pub const MAX_INCLUDE_DEPTH: usize = 64;
 
+/// Files included in one run, counting a file again each time it is
+/// included: a few files each including the next twice would otherwise ask
+/// for billions.  A gateway of 100000 tunnel files, each including one
+/// shared file, stays below it.
+pub const MAX_INCLUDES: usize = 250_000;
+
+/// Tokens of one statement.  A rule listing as many networks as one rule
+/// may expand to (65536) needs about 300000; past this, the tokens alone
+/// would take some 64 bytes for each byte of a line like `{{{{...`.
+pub const MAX_STATEMENT_TOKENS: usize = 500_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     pub root: Root,
@@ -87,11 +98,12 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)
         parser: StatementParser::default(),
         sink,
         ahead: None,
+        includes: 0,
     };
     let Some(file) = loader.open_main(name) else {
         return loader.p;
     };
-    let includes = prefetch::plain_includes(&loader.p.sources.get(file).text);
+    let includes = prefetch::plain_includes(&loader.p.sources.get(file).text, MAX_INCLUDES);
     if includes.len() < prefetch::WORTH_IT {
         loader.run(file);
         return loader.p;
@@ -132,6 +144,7 @@ pub fn load_text_with(
         parser: StatementParser::default(),
         sink,
         ahead: None,
+        includes: 0,
     };
     let file = loader.p.sources.add(SourceFile {
         name: name.into(),
@@ -153,6 +166,8 @@ struct Loader<'o> {
     sink: &'o mut dyn FnMut(Statement),
     /// Included files read ahead on another thread, when there are many.
     ahead: Option<prefetch::Ahead>,
+    /// Files included so far (each time they were).
+    includes: usize,
 }
 
 impl Loader<'_> {
@@ -217,7 +232,7 @@ impl Loader<'_> {
         let mut lexer = Lexer::new(file);
         loop {
             let seq = self.p.outcomes.len() as u32;
-            let tokens = self.statement_tokens(&mut lexer, seq);
+            let (tokens, cut) = self.statement_tokens(&mut lexer, seq);
             let at_eof = tokens.last().is_some_and(|t| t.kind == TokKind::Eof);
             if at_eof && tokens.len() == 1 {
                 break;
@@ -228,6 +243,14 @@ impl Loader<'_> {
             };
             let file = tokens[0].span.file;
             let mut included = false;
+            if cut {
+                self.too_long(&tokens, seq, &mut outcome);
+                self.p.outcomes.push(outcome);
+                if at_eof {
+                    break;
+                }
+                continue;
+            }
             match self.parser.parse(&tokens) {
                 Err(tok) => {
                     outcome.syntax_error = Some((tok, tokens[tok as usize].span));
@@ -257,21 +280,45 @@ impl Loader<'_> {
         }
     }
 
-    /// Tokens up to and including the next newline (or the end).
-    fn statement_tokens(&mut self, lexer: &mut Lexer, seq: u32) -> Vec<Token> {
+    /// Tokens up to and including the next newline (or the end), and
+    /// whether the statement was cut: past [`MAX_STATEMENT_TOKENS`] the rest
+    /// is read but not kept, and only its last token (newline or end) is.
+    fn statement_tokens(&mut self, lexer: &mut Lexer, seq: u32) -> (Vec<Token>, bool) {
         let mut tokens = Vec::with_capacity(64);
         loop {
             let token = lexer.next_token(&self.p.sources, &mut self.p.macros);
-            let at = tokens.len() as u32;
+            let at = (tokens.len() as u32).min(MAX_STATEMENT_TOKENS as u32);
             self.p
                 .diags
                 .extend(lexer.take_diags().into_iter().map(|d| d.ordered((seq, at))));
             let last = matches!(token.kind, TokKind::Newline | TokKind::Eof);
-            tokens.push(token);
+            let cut = tokens.len() >= MAX_STATEMENT_TOKENS;
+            if last || !cut {
+                tokens.push(token);
+            }
             if last {
-                return tokens;
+                return (tokens, cut);
             }
         }
+    }
+
+    /// A statement cut at [`MAX_STATEMENT_TOKENS`]: when the grammar fails
+    /// before the cut, that is the syntax error the whole statement has
+    /// (the grammar never looks past where it fails); otherwise the
+    /// statement is refused as too long.
+    fn too_long(&mut self, tokens: &[Token], seq: u32, outcome: &mut Outcome) {
+        let end = tokens.len() - 1;
+        let secrets = crate::syntax::secrets::unparsed_secret_tokens(tokens);
+        self.p.unparsed_secrets.extend(secrets);
+        if let Err(tok) = self.parser.parse(tokens)
+            && (tok as usize) < end
+        {
+            outcome.syntax_error = Some((tok, tokens[tok as usize].span));
+            return;
+        }
+        let msg = format!("statement too long: more than {MAX_STATEMENT_TOKENS} tokens");
+        self.error(Kind::StringTooLong, tokens, 0, seq, msg);
+        outcome.aborted = true;
     }
 
     fn error(&mut self, kind: Kind, tokens: &[Token], tok: Tok, seq: u32, msg: String) {
@@ -316,6 +363,17 @@ impl Loader<'_> {
             .p
             .sources
             .include_chain(tokens[path.tok as usize].span.file);
+        if self.includes >= MAX_INCLUDES {
+            // said once: every later include fails the same way
+            if self.includes == MAX_INCLUDES {
+                let msg = failed(format!(
+                    "more than {MAX_INCLUDES} files included in all; no further include is read"
+                ));
+                self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
+                self.includes += 1;
+            }
+            return false;
+        }
         if open.len() >= MAX_INCLUDE_DEPTH {
             let msg = failed(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}"));
             self.error(Kind::IncludeTooDeep, tokens, path.tok, seq, msg);
@@ -353,6 +411,7 @@ impl Loader<'_> {
                     identity: Some(data.identity),
                 });
                 lexer.push_file(id);
+                self.includes += 1;
                 true
             }
         }

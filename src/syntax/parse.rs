@@ -100,6 +100,9 @@ fn shape(tokens: &[Token]) -> Vec<u8> {
         .collect()
 }
 
+/// Statements longer than this are parsed afresh each time.
+const CACHED_TOKENS: usize = 4096;
+
 /// Parses statements, remembering the parse of each shape.
 #[derive(Default)]
 pub struct StatementParser {
@@ -110,6 +113,12 @@ impl StatementParser {
     /// Parses one statement.  On a syntax error, returns the index of the
     /// token where the grammar could not go on.
     pub fn parse(&mut self, tokens: &[Token]) -> Result<Stmt, Tok> {
+        if tokens.len() > CACHED_TOKENS {
+            // a shape this long is seldom met twice: keeping its tree
+            // would only hold the memory
+            let tree = parse_shape(tokens)?;
+            return Ok(build(&Vals { tokens }, &tree));
+        }
         let key = shape(tokens);
         let tree = match self.shapes.get(&key) {
             Some(tree) => tree.clone(),

@@ -22,8 +22,9 @@ pub type ReadResult = Result<FileData, ReadError>;
 /// A file read ahead: where it was read from, and what came of it.
 pub type Read = (PathBuf, ReadResult);
 
-/// The paths of plain `include "path"` lines of `text`, in order.
-pub fn plain_includes(text: &[u8]) -> Vec<String> {
+/// The paths of the first `max` plain `include "path"` lines of `text`, in
+/// order (the loader reads no more than its limit of includes).
+pub fn plain_includes(text: &[u8], max: usize) -> Vec<String> {
     text.split(|&b| b == b'\n')
         .filter_map(|line| {
             let line = line.trim_ascii();
@@ -38,6 +39,7 @@ pub fn plain_includes(text: &[u8]) -> Vec<String> {
             }
             String::from_utf8(quoted.to_vec()).ok()
         })
+        .take(max)
         .collect()
 }
 
@@ -89,6 +91,7 @@ mod tests {
         let text = b"include \"/a.conf\"\n  include   \"/b c.conf\"  \n\
             includex \"/no\"\ninclude $dir\ninclude \"/x$y\"\n# include \"/c\"\n\
             include \"/d\" \\\ninclude /e\n";
-        assert_eq!(plain_includes(text), vec!["/a.conf", "/b c.conf"]);
+        assert_eq!(plain_includes(text, 10), vec!["/a.conf", "/b c.conf"]);
+        assert_eq!(plain_includes(text, 1), vec!["/a.conf"]);
     }
 }

@@ -54,6 +54,8 @@ pub enum Format {
     Text,
     Json,
     Github,
+    /// SARIF 2.1.0, for code-scanning services
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]

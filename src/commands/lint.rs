@@ -39,6 +39,7 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
         Format::Text => render::text(&findings),
         Format::Json => render::json(&findings),
         Format::Github => render::github(&findings),
+        Format::Sarif => lint::sarif::sarif(&findings),
     };
     crate::out!("{text}");
     let errors = findings.iter().any(|f| f.is_error());

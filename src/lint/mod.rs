@@ -8,6 +8,7 @@ pub mod checks;
 pub mod flows;
 pub mod listing;
 pub mod render;
+pub mod sarif;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -110,6 +110,10 @@ pub struct DiffArgs {
     #[arg(long, requires = "tree")]
     pub json: bool,
 
+    /// --tree: text, json, or markdown (a table for a pull request)
+    #[arg(long, value_enum, requires = "tree", conflicts_with = "json")]
+    pub format: Option<TreeFormat>,
+
     /// The fragment
     #[arg(value_name = "NAME", required_unless_present = "tree")]
     pub name: Option<String>,
@@ -117,6 +121,13 @@ pub struct DiffArgs {
     /// The new version [default: the fragment's file as it is on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TreeFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]

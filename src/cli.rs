@@ -87,6 +87,21 @@ pub struct AddArgs {
     /// A tunnel file: a path, or a name in the fragment directory
     #[arg(value_name = "FILE")]
     pub file: String,
+
+    #[command(flatten)]
+    pub output: PlanOutput,
+}
+
+/// The plan and result as JSON, for automation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanOutput {
+    /// Print the plan and the result as one JSON document
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --json: show keys and pre-shared keys in file edits
+    #[arg(short = 'k', requires = "json")]
+    pub show_keys: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +113,9 @@ pub struct NameArgs {
     /// The fragment: `name`, `name.conf`, or its path in the fragment directory
     #[arg(value_name = "NAME")]
     pub name: String,
+
+    #[command(flatten)]
+    pub output: PlanOutput,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +161,9 @@ pub struct ApplyArgs {
     /// The new version, installed over the fragment [default: the file on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+
+    #[command(flatten)]
+    pub output: PlanOutput,
 }
 
 #[derive(Debug, clap::Args)]

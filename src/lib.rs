@@ -54,6 +54,7 @@ pub mod compiler;
 pub mod diag;
 pub mod emit;
 pub mod faults;
+pub mod json;
 pub mod lint;
 pub mod manager;
 pub mod output;

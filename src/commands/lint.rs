@@ -37,7 +37,7 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     };
     let text = match args.format {
         Format::Text => render::text(&findings),
-        Format::Json => render::json(&findings),
+        Format::Json => crate::json::list("findings", &findings) + "\n",
         Format::Github => render::github(&findings),
         Format::Sarif => lint::sarif::sarif(&findings),
     };

@@ -71,10 +71,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     }
     let entries: Vec<Entry> = tree.fragments.iter().map(|f| entry(gw, &tree, f)).collect();
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&entries).unwrap_or_default()
-        );
+        crate::outln!("{}", crate::json::list("fragments", &entries));
         return EXIT_OK;
     }
     let mut out = String::new();

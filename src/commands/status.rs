@@ -220,10 +220,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
     };
     let status = gather(gw, &tree, only.as_deref(), &kernel, &sas);
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        crate::outln!("{}", crate::json::object(&status));
         return EXIT_OK;
     }
     let mut out = String::new();

@@ -140,7 +140,7 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
         None => TreeFormat::Text,
     };
     let out = match format {
-        TreeFormat::Json => serde_json::to_string_pretty(&changes).unwrap_or_default() + "\n",
+        TreeFormat::Json => crate::json::list("changes", &changes) + "\n",
         TreeFormat::Markdown => markdown(&changes),
         TreeFormat::Text => text(&changes),
     };

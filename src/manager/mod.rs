@@ -8,6 +8,7 @@ pub mod fragments;
 pub mod gateway;
 pub mod ops;
 pub mod plan;
+pub mod plan_json;
 pub mod render;
 pub mod sections;
 pub mod teardown;

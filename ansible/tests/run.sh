@@ -82,6 +82,10 @@ playbook() {
     timeout 600 ansible-playbook -i localhost, -e "ipsecmgr=$IPSECMGR" "$@"
 }
 
+echo "== the CARP pair example: syntax"
+printf '[ipsec_gateways]\ngw-a\ngw-b\n' > "$work/pair.ini"
+playbook -i "$work/pair.ini" --syntax-check -e ipsec_checkout=/nonexistent "$COLLECTION/playbooks/carp_pair.yml"
+
 echo "== integration.yml"
 make_gateway "$work/gw1" customer-a
 playbook -e "gateway=$work/gw1" "$TESTS/integration.yml"
@@ -114,4 +118,41 @@ playbook -e "gateway=$work/gw2" "$TESTS/converge.yml" | tee "$work/first.out"
 [ "$(changed_of "$work/first.out")" = 3 ] || { echo "the first run should make 3 changes" >&2; exit 1; }
 playbook -e "gateway=$work/gw2" "$TESTS/converge.yml" | tee "$work/second.out"
 [ "$(changed_of "$work/second.out")" = 0 ] || { echo "the second run changed something" >&2; exit 1; }
+echo "== the CARP pair example on two test gateways"
+checkout=$work/config-repo
+mkdir -p "$checkout/etc/ipsec.d" "$work/bin"
+printf 'flow in from 10.0.0.0/16 to 10.0.0.1 type bypass\ninclude "/etc/ipsec.d/customer-a.conf"\ninclude "/etc/ipsec.d/customer-b.conf"\n' > "$checkout/etc/ipsec.conf"
+tunnel() {
+    printf 'ike esp from 10.0.%s.0/24 to %s peer 198.51.100.%s \\\n\tmain auth hmac-sha2-256 enc aes-256 group modp2048 \\\n\tquick enc aes-256-gcm group modp2048 psk "customer-%s-0123456789abcdef"\n' "$1" "$2" "$1" "$1"
+}
+tunnel 10 10.12.0.0/16 > "$checkout/etc/ipsec.d/customer-a.conf"
+tunnel 20 10.20.0.0/16 > "$checkout/etc/ipsec.d/customer-b.conf"
+chmod 600 "$checkout"/etc/*.conf "$checkout"/etc/ipsec.d/*.conf
+# ifconfig as OpenBSD prints a CARP interface: MASTER on carp-master only
+printf '#!/bin/sh\nif [ "$1" = carp-master ]; then s=MASTER; else s=BACKUP; fi\nprintf "%%s: flags=8843<UP>\\n\\tcarp: %%s carpdev em0 vhid 1 advbase 1 advskew 0\\n" "$1" "$s"\n' > "$work/bin/ifconfig"
+chmod 755 "$work/bin/ifconfig"
+make_gateway "$work/gw-a" customer-a customer-old
+make_gateway "$work/gw-b" customer-a customer-old
+# the master's peers answer
+printf '2 from-10.0.10.0/24-to-10.12.0.0/16 198.51.100.10\n2 from-10.0.20.0/24-to-10.20.0.0/16 198.51.100.20\n' > "$work/gw-a/var/isakmpd.up"
+cat > "$work/pair.ini" <<INI
+[ipsec_gateways]
+gw-a ipsecmgr_root=$work/gw-a carp_interface=carp-master
+gw-b ipsecmgr_root=$work/gw-b carp_interface=carp0
+[ipsec_gateways:vars]
+ansible_connection=local
+ansible_python_interpreter=$VENV/bin/python3
+ipsecmgr_binary=$IPSECMGR
+ipsecmgr_controller_binary=$IPSECMGR
+INI
+PATH=$work/bin:$PATH timeout 600 ansible-playbook -i "$work/pair.ini" -e "ipsec_checkout=$checkout" \
+    "$COLLECTION/playbooks/carp_pair.yml" | tee "$work/pair.out"
+first=$(sed -n '/TASK \[Each tunnel file/,$p' "$work/pair.out" | grep -m1 -o 'changed: \[gw-.\]')
+[ "$first" = "changed: [gw-b]" ] || { echo "the backup (gw-b) was not updated first: $first" >&2; exit 1; }
+for gw in gw-a gw-b; do
+    got=$("$IPSECMGR" --root "$work/$gw" ls --json | python3 -c 'import json,sys; print(" ".join(f["name"] + ":" + f["state"] for f in json.load(sys.stdin)["fragments"]))')
+    [ "$got" = "customer-a:applied customer-b:applied" ] || { echo "$gw: $got" >&2; exit 1; }
+    cmp -s "$checkout/etc/ipsec.d/customer-a.conf" "$work/$gw/etc/ipsec.d/customer-a.conf" || { echo "$gw: customer-a differs" >&2; exit 1; }
+done
+
 echo "ansible: sanity, unit and integration passed; check mode changed nothing, second run changed=0"

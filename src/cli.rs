@@ -55,6 +55,8 @@ pub enum Format {
     Text,
     Json,
     Github,
+    /// SARIF 2.1.0, for code-scanning services
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +88,21 @@ pub struct AddArgs {
     /// A tunnel file: a path, or a name in the fragment directory
     #[arg(value_name = "FILE")]
     pub file: String,
+
+    #[command(flatten)]
+    pub output: PlanOutput,
+}
+
+/// The plan and result as JSON, for automation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanOutput {
+    /// Print the plan and the result as one JSON document
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --json: show keys and pre-shared keys in file edits
+    #[arg(short = 'k', requires = "json")]
+    pub show_keys: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,6 +122,8 @@ pub struct NameArgs {
     /// clean-up; without it, the next ipsecmgr run finishes it
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
     pub wait: Option<u64>,
+    #[command(flatten)]
+    pub output: PlanOutput,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +136,10 @@ pub struct DiffArgs {
     #[arg(long, requires = "tree")]
     pub json: bool,
 
+    /// --tree: text, json, or markdown (a table for a pull request)
+    #[arg(long, value_enum, requires = "tree", conflicts_with = "json")]
+    pub format: Option<TreeFormat>,
+
     /// The fragment
     #[arg(value_name = "NAME", required_unless_present = "tree")]
     pub name: Option<String>,
@@ -124,6 +147,13 @@ pub struct DiffArgs {
     /// The new version [default: the fragment's file as it is on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TreeFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +177,8 @@ pub struct ApplyArgs {
     /// clean-up; without it, the next ipsecmgr run finishes it
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
     pub wait: Option<u64>,
+    #[command(flatten)]
+    pub output: PlanOutput,
 }
 
 #[derive(Debug, clap::Args)]

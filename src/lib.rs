@@ -55,6 +55,7 @@ pub mod diag;
 pub mod emit;
 pub mod escape;
 pub mod faults;
+pub mod json;
 pub mod lint;
 pub mod manager;
 pub mod output;

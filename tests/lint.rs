@@ -141,6 +141,8 @@ fn formats_options_and_exit_codes() {
 
     let json: serde_json::Value =
         serde_json::from_slice(&lint_in(tmp.path(), &["--format", "json"]).stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    let json = &json["findings"];
     assert_eq!(json[0]["code"], "L201");
     assert_eq!(json[0]["severity"], "warning");
     assert_eq!(json[0]["file"], "./etc/ipsec.conf");
@@ -396,6 +398,8 @@ fn diff_tree_reviews_a_change_by_tunnel() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    let v = &v["changes"];
     assert_eq!(v[0]["name"], "customer-acme");
     assert_eq!(v[0]["status"], "changed");
     assert_eq!(v[1]["status"], "added");

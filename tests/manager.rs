@@ -586,6 +586,8 @@ fn ls_tags_and_status() {
     assert!(out.contains("customer-acme"), "{out}");
     let json: serde_json::Value =
         serde_json::from_slice(&gw.run(&["ls", "--json"]).stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    let json = &json["fragments"];
     assert_eq!(json[0]["name"], "customer-acme");
     assert_eq!(json[0]["ike"], 2);
     assert_eq!(json[1]["phase2"][0], "from-10.0.2.0/24-to-10.2.0.0/16");

@@ -39,7 +39,7 @@ fn describe(rule: &Rule) -> String {
 
 pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     if let Some(trees) = &args.tree {
-        return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args.json);
+        return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args);
     }
     match report(gw, args) {
         Ok((text, new_has_errors)) => {

@@ -37,8 +37,9 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     };
     let text = match args.format {
         Format::Text => render::text(&findings),
-        Format::Json => render::json(&findings),
+        Format::Json => crate::json::list("findings", &findings) + "\n",
         Format::Github => render::github(&findings),
+        Format::Sarif => lint::sarif::sarif(&findings),
     };
     // file names and snippets come from the files linted
     crate::out!("{}", crate::escape::escaped_lines(&text));

@@ -89,10 +89,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         for p in &pending {
             crate::errln!("ipsecmgr: pending: {}", escaped(&state::describe(p)));
         }
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&entries).unwrap_or_default()
-        );
+        crate::outln!("{}", crate::json::list("fragments", &entries));
         return EXIT_OK;
     }
     let mut out = String::new();

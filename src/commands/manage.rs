@@ -119,6 +119,9 @@ pub fn run_planned(
 }
 
 pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
+    if args.output.json {
+        return crate::commands::manage_json::add(gw, args);
+    }
     let src = match ops::source(gw, &args.file) {
         Ok(s) => s,
         Err(e) => {
@@ -143,6 +146,9 @@ fn named(gw: &Gateway, verb: &str, arg: &str) -> Result<(String, String), i32> {
 }
 
 pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
+    if args.output.json {
+        return crate::commands::manage_json::rm(gw, args);
+    }
     let (op, name) = match named(gw, "rm", &args.name) {
         Ok(x) => x,
         Err(code) => return code,
@@ -153,6 +159,9 @@ pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
 }
 
 pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
+    if args.output.json {
+        return crate::commands::manage_json::updown(gw, args, down, up);
+    }
     let verb = match (down, up) {
         (true, true) => "restart",
         (true, false) => "down",
@@ -168,6 +177,9 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
 }
 
 pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
+    if args.output.json {
+        return crate::commands::manage_json::apply(gw, args);
+    }
     let (op, name) = match named(gw, "apply", &args.name) {
         Ok(x) => x,
         Err(code) => return code,

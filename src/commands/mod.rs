@@ -6,6 +6,7 @@ pub mod diff;
 pub mod lint;
 pub mod list;
 pub mod manage;
+pub mod manage_json;
 pub mod status;
 pub mod tree_diff;
 

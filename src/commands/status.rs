@@ -527,10 +527,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         Err(e) => crate::errln!("ipsecmgr: status: warning: drift not checked: {e}"),
     }
     if args.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&status).unwrap_or_default()
-        );
+        crate::outln!("{}", crate::json::object(&status));
         return EXIT_OK;
     }
     crate::out!("{}", crate::escape::escaped_lines(&render_text(&status)));

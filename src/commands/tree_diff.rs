@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cli::{DiffArgs, TreeFormat};
 use crate::commands::diff::phase2_tags;
 use crate::commands::{EXIT_OK, EXIT_USAGE};
 use crate::manager::gateway::Gateway;
@@ -116,7 +117,7 @@ fn compare(old: &Tree, new: &Tree) -> Vec<FragmentChange> {
     out
 }
 
-pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
+pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
     let (old_tree, new_tree) = match (load(old, gw), load(new, gw)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
@@ -136,18 +137,26 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
         }
     }
     let changes = compare(&old_tree, &new_tree);
-    if json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&changes).unwrap_or_default()
-        );
-        return EXIT_OK;
-    }
+    let format = match args.format {
+        Some(f) => f,
+        None if args.json => TreeFormat::Json,
+        None => TreeFormat::Text,
+    };
+    let out = match format {
+        TreeFormat::Json => crate::json::list("changes", &changes) + "\n",
+        TreeFormat::Markdown => markdown(&changes),
+        TreeFormat::Text => text(&changes),
+    };
+    crate::out!("{}", crate::escape::escaped_lines(&out));
+    EXIT_OK
+}
+
+fn text(changes: &[FragmentChange]) -> String {
     let mut out = String::new();
     if changes.is_empty() {
         out.push_str("no tunnel changes\n");
     }
-    for c in &changes {
+    for c in changes {
         let _ = writeln!(out, "{} {}: {}", c.status, c.name, c.command);
         for (what, list) in [
             ("added", &c.tunnels_added),
@@ -167,6 +176,94 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, json: bool) -> i32 {
             );
         }
     }
-    crate::out!("{}", crate::escape::escaped_lines(&out));
-    EXIT_OK
+    out
+}
+
+/// The review for a pull request: a summary line, then one table row per
+/// fragment with its tunnels added, removed and changed, the phase 1 peers
+/// that re-key, and the command that carries the change out.
+fn markdown(changes: &[FragmentChange]) -> String {
+    let mut out = String::from("### IPsec tunnels\n\n");
+    if changes.is_empty() {
+        out.push_str("No tunnel changes.\n");
+        return out;
+    }
+    let total = |f: fn(&FragmentChange) -> usize| changes.iter().map(f).sum::<usize>();
+    let _ = writeln!(
+        out,
+        "{} fragment(s) change: **{}** tunnel(s) added, **{}** removed, **{}** changed; \
+         **{}** peer(s) re-key.\n",
+        changes.len(),
+        total(|c| c.tunnels_added.len()),
+        total(|c| c.tunnels_removed.len()),
+        total(|c| c.tunnels_changed.len()),
+        total(|c| c.rekey.len()),
+    );
+    out.push_str("| Fragment | Change | Tunnels added | Tunnels removed | Tunnels changed | Peers that re-key | Command |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for c in changes {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            code_span(&c.name),
+            c.status,
+            cell(&c.tunnels_added),
+            cell(&c.tunnels_removed),
+            cell(&c.tunnels_changed),
+            cell(&c.rekey),
+            code_span(&c.command),
+        );
+    }
+    // flows and SAs that are not tunnels, within fragments that stay
+    let others: Vec<&FragmentChange> = changes
+        .iter()
+        .filter(|c| c.status == "changed")
+        .filter(|c| c.other_rules_added > 0 || c.other_rules_removed > 0)
+        .collect();
+    if !others.is_empty() {
+        out.push_str("\nFlows and SAs besides tunnels:");
+        for c in others {
+            let _ = write!(
+                out,
+                " {} +{} -{};",
+                code_span(&c.name),
+                c.other_rules_added,
+                c.other_rules_removed
+            );
+        }
+        out.pop();
+        out.push_str(".\n");
+    }
+    out
+}
+
+/// A table cell listing names, one per line, or a dash when there are none.
+fn cell(items: &[String]) -> String {
+    if items.is_empty() {
+        return "\u{2013}".into();
+    }
+    items
+        .iter()
+        .map(|i| code_span(i))
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// Text as inline code inside a table: a pipe would end the cell and a
+/// backtick the span, so both are replaced by look-alikes that cannot.
+fn code_span(text: &str) -> String {
+    let safe = text.replace('|', "\u{2223}").replace('`', "\u{2035}");
+    format!("`{safe}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_the_table() {
+        assert_eq!(code_span("a|b`c"), "`a\u{2223}b\u{2035}c`");
+        assert_eq!(cell(&[]), "\u{2013}");
+        assert_eq!(cell(&["x".into(), "y".into()]), "`x`<br>`y`");
+    }
 }

@@ -9,6 +9,7 @@ pub mod flows;
 pub mod listing;
 pub mod phase1_keys;
 pub mod render;
+pub mod sarif;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

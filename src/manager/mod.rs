@@ -10,6 +10,7 @@ pub mod invariant;
 pub mod ops;
 pub mod pending;
 pub mod plan;
+pub mod plan_json;
 pub mod redact;
 pub mod render;
 pub mod sections;

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipsecmgr contributors
+# MIT License (see https://opensource.org/licenses/MIT)
+
+"""Running the ipsecmgr binary on the target and reading its JSON.
+
+Every ipsecmgr document has a "version" field; this code reads version 1
+(schemas/ipsecmgr.schema.json in the ipsecmgr repository).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+
+SCHEMA_VERSION = 1
+
+COMMON_ARGS = dict(
+    binary=dict(type='path', default='ipsecmgr'),
+    root=dict(type='path'),
+    config=dict(type='path'),
+)
+
+
+class IpsecmgrError(Exception):
+    """ipsecmgr could not be run, or printed what this code cannot read."""
+
+    def __init__(self, msg, **details):
+        super(IpsecmgrError, self).__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def base_command(params):
+    """The ipsecmgr command line up to the subcommand."""
+    cmd = [params['binary']]
+    if params.get('root'):
+        cmd += ['--root', params['root']]
+    if params.get('config'):
+        cmd += ['-c', params['config']]
+    return cmd
+
+
+def parse_document(stdout, stderr, rc, cmd):
+    """The JSON document ipsecmgr printed, checked for its version."""
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        msg = stderr.strip() or stdout.strip() or 'no output'
+        raise IpsecmgrError(
+            'ipsecmgr failed (exit %d): %s' % (rc, msg), rc=rc, stderr=stderr, cmd=cmd)
+    if not isinstance(doc, dict) or doc.get('version') != SCHEMA_VERSION:
+        raise IpsecmgrError(
+            'ipsecmgr printed JSON of an unknown version %r (this collection reads %d)'
+            % (doc.get('version') if isinstance(doc, dict) else None, SCHEMA_VERSION),
+            rc=rc, cmd=cmd)
+    return doc
+
+
+def run_json(module, args):
+    """Runs ipsecmgr with `args`; returns (rc, document, stderr)."""
+    cmd = base_command(module.params) + list(args)
+    rc, stdout, stderr = module.run_command(cmd)
+    return rc, parse_document(stdout, stderr, rc, cmd), stderr
+
+
+def run_listing(module, args):
+    """A read-only command whose failure is an error."""
+    rc, doc, stderr = run_json(module, args)
+    if rc != 0:
+        raise IpsecmgrError(
+            'ipsecmgr %s failed (exit %d): %s' % (' '.join(args), rc, stderr.strip()), rc=rc)
+    return doc
+
+
+def edits_diff(doc):
+    """The unified diffs of a plan's file edits, one after the other."""
+    return ''.join(
+        step['diff'] for step in doc.get('steps', []) if step.get('kind') == 'edit')

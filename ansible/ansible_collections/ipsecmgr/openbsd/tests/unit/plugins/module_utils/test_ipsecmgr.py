@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipsecmgr contributors
+# MIT License (see https://opensource.org/licenses/MIT)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.ipsecmgr.openbsd.plugins.module_utils.ipsecmgr import (
+    IpsecmgrError,
+    base_command,
+    edits_diff,
+    parse_document,
+)
+
+
+def test_base_command_passes_root_and_config():
+    assert base_command(dict(binary='/usr/local/sbin/ipsecmgr', root=None, config=None)) == [
+        '/usr/local/sbin/ipsecmgr']
+    assert base_command(dict(binary='ipsecmgr', root='/r', config='/c')) == [
+        'ipsecmgr', '--root', '/r', '-c', '/c']
+
+
+def test_only_version_1_is_read():
+    assert parse_document('{"version": 1, "fragments": []}', '', 0, [])['fragments'] == []
+    with pytest.raises(IpsecmgrError) as e:
+        parse_document('{"version": 2}', '', 0, [])
+    assert 'unknown version 2' in e.value.msg
+    with pytest.raises(IpsecmgrError) as e:
+        parse_document('[]', '', 0, [])
+    assert 'unknown version None' in e.value.msg
+
+
+def test_text_is_never_parsed_only_passed_on():
+    with pytest.raises(IpsecmgrError) as e:
+        parse_document('x is already loaded\n', 'ipsecmgr: rm: no fragment x\n', 1, [])
+    assert e.value.msg == 'ipsecmgr failed (exit 1): ipsecmgr: rm: no fragment x'
+
+
+def test_edits_diff_joins_the_edits_only():
+    doc = dict(steps=[dict(kind='edit', diff='A'), dict(kind='fifo', lines=['t']),
+                      dict(kind='edit', diff='B')])
+    assert edits_diff(doc) == 'AB'

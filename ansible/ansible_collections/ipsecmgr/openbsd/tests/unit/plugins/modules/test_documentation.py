@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipsecmgr contributors
+# MIT License (see https://opensource.org/licenses/MIT)
+"""The modules' documentation says what their argument specs take: what
+validate-modules checks, here without its network-installed environment."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+import yaml
+
+from ansible.module_utils import basic
+from ansible_collections.ipsecmgr.openbsd.plugins.modules import fragment, info
+
+
+
+def argument_spec_of(module, monkeypatch):
+    """The argument_spec the module hands AnsibleModule."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(self, argument_spec, **kwargs):
+        seen.update(argument_spec=argument_spec, kwargs=kwargs)
+        raise Stop()
+
+    monkeypatch.setattr(basic.AnsibleModule, '__init__', capture)
+    with pytest.raises(Stop):
+        module.main()
+    return seen['argument_spec'], seen['kwargs']
+
+
+@pytest.mark.parametrize('module', [fragment, info])
+def test_documented_options_are_the_argument_spec(module, monkeypatch):
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    spec, kwargs = argument_spec_of(module, monkeypatch)
+    assert sorted(doc['options']) == sorted(spec)
+    for name, option in doc['options'].items():
+        arg = spec[name]
+        assert option['type'] == arg['type'], name
+        assert option.get('required', False) == arg.get('required', False), name
+        assert option.get('default') == arg.get('default'), name
+        assert option.get('choices') == arg.get('choices'), name
+    assert kwargs['supports_check_mode'] is True
+    assert doc['attributes']['check_mode']['support'] == 'full'
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+
+
+def test_examples_use_documented_options_only():
+    for module, fqcn in ((fragment, 'ipsecmgr.openbsd.fragment'), (info, 'ipsecmgr.openbsd.info')):
+        options = set(yaml.safe_load(module.DOCUMENTATION)['options'])
+        for task in yaml.safe_load(module.EXAMPLES):
+            if fqcn in task:
+                assert set(task[fqcn] or {}) <= options, task

@@ -82,7 +82,7 @@ fn documents() -> Vec<(&'static str, String, Value)> {
     gw.write(
         "var/isakmpd.sa",
         "SA name: peer-198.51.2.1 (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000001\n\n\
-         SA name: from-10.0.2.0/24-to-10.2.0.0/16 (Phase 2)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000000\n\n",
+         SA name: from-10.0.2.0/24-to-10.2.0.0/16 (Phase 2)\nsrc: 192.0.2.1 dst: 198.51.2.1\nFlags 0x00000001\n\n",
     );
     let new = gw.actual("home/new.conf");
     let acme2 = gw.actual("home/acme2.conf");
@@ -137,6 +137,9 @@ fn documents() -> Vec<(&'static str, String, Value)> {
             vec![],
         ),
         ("plan", vec!["down", "--json", "customer-acme"], vec![]),
+        // customer-acme is held down now, and isakmpd answers `C get`
+        ("ls", vec!["ls", "--json"], vec![]),
+        ("status", vec!["status", "--json"], vec![]),
     ];
     let mut docs = Vec::new();
     for (which, args, env) in runs {
@@ -262,4 +265,29 @@ fn the_schema_refuses_what_ipsecmgr_must_not_print() {
             "{which}: the schema takes a broken document:\n{doc:#}"
         );
     }
+}
+
+/// The runs cover the fields that only some states fill: a held-down
+/// fragment, and drift from isakmpd's answer to `C get`.
+#[test]
+fn the_documents_cover_held_down_fragments_and_drift() {
+    let docs = documents();
+    let last = |which: &str| {
+        docs.iter()
+            .rev()
+            .find(|(w, _, _)| *w == which)
+            .map(|(_, _, d)| d.clone())
+            .unwrap()
+    };
+    let ls = last("ls");
+    let acme = ls["fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "customer-acme")
+        .unwrap();
+    assert_eq!(acme["held_down"], true, "{ls}");
+    let status = last("status");
+    assert!(status["drift"].is_object(), "{status}");
+    assert_eq!(status["drift"]["held_down_active"], json!([]), "{status}");
 }

@@ -52,6 +52,10 @@ struct FifoReader {
     end: PathBuf,
     pending: String,
     origin: Origin,
+    /// The boot load's lines (made on the first `C get`) and how to make
+    /// them: `C get` is answered from isakmpd's own database.
+    boot_lines: Option<Vec<String>>,
+    boot: (PathBuf, (String, Vec<(String, String)>)),
 }
 
 impl FifoReader {
@@ -105,12 +109,36 @@ impl FifoReader {
         got
     }
 
-    fn take_line(&self, line: String) {
+    fn take_line(&mut self, line: String) {
         if line == "S" {
             let text = fs::read_to_string(&self.report).unwrap_or_default();
             fs::write(&self.result, text).unwrap();
         }
+        let get = line.strip_prefix("C get ").map(str::to_string);
         self.lines.lock().unwrap().push((self.origin, line));
+        if let Some(key) = get {
+            let answer = self.answer_get(&key);
+            fs::write(&self.result, answer).unwrap();
+        }
+    }
+
+    /// What ui.c ui_config writes for `C get [S]:T`: the value and a
+    /// newline, or nothing; taken from replaying the boot load and every
+    /// line read so far through isakmpd's own conf.c.
+    fn answer_get(&mut self, key: &str) -> String {
+        let Some((section, tag)) = key.strip_prefix('[').and_then(|k| k.split_once("]:")) else {
+            return String::new();
+        };
+        let (settings, boot) = &self.boot;
+        let mut lines = self
+            .boot_lines
+            .get_or_insert_with(|| boot_lines_of(settings, boot))
+            .clone();
+        lines.extend(self.lines.lock().unwrap().iter().map(|(_, l)| l.clone()));
+        isakmpd::replay(&lines)
+            .get(section, tag)
+            .map(|v| format!("{v}\n"))
+            .unwrap_or_default()
     }
 }
 
@@ -281,6 +309,8 @@ impl Gateway {
             end: PathBuf::from(format!("{}.ipsecctl.end", fifo.display())),
             pending: String::new(),
             origin: Origin::Ipsecmgr,
+            boot_lines: None,
+            boot: (self.settings(), self.boot.clone()),
         };
         let stop = self.stop.clone();
         // tells the double this reader shakes hands (another stand-in may
@@ -405,16 +435,7 @@ impl Gateway {
     /// What the boot load sent: the gateway's files as made, compiled in
     /// include order.
     pub fn boot_lines(&self) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        let head = dir.path().join("ipsec.conf");
-        write_private(&head, &self.boot.0);
-        let mut files = vec![head];
-        for (i, (_, text)) in self.boot.1.iter().enumerate() {
-            let f = dir.path().join(format!("{i}.conf"));
-            write_private(&f, text);
-            files.push(f);
-        }
-        isakmpd::fresh_lines(&self.settings(), &files)
+        boot_lines_of(&self.settings(), &self.boot)
     }
 
     /// The fragments etc/ipsec.conf includes, in order, under the root.
@@ -528,6 +549,21 @@ fn without_includes(conf: &str) -> String {
         .filter(|l| !l.trim_start().starts_with("include "))
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// What the boot load of a gateway made of `boot` (ipsec.conf without its
+/// includes, and the fragments) sent: its files compiled in include order.
+fn boot_lines_of(settings: &Path, boot: &(String, Vec<(String, String)>)) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("ipsec.conf");
+    write_private(&head, &boot.0);
+    let mut files = vec![head];
+    for (i, (_, text)) in boot.1.iter().enumerate() {
+        let f = dir.path().join(format!("{i}.conf"));
+        write_private(&f, text);
+        files.push(f);
+    }
+    isakmpd::fresh_lines(settings, &files)
 }
 
 pub fn write_private(path: &Path, text: &str) {

@@ -331,21 +331,22 @@ fn run_case(tree: &Tree, ops: &[Op]) -> Outcome {
     };
     let mut refused = 0;
     for (step, op) in ops.iter().enumerate() {
-        let ok = run_op(&gw, tree, &state, op);
+        let (ok, said) = run_op(&gw, tree, &state, op);
         if ok {
             state = state.after(op);
         } else {
             refused += 1;
         }
         if let Err(why) = check(&gw, tree, &state) {
+            let why = format!("{why}\nipsecmgr said on stderr:\n{said}");
             return Outcome::Broke { step, why };
         }
     }
     Outcome::Held { refused }
 }
 
-/// Runs one command; whether ipsecmgr said it succeeded.
-fn run_op(gw: &Gateway, tree: &Tree, state: &Expected, op: &Op) -> bool {
+/// Runs one command; whether ipsecmgr said it succeeded, and its stderr.
+fn run_op(gw: &Gateway, tree: &Tree, state: &Expected, op: &Op) -> (bool, String) {
     let name = |i: usize| tree.fragments[i].name.clone();
     let home = |i: usize| gw.actual(&format!("home/{}.conf", name(i)));
     let version = |i: usize| *state.alt.get(&i).unwrap_or(&false);
@@ -369,7 +370,8 @@ fn run_op(gw: &Gateway, tree: &Tree, state: &Expected, op: &Op) -> bool {
         Op::Up(f) => vec!["up".into(), name(f)],
     };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    gw.run(&args).status.success()
+    let out = gw.run(&args);
+    (out.status.success(), stderr(&out))
 }
 
 /// The property after a command: the database is a fresh load of what
@@ -633,6 +635,9 @@ fn generated_trees_cover_the_features() {
     }
 }
 
+/// A case's seed, the step that broke it, its refusals, why it broke.
+type CaseResult = (u64, Option<usize>, usize, String);
+
 #[test]
 fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
     let start = Instant::now();
@@ -641,7 +646,7 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
         None => (0..env_number("PROPERTY_CASES").unwrap_or(500)).collect(),
     };
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<(u64, Option<usize>, usize)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<CaseResult>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
         for _ in 0..threads {
@@ -651,8 +656,8 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
                     let Some(&seed) = seeds.get(i) else { break };
                     let (tree, ops) = case(seed);
                     let result = match run_case(&tree, &ops) {
-                        Outcome::Held { refused } => (seed, None, refused),
-                        Outcome::Broke { step, .. } => (seed, Some(step), 0),
+                        Outcome::Held { refused } => (seed, None, refused, String::new()),
+                        Outcome::Broke { step, why } => (seed, Some(step), 0, why),
                     };
                     results.lock().unwrap().push(result);
                 }
@@ -686,14 +691,14 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
         return;
     }
     // one shrunk reproduction per kind of command that broke the property
-    let mut by_kind: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<&str, (usize, u64, &str)> = BTreeMap::new();
     for r in &results {
         let Some(step) = r.1 else { continue };
         let kind = kind(&case(r.0).1[step]);
-        by_kind.entry(kind).or_insert((0, r.0)).0 += 1;
+        by_kind.entry(kind).or_insert((0, r.0, &r.3)).0 += 1;
     }
     let mut text = String::new();
-    for (kind, (count, seed)) in &by_kind {
+    for (kind, (count, seed, first_why)) in &by_kind {
         let (tree, ops) = case(*seed);
         let step = match run_case(&tree, &ops) {
             Outcome::Broke { step, .. } => step,
@@ -702,7 +707,8 @@ fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
         let (tree, ops) = shrink(tree, ops, step);
         let _ = write!(
             text,
-            "\n== broken by `{kind}` in {count} sequences; smallest reproduction of seed {seed}:\n{}",
+            "\n== broken by `{kind}` in {count} sequences; smallest reproduction of seed {seed}:\n{}\
+             as it first broke:\n{first_why}\n",
             reproduction(*seed, &tree, &ops)
         );
     }

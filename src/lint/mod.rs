@@ -140,19 +140,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// was meant, so no finding across files is derived from them (an unknown
 /// transform would otherwise make a phase 1 "set up differently").
 fn without_broken<'r>(rules: Vec<&'r Rule>, c: &Compiled) -> Vec<&'r Rule> {
-    let broken: Vec<Span> = c
+    // by line: a file can hold many errors, and a statement many rules
+    let broken: std::collections::HashSet<(FileId, u32)> = c
         .diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
-        .filter_map(|d| d.span)
+        .filter_map(|d| d.span.map(|s| (s.file, s.line)))
         .collect();
+    if broken.is_empty() {
+        return rules;
+    }
     rules
         .into_iter()
         .filter(|r| {
             let o = &r.origin;
-            !broken.iter().any(|s| {
-                s.file == o.span.file && s.line >= o.span.line && s.line <= o.line.max(o.span.line)
-            })
+            let last = o.line.max(o.span.line);
+            !(o.span.line..=last).any(|line| broken.contains(&(o.span.file, line)))
         })
         .collect()
 }

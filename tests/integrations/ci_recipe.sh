@@ -30,7 +30,7 @@ grep -q '^name: ipsec$' <<<"$workflow" || fail "README: no workflow block"
 lint_step=$(sed -n 's/^ *- run: \(ipsecmgr .*\)$/\1/p' <<<"$workflow")
 [ "$(wc -l <<<"$lint_step")" -eq 1 ] && [ -n "$lint_step" ] || fail "README: not one lint step: $lint_step"
 # the pull request step: the block after `run: |`, and its env
-diff_step=$(awk '/run: \|$/ { on = 1; match($0, /^ */); next }
+diff_step=$(awk '/run: \|$/ { on = 1; next }
     on && /^ *$/ { exit }
     on { sub(/^ +/, ""); print }' <<<"$workflow")
 grep -q 'ipsecmgr diff --tree' <<<"$diff_step" || fail "README: no diff step: $diff_step"

@@ -73,6 +73,19 @@ pub struct LintArgs {
     #[arg(long)]
     pub deny_warnings: bool,
 
+    /// Under --root, check file modes and owners too (L203, L301); a
+    /// checkout's modes are not the gateway's, so they are left out there
+    #[arg(long)]
+    pub check_modes: bool,
+
+    /// Report only these lint codes (comma-separated; replaces [lint] select)
+    #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
+    pub select: Vec<String>,
+
+    /// Leave out these lint codes (comma-separated; added to [lint] ignore)
+    #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+
     /// ipsec.conf files (their includes followed) or directories of *.conf
     /// [default: the configured ipsec.conf]
     #[arg(value_name = "PATH")]

@@ -15,6 +15,9 @@
 //!
 //! [interfaces]
 //! em0 = ["192.0.2.254", "2001:db8::1"]
+//!
+//! [lint]
+//! ignore = ["L401"]                # lint codes left out (select: only these)
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +67,9 @@ pub struct Settings {
     /// and the command fails (and is rolled back).
     #[serde(default = "default_ipsecctl_timeout")]
     pub ipsecctl_timeout: u64,
+    /// Which lint codes `ipsecmgr lint` reports.
+    #[serde(default)]
+    pub lint: LintSelection,
     /// Where the settings were read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -104,6 +110,7 @@ impl Default for Settings {
             isakmpd_result: default_isakmpd_result(),
             state_dir: default_state_dir(),
             ipsecctl_timeout: default_ipsecctl_timeout(),
+            lint: LintSelection::default(),
             source: None,
         }
     }
@@ -158,6 +165,8 @@ impl Settings {
         })?;
         settings.addresses("hosts", &settings.hosts)?;
         settings.addresses("interfaces", &settings.interfaces)?;
+        check_lint_codes("lint.select", &settings.lint.select)?;
+        check_lint_codes("lint.ignore", &settings.lint.ignore)?;
         Ok(settings)
     }
 
@@ -247,6 +256,39 @@ impl Settings {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into())
     }
+}
+
+/// The `[lint]` table: codes lint reports only (`select`, all when empty)
+/// and codes it leaves out (`ignore`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintSelection {
+    #[serde(default)]
+    pub select: Vec<String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// Every code must be a lint check's (`L...`): the compiler's errors
+/// (`E...`) are what ipsecctl refuses, so they cannot be left out.
+pub fn check_lint_codes(what: &str, codes: &[String]) -> Result<(), String> {
+    let known = |c: &str| {
+        crate::diag::Kind::ALL
+            .iter()
+            .any(|k| k.code() == c && c.starts_with('L'))
+    };
+    let unknown: Vec<&str> = codes
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !known(c))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: not a lint code: {} (see the manual's list of L codes; compiler errors, E..., cannot be left out)",
+        crate::escape::escaped(&unknown.join(", "))
+    ))
 }
 
 /// An absolute path with `.` and `..` resolved by name.

@@ -1212,7 +1212,7 @@ cases! {
         stdout: &[
             "conf/b.conf:1:1: warning[L103]: 1478656 flows of this rule overlap ones in \
              conf/a.conf:1 with another peer (counted by pair), such as flow",
-            "0 errors, 1 warnings",
+            "0 errors, 1 warning",
         ],
         ..case(Env::Plain, overlapping_lists, 0)
     };
@@ -1234,7 +1234,7 @@ cases! {
         ..case(Env::Gateway, |root| {
             let p = root.join("etc/ipsec.d/customer-a.conf");
             fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-            args(&["lint"])
+            args(&["lint", "--check-modes"])
         }, 0)
     };
 }

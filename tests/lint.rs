@@ -150,10 +150,22 @@ fn formats_options_and_exit_codes() {
     assert!(json[0]["column"].as_u64().unwrap() >= 1);
     assert!(json[0]["help"].is_string());
 
+    // annotations name the file from the repository root, without `./`
     let gh = text(&lint_in(tmp.path(), &["--format", "github"]));
     assert!(
-        gh.starts_with("::warning file=./etc/ipsec.conf,line=1,col=1,title=L201::weak or deprecated transform modp1024"),
+        gh.starts_with("::warning file=etc/ipsec.conf,line=1,col=1,title=L201::weak or deprecated transform modp1024"),
         "{gh}"
+    );
+    let absolute = Command::new(BIN)
+        .args(["--root", ".", "lint", "--format", "github"])
+        .arg(tmp.path().join("etc/ipsec.conf"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        text(&absolute).starts_with("::warning file=etc/ipsec.conf,line=1,"),
+        "{}",
+        text(&absolute)
     );
 
     // an error: exit 1
@@ -186,7 +198,7 @@ fn secrets_never_show_in_any_format() {
     let tmp = tempfile::tempdir().unwrap();
     copy_tree(&ex, tmp.path());
     for format in ["text", "json", "github"] {
-        let out = text(&lint_in(tmp.path(), &["--format", format]));
+        let out = text(&lint_in(tmp.path(), &["--check-modes", "--format", format]));
         assert!(out.contains("L203"), "{out}");
         assert!(
             !out.contains("a-long-enough-shared-secret"),
@@ -420,4 +432,110 @@ fn the_manual_lists_every_code() {
             "{code} is not in man/ipsecmgr.8"
         );
     }
+}
+
+/// The example gateway as a fresh `git clone` leaves it: every file 0644.
+fn checkout_with_open_modes(to: &Path) {
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &to.join("etc"));
+    for entry in walkdir::WalkDir::new(to.join("etc")) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn under_root_file_modes_are_checked_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    checkout_with_open_modes(tmp.path());
+    let out = lint_in(tmp.path(), &["--offline", "--deny-warnings"]);
+    assert_eq!(text(&out), "0 errors, 0 warnings\n");
+    assert_eq!(out.status.code(), Some(0));
+    let out = lint_in(tmp.path(), &["--offline", "--check-modes"]);
+    let mut found = codes(&text(&out));
+    found.sort();
+    found.dedup();
+    assert_eq!(found, ["L203", "L301"], "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn codes_are_selected_and_ignored_from_the_command_line_and_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    checkout_with_open_modes(tmp.path());
+    let acme = tmp.path().join("etc/ipsec.d/customer-acme.conf");
+    let weak = fs::read_to_string(&acme)
+        .unwrap()
+        .replace("psk \"acme-4f9a1c7e2b8d5036a1e9\"", "psk \"short\"");
+    fs::write(&acme, weak.replace("enc aes-128 group", "enc 3des group")).unwrap();
+    let all = codes(&text(&lint_in(tmp.path(), &["--offline", "--check-modes"])));
+    for code in ["L201", "L202", "L203", "L301"] {
+        assert!(all.iter().any(|c| c == code), "{code}: {all:?}");
+    }
+    let only = |args: &[&str]| {
+        let mut a = vec!["--offline", "--check-modes"];
+        a.extend_from_slice(args);
+        let mut c = codes(&text(&lint_in(tmp.path(), &a)));
+        c.sort();
+        c.dedup();
+        c
+    };
+    assert_eq!(only(&["--select", "L201,L202"]), ["L201", "L202"]);
+    assert_eq!(only(&["--ignore", "L301,L203"]), ["L201", "L202"]);
+    assert_eq!(
+        only(&["--select", "L201", "--select", "L203", "--ignore", "L203"]),
+        ["L201"]
+    );
+    // the [lint] table of the settings; --select replaces its select,
+    // --ignore adds to its ignore
+    let settings = tmp.path().join("etc/ipsecmgr.conf");
+    let mut conf = fs::read_to_string(&settings).unwrap();
+    conf.push_str("\n[lint]\nselect = [\"L201\", \"L202\", \"L203\"]\nignore = [\"L203\"]\n");
+    fs::write(&settings, &conf).unwrap();
+    assert_eq!(only(&[]), ["L201", "L202"]);
+    assert_eq!(only(&["--ignore", "L202"]), ["L201"]);
+    assert_eq!(only(&["--select", "L301"]), ["L301"]);
+
+    // unknown codes, and compiler errors, are refused by name
+    let out = lint_in(tmp.path(), &["--ignore", "L201,L999,E031"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ignore: not a lint code: L999, E031"),
+        "{err}"
+    );
+    fs::write(
+        &settings,
+        conf.replace("ignore = [\"L203\"]", "ignore = [\"L2O3\"]"),
+    )
+    .unwrap();
+    let out = lint_in(tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ipsecmgr.conf: lint.ignore: not a lint code: L2O3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_help_line_has_one_indent_and_counts_are_worded() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&Path::new(EXAMPLES).join("etc"), &tmp.path().join("etc"));
+    // a finding without a source line (L402), one with (L201) far down a
+    // file, so that the line number is wide
+    fs::write(tmp.path().join("etc/ipsec.d/forgotten.conf"), "").unwrap();
+    let acme = tmp.path().join("etc/ipsec.d/customer-acme.conf");
+    let body = fs::read_to_string(&acme).unwrap();
+    let padded = "#\n".repeat(120) + &body.replace("enc aes-128 group", "enc 3des group");
+    fs::write(&acme, padded).unwrap();
+    let got = text(&lint_in(tmp.path(), &["--offline"]));
+    let helps: Vec<&str> = got.lines().filter(|l| l.contains("= help:")).collect();
+    assert_eq!(helps.len(), 2, "{got}");
+    assert!(helps.iter().all(|l| l.starts_with("  = help: ")), "{got}");
+    assert!(got.ends_with("\n0 errors, 2 warnings\n"), "{got}");
+    fs::remove_file(tmp.path().join("etc/ipsec.d/forgotten.conf")).unwrap();
+    let got = text(&lint_in(tmp.path(), &["--offline"]));
+    assert!(got.ends_with("\n0 errors, 1 warning\n"), "{got}");
 }

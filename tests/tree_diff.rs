@@ -108,3 +108,57 @@ fn no_change_says_so_and_other_formats_stay() {
     let both = diff_tree(&old, &new, &["--json", "--format", "markdown"]);
     assert_eq!(both.status.code(), Some(2));
 }
+
+#[test]
+fn a_tree_with_errors_is_refused_not_read_as_removed_tunnels() {
+    let tmp = change();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    let b = new.join("etc/ipsec.d/customer-b.conf");
+    let broken = fs::read_to_string(&b)
+        .unwrap()
+        .replace("enc aes-256 ", "enc aes256 ");
+    write_private(&b, &broken);
+    let out = diff_tree(&old, &new, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains("/etc/ipsec.d/customer-b.conf: 2: aes256 not a valid transform"),
+        "{err}"
+    );
+    assert!(err.contains("has errors; nothing compared"), "{err}");
+    // the other way round too: the base is broken
+    let out = diff_tree(&new, &old, &["--format", "markdown"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn a_change_of_ipsec_conf_itself_says_what_to_run() {
+    let tmp = change();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    let conf = new.join("etc/ipsec.conf");
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("to 10.0.0.1 type bypass", "to 10.0.0.2 type bypass");
+    write_private(&conf, &text);
+    let out = diff_tree(&old, &new, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let main = &v["changes"][0];
+    assert_eq!(main["name"], "ipsec.conf");
+    let command = main["command"].as_str().unwrap();
+    assert!(
+        command.starts_with(
+            "by hand, `ipsecctl -d -f OLD` of a file holding the old versions of the rules \
+             removed or changed, then `ipsecctl -f NEW` of a file holding the rules added or changed"
+        ),
+        "{command}"
+    );
+    assert!(
+        command.ends_with(
+            "(not `ipsecctl -f /etc/ipsec.conf`: it loads every rule again and deletes none)"
+        ),
+        "{command}"
+    );
+}

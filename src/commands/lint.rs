@@ -4,6 +4,7 @@
 
 use crate::cli::{Format, LintArgs};
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
+use crate::lint::select::Selection;
 use crate::lint::{self, LintOptions, render};
 use crate::settings::Settings;
 use crate::system::files::Root;
@@ -23,10 +24,19 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     } else {
         args.paths.clone()
     };
+    let selection = match Selection::new(&settings.lint, &args.select, &args.ignore) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::errln!("ipsecmgr: lint: {}", crate::escape::escaped_lines(&e));
+            return EXIT_USAGE;
+        }
+    };
     let opts = LintOptions {
         root: root.clone(),
         offline: args.offline,
         settings,
+        check_modes: args.check_modes,
+        selection,
     };
     let findings = match lint::lint(&paths, &opts) {
         Ok(f) => f,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{DiffArgs, TreeFormat};
 use crate::commands::diff::phase2_tags;
-use crate::commands::{EXIT_OK, EXIT_USAGE};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::manager::gateway::Gateway;
 use crate::manager::ops;
 use crate::manager::tree::Tree;
@@ -76,10 +76,35 @@ fn main_rules(t: &Tree) -> Vec<&Rule> {
     t.main_rules.iter().map(|&i| &t.compiled.rules[i]).collect()
 }
 
-fn compare(old: &Tree, new: &Tree) -> Vec<FragmentChange> {
+/// What carries out a change of ipsec.conf's own rules: no ipsecmgr
+/// command manages them, and `ipsecctl -f` of the whole file would load
+/// every rule again and delete none.
+fn main_file_command(c: &FragmentChange, conf: &str) -> String {
+    let removes = !c.tunnels_removed.is_empty()
+        || !c.tunnels_changed.is_empty()
+        || !c.rekey.is_empty()
+        || c.other_rules_removed > 0;
+    let adds = !c.tunnels_added.is_empty()
+        || !c.tunnels_changed.is_empty()
+        || !c.rekey.is_empty()
+        || c.other_rules_added > 0;
+    let mut steps = Vec::new();
+    if removes {
+        steps.push("`ipsecctl -d -f OLD` of a file holding the old versions of the rules removed or changed");
+    }
+    if adds {
+        steps.push("`ipsecctl -f NEW` of a file holding the rules added or changed");
+    }
+    format!(
+        "by hand, {} (not `ipsecctl -f {conf}`: it loads every rule again and deletes none)",
+        steps.join(", then ")
+    )
+}
+
+fn compare(old: &Tree, new: &Tree, conf: &str) -> Vec<FragmentChange> {
     let mut out = Vec::new();
     if let Some(mut c) = change("ipsec.conf", &main_rules(old), &main_rules(new)) {
-        c.command = "ipsecctl -f /etc/ipsec.conf (rules of ipsec.conf itself)".into();
+        c.command = main_file_command(&c, conf);
         out.push(c);
     }
     for f in &new.fragments {
@@ -128,15 +153,14 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let mut broken = false;
     for (t, dir) in [(&old_tree, old), (&new_tree, new)] {
-        if t.compiled.has_errors() {
-            crate::errln!(
-                "ipsecmgr: diff --tree: warning: {} has errors; `ipsecmgr lint` shows them",
-                dir.display()
-            );
-        }
+        broken |= report_errors(t, dir);
     }
-    let changes = compare(&old_tree, &new_tree);
+    if broken {
+        return EXIT_CONFIG;
+    }
+    let changes = compare(&old_tree, &new_tree, &gw.settings.ipsec_conf);
     let format = match args.format {
         Some(f) => f,
         None if args.json => TreeFormat::Json,
@@ -149,6 +173,33 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
     };
     crate::out!("{}", crate::escape::escaped_lines(&out));
     EXIT_OK
+}
+
+/// A tree with errors cannot be compared: a rule that did not compile would
+/// read as removed.  Names each error; true when there was one.
+fn report_errors(tree: &Tree, dir: &Path) -> bool {
+    let errors: Vec<_> = tree
+        .compiled
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    for d in &errors {
+        let text = crate::diag::render_plain(d, &tree.compiled.parsed.sources);
+        crate::errln!(
+            "ipsecmgr: diff --tree: {}: {}",
+            crate::escape::escaped_path(dir),
+            crate::escape::escaped_lines(text.trim_end())
+        );
+    }
+    if !errors.is_empty() {
+        crate::errln!(
+            "ipsecmgr: diff --tree: {} has errors; nothing compared (`ipsecmgr --root {} lint` shows them)",
+            crate::escape::escaped_path(dir),
+            crate::escape::escaped_path(dir)
+        );
+    }
+    !errors.is_empty()
 }
 
 fn text(changes: &[FragmentChange]) -> String {

@@ -10,6 +10,7 @@ pub mod listing;
 pub mod phase1_keys;
 pub mod render;
 pub mod sarif;
+pub mod select;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,17 @@ pub struct LintOptions<'a> {
     pub root: Root,
     pub offline: bool,
     pub settings: &'a Settings,
+    /// File modes and owners (L203, L301): always on the gateway itself;
+    /// under `--root` only when asked, a checkout's modes not being the
+    /// gateway's.
+    pub check_modes: bool,
+    pub selection: select::Selection,
+}
+
+impl LintOptions<'_> {
+    fn modes_checked(&self) -> bool {
+        self.check_modes || !self.root.is_set()
+    }
 }
 
 /// Lints each path (an ipsec.conf and its includes, or a directory of
@@ -81,6 +93,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         hostname: opts.settings.hostname(),
         main_local: true,
     };
+    let gateway_conf = opts.root.map(&opts.settings.ipsec_conf);
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| {
@@ -93,7 +106,8 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         if meta.is_dir() {
             lint_dir(path, &copts, opts, &mut out);
         } else {
-            lint_tree(path, &copts, opts, &mut out);
+            let is_gateway_conf = same_file(path, &gateway_conf);
+            lint_tree(path, is_gateway_conf, &copts, opts, &mut out);
         }
     }
     out.sort_by(|a, b| {
@@ -108,7 +122,42 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         .map(|f| (f.file.clone(), f.line, f.column))
         .collect();
     out.retain(|f| f.code != "E010" || !lexical.contains(&(f.file.clone(), f.line, f.column)));
+    out.retain(|f| opts.selection.keeps(f.code));
+    select::apply_allow_comments(&mut out)?;
     Ok(out)
+}
+
+/// Whether two paths name one file: resolved when both exist, else compared
+/// by name.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => lexical(a) == lexical(b),
+    }
+}
+
+/// Rules whose statement has an error: what was made of them is not what
+/// was meant, so no finding across files is derived from them (an unknown
+/// transform would otherwise make a phase 1 "set up differently").
+fn without_broken<'r>(rules: Vec<&'r Rule>, c: &Compiled) -> Vec<&'r Rule> {
+    // by line: a file can hold many errors, and a statement many rules
+    let broken: std::collections::HashSet<(FileId, u32)> = c
+        .diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .filter_map(|d| d.span.map(|s| (s.file, s.line)))
+        .collect();
+    if broken.is_empty() {
+        return rules;
+    }
+    rules
+        .into_iter()
+        .filter(|r| {
+            let o = &r.origin;
+            let last = o.line.max(o.span.line);
+            !(o.span.line..=last).any(|line| broken.contains(&(o.span.file, line)))
+        })
+        .collect()
 }
 
 /// Secret byte ranges per file, for masking source lines.
@@ -480,8 +529,14 @@ fn rule_hits(rules: &[&Rule], c: &Compiled, maker: &Maker, out: &mut Vec<Finding
     out.extend(hits.into_iter().map(|h| maker.hit(h)));
 }
 
-fn lint_tree(path: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Finding>) {
-    let tree = lint_tree_checks(path, copts, opts, out);
+fn lint_tree(
+    path: &Path,
+    is_gateway_conf: bool,
+    copts: &Options,
+    opts: &LintOptions,
+    out: &mut Vec<Finding>,
+) {
+    let tree = lint_tree_checks(path, is_gateway_conf, copts, opts, out);
     // a whole tree of small allocations: the process ends soon, and the
     // kernel takes the memory back faster than freeing it piece by piece
     std::mem::forget(tree);
@@ -489,6 +544,7 @@ fn lint_tree(path: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Fin
 
 fn lint_tree_checks(
     path: &Path,
+    is_gateway_conf: bool,
     copts: &Options,
     opts: &LintOptions,
     out: &mut Vec<Finding>,
@@ -499,19 +555,24 @@ fn lint_tree_checks(
     let c = &tree.compiled;
     let maker = Maker::new(c);
     maker.diagnostics(out);
-    let mut units: Vec<Vec<&Rule>> = vec![tree.main_rules.iter().map(|&i| &c.rules[i]).collect()];
+    let mut units: Vec<Vec<&Rule>> = vec![without_broken(
+        tree.main_rules.iter().map(|&i| &c.rules[i]).collect(),
+        c,
+    )];
     let mut names = vec![maker.file_name(0)];
     for f in &tree.fragments {
-        units.push(tree.rules_of(f).collect());
+        units.push(without_broken(tree.rules_of(f).collect(), c));
         names.push(maker.file_name(f.file));
     }
     let makers = vec![&maker; units.len()];
     across(&units, &names, &makers, out);
     let all: Vec<&Rule> = c.rules.iter().collect();
     rule_hits(&all, c, &maker, out);
-    file_modes(c, &maker, live, out);
-    literal_psks(c, &maker, live, out);
-    fragment_checks(&tree, &maker, copts, opts, out);
+    if opts.modes_checked() {
+        file_modes(c, &maker, live, out);
+        literal_psks(c, &maker, live, out);
+    }
+    fragment_checks(&tree, &maker, is_gateway_conf, copts, opts, out);
     drop(maker);
     tree
 }
@@ -521,6 +582,7 @@ fn lint_tree_checks(
 fn fragment_checks(
     tree: &Tree,
     maker: &Maker,
+    is_gateway_conf: bool,
     copts: &Options,
     opts: &LintOptions,
     out: &mut Vec<Finding>,
@@ -550,6 +612,17 @@ fn fragment_checks(
     for i in fragments_needing_macros(tree) {
         fragment_alone(&tree.fragments[i], copts, out);
     }
+    // only the gateway's ipsec.conf is meant to include every fragment: a
+    // new tunnel file linted alone includes none of the others
+    if is_gateway_conf {
+        orphan_fragments(tree, maker, opts, out);
+    }
+}
+
+/// Fragments in the fragment directory that nothing includes.
+fn orphan_fragments(tree: &Tree, maker: &Maker, opts: &LintOptions, out: &mut Vec<Finding>) {
+    let dir = opts.settings.fragment_dir.trim_end_matches('/').to_string();
+    let sources = &tree.compiled.parsed.sources;
     // compared as written first: resolving every path through the file
     // system would cost more than reading the files
     // an include that failed (of a FIFO, a broken link) still names its
@@ -692,10 +765,15 @@ fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Findi
         m.diagnostics(out);
         let rules: Vec<&Rule> = c.rules.iter().collect();
         rule_hits(&rules, c, m, out);
-        file_modes(c, m, live, out);
-        literal_psks(c, m, live, out);
+        if opts.modes_checked() {
+            file_modes(c, m, live, out);
+            literal_psks(c, m, live, out);
+        }
     }
-    let units: Vec<Vec<&Rule>> = compiled.iter().map(|c| c.rules.iter().collect()).collect();
+    let units: Vec<Vec<&Rule>> = compiled
+        .iter()
+        .map(|c| without_broken(c.rules.iter().collect(), c))
+        .collect();
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let by_unit: Vec<&Maker> = makers.iter().collect();
     across(&units, &names, &by_unit, out);

@@ -45,17 +45,51 @@ pub fn text(findings: &[Finding]) -> String {
                     .annotation(AnnotationKind::Primary.span(start..end.max(start))),
             );
         }
-        if let Some(help) = &f.help {
-            group = group.element(Level::HELP.message(help.as_str()));
-        }
-        if !f.source.is_empty() || f.help.is_some() {
+        if !f.source.is_empty() {
             let _ = writeln!(out, "{}", renderer.render(&[group]));
+        }
+        // written here, not by the renderer, whose indent follows the
+        // width of the line number shown (or none): one indent for all
+        if let Some(help) = &f.help {
+            let _ = writeln!(out, "{HELP_INDENT}= help: {help}");
         }
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
     let warnings = findings.len() - errors;
-    let _ = writeln!(out, "{errors} errors, {warnings} warnings");
+    let _ = writeln!(
+        out,
+        "{}, {}",
+        counted(errors, "error"),
+        counted(warnings, "warning")
+    );
     out
+}
+
+/// Where a finding's help line starts.
+const HELP_INDENT: &str = "  ";
+
+/// `1 error`, `2 errors`, `0 errors`.
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A finding's file as a workflow annotation names it: relative to the
+/// repository root (the current directory), without a leading `./`.
+fn annotation_path(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.to_path_buf()))
+        .unwrap_or_else(|| path.to_path_buf());
+    let clean: std::path::PathBuf = relative
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    clean.display().to_string()
 }
 
 pub fn json(findings: &[Finding]) -> String {
@@ -85,7 +119,7 @@ pub fn github(findings: &[Finding]) -> String {
             out,
             "::{} file={},line={},col={},title={}::{}",
             f.severity,
-            property(&f.file),
+            property(&annotation_path(&f.file)),
             f.line,
             f.column,
             property(f.code),
@@ -123,7 +157,10 @@ mod tests {
         assert!(t.contains("3 | ike esp from a to b"), "{t}");
         assert!(t.contains("^^^^"), "{t}");
         assert!(t.contains("help: use aes"), "{t}");
-        assert!(t.ends_with("0 errors, 1 warnings\n"), "{t}");
+        assert!(
+            t.ends_with("\n  = help: use aes\n0 errors, 1 warning\n"),
+            "{t}"
+        );
         assert_eq!(
             github(&[finding()]),
             "::warning file=a%2Cb.conf,line=3,col=5,title=L201::weak: 100%25%0Ahelp: use aes\n"

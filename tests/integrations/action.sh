@@ -59,7 +59,7 @@ expect() {
         exit 1
     fi
 }
-expect '::warning file=./etc/ipsec.d/customer-a.conf,line=1' "$work/pr.out"
+expect '::warning file=etc/ipsec.d/customer-a.conf,line=1' "$work/pr.out"
 expect 'title=L201::' "$work/pr.out"
 expect '| `customer-a` | changed |' "$work/pr.out"
 expect '`peer-198.51.100.10`' "$work/pr.out"
@@ -76,7 +76,7 @@ if run push "" "ipsecmgr=$IPSECMGR" >"$work/push.out" 2>&1; then
     echo "action: a configuration with an error passed" >&2
     exit 1
 fi
-expect '::error file=./etc/ipsec.d/customer-a.conf,line=3' "$work/push.out"
+expect '::error file=etc/ipsec.d/customer-a.conf,line=3' "$work/push.out"
 expect 'title=E031::' "$work/push.out"
 if grep -q '| Fragment |' "$work/push.out"; then
     echo "action: a push got a pull request review" >&2

@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/venv.sh"
-for check in "$here/sarif.sh" "$here/precommit.sh" "$here/action.sh" "$REPO/ansible/tests/run.sh"; do
+for check in "$here/sarif.sh" "$here/ci_recipe.sh" "$here/precommit.sh" "$here/action.sh" "$REPO/ansible/tests/run.sh"; do
     echo "=== $(basename "$(dirname "$check")")/$(basename "$check")"
     start=$(date +%s)
     bash "$check"

@@ -69,7 +69,8 @@ impl Live {
     fn included(&self) -> Vec<String> {
         let json = self.ok(&["ls", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        v.as_array()
+        v["fragments"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|e| e["name"].as_str().unwrap().to_string())
@@ -231,9 +232,9 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     assert!(ls.contains("held down (until `ipsecmgr up a`)"), "{ls}");
     let json = live.ok(&["ls", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v[0]["name"], "a");
-    assert_eq!(v[0]["held_down"], true);
-    assert_eq!(v[1]["held_down"], false);
+    assert_eq!(v["fragments"][0]["name"], "a");
+    assert_eq!(v["fragments"][0]["held_down"], true);
+    assert_eq!(v["fragments"][1]["held_down"], false);
 
     let before = live.own().len();
     live.ok(&["up", "a"]);
@@ -427,7 +428,7 @@ fn lint_warns_of_one_address_under_two_phase_1_tags_naming_both_files() {
     let text = stdout(&out);
     let v: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let found: Vec<&serde_json::Value> = v
+    let found: Vec<&serde_json::Value> = v["findings"]
         .as_array()
         .map(|a| a.iter().filter(|f| f["code"] == "L106").collect())
         .unwrap_or_default();

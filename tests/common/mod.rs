@@ -112,14 +112,23 @@ impl FifoReader {
     fn take_line(&mut self, line: String) {
         if line == "S" {
             let text = fs::read_to_string(&self.report).unwrap_or_default();
-            fs::write(&self.result, text).unwrap();
+            self.answer(&text);
         }
         let get = line.strip_prefix("C get ").map(str::to_string);
         self.lines.lock().unwrap().push((self.origin, line));
         if let Some(key) = get {
             let answer = self.answer_get(&key);
-            fs::write(&self.result, answer).unwrap();
+            self.answer(&answer);
         }
+    }
+
+    /// Writes the result file whole (renamed into place): a test stand-in
+    /// that a loaded machine pauses between creating and filling the file
+    /// would hand ipsecmgr an empty answer, which is not what it tests.
+    fn answer(&self, text: &str) {
+        let tmp = self.result.with_extension("tmp");
+        fs::write(&tmp, text).unwrap();
+        fs::rename(&tmp, &self.result).unwrap();
     }
 
     /// What ui.c ui_config writes for `C get [S]:T`: the value and a

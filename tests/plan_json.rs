@@ -53,7 +53,12 @@ fn a_dry_run_is_the_plan_with_keys_redacted_unless_asked() {
     assert_eq!(v["command"], "add");
     assert_eq!(v["fragment"], "new");
     assert_eq!(v["dry_run"], true);
-    assert_eq!(kinds(&v), ["edit", "edit", "ipsecctl", "edit"]);
+    // the fragment, ipsec.conf, what a rollback sends isakmpd after the
+    // load, the load, the applied copy and the names it was loaded with
+    assert_eq!(
+        kinds(&v),
+        ["edit", "edit", "fifo-on-undo", "ipsecctl", "edit", "edit"]
+    );
     assert_eq!(v["steps"][1]["path"], "/etc/ipsec.conf");
     assert!(
         v["steps"][1]["diff"]
@@ -63,10 +68,10 @@ fn a_dry_run_is_the_plan_with_keys_redacted_unless_asked() {
         "{v}"
     );
     let installed = gw.actual("etc/ipsec.d/new.conf");
-    assert_eq!(v["steps"][2]["argv"], json!(["ipsecctl", "-f", installed]));
+    assert_eq!(v["steps"][3]["argv"], json!(["ipsecctl", "-f", installed]));
     assert_eq!(
         v["result"],
-        json!({"status": "planned", "changed": false, "done": [], "pending": [0, 1, 2, 3],
+        json!({"status": "planned", "changed": false, "done": [], "pending": [0, 1, 2, 3, 4, 5],
                "warnings": [], "journal": {"state": "clean"}})
     );
     assert!(!v.to_string().contains(NEW_PSK), "{v}");
@@ -100,7 +105,7 @@ fn a_run_reports_what_it_did_and_a_second_one_that_nothing_changes() {
     assert_eq!(v["dry_run"], false);
     assert_eq!(v["result"]["status"], "done");
     assert_eq!(v["result"]["changed"], true);
-    assert_eq!(v["result"]["done"], json!([0, 1, 2, 3]));
+    assert_eq!(v["result"]["done"], json!([0, 1, 2, 3, 4, 5]));
     assert_eq!(v["result"]["pending"], json!([]));
     assert_eq!(v["result"]["journal"]["state"], "clean");
     assert_eq!(gw.calls().len(), 1);
@@ -121,13 +126,24 @@ fn down_up_and_restart_list_the_fifo_lines_they_send() {
         gw.clear();
         let (code, plan) = json(&gw, &[verb, "-n", "--json", "customer-b"]);
         assert_eq!(code, Some(0));
-        assert_eq!(kinds(&plan), ["fifo"], "{verb}");
+        // the FIFO lines, then the state files: held down, pending clean-ups
+        let k = kinds(&plan);
+        assert_eq!(k[0], "fifo", "{verb}: {plan}");
+        assert!(k[1..].iter().all(|k| *k == "edit"), "{verb}: {plan}");
+        for edit in &plan["steps"].as_array().unwrap()[1..] {
+            let path = edit["path"].as_str().unwrap();
+            assert!(path.starts_with("/var/db/ipsecmgr/"), "{verb}: {path}");
+        }
         assert!(gw.fifo().is_empty(), "{verb} -n sent {:?}", gw.fifo());
         let (code, done) = json(&gw, &[verb, "--json", "customer-b"]);
         assert_eq!(code, Some(0), "{done}");
         assert_eq!(done["command"], verb);
         assert_eq!(done["steps"], plan["steps"]);
-        assert_eq!(done["steps"][0]["lines"], json!(gw.fifo()), "{verb}");
+        // the plan's lines went first; then, for down, `S` and what a
+        // settled clean-up sends
+        let sent = gw.fifo();
+        let lines = done["steps"][0]["lines"].as_array().unwrap();
+        assert_eq!(json!(sent[..lines.len()]), json!(lines), "{verb}: {sent:?}");
         assert_eq!(done["result"]["status"], "done");
     }
 }
@@ -220,4 +236,20 @@ fn failures_are_json_with_the_message_and_the_journal() {
         "completed the interrupted `rm customer-b`"
     );
     assert_eq!(next["result"]["journal"]["state"], "clean");
+}
+
+/// With --json a command does what it does without: rm's phase 1
+/// clean-up, which waits for isakmpd's `S` report, is finished, and the
+/// database is a fresh load of what stays.
+#[test]
+fn json_runs_finish_the_clean_ups_the_text_runs_finish() {
+    let gw = gateway();
+    let (code, v) = json(&gw, &["rm", "--json", "customer-b"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["result"]["status"], "done", "{v}");
+    gw.check_db(&["customer-acme"], &[]).unwrap();
+    assert!(
+        !gw.path("var/db/ipsecmgr/pending-cleanup.json").exists(),
+        "{v}"
+    );
 }

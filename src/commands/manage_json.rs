@@ -9,10 +9,12 @@ use crate::manager::exec;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
+use crate::manager::pending;
 use crate::manager::plan::Plan;
 use crate::manager::plan_json::{self, Outcome, Report};
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
+use std::time::Duration;
 
 /// One JSON run: what the command is and how its output is asked for.
 struct JsonRun<'a> {
@@ -22,6 +24,8 @@ struct JsonRun<'a> {
     dry_run: bool,
     output: &'a PlanOutput,
     warnings: Vec<String>,
+    /// `--wait`: how long to wait for the clean-ups the plan leaves pending.
+    wait: Option<u64>,
 }
 
 impl JsonRun<'_> {
@@ -88,6 +92,8 @@ impl JsonRun<'_> {
                 Ok(done) => recovered = done,
                 Err(e) => return self.failed(e),
             }
+            // as the text commands do: finish what waits and can be
+            self.settle_pending(None);
         }
         let tree = Tree::load(gw);
         self.warnings.extend(tree_errors(&tree));
@@ -116,10 +122,23 @@ impl JsonRun<'_> {
         self.finish(steps, result)
     }
 
+    /// Finishes the pending clean-ups that can be (waiting up to `wait`),
+    /// what it says going into the warnings.
+    fn settle_pending(&mut self, wait: Option<u64>) {
+        let mut said = Vec::new();
+        pending::finish(self.gw, wait.map(Duration::from_secs), &mut |m| {
+            said.push(m)
+        });
+        self.warnings.extend(said);
+    }
+
     fn execute(&mut self, plan: &Plan) -> Outcome {
         let mut said = Vec::new();
         let executed = exec::execute(self.gw, plan, &mut |m| said.push(m));
         self.warnings.extend(said);
+        if executed.is_ok() {
+            self.settle_pending(self.wait);
+        }
         match executed {
             Ok(()) => {
                 let mut r = self.outcome("done", None);
@@ -169,6 +188,7 @@ fn start<'a>(
         dry_run,
         output,
         warnings,
+        wait: None,
     }
 }
 
@@ -195,10 +215,11 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
 }
 
 pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
-    let (run, name) = match named(start(gw, "rm", args.dry_run, &args.output), &args.name) {
+    let (mut run, name) = match named(start(gw, "rm", args.dry_run, &args.output), &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    run.wait = args.wait;
     let op = format!("rm {name}");
     run.run(|gw, tree| ops::plan_rm(gw, tree, &name), &op)
 }
@@ -209,19 +230,21 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
         (true, false) => "down",
         _ => "up",
     };
-    let (run, name) = match named(start(gw, verb, args.dry_run, &args.output), &args.name) {
+    let (mut run, name) = match named(start(gw, verb, args.dry_run, &args.output), &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    run.wait = args.wait;
     let op = format!("{verb} {name}");
     run.run(|gw, tree| ops::plan_updown(gw, tree, &name, down, up), &op)
 }
 
 pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
-    let (run, name) = match named(start(gw, "apply", args.dry_run, &args.output), &args.name) {
+    let (mut run, name) = match named(start(gw, "apply", args.dry_run, &args.output), &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    run.wait = args.wait;
     let op = format!("apply {name}");
     let file = args.file.clone();
     run.run(

@@ -242,11 +242,15 @@ fn ask(
     }
 }
 
-/// The result file's bytes; `None` while it does not exist.
+/// The result file's bytes; `None` while it does not exist.  Asked first:
+/// a file that appears between a failed read and a look would otherwise
+/// be an error.  Once there it stays (only ipsecmgr removes it).
 fn read_result(result: &Path) -> Result<Option<Vec<u8>>, String> {
+    if std::fs::symlink_metadata(result).is_err() {
+        return Ok(None);
+    }
     match crate::system::files::read_regular(result, RESULT_LIMIT) {
         Ok(data) => Ok(Some(data.bytes)),
-        Err(_) if !result.exists() => Ok(None),
         Err(e) => Err(format!("cannot read {}: {}", result.display(), e.0)),
     }
 }

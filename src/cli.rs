@@ -220,7 +220,9 @@ pub struct CompileArgs {
     #[arg(short = 'k')]
     pub show_keys: bool,
 
-    /// The configuration to compile; `-` reads standard input
-    #[arg(value_name = "FILE", default_value = "/etc/ipsec.conf")]
-    pub file: String,
+    /// The configuration to compile, read as typed (not under --root);
+    /// `-` reads standard input [default: the configured ipsec.conf,
+    /// under --root]
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LsArgs, TagsArgs};
-use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::emit::tags;
 use crate::escape::escaped;
 use crate::manager::fragments;
@@ -170,12 +170,13 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                     return EXIT_CONFIG;
                 }
                 Err(e) => {
+                    // there, but not readable: tags could not run
                     crate::errln!(
                         "ipsecmgr: tags: {}: {}",
-                        crate::escape::escaped(&args.target),
+                        crate::escape::escaped_path(&path),
                         e.0
                     );
-                    return EXIT_CONFIG;
+                    return EXIT_USAGE;
                 }
             };
             standalone = gw.compile_text(&args.target, &text);

@@ -116,33 +116,60 @@ fn ipsecctl_on(
 pub struct Source {
     pub name: String,
     pub from: PathBuf,
+    /// How messages name the file: as the user typed it, or the fragment's
+    /// gateway path for a bare name.
+    pub shown: String,
     pub dest: GwPath,
     pub text: Vec<u8>,
 }
 
-/// `add FILE`: FILE is a path, or a name in the fragment directory.
-pub fn source(gw: &Gateway, arg: &str) -> Result<Source, String> {
+/// Why a FILE argument was not taken.
+pub enum ArgError {
+    /// The argument is not acceptable (a bad name).
+    Refused(String),
+    /// The file could not be read: the command could not run.
+    Unreadable(String),
+}
+
+impl ArgError {
+    pub fn message(&self) -> &str {
+        match self {
+            ArgError::Refused(m) | ArgError::Unreadable(m) => m,
+        }
+    }
+}
+
+/// Reads a FILE argument; the message names the path tried.
+pub fn read_arg(path: &Path) -> Result<Vec<u8>, ArgError> {
+    files::read_regular(path, files::MAX_CONFIG_BYTES)
+        .map(|d| d.bytes)
+        .map_err(|e| ArgError::Unreadable(format!("{}: {}", escaped_path(path), e.0)))
+}
+
+/// `add FILE`: a path (it holds a `/`) is read as typed, from the current
+/// directory; a bare name is the file of that name in the fragment directory.
+pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     if arg.starts_with('-') {
-        return Err(format!(
+        return Err(ArgError::Refused(format!(
             "{}: a file name may not start with '-'",
             escaped(arg)
-        ));
+        )));
     }
     let name = crate::manager::tree::fragment_name(arg);
-    fragments::check_name(&name)?;
+    fragments::check_name(&name).map_err(ArgError::Refused)?;
     let dest = fragments::file_of(gw, &name);
-    let from = if arg.contains('/') {
-        PathBuf::from(arg)
+    let (from, shown) = if arg.contains('/') {
+        (PathBuf::from(arg), escaped(arg))
     } else {
-        dest.actual.clone()
+        (dest.actual.clone(), dest.gateway.clone())
     };
-    let data = files::read_regular(&from, files::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{}: {}", escaped_path(&from), e.0))?;
+    let text = read_arg(&from)?;
     Ok(Source {
         name,
         from,
+        shown,
         dest,
-        text: data.bytes,
+        text,
     })
 }
 
@@ -169,7 +196,8 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
             src.dest.gateway
         ));
     }
-    let new = gw.compile_text(&src.dest.gateway, &src.text);
+    // errors name the file the user gave, with its own line numbers
+    let new = gw.compile_as(&src.dest.gateway, &src.shown, &src.text);
     check_new(&new, tree, gw, name)?;
     if new.rules.is_empty() {
         return Err(format!(
@@ -547,18 +575,22 @@ pub fn changes<'a>(old: &[&'a Rule], new: &[&'a Rule]) -> Changes<'a> {
     }
 }
 
-/// The new version of a fragment for `diff`/`apply`: FILE, or the file on disk.
+/// The new version of a fragment for `diff`/`apply`: FILE as typed, or
+/// the fragment's file on disk; compiled under the name the user knows it
+/// by, so that errors name that file.
 pub fn new_version(
     gw: &Gateway,
     name: &str,
     file: Option<&str>,
 ) -> Result<(Vec<u8>, Compiled), String> {
     let dest = fragments::file_of(gw, name);
-    let path = file.map_or(dest.actual.clone(), PathBuf::from);
-    let data = files::read_regular(&path, files::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{}: {}", path.display(), e.0))?;
-    let compiled = gw.compile_text(&dest.gateway, &data.bytes);
-    Ok((data.bytes, compiled))
+    let (path, shown) = match file {
+        Some(typed) => (PathBuf::from(typed), escaped(typed)),
+        None => (dest.actual.clone(), dest.gateway.clone()),
+    };
+    let text = read_arg(&path).map_err(|e| e.message().to_string())?;
+    let compiled = gw.compile_as(&dest.gateway, &shown, &text);
+    Ok((text, compiled))
 }
 
 pub fn plan_apply(

@@ -355,3 +355,43 @@ fn a_refused_change_leaves_no_state_behind() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(state.join("applied/c3.conf").exists());
 }
+
+/// A journal is an interrupted run only once its run is gone: while the
+/// lock is held, `ls` says the run is in progress, and who holds it.
+#[test]
+fn a_journal_is_interrupted_only_when_its_lock_holder_is_gone() {
+    use std::io::Write;
+    let gw = gateway();
+    write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
+    // the ipsecctl stand-in kills ipsecmgr once the lines are sent
+    std::fs::write(gw.path("etc/ipsecctl.kill-caller"), "").unwrap();
+    let o = run_in(&gw, gw.root(), &["add", "c3"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(gw.path("var/db/ipsecmgr/journal").exists());
+
+    let o = run_in(&gw, gw.root(), &["ls"]);
+    let err = stderr(&o);
+    assert!(err.contains("`add c3` was interrupted at step"), "{err}");
+    assert!(
+        err.contains("; the next mutating ipsecmgr run will "),
+        "{err}"
+    );
+    assert!(!err.contains("rolls back it"), "{err}");
+
+    // a run holding the lock, as a running `add` does
+    let mut lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(gw.path("var/db/ipsecmgr/lock"))
+        .unwrap();
+    lock.set_len(0).unwrap();
+    lock.write_all(b"pid 4242: ipsecmgr add c3\n").unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let o = run_in(&gw, gw.root(), &["ls"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("`add c3` is in progress (pid 4242: ipsecmgr add c3), at step"),
+        "{err}"
+    );
+    assert!(!err.contains("interrupted"), "{err}");
+    drop(held);
+}

@@ -177,13 +177,9 @@ pub fn journal_state(gw: &Gateway) -> JournalState {
         next_step: Some(next),
         steps: Some(steps),
         message: Some(format!(
-            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run {} it",
+            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run will {} it",
             next + 1,
-            if rolls_back {
-                "rolls back"
-            } else {
-                "completes"
-            }
+            if rolls_back { "roll back" } else { "complete" }
         )),
     }
 }

@@ -69,7 +69,9 @@ impl Live {
     fn included(&self) -> Vec<String> {
         let json = self.ok(&["ls", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        v.as_array()
+        // ls --json is a versioned document: {"fragments": [...], "version": 1}
+        v["fragments"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|e| e["name"].as_str().unwrap().to_string())
@@ -231,6 +233,7 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     assert!(ls.contains("held down (until `ipsecmgr up a`)"), "{ls}");
     let json = live.ok(&["ls", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = &v["fragments"];
     assert_eq!(v[0]["name"], "a");
     assert_eq!(v[0]["held_down"], true);
     assert_eq!(v[1]["held_down"], false);
@@ -581,7 +584,7 @@ fn an_interrupted_add_rolled_back_leaves_isakmpd_as_before() {
     assert!(!out.status.success());
     assert_ne!(live.database(), before, "the ipsecctl run loaded it");
     let said = live.ok(&["ls"]);
-    assert!(said.contains("rolls back"), "{said}");
+    assert!(said.contains("will roll it back"), "{said}");
     live.ok(&["down", "b"]);
     live.ok(&["up", "b"]);
     assert_eq!(live.database(), before);

@@ -15,7 +15,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
 use crate::manager::state;
 use crate::manager::teardown::{self, ikes};
-use crate::manager::tree::{Fragment, Tree};
+use crate::manager::tree::{Fragment, Missing, Tree};
 use crate::rules::model::{Rule, RuleKind};
 use crate::system::files;
 
@@ -27,8 +27,8 @@ struct Entry {
     flows: usize,
     sas: usize,
     ike: usize,
-    /// applied (the applied copy is the file), modified (it is not), or
-    /// unmanaged (no applied copy)
+    /// applied (the applied copy is the file), modified (it is not),
+    /// unmanaged (no applied copy), or missing (the file included is gone)
     state: &'static str,
     /// `down` took its connections off isakmpd's lists; `up` puts them back
     held_down: bool,
@@ -65,6 +65,22 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Ent
     }
 }
 
+/// An include line whose file is gone: it loads nothing.
+fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
+    Entry {
+        name: m.name.clone(),
+        path: m.gateway_path.clone(),
+        line: m.include_line,
+        flows: 0,
+        sas: 0,
+        ike: 0,
+        state: "missing",
+        held_down: held.contains_key(&m.name),
+        phase1: Vec::new(),
+        phase2: Vec::new(),
+    }
+}
+
 pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     crate::commands::manage::warn_pending(gw);
     let tree = Tree::load(gw);
@@ -78,11 +94,13 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         );
     }
     let held = state::held_fragments(gw);
-    let entries: Vec<Entry> = tree
+    let mut entries: Vec<Entry> = tree
         .fragments
         .iter()
         .map(|f| entry(gw, &tree, f, &held))
         .collect();
+    entries.extend(tree.missing(gw).iter().map(|m| missing_entry(m, &held)));
+    entries.sort_by_key(|e| e.line);
     // pending clean-ups may be of fragments already removed
     let pending = state::pending_cleanups(gw);
     if args.json {

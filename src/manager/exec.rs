@@ -412,12 +412,12 @@ pub fn pending(gw: &Gateway) -> Option<String> {
             Some(match lock_holder(gw) {
                 Some(holder) => format!("`{}` is in progress ({holder}), at {at}", j.plan.op),
                 None => format!(
-                    "`{}` was interrupted at {at}; the next mutating ipsecmgr run will {} it",
+                    "`{}` was interrupted at {at}; the next mutating ipsecmgr run will {}",
                     j.plan.op,
                     if j.next < j.plan.commit {
-                        "roll back"
+                        "roll it back"
                     } else {
-                        "complete"
+                        "complete it"
                     }
                 ),
             })

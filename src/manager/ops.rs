@@ -18,7 +18,7 @@ use crate::manager::render;
 use crate::manager::sections::{IkeSections, ike_sections};
 use crate::manager::state::{self, LoadedRecord, PendingCleanup};
 use crate::manager::teardown::{self, Kept, ikes};
-use crate::manager::tree::Tree;
+use crate::manager::tree::{Missing, Tree};
 use crate::rules::model::{Ike, Rule, RuleKind};
 use crate::system::files;
 use crate::system::ipsecctl::Ipsecctl;
@@ -379,6 +379,12 @@ fn delete_loaded(
 }
 
 pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
+    if tree.fragment(name).is_none()
+        && !gw.applied_copy(name).exists()
+        && let Some(m) = tree.missing(gw).into_iter().find(|m| m.name == name)
+    {
+        return plan_rm_missing(gw, tree, &m);
+    }
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
     let file = fragments::file_of(gw, name);
@@ -449,6 +455,29 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         plan.push(aside(copy, to));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
+    Ok(Planned::Plan(plan))
+}
+
+/// `rm` of a fragment whose file is gone and that ipsecmgr never applied:
+/// nothing was loaded from it, so only its include line goes, which
+/// would make the next boot's `ipsecctl -f ipsec.conf` fail.
+fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
+    let conf = fs::read(&gw.ipsec_conf.actual)
+        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)?;
+    invariant::after_rm(gw, tree, &new_conf, &m.name)?;
+    let mut plan = Plan::new(format!("rm {}", m.name));
+    plan.push(Step::Write {
+        path: gw.ipsec_conf_target()?,
+        shown: gw.ipsec_conf.gateway.clone(),
+        old: Some(conf),
+        new: new_conf,
+        mode: 0o600,
+    });
+    plan.notes.push(format!(
+        "{} does not exist: nothing was loaded from it, so there is nothing to unload",
+        escaped(&m.gateway_path)
+    ));
     Ok(Planned::Plan(plan))
 }
 

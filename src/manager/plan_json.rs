@@ -177,9 +177,13 @@ pub fn journal_state(gw: &Gateway) -> JournalState {
         next_step: Some(next),
         steps: Some(steps),
         message: Some(format!(
-            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run will {} it",
+            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run will {}",
             next + 1,
-            if rolls_back { "roll back" } else { "complete" }
+            if rolls_back {
+                "roll it back"
+            } else {
+                "complete it"
+            }
         )),
     }
 }

@@ -442,7 +442,8 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
 #[test]
 fn status_shows_a_fragment_whose_file_is_gone() {
     let gw = gateway();
-    std::fs::write(gw.path("var/ipsecctl.sa"), "").unwrap();
+    gw.write("var/ipsecctl.sa", "FLOWS:\nNo flows\n\nSAD:\nNo entries\n");
+    gw.write("var/isakmpd.sa", "");
     std::fs::remove_file(gw.path("etc/ipsec.d/c2.conf")).unwrap();
     let o = run_in(&gw, gw.root(), &["status"]);
     let out = stdout(&o);
@@ -456,4 +457,45 @@ fn status_shows_a_fragment_whose_file_is_gone() {
         "{v}"
     );
     assert_eq!(v["fragments"].as_array().unwrap().len(), 1, "{v}");
+}
+
+#[test]
+fn ls_shows_a_modified_fragment_with_the_tunnels_not_applied() {
+    let gw = gateway();
+    write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
+    assert_eq!(code(&run_in(&gw, gw.root(), &["add", "c3"])), 0);
+    // edited on disk, not applied: one tunnel more, the old one changed
+    let edited = tunnel(4, "k3").replace("peer 198.51.4.1", "peer 198.51.3.1") + &tunnel(5, "k5");
+    write_private(&gw.path("etc/ipsec.d/c3.conf"), &edited);
+
+    let out = stdout(&run_in(&gw, gw.root(), &["ls"]));
+    let at = out.find("\nc3 ").expect("c3 listed");
+    let c3 = &out[at..];
+    assert!(c3.lines().nth(1).unwrap().contains("modified"), "{out}");
+    assert!(c3.contains("modified, not applied"), "{out}");
+    assert!(c3.contains("+ from-10.0.4.0/24-to-10.4.0.0/16"), "{out}");
+    assert!(c3.contains("+ from-10.0.5.0/24-to-10.5.0.0/16"), "{out}");
+    assert!(c3.contains("- from-10.0.3.0/24-to-10.3.0.0/16"), "{out}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&run_in(&gw, gw.root(), &["ls", "--json"]))).unwrap();
+    let c3 = v["fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "c3")
+        .unwrap();
+    assert_eq!(c3["state"], "modified");
+    assert_eq!(
+        c3["not_applied"]["removed"],
+        serde_json::json!(["from-10.0.3.0/24-to-10.3.0.0/16"])
+    );
+    assert_eq!(
+        c3["not_applied"]["added"].as_array().unwrap().len(),
+        2,
+        "{c3}"
+    );
+    // an applied fragment has no such field
+    let c1 = &v["fragments"][0];
+    assert!(c1.get("not_applied").is_none(), "{c1}");
 }

@@ -499,3 +499,26 @@ fn ls_shows_a_modified_fragment_with_the_tunnels_not_applied() {
     let c1 = &v["fragments"][0];
     assert!(c1.get("not_applied").is_none(), "{c1}");
 }
+
+// ---------------------------------------------------------------- plans
+
+/// A path in a plan that holds a space is printed quoted, as a shell
+/// reads it back; plain paths stay as they are.
+#[test]
+fn plans_quote_paths_that_a_shell_would_split() {
+    let gw = gateway();
+    let settings = gw.read("etc/ipsecmgr.conf");
+    gw.write(
+        "etc/ipsecmgr.conf",
+        &format!("fragment_dir = \"/etc/ipsec files\"\n{settings}"),
+    );
+    std::fs::create_dir_all(gw.path("etc/ipsec files")).unwrap();
+    write_private(&home(&gw).join("x.conf"), &tunnel(7, "k7"));
+    let o = run_in(&gw, gw.root(), &["add", "-n", &gw.actual("home/x.conf")]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("edit '/etc/ipsec files/x.conf':"), "{out}");
+    let run = format!("run ipsecctl -f '{}'", gw.actual("etc/ipsec files/x.conf"));
+    assert!(out.contains(&run), "{out}");
+    assert!(out.contains("edit /etc/ipsec.conf:"), "{out}");
+}

@@ -16,7 +16,7 @@
 #
 #   cat       find etc -name '*.conf' -exec cat {} +   every file opened and read
 #   lint      ipsecmgr --root TREE lint
-#   compile   ipsecmgr --root TREE compile /etc/ipsec.conf
+#   compile   ipsecmgr --root TREE compile
 #   rm -n     ipsecmgr --root TREE rm -n customer-<middle>   (frag trees)
 #
 # and the peak memory (max RSS) of one run of each with /usr/bin/time.
@@ -181,7 +181,7 @@ for n in "${sizes[@]}"; do
 		"$gen_tree" "$n" "$fragments" "$dir"
 		measure "$tree" "$n" cat find "$dir/etc" -type f -name '*.conf' -exec cat '{}' +
 		measure "$tree" "$n" lint "$ipsecmgr" --root "$dir" lint
-		measure "$tree" "$n" compile "$ipsecmgr" --root "$dir" compile /etc/ipsec.conf
+		measure "$tree" "$n" compile "$ipsecmgr" --root "$dir" compile
 		if [ "$tree" = frag ]; then
 			measure "$tree" "$n" "rm -n" "$ipsecmgr" --root "$dir" rm -n \
 				"$(printf 'customer-%05d' $((n / 2)))"

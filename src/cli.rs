@@ -12,7 +12,9 @@ pub struct Cli {
     #[arg(short = 'c', long = "config", value_name = "CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Take every configured path, and absolute include paths, under DIR
+    /// Take the gateway's paths (settings, include lines, the default
+    /// ipsec.conf) under DIR; a FILE typed on the command line is read as
+    /// typed, from the current directory
     #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
 
@@ -233,7 +235,9 @@ pub struct CompileArgs {
     #[arg(short = 'k')]
     pub show_keys: bool,
 
-    /// The configuration to compile; `-` reads standard input
-    #[arg(value_name = "FILE", default_value = "/etc/ipsec.conf")]
-    pub file: String,
+    /// The configuration to compile, read as typed (not under --root);
+    /// `-` reads standard input [default: the configured ipsec.conf,
+    /// under --root]
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
 }

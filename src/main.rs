@@ -30,6 +30,18 @@ fn changes_gateway(command: &Command) -> bool {
     }
 }
 
+/// Whether the command works on the gateway's tree, so cannot run without
+/// its ipsec.conf (`tags FILE` of a file there and `diff --tree` read only
+/// what they are given).
+fn needs_ipsec_conf(command: &Command) -> bool {
+    match command {
+        Command::Compile(_) | Command::Lint(_) => false,
+        Command::Tags(a) => !(a.target.contains('/') || std::path::Path::new(&a.target).is_file()),
+        Command::Diff(a) => a.tree.is_none(),
+        _ => true,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let root = Root(cli.root.clone());
@@ -48,6 +60,12 @@ fn main() {
         _ => {}
     }
     let gw = Gateway::new(settings, root, false);
+    if needs_ipsec_conf(&cli.command)
+        && let Err(e) = gw.check_ipsec_conf()
+    {
+        ipsecmgr::errln!("ipsecmgr: {e}");
+        finish(&cli.command, EXIT_USAGE);
+    }
     let status = match &cli.command {
         Command::Compile(_) | Command::Lint(_) => EXIT_USAGE,
         Command::Add(a) => commands::manage::add(&gw, a),

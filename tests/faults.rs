@@ -561,14 +561,14 @@ fn recovers(gw: &Gateway, s: &Subject, n: usize, start: &Snapshot) -> Result<(),
     let before = snapshot(gw);
     let out = gw.run(&["ls"]);
     let said = format!(
-        "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
+        "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run will {}",
         case.op,
         n + 1,
         plan.len(),
         if n < plan.commit {
-            "rolls back"
+            "roll it back"
         } else {
-            "completes"
+            "complete it"
         }
     );
     ensure!(

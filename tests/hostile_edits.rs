@@ -609,7 +609,7 @@ mod property {
             }
             let n = self.cache.len();
             gw.write(&format!("ref/{n}.conf"), text);
-            let r = compiled(gw, &format!("/ref/{n}.conf")).unwrap();
+            let r = compiled(gw, &gw.actual(&format!("ref/{n}.conf"))).unwrap();
             self.cache.insert(text.to_string(), r.clone());
             r
         }
@@ -758,7 +758,7 @@ mod property {
                 let after = snapshot(gw.root());
                 assert!(before == after, "refused, yet files changed: {shown}");
             }
-            let got = compiled(&gw, "/etc/ipsec.conf")
+            let got = compiled(&gw, &gw.actual("etc/ipsec.conf"))
                 .unwrap_or_else(|e| panic!("ipsec.conf no longer compiles: {e}\n{shown}"));
             assert_eq!(got, m.expected(&gw), "{shown}");
         }
@@ -797,7 +797,7 @@ fn a_tree_already_broken_still_takes_a_clean_add() {
         gw.read("etc/ipsec.conf")
             .ends_with("include \"/etc/ipsec.d/c.conf\"\n")
     );
-    let out = run(&gw, &os(&["compile", "/etc/ipsec.conf"]));
+    let out = run(&gw, &os(&["compile"]));
     let err = stderr(&out);
     assert_eq!(
         err.lines().filter(|l| l.contains("syntax error")).count(),

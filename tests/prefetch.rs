@@ -67,8 +67,11 @@ fn files_read_ahead_read_as_files_read_in_turn() {
     fs::write(tmp.path().join("etc/ahead.conf"), &ahead).unwrap();
     fs::write(tmp.path().join("etc/in-turn.conf"), &in_turn).unwrap();
 
-    let (out_a, err_a, code_a) = compile(tmp.path(), "/etc/ahead.conf");
-    let (out_b, err_b, code_b) = compile(tmp.path(), "/etc/in-turn.conf");
+    // the main files are typed paths, read as typed; their includes are
+    // gateway paths, under the root
+    let main = |name: &str| tmp.path().join(name).display().to_string();
+    let (out_a, err_a, code_a) = compile(tmp.path(), &main("etc/ahead.conf"));
+    let (out_b, err_b, code_b) = compile(tmp.path(), &main("etc/in-turn.conf"));
     assert!(
         out_a.contains("from-10.29.0.0/24-to-10.200.29.0/24"),
         "{out_a}"

@@ -343,16 +343,21 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     );
 
     // compile, each way, of the tree and of each fragment
-    let conf = "/etc/ipsec.conf".to_string();
+    // typed paths are read as typed: the gateway's files in the tree
+    let conf = gw.actual("etc/ipsec.conf");
     let mut targets = vec![conf.clone()];
-    targets.extend(names.iter().map(|n| format!("/etc/ipsec.d/{n}.conf")));
-    targets.push("/home/new.conf".to_string());
+    targets.extend(
+        names
+            .iter()
+            .map(|n| gw.actual(&format!("etc/ipsec.d/{n}.conf"))),
+    );
+    targets.push(gw.actual("home/new.conf"));
     for t in &targets {
         c.run_ok(&gw, &["compile", t]);
         c.run_ok(&gw, &["compile", "-d", t]);
     }
     for (name, _) in broken() {
-        let p = format!("/home/broken/{name}.conf");
+        let p = gw.actual(&format!("home/broken/{name}.conf"));
         if name == "conflict" {
             continue; // fine alone
         }
@@ -590,11 +595,11 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     let shown = stdout(&gw.run(&["compile", "-k", &conf]));
     assert!(shown.contains(PSK_CHANGED), "{shown}");
     assert!(shown.contains(PSK_MACRO), "{shown}");
-    let shown = stdout(&gw.run(&["compile", "-k", "/home/man-changed.conf"]));
+    let shown = stdout(&gw.run(&["compile", "-k", &gw.actual("home/man-changed.conf")]));
     for key in [AUTHKEY_OUT, AUTHKEY_IN, ENCKEY_OUT, ENCKEY_NEW, MD5KEY] {
         assert!(shown.contains(key), "{key}: {shown}");
     }
-    let shown = stdout(&gw.run(&["compile", "-k", "/home/new.conf"]));
+    let shown = stdout(&gw.run(&["compile", "-k", &gw.actual("home/new.conf")]));
     for key in [PSK_NEW, PSK_MACRO_NEW, AUTHKEY_NEW, ENCKEY_NEW] {
         assert!(shown.contains(key), "{key}: {shown}");
     }
@@ -869,8 +874,8 @@ fn run_case(case: &Hostile, leaks: &mut Vec<String>) {
     }
     let file = gw.actual("home/case.conf");
     let mut run = |args: &[&str]| check_run(&gw, case, args, leaks);
-    run(&["compile", "/home/case.conf"]);
-    run(&["compile", "-d", "/home/case.conf"]);
+    run(&["compile", &file]);
+    run(&["compile", "-d", &file]);
     for format in ["text", "json", "github"] {
         run(&["lint", "--offline", "--format", format, &file]);
     }
@@ -884,7 +889,7 @@ fn run_case(case: &Hostile, leaks: &mut Vec<String>) {
     for format in ["text", "json", "github"] {
         run(&["lint", "--offline", "--format", format]);
     }
-    run(&["compile", "/etc/ipsec.conf"]);
+    run(&["compile"]);
     run(&["diff", "lit"]);
     run(&["apply", "-n", "lit"]);
     run(&["rm", "-n", "lit"]);
@@ -914,7 +919,7 @@ fn run_in_main(leaks: &mut Vec<String>) {
         compiles: true,
     };
     for args in [
-        &["compile", "/etc/ipsec.conf"][..],
+        &["compile"][..],
         &["lint", "--offline"],
         &["lint", "--offline", "--format", "json"],
         &["add", "-n", &gw.actual("home/other.conf")],
@@ -923,7 +928,7 @@ fn run_in_main(leaks: &mut Vec<String>) {
     ] {
         check_run(&gw, &case, args, leaks);
     }
-    let shown = stdout(&gw.run(&["compile", "-k", "/etc/ipsec.conf"]));
+    let shown = stdout(&gw.run(&["compile", "-k"]));
     assert!(shown.contains(&format!("{first}{second}")), "{shown}");
 }
 
@@ -946,7 +951,7 @@ fn hostile_spellings_and_layouts_never_print_a_key() {
             for (rel, text) in &case.files {
                 gw.write(rel, text);
             }
-            let out = gw.run(&["compile", "-k", "/home/case.conf"]);
+            let out = gw.run(&["compile", "-k", &gw.actual("home/case.conf")]);
             let shown = stdout(&out);
             for needle in &case.needles {
                 assert!(shown.contains(needle), "[{}] -k: {shown}", case.name);
@@ -972,7 +977,7 @@ fn comments_do_not_garble_messages() {
         "# psk for the peer below\n\
          ike esp from 10.0.5.0/24 to nowhere-at-all peer 198.51.5.1 psk \"Kx22-prose-1b1c\"\n",
     );
-    let out = gw.run(&["compile", "/home/case.conf"]);
+    let out = gw.run(&["compile", &gw.actual("home/case.conf")]);
     let err = stderr(&out);
     assert!(
         err.contains("no IP address found for nowhere-at-all"),

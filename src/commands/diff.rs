@@ -41,6 +41,12 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     if let Some(trees) = &args.tree {
         return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args);
     }
+    if let Some(typed) = &args.file
+        && let Err(e) = ops::read_arg(std::path::Path::new(typed))
+    {
+        crate::errln!("ipsecmgr: diff: {}", e.message());
+        return crate::commands::manage::arg_error_status(&e);
+    }
     match report(gw, args) {
         Ok((text, new_has_errors)) => {
             crate::out!("{}", crate::escape::escaped_lines(&text));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LsArgs, TagsArgs};
-use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::emit::tags;
 use crate::escape::escaped;
 use crate::manager::fragments;
@@ -15,7 +15,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
 use crate::manager::state;
 use crate::manager::teardown::{self, ikes};
-use crate::manager::tree::{Fragment, Tree};
+use crate::manager::tree::{Fragment, Missing, Tree};
 use crate::rules::model::{Rule, RuleKind};
 use crate::system::files;
 
@@ -27,13 +27,47 @@ struct Entry {
     flows: usize,
     sas: usize,
     ike: usize,
-    /// applied (the applied copy is the file), modified (it is not), or
-    /// unmanaged (no applied copy)
+    /// applied (the applied copy is the file), modified (it is not),
+    /// unmanaged (no applied copy), or missing (the file included is gone)
     state: &'static str,
     /// `down` took its connections off isakmpd's lists; `up` puts them back
     held_down: bool,
     phase1: Vec<String>,
     phase2: Vec<String>,
+    /// For a modified fragment: how the file on disk differs from what is
+    /// loaded (its applied copy), tunnel by phase 2 tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_applied: Option<NotApplied>,
+}
+
+/// Tunnels the file on disk adds or drops, against the applied copy.
+#[derive(Serialize, Default)]
+struct NotApplied {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// The phase 2 tags of the fragment's applied copy and of its file, compared.
+fn not_applied(gw: &Gateway, name: &str, copy: &[u8], on_disk: &[String]) -> NotApplied {
+    let applied = gw.compile_text(&gw.shown(&gw.applied_copy(name)), copy);
+    let loaded: Vec<String> = unique(
+        ikes(applied.rules.iter())
+            .iter()
+            .map(|i| tags::ike_tags(i).phase2)
+            .collect(),
+    );
+    NotApplied {
+        added: on_disk
+            .iter()
+            .filter(|t| !loaded.contains(t))
+            .cloned()
+            .collect(),
+        removed: loaded
+            .iter()
+            .filter(|t| !on_disk.contains(t))
+            .cloned()
+            .collect(),
+    }
 }
 
 fn unique(mut v: Vec<String>) -> Vec<String> {
@@ -46,10 +80,16 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Ent
     let rules: Vec<&Rule> = tree.rules_of(f).collect();
     let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
     let own = ikes(rules.iter().copied());
-    let state = match fs::read(gw.applied_copy(&f.name)) {
+    let copy = fs::read(gw.applied_copy(&f.name));
+    let state = match &copy {
         Err(_) => "unmanaged",
-        Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| disk == copy) => "applied",
+        Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| &disk == copy) => "applied",
         Ok(_) => "modified",
+    };
+    let phase2 = unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect());
+    let not_applied = match &copy {
+        Ok(copy) if state == "modified" => Some(not_applied(gw, &f.name, copy, &phase2)),
+        _ => None,
     };
     Entry {
         name: f.name.clone(),
@@ -61,7 +101,25 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Ent
         state,
         held_down: held.contains_key(&f.name),
         phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
-        phase2: unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect()),
+        phase2,
+        not_applied,
+    }
+}
+
+/// An include line whose file is gone: it loads nothing.
+fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
+    Entry {
+        name: m.name.clone(),
+        path: m.gateway_path.clone(),
+        line: m.include_line,
+        flows: 0,
+        sas: 0,
+        ike: 0,
+        state: "missing",
+        held_down: held.contains_key(&m.name),
+        phase1: Vec::new(),
+        phase2: Vec::new(),
+        not_applied: None,
     }
 }
 
@@ -78,11 +136,13 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         );
     }
     let held = state::held_fragments(gw);
-    let entries: Vec<Entry> = tree
+    let mut entries: Vec<Entry> = tree
         .fragments
         .iter()
         .map(|f| entry(gw, &tree, f, &held))
         .collect();
+    entries.extend(tree.missing(gw).iter().map(|m| missing_entry(m, &held)));
+    entries.sort_by_key(|e| e.line);
     // pending clean-ups may be of fragments already removed
     let pending = state::pending_cleanups(gw);
     if args.json {
@@ -119,6 +179,19 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         }
         for t in e.phase1.iter().chain(&e.phase2) {
             let _ = writeln!(out, "    {t}");
+        }
+        if let Some(n) = &e.not_applied {
+            let _ = writeln!(
+                out,
+                "    modified, not applied (`ipsecmgr diff {}` shows how):",
+                escaped(&e.name)
+            );
+            for t in &n.added {
+                let _ = writeln!(out, "      + {t}");
+            }
+            for t in &n.removed {
+                let _ = writeln!(out, "      - {t}");
+            }
         }
     }
     if !pending.is_empty() {
@@ -170,12 +243,13 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
                     return EXIT_CONFIG;
                 }
                 Err(e) => {
+                    // there, but not readable: tags could not run
                     crate::errln!(
                         "ipsecmgr: tags: {}: {}",
-                        crate::escape::escaped(&args.target),
+                        crate::escape::escaped_path(&path),
                         e.0
                     );
-                    return EXIT_CONFIG;
+                    return EXIT_USAGE;
                 }
             };
             standalone = gw.compile_text(&args.target, &text);

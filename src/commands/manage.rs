@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::cli::{AddArgs, ApplyArgs, NameArgs};
-use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::diag;
 use crate::manager::exec;
 use crate::manager::fragments;
@@ -57,8 +57,14 @@ pub fn run_planned(
     op: &str,
     dry_run: bool,
     wait: Option<u64>,
-    planner: impl FnOnce(&Gateway, &Tree) -> Result<Planned, String>,
+    planner: impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
 ) -> i32 {
+    if !dry_run
+        && !gw.state_dir.exists()
+        && let Some(status) = refused_before_any_state(gw, op, &planner)
+    {
+        return status;
+    }
     let _lock = if dry_run {
         warn_pending(gw);
         None
@@ -118,6 +124,31 @@ pub fn run_planned(
     }
 }
 
+/// On a gateway without a state directory yet, plans once without the
+/// lock (planning only reads): a run that is refused or has nothing to do
+/// ends here and creates no state; one that will change something goes on
+/// to lock and plan again.  (With no state there is no journal to recover
+/// and no clean-up pending.)
+fn refused_before_any_state(
+    gw: &Gateway,
+    op: &str,
+    planner: &impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
+) -> Option<i32> {
+    let tree = Tree::load(gw);
+    match planner(gw, &tree) {
+        Err(e) => {
+            warn_tree(gw, &tree);
+            say(&format!("{op}: {e}"));
+            Some(EXIT_CONFIG)
+        }
+        Ok(Planned::Nothing(why)) => {
+            crate::outln!("{}", crate::escape::escaped_lines(&why));
+            Some(EXIT_OK)
+        }
+        Ok(Planned::Plan(_)) => None,
+    }
+}
+
 pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
     if args.output.json {
         return crate::commands::manage_json::add(gw, args);
@@ -125,14 +156,22 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
     let src = match ops::source(gw, &args.file) {
         Ok(s) => s,
         Err(e) => {
-            say(&format!("add: {e}"));
-            return EXIT_CONFIG;
+            say(&format!("add: {}", e.message()));
+            return arg_error_status(&e);
         }
     };
     let op = format!("add {}", src.name);
     run_planned(gw, &op, args.dry_run, None, |gw, tree| {
         ops::plan_add(gw, tree, &src)
     })
+}
+
+/// A FILE that could not be read: the command could not run.
+pub fn arg_error_status(e: &ops::ArgError) -> i32 {
+    match e {
+        ops::ArgError::Refused(_) => EXIT_CONFIG,
+        ops::ArgError::Unreadable(_) => EXIT_USAGE,
+    }
 }
 
 fn named(gw: &Gateway, verb: &str, arg: &str) -> Result<(String, String), i32> {
@@ -185,6 +224,12 @@ pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
         Err(code) => return code,
     };
     let file = args.file.clone();
+    if let Some(typed) = &file
+        && let Err(e) = ops::read_arg(std::path::Path::new(typed))
+    {
+        say(&format!("{op}: {}", e.message()));
+        return arg_error_status(&e);
+    }
     run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
         let loaded = fragments::loaded(gw, tree, &name)?;
         let (text, new) = ops::new_version(gw, &name, file.as_deref())?;

@@ -207,7 +207,7 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
     let mut run = start(gw, "add", args.dry_run, &args.output);
     let src = match ops::source(gw, &args.file) {
         Ok(s) => s,
-        Err(e) => return run.failed(e),
+        Err(e) => return run.failed(e.message().to_string()),
     };
     run.fragment = Some(src.name.clone());
     let op = format!("add {}", src.name);

@@ -47,6 +47,8 @@ struct FragmentState {
     /// flow rules (not from ike) and whether the kernel has them
     flows_loaded: usize,
     flows: usize,
+    /// ipsec.conf includes it, but its file does not exist
+    missing: bool,
 }
 
 /// A connection and the fragment it belongs to.
@@ -330,6 +332,7 @@ fn fragment_state(
         tunnels,
         flows_loaded,
         flows: flow_rules.len(),
+        missing: false,
     }
 }
 
@@ -367,6 +370,18 @@ fn gather(
             fragments.push(state);
         }
     }
+    for m in tree.missing(gw) {
+        if only.is_none_or(|n| n == m.name) {
+            fragments.push(FragmentState {
+                name: m.name,
+                held_down: false,
+                tunnels: Vec::new(),
+                flows_loaded: 0,
+                flows: 0,
+                missing: true,
+            });
+        }
+    }
     for ike in ikes(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i])) {
         known.add_tunnel(None, &ike_sections(ike));
     }
@@ -387,6 +402,12 @@ fn render_text(status: &Status) -> String {
     for f in &status.fragments {
         let held = if f.held_down { "  (held down)" } else { "" };
         let _ = writeln!(out, "{}:{held}", f.name);
+        if f.missing {
+            let _ = writeln!(
+                out,
+                "  missing     its file does not exist; it loads nothing"
+            );
+        }
         for t in &f.tunnels {
             let _ = writeln!(out, "  {:<11} {}  ({})", t.state, t.phase2, t.phase1);
         }
@@ -457,7 +478,12 @@ fn only_fragment(gw: &Gateway, tree: &Tree, args: &StatusArgs) -> Result<Option<
         return Ok(None);
     };
     match fragments::resolve(gw, n) {
-        Ok(name) if tree.fragment(&name).is_some() => Ok(Some(name)),
+        Ok(name)
+            if tree.fragment(&name).is_some()
+                || tree.missing(gw).iter().any(|m| m.name == name) =>
+        {
+            Ok(Some(name))
+        }
         Ok(name) => {
             crate::errln!(
                 "ipsecmgr: status: no fragment {}",

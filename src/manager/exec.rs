@@ -401,22 +401,53 @@ fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
 }
 
 /// What an interrupted run left for the next mutating run to do, said for
-/// people, if anything: commands that only look warn with it.
+/// people, if anything: commands that only look warn with it.  A journal
+/// whose run still holds the lock is a run in progress, not an interrupted one.
 pub fn pending(gw: &Gateway) -> Option<String> {
     match read_journal(gw) {
         Ok(None) => None,
         Err(e) => Some(e),
-        Ok(Some(j)) => Some(format!(
-            "`{}` was interrupted at step {} of {}; the next mutating ipsecmgr run {} it",
-            j.plan.op,
-            j.next + 1,
-            j.plan.steps.len(),
-            if j.next < j.plan.commit {
-                "rolls back"
+        Ok(Some(j)) => {
+            let at = format!("step {} of {}", j.next + 1, j.plan.steps.len());
+            Some(match lock_holder(gw) {
+                Some(holder) => format!("`{}` is in progress ({holder}), at {at}", j.plan.op),
+                None => format!(
+                    "`{}` was interrupted at {at}; the next mutating ipsecmgr run will {}",
+                    j.plan.op,
+                    if j.next < j.plan.commit {
+                        "roll it back"
+                    } else {
+                        "complete it"
+                    }
+                ),
+            })
+        }
+    }
+}
+
+/// Who holds the lock now (what the holder wrote in it: its pid and
+/// command), or `None` when nobody does.  Only looks: the lock file is
+/// not created, and a free lock is let go at once.
+fn lock_holder(gw: &Gateway) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(gw.state_dir.join("lock"))
+        .ok()?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(_free) => None,
+        Err((mut file, _)) => {
+            let mut note = String::new();
+            let _ = file.read_to_string(&mut note);
+            let note = note.trim();
+            Some(if note.is_empty() {
+                "another ipsecmgr run holds the lock".to_string()
             } else {
-                "completes"
-            }
-        )),
+                crate::escape::escaped(note)
+            })
+        }
     }
 }
 

@@ -221,7 +221,8 @@ pub fn loaded(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
 /// The errors of a compiled file, rendered; a macro from outside gets the
 /// reason it matters.
 pub fn errors(c: &Compiled) -> Vec<String> {
-    c.diags
+    let mut errs: Vec<String> = c
+        .diags
         .iter()
         .filter(|d| d.is_error())
         .map(|d| {
@@ -235,5 +236,24 @@ pub fn errors(c: &Compiled) -> Vec<String> {
                 text
             }
         })
-        .collect()
+        .collect();
+    if !errs.is_empty()
+        && let Some(hint) = crlf_hint(c)
+    {
+        errs.push(hint);
+    }
+    errs
+}
+
+/// A hint for a file written with CRLF line ends (a file from Windows):
+/// ipsecctl takes the carriage return as part of the line's last word.
+pub fn crlf_hint(c: &Compiled) -> Option<String> {
+    let file = c.parsed.sources.get(0);
+    file.text.windows(2).any(|w| w == b"\r\n").then(|| {
+        format!(
+            "{}: the file has CRLF line ends; ipsecctl reads the carriage return as part of \
+             the line, so convert it to LF line ends (e.g. `tr -d '\\r'`)",
+            c.parsed.sources.display_name(0)
+        )
+    })
 }

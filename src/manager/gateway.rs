@@ -75,9 +75,27 @@ impl Gateway {
         }
     }
 
+    /// Whether ipsec.conf can be read: without it no command that works on
+    /// the gateway's tree can run.  The message names the path tried.
+    pub fn check_ipsec_conf(&self) -> Result<(), String> {
+        let path = &self.ipsec_conf.actual;
+        crate::system::files::read_regular(path, crate::system::files::MAX_CONFIG_BYTES)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {}", crate::escape::escaped_path(path), e.0))
+    }
+
     /// Compiles a file named as the gateway names it.
     pub fn compile(&self, gateway_path: &str) -> Compiled {
         compiler::compile_file(gateway_path, &self.options())
+    }
+
+    /// Compiles text as if it were installed as the file `installed` (its
+    /// includes resolved from there), naming it `shown` in messages: the
+    /// file the user gave, with its own line numbers.
+    pub fn compile_as(&self, installed: &str, shown: &str, text: &[u8]) -> Compiled {
+        let mut compiled = self.compile_text(installed, text);
+        compiled.parsed.sources.rename(0, shown);
+        compiled
     }
 
     /// Compiles text as if it were the file `name`, alone.

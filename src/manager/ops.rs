@@ -18,7 +18,7 @@ use crate::manager::render;
 use crate::manager::sections::{IkeSections, ike_sections};
 use crate::manager::state::{self, LoadedRecord, PendingCleanup};
 use crate::manager::teardown::{self, Kept, ikes};
-use crate::manager::tree::Tree;
+use crate::manager::tree::{Missing, Tree};
 use crate::rules::model::{Ike, Rule, RuleKind};
 use crate::system::files;
 use crate::system::ipsecctl::Ipsecctl;
@@ -116,33 +116,60 @@ fn ipsecctl_on(
 pub struct Source {
     pub name: String,
     pub from: PathBuf,
+    /// How messages name the file: as the user typed it, or the fragment's
+    /// gateway path for a bare name.
+    pub shown: String,
     pub dest: GwPath,
     pub text: Vec<u8>,
 }
 
-/// `add FILE`: FILE is a path, or a name in the fragment directory.
-pub fn source(gw: &Gateway, arg: &str) -> Result<Source, String> {
+/// Why a FILE argument was not taken.
+pub enum ArgError {
+    /// The argument is not acceptable (a bad name).
+    Refused(String),
+    /// The file could not be read: the command could not run.
+    Unreadable(String),
+}
+
+impl ArgError {
+    pub fn message(&self) -> &str {
+        match self {
+            ArgError::Refused(m) | ArgError::Unreadable(m) => m,
+        }
+    }
+}
+
+/// Reads a FILE argument; the message names the path tried.
+pub fn read_arg(path: &Path) -> Result<Vec<u8>, ArgError> {
+    files::read_regular(path, files::MAX_CONFIG_BYTES)
+        .map(|d| d.bytes)
+        .map_err(|e| ArgError::Unreadable(format!("{}: {}", escaped_path(path), e.0)))
+}
+
+/// `add FILE`: a path (it holds a `/`) is read as typed, from the current
+/// directory; a bare name is the file of that name in the fragment directory.
+pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     if arg.starts_with('-') {
-        return Err(format!(
+        return Err(ArgError::Refused(format!(
             "{}: a file name may not start with '-'",
             escaped(arg)
-        ));
+        )));
     }
     let name = crate::manager::tree::fragment_name(arg);
-    fragments::check_name(&name)?;
+    fragments::check_name(&name).map_err(ArgError::Refused)?;
     let dest = fragments::file_of(gw, &name);
-    let from = if arg.contains('/') {
-        PathBuf::from(arg)
+    let (from, shown) = if arg.contains('/') {
+        (PathBuf::from(arg), escaped(arg))
     } else {
-        dest.actual.clone()
+        (dest.actual.clone(), dest.gateway.clone())
     };
-    let data = files::read_regular(&from, files::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{}: {}", escaped_path(&from), e.0))?;
+    let text = read_arg(&from)?;
     Ok(Source {
         name,
         from,
+        shown,
         dest,
-        text: data.bytes,
+        text,
     })
 }
 
@@ -169,7 +196,8 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
             src.dest.gateway
         ));
     }
-    let new = gw.compile_text(&src.dest.gateway, &src.text);
+    // errors name the file the user gave, with its own line numbers
+    let new = gw.compile_as(&src.dest.gateway, &src.shown, &src.text);
     check_new(&new, tree, gw, name)?;
     if new.rules.is_empty() {
         return Err(format!(
@@ -351,6 +379,12 @@ fn delete_loaded(
 }
 
 pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
+    if tree.fragment(name).is_none()
+        && !gw.applied_copy(name).exists()
+        && let Some(m) = tree.missing(gw).into_iter().find(|m| m.name == name)
+    {
+        return plan_rm_missing(gw, tree, &m);
+    }
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
     let file = fragments::file_of(gw, name);
@@ -421,6 +455,29 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         plan.push(aside(copy, to));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
+    Ok(Planned::Plan(plan))
+}
+
+/// `rm` of a fragment whose file is gone and that ipsecmgr never applied:
+/// nothing was loaded from it, so only its include line goes, which
+/// would make the next boot's `ipsecctl -f ipsec.conf` fail.
+fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
+    let conf = fs::read(&gw.ipsec_conf.actual)
+        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)?;
+    invariant::after_rm(gw, tree, &new_conf, &m.name)?;
+    let mut plan = Plan::new(format!("rm {}", m.name));
+    plan.push(Step::Write {
+        path: gw.ipsec_conf_target()?,
+        shown: gw.ipsec_conf.gateway.clone(),
+        old: Some(conf),
+        new: new_conf,
+        mode: 0o600,
+    });
+    plan.notes.push(format!(
+        "{} does not exist: nothing was loaded from it, so there is nothing to unload",
+        escaped(&m.gateway_path)
+    ));
     Ok(Planned::Plan(plan))
 }
 
@@ -547,18 +604,22 @@ pub fn changes<'a>(old: &[&'a Rule], new: &[&'a Rule]) -> Changes<'a> {
     }
 }
 
-/// The new version of a fragment for `diff`/`apply`: FILE, or the file on disk.
+/// The new version of a fragment for `diff`/`apply`: FILE as typed, or
+/// the fragment's file on disk; compiled under the name the user knows it
+/// by, so that errors name that file.
 pub fn new_version(
     gw: &Gateway,
     name: &str,
     file: Option<&str>,
 ) -> Result<(Vec<u8>, Compiled), String> {
     let dest = fragments::file_of(gw, name);
-    let path = file.map_or(dest.actual.clone(), PathBuf::from);
-    let data = files::read_regular(&path, files::MAX_CONFIG_BYTES)
-        .map_err(|e| format!("{}: {}", path.display(), e.0))?;
-    let compiled = gw.compile_text(&dest.gateway, &data.bytes);
-    Ok((data.bytes, compiled))
+    let (path, shown) = match file {
+        Some(typed) => (PathBuf::from(typed), escaped(typed)),
+        None => (dest.actual.clone(), dest.gateway.clone()),
+    };
+    let text = read_arg(&path).map_err(|e| e.message().to_string())?;
+    let compiled = gw.compile_as(&dest.gateway, &shown, &text);
+    Ok((text, compiled))
 }
 
 pub fn plan_apply(

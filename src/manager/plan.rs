@@ -102,7 +102,7 @@ impl Plan {
                         .context_radius(2)
                         .header(shown, shown)
                         .to_string();
-                    let _ = writeln!(out, "edit {shown}:");
+                    let _ = writeln!(out, "edit {}:", shell_word(shown));
                     out.push_str(&diff);
                     if !diff.ends_with('\n') {
                         out.push('\n');
@@ -113,9 +113,15 @@ impl Plan {
                     shown_to,
                     ..
                 } => {
-                    let _ = writeln!(out, "move {shown_from} to {shown_to}");
+                    let _ = writeln!(
+                        out,
+                        "move {} to {}",
+                        shell_word(shown_from),
+                        shell_word(shown_to)
+                    );
                 }
                 Step::Ipsecctl { args, file, .. } => {
+                    let args: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
                     let _ = writeln!(out, "run ipsecctl {}", args.join(" "));
                     if let Some((_, text)) = file {
                         for line in redact(text).lines().filter(|l| !l.starts_with('#')) {
@@ -136,5 +142,17 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+/// `word` as a shell reads it back: as it is when it holds only characters
+/// no shell treats specially, else in single quotes, so that a path in a
+/// plan can be pasted into a command line.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

@@ -177,12 +177,12 @@ pub fn journal_state(gw: &Gateway) -> JournalState {
         next_step: Some(next),
         steps: Some(steps),
         message: Some(format!(
-            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run {} it",
+            "`{op}` was interrupted at step {} of {steps}; the next mutating ipsecmgr run will {}",
             next + 1,
             if rolls_back {
-                "rolls back"
+                "roll it back"
             } else {
-                "completes"
+                "complete it"
             }
         )),
     }

@@ -26,6 +26,16 @@ pub struct Fragment {
     pub rules: Vec<usize>,
 }
 
+/// An include line of ipsec.conf naming a file that does not exist: it
+/// loads nothing, and `ipsecctl -f ipsec.conf` at boot fails on it.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    pub name: String,
+    /// The path in the include statement.
+    pub gateway_path: String,
+    pub include_line: u32,
+}
+
 pub struct Tree {
     pub compiled: Compiled,
     pub fragments: Vec<Fragment>,
@@ -47,6 +57,14 @@ struct Index {
 pub fn fragment_name(path: &str) -> String {
     let file = path.rsplit('/').next().unwrap_or(path);
     file.strip_suffix(".conf").unwrap_or(file).to_string()
+}
+
+/// The path of a line that is an include statement (`include "PATH"`).
+fn included_path(line: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix("include")?;
+    let rest = rest.trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string())
 }
 
 impl Tree {
@@ -155,6 +173,45 @@ impl Tree {
             main_rules,
             index: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The include lines of ipsec.conf itself whose file does not exist.
+    pub fn missing(&self, gw: &Gateway) -> Vec<Missing> {
+        let main = &self.compiled.parsed.sources.get(0).text;
+        let lines: Vec<&[u8]> = main.split(|&b| b == b'\n').collect();
+        let dir = format!("{}/", gw.fragment_dir.gateway.trim_end_matches('/'));
+        let mut out: Vec<Missing> = Vec::new();
+        for d in &self.compiled.diags {
+            let Some(span) = d.span.filter(|s| s.file == 0) else {
+                continue;
+            };
+            if d.kind != crate::diag::Kind::IncludeFailed {
+                continue;
+            }
+            let Some(path) = span
+                .line
+                .checked_sub(1)
+                .and_then(|i| lines.get(i as usize))
+                .and_then(|l| included_path(&String::from_utf8_lossy(l)))
+            else {
+                continue;
+            };
+            let gone = std::fs::symlink_metadata(gw.root.map(&path))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+            if !gone || out.iter().any(|m| m.include_line == span.line) {
+                continue;
+            }
+            let name = match path.strip_prefix(&dir) {
+                Some(rel) => rel.strip_suffix(".conf").unwrap_or(rel).to_string(),
+                None => fragment_name(&path),
+            };
+            out.push(Missing {
+                name,
+                gateway_path: path,
+                include_line: span.line,
+            });
+        }
+        out
     }
 
     pub fn fragment(&self, name: &str) -> Option<&Fragment> {

@@ -39,6 +39,14 @@ impl Sources {
         &self.files[id as usize]
     }
 
+    /// Names a file differently in messages: a file read from one place and
+    /// checked as if it were installed in another is named as the user knows it.
+    pub fn rename(&mut self, id: FileId, name: &str) {
+        if let Some(f) = self.files.get_mut(id as usize) {
+            f.name = name.to_string();
+        }
+    }
+
     pub fn display_name(&self, id: FileId) -> &str {
         self.files
             .get(id as usize)

@@ -147,8 +147,8 @@ pub struct DiffArgs {
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["name", "file"])]
     pub tree: Option<Vec<std::path::PathBuf>>,
 
-    /// --tree: as JSON
-    #[arg(long, requires = "tree")]
+    /// As JSON (with --tree too)
+    #[arg(long)]
     pub json: bool,
 
     /// --tree: text, json, or markdown (a table for a pull request)
@@ -209,6 +209,10 @@ pub struct TagsArgs {
     #[arg(long)]
     pub teardown: bool,
 
+    /// As JSON
+    #[arg(long)]
+    pub json: bool,
+
     /// A fragment name, or any ipsec.conf file
     #[arg(value_name = "NAME|FILE")]
     pub target: String,
@@ -234,6 +238,10 @@ pub struct CompileArgs {
     /// Show keys and pre-shared keys (otherwise replaced by <redacted>)
     #[arg(short = 'k')]
     pub show_keys: bool,
+
+    /// As JSON: the listing line by line, and the diagnostics
+    #[arg(long)]
+    pub json: bool,
 
     /// The configuration to compile, read as typed (not under --root);
     /// `-` reads standard input [default: the configured ipsec.conf,

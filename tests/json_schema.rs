@@ -92,6 +92,16 @@ fn documents() -> Vec<(&'static str, String, Value)> {
         ("status", vec!["status", "--json"], vec![]),
         ("status", vec!["status", "--json", "customer-b"], vec![]),
         ("lint", vec!["lint", "--format", "json"], vec![]),
+        ("compile", vec!["compile", "--json"], vec![]),
+        ("compile", vec!["compile", "--json", "-d", &weak], vec![]),
+        ("tags", vec!["tags", "--json", "customer-acme"], vec![]),
+        ("tags", vec!["tags", "--json", "--teardown", &weak], vec![]),
+        (
+            "diff",
+            vec!["diff", "--json", "customer-acme", &acme2],
+            vec![],
+        ),
+        ("diff", vec!["diff", "--json", "customer-b"], vec![]),
         (
             "lint",
             vec!["lint", "--offline", "--format", "json", &weak],
@@ -232,7 +242,16 @@ fn the_schema_refuses_what_ipsecmgr_must_not_print() {
     let docs = documents();
     let find = |which: &str| docs.iter().find(|(w, _, _)| *w == which).unwrap().2.clone();
     let mut broken: Vec<(&str, Value)> = Vec::new();
-    for which in ["ls", "status", "lint", "tree_diff", "plan"] {
+    for which in [
+        "ls",
+        "status",
+        "lint",
+        "tree_diff",
+        "plan",
+        "compile",
+        "tags",
+        "diff",
+    ] {
         let mut d = find(which);
         d.as_object_mut().unwrap().remove("version");
         broken.push((which, d));
@@ -290,4 +309,51 @@ fn the_documents_cover_held_down_fragments_and_drift() {
     let status = last("status");
     assert!(status["drift"].is_object(), "{status}");
     assert_eq!(status["drift"]["held_down_active"], json!([]), "{status}");
+}
+
+/// compile, tags and diff say in JSON what their text says.
+#[test]
+fn compile_tags_and_diff_documents_hold_what_the_text_holds() {
+    let docs = documents();
+    let doc = |what: &str| {
+        docs.iter()
+            .find(|(_, w, _)| w.contains(what))
+            .map(|(_, _, d)| d.clone())
+            .unwrap_or_else(|| panic!("no run {what}"))
+    };
+    let compiled = doc("compile --json -d");
+    let listing = compiled["listing"].as_array().unwrap();
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("C rms [")),
+        "{compiled}"
+    );
+    assert!(!compiled.to_string().contains("\"short\""), "{compiled}");
+    let tags = doc("tags --json customer-acme");
+    assert_eq!(tags["fragment"], "customer-acme");
+    assert!(
+        tags["phase2"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("from-10.0.50.0/24-to-172.16.10.0/24")),
+        "{tags}"
+    );
+    assert_eq!(tags["teardown"], Value::Null);
+    let torn = doc("tags --json --teardown");
+    assert!(!torn["teardown"].as_array().unwrap().is_empty(), "{torn}");
+    let diff = doc("diff --json customer-acme");
+    assert_eq!(
+        diff["tunnels_added"],
+        json!(["from-10.0.50.0/24-to-172.16.12.0/24"])
+    );
+    assert_eq!(
+        diff["tunnels_removed"],
+        json!(["from-10.0.50.0/24-to-172.16.11.0/24"])
+    );
+    assert_eq!(diff["apply"]["status"], "plan", "{diff}");
+    assert!(
+        diff["diff"].as_str().unwrap().contains("+acme_nets"),
+        "{diff}"
+    );
 }

@@ -1,5 +1,7 @@
 //! `ipsecmgr compile`: what `ipsecctl -nv -f FILE` prints.
 
+use serde::Serialize;
+
 use crate::cli::CompileArgs;
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::compiler::{self, Options};
@@ -35,17 +37,34 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     } else {
         Action::Add
     };
+    let mut listing = String::new();
     let late = emit::write_verbose_listing(&compiled, action, args.show_keys, &mut |text| {
-        crate::output::stdout_bytes(text.as_bytes());
+        if args.json {
+            listing.push_str(text);
+        } else {
+            crate::output::stdout_bytes(text.as_bytes());
+        }
     });
     let mut diags = compiled.diags.clone();
     diags.extend(late);
     diag::sort(&mut diags);
-    for d in &diags {
-        crate::err!(
-            "{}",
-            crate::escape::escaped_lines(&diag::render_plain(d, &compiled.parsed.sources))
-        );
+    if args.json {
+        let doc = CompileDoc {
+            file: main_file(args, settings, root),
+            listing: listing.lines().collect(),
+            diagnostics: diags
+                .iter()
+                .map(|d| DiagnosticDoc::of(d, &compiled.parsed.sources))
+                .collect(),
+        };
+        crate::outln!("{}", crate::json::object(&doc));
+    } else {
+        for d in &diags {
+            crate::err!(
+                "{}",
+                crate::escape::escaped_lines(&diag::render_plain(d, &compiled.parsed.sources))
+            );
+        }
     }
     if diags
         .iter()
@@ -54,9 +73,45 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
         // the file itself could not be read: nothing was compiled
         EXIT_USAGE
     } else if diags.iter().any(diag::Diagnostic::is_error) {
-        crate::errln!("ipsecmgr: errors in configuration: rules not loaded");
+        if !args.json {
+            crate::errln!("ipsecmgr: errors in configuration: rules not loaded");
+        }
         EXIT_CONFIG
     } else {
         EXIT_OK
+    }
+}
+
+/// `compile --json`: the listing `ipsecctl -nv` prints, line by line, and
+/// the diagnostics with where they are.
+#[derive(Serialize)]
+struct CompileDoc<'a> {
+    file: String,
+    listing: Vec<&'a str>,
+    diagnostics: Vec<DiagnosticDoc>,
+}
+
+#[derive(Serialize)]
+struct DiagnosticDoc {
+    code: &'static str,
+    severity: &'static str,
+    /// The file as messages name it; absent for a problem of no file.
+    file: Option<String>,
+    /// 0 when the problem is of a whole file.
+    line: u32,
+    message: String,
+    notes: Vec<String>,
+}
+
+impl DiagnosticDoc {
+    fn of(d: &diag::Diagnostic, sources: &crate::syntax::source::Sources) -> Self {
+        DiagnosticDoc {
+            code: d.kind.code(),
+            severity: if d.is_error() { "error" } else { "warning" },
+            file: d.span.map(|s| sources.display_name(s.file).to_string()),
+            line: d.line,
+            message: d.message.clone(),
+            notes: d.notes.clone(),
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! are redacted throughout.
 
 use std::collections::BTreeSet;
+
+use serde::Serialize;
 use std::fmt::Write as _;
 
 use crate::cli::DiffArgs;
@@ -48,10 +50,18 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
         return crate::commands::manage::arg_error_status(&e);
     }
     match report(gw, args) {
-        Ok((text, new_has_errors)) => {
-            crate::out!("{}", crate::escape::escaped_lines(&text));
+        Ok(r) => {
+            if args.json {
+                crate::outln!("{}", crate::json::object(&r));
+            } else {
+                crate::out!("{}", crate::escape::escaped_lines(&render_text(&r)));
+            }
             // the report says what the errors are; the status says there are
-            if new_has_errors { EXIT_CONFIG } else { EXIT_OK }
+            if r.new_has_errors {
+                EXIT_CONFIG
+            } else {
+                EXIT_OK
+            }
         }
         Err(e) => {
             crate::errln!("ipsecmgr: diff: {}", crate::escape::escaped_lines(&e));
@@ -60,8 +70,39 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     }
 }
 
-/// The report, and whether the new version has errors.
-fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
+/// What replacing a fragment would change: the facts `diff` prints, as
+/// text or (`--json`) as a document.
+#[derive(Serialize)]
+struct DiffReport {
+    fragment: String,
+    old: String,
+    new: String,
+    tunnels_added: Vec<String>,
+    tunnels_removed: Vec<String>,
+    tunnels_changed: Vec<String>,
+    /// flows and SAs (not ike rules), as ipsecctl prints them
+    other_rules_removed: Vec<String>,
+    other_rules_added: Vec<String>,
+    rekey: Vec<String>,
+    apply: ApplyPreview,
+    /// the unified diff of the text, secrets redacted
+    diff: String,
+    /// the new version has errors (listed in the diff and by `lint`)
+    new_has_errors: bool,
+    #[serde(skip)]
+    plan_text: Vec<String>,
+}
+
+/// What `apply` would do: its plan, nothing (and why), or a refusal.
+#[derive(Serialize)]
+struct ApplyPreview {
+    status: &'static str,
+    message: Option<String>,
+    steps: Vec<crate::manager::plan_json::StepJson>,
+}
+
+/// The report on fragment `args.name`.
+fn report(gw: &Gateway, args: &DiffArgs) -> Result<DiffReport, String> {
     let name = fragments::resolve(gw, args.name.as_deref().unwrap_or_default())?;
     let tree = Tree::load(gw);
     let loaded = fragments::loaded(gw, &tree, &name)?;
@@ -69,7 +110,6 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
     let old_rules = loaded.rules(&tree);
     let new_rules: Vec<&Rule> = new.rules.iter().collect();
     let ch = ops::changes(&old_rules, &new_rules);
-    let mut out = String::new();
     let old_shown = match &loaded.from {
         LoadedFrom::Applied(p) => format!("{} (as last applied)", gw.shown(p)),
         LoadedFrom::Disk(p) => format!("{} (as included; no applied copy)", gw.shown(p)),
@@ -78,25 +118,7 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
         .file
         .clone()
         .unwrap_or_else(|| fragments::file_of(gw, &name).gateway);
-    let _ = writeln!(out, "fragment {name}\nold: {old_shown}\nnew: {new_shown}");
     let (before, after) = (phase2_tags(&ch.removed), phase2_tags(&ch.added));
-    let _ = writeln!(out, "\ntunnels:");
-    let mut any = false;
-    for tag in after.difference(&before) {
-        let _ = writeln!(out, "  added    {tag}");
-        any = true;
-    }
-    for tag in before.difference(&after) {
-        let _ = writeln!(out, "  removed  {tag}");
-        any = true;
-    }
-    for tag in before.intersection(&after) {
-        let _ = writeln!(out, "  changed  {tag}");
-        any = true;
-    }
-    if !any {
-        let _ = writeln!(out, "  (none changed)");
-    }
     let others = |rules: &[&Rule]| -> Vec<String> {
         rules
             .iter()
@@ -104,25 +126,8 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
             .map(|r| describe(r))
             .collect()
     };
-    let (gone, new_other) = (others(&ch.removed), others(&ch.added));
-    if !gone.is_empty() || !new_other.is_empty() {
-        let _ = writeln!(out, "\nflows and SAs:");
-        for d in &gone {
-            let _ = writeln!(out, "  - {d}");
-        }
-        for d in &new_other {
-            let _ = writeln!(out, "  + {d}");
-        }
-    }
-    let _ = writeln!(out, "\nphase 1 peers that re-key:");
-    if ch.rekey.is_empty() {
-        let _ = writeln!(out, "  (none)");
-    }
-    for tag in &ch.rekey {
-        let _ = writeln!(out, "  {tag}");
-    }
-    let _ = writeln!(out, "\napply would:");
-    match ops::plan_apply(
+    let redact = ops::tree_redactor(gw, &tree);
+    let (apply, plan_text) = match ops::plan_apply(
         gw,
         &tree,
         &name,
@@ -131,21 +136,31 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
         &new,
         args.file.is_some(),
     ) {
-        Ok(Planned::Plan(plan)) => {
-            for line in plan.render(&ops::tree_redactor(gw, &tree)).lines() {
-                let _ = writeln!(out, "  {line}");
-            }
-        }
-        Ok(Planned::Nothing(why)) => {
-            let _ = writeln!(out, "  nothing ({why})");
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  refuse:");
-            for line in e.lines() {
-                let _ = writeln!(out, "    {line}");
-            }
-        }
-    }
+        Ok(Planned::Plan(plan)) => (
+            ApplyPreview {
+                status: "plan",
+                message: None,
+                steps: crate::manager::plan_json::steps(&plan, &redact),
+            },
+            plan.render(&redact).lines().map(str::to_string).collect(),
+        ),
+        Ok(Planned::Nothing(why)) => (
+            ApplyPreview {
+                status: "nothing",
+                message: Some(why),
+                steps: Vec::new(),
+            },
+            Vec::new(),
+        ),
+        Err(e) => (
+            ApplyPreview {
+                status: "refused",
+                message: Some(e),
+                steps: Vec::new(),
+            },
+            Vec::new(),
+        ),
+    };
     let old_text = match (&loaded.compiled, tree.fragment(&name)) {
         (Some(c), _) => ops::redacted_text(c, &loaded.text),
         (None, Some(f)) => ops::redacted_file(&tree.compiled, f.file, &loaded.text),
@@ -156,9 +171,80 @@ fn report(gw: &Gateway, args: &DiffArgs) -> Result<(String, bool), String> {
         .unified_diff()
         .header(&old_shown, &new_shown)
         .to_string();
-    if !diff.is_empty() {
-        let _ = writeln!(out);
-        out.push_str(&diff);
+    Ok(DiffReport {
+        fragment: name,
+        old: old_shown,
+        new: new_shown,
+        tunnels_added: after.difference(&before).cloned().collect(),
+        tunnels_removed: before.difference(&after).cloned().collect(),
+        tunnels_changed: before.intersection(&after).cloned().collect(),
+        other_rules_removed: others(&ch.removed),
+        other_rules_added: others(&ch.added),
+        rekey: ch.rekey.iter().map(|t| t.to_string()).collect(),
+        apply,
+        diff,
+        new_has_errors: new.has_errors(),
+        plan_text,
+    })
+}
+
+/// The report as `diff` prints it.
+fn render_text(r: &DiffReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fragment {}\nold: {}\nnew: {}",
+        r.fragment, r.old, r.new
+    );
+    let _ = writeln!(out, "\ntunnels:");
+    for (what, tags) in [
+        ("added  ", &r.tunnels_added),
+        ("removed", &r.tunnels_removed),
+        ("changed", &r.tunnels_changed),
+    ] {
+        for tag in tags {
+            let _ = writeln!(out, "  {what}  {tag}");
+        }
     }
-    Ok((out, new.has_errors()))
+    if r.tunnels_added.is_empty() && r.tunnels_removed.is_empty() && r.tunnels_changed.is_empty() {
+        let _ = writeln!(out, "  (none changed)");
+    }
+    if !r.other_rules_removed.is_empty() || !r.other_rules_added.is_empty() {
+        let _ = writeln!(out, "\nflows and SAs:");
+        for d in &r.other_rules_removed {
+            let _ = writeln!(out, "  - {d}");
+        }
+        for d in &r.other_rules_added {
+            let _ = writeln!(out, "  + {d}");
+        }
+    }
+    let _ = writeln!(out, "\nphase 1 peers that re-key:");
+    if r.rekey.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for tag in &r.rekey {
+        let _ = writeln!(out, "  {tag}");
+    }
+    let _ = writeln!(out, "\napply would:");
+    match (r.apply.status, &r.apply.message) {
+        ("plan", _) => {
+            for line in &r.plan_text {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        ("nothing", Some(why)) => {
+            let _ = writeln!(out, "  nothing ({why})");
+        }
+        (_, message) => {
+            let _ = writeln!(out, "  refuse:");
+            for line in message.as_deref().unwrap_or_default().lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
+    if !r.diff.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&r.diff);
+    }
+    out
 }

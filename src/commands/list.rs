@@ -264,33 +264,66 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
         }
     };
     let own = ikes(rules.iter().copied());
-    let mut out = String::new();
+    // each tag once, in the order the rules name them
+    let mut named: Vec<(&'static str, String)> = Vec::new();
     for ike in &own {
         let s = ike_sections(ike);
-        let _ = writeln!(out, "phase1 {}", s.phase1);
-        let _ = writeln!(out, "phase2 {}", s.phase2);
-        for id in s.network_ids.iter().chain(&s.id_sections) {
-            let _ = writeln!(out, "id     {id}");
+        named.push(("phase1", s.phase1));
+        named.push(("phase2", s.phase2));
+        for id in s.network_ids.into_iter().chain(s.id_sections) {
+            named.push(("id", id));
         }
     }
-    let out: String = unique(out.lines().map(str::to_string).collect())
-        .into_iter()
-        .map(|l| l + "\n")
-        .collect();
-    crate::out!("{out}");
-    if args.teardown {
+    let mut seen = std::collections::HashSet::new();
+    named.retain(|n| seen.insert(n.clone()));
+    let teardown = args.teardown.then(|| {
         let remaining: Vec<&Rule> = match &name {
             Some(n) => tree.rules_except(n).collect(),
             None => tree.compiled.rules.iter().collect(),
         };
         // ipsecmgr's own copy of what `ipsecctl -d` sends comes first
-        let mut fifo = String::new();
-        for line in teardown::cleanup_lines(&own, &ikes(remaining)) {
-            fifo.push_str(&line);
-            fifo.push('\n');
+        teardown::cleanup_lines(&own, &ikes(remaining))
+    });
+    if args.json {
+        let of = |kind: &str| -> Vec<&String> {
+            named
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, v)| v)
+                .collect()
+        };
+        let doc = TagsDoc {
+            fragment: name.as_deref(),
+            phase1: of("phase1"),
+            phase2: of("phase2"),
+            ids: of("id"),
+            teardown: teardown.as_deref(),
+        };
+        crate::outln!("{}", crate::json::object(&doc));
+    } else {
+        let mut out = String::new();
+        for (kind, value) in &named {
+            let _ = writeln!(out, "{kind:<6} {value}");
         }
-        crate::outln!("\nteardown:");
-        crate::out!("{fifo}");
+        if let Some(lines) = &teardown {
+            out.push_str("\nteardown:\n");
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        crate::out!("{}", crate::escape::escaped_lines(&out));
     }
     if failed { EXIT_CONFIG } else { EXIT_OK }
+}
+
+/// `tags --json`: a fragment's (or a file's) isakmpd names, and with
+/// `--teardown` the FIFO lines that take them down.
+#[derive(Serialize)]
+struct TagsDoc<'a> {
+    /// The fragment, when the target is one.
+    fragment: Option<&'a str>,
+    phase1: Vec<&'a String>,
+    phase2: Vec<&'a String>,
+    ids: Vec<&'a String>,
+    teardown: Option<&'a [String]>,
 }

@@ -344,6 +344,8 @@ fn a_refused_change_leaves_no_state_behind() {
         &["add", "bad"][..],
         &["rm", "nothing-here"],
         &["down", "nothing-here"],
+        &["add", "--json", "bad"],
+        &["rm", "--json", "nothing-here"],
     ] {
         let o = run_in(&gw, gw.root(), args);
         assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));

@@ -71,10 +71,23 @@ impl JsonRun<'_> {
     /// and reports what was done.
     fn run(
         mut self,
-        planner: impl FnOnce(&Gateway, &Tree) -> Result<Planned, String>,
+        planner: impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
         op: &str,
     ) -> i32 {
         let gw = self.gw;
+        // as the text commands do: on a gateway without state yet, a run
+        // that is refused or has nothing to do creates none (planning only
+        // reads; with no state there is nothing to recover or settle)
+        if !self.dry_run && !gw.state_dir.exists() {
+            match planner(gw, &Tree::load(gw)) {
+                Err(e) => return self.failed(e),
+                Ok(Planned::Nothing(why)) => {
+                    let result = self.outcome("unchanged", Some(why));
+                    return self.finish(Vec::new(), result);
+                }
+                Ok(Planned::Plan(_)) => {}
+            }
+        }
         let _lock = if self.dry_run {
             None
         } else {

@@ -59,6 +59,19 @@ pub fn is_temp_name(name: &std::ffi::OsStr) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b) || *b == b'-')
 }
 
+/// The directory a temporary file for `path` goes in (its own, so that a
+/// rename replaces it in one step), and the name it is made after.
+fn beside(path: &Path) -> (&Path, String) {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    (dir, name)
+}
+
 /// Creates a new file in `dir` named after `name`, never an existing one
 /// and never through a link (`O_CREAT|O_EXCL`); another name is tried if
 /// one is taken.
@@ -87,13 +100,7 @@ fn create_temp(dir: &Path, name: &str) -> Result<(File, PathBuf), String> {
 /// new file), then renamed over it.  Readers see the old or the new file,
 /// never a mix.  A link at `path` is replaced, never written through.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let (dir, name) = beside(path);
     let old = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let (mut f, tmp) = create_temp(dir, &name)?;
     let result = (|| {
@@ -207,13 +214,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
             path.display()
         ))
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let (dir, name) = beside(path);
     let (mut f, tmp) = create_temp(dir, &name)?;
     let result = (|| {
         crate::faults::write_all(&mut f, bytes).map_err(|e| context("cannot write", &tmp, &e))?;

@@ -212,9 +212,7 @@ impl<'c> Maker<'c> {
         line: u32,
     ) -> Finding {
         let sources = &self.c.parsed.sources;
-        let file = sources.get(span.file);
         let (source, start_col, end_col) = if span.line > 0 && span.line == line {
-            let text = &file.text;
             let line_bytes = sources.line_text(span);
             let line_start = span.start as usize + 1 - span.col as usize;
             let mut masked = line_bytes.to_vec();
@@ -234,7 +232,6 @@ impl<'c> Maker<'c> {
                     }
                 }
             }
-            let _ = text;
             mask_after_keywords(&mut masked);
             let width = (span.end.saturating_sub(span.start) as usize).max(1);
             let end = (span.col as usize + width)

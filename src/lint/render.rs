@@ -92,12 +92,6 @@ fn annotation_path(file: &str) -> String {
     clean.display().to_string()
 }
 
-pub fn json(findings: &[Finding]) -> String {
-    let mut out = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".into());
-    out.push('\n');
-    out
-}
-
 /// GitHub Actions annotations: `::error file=..,line=..,col=..,title=CODE::message`.
 pub fn github(findings: &[Finding]) -> String {
     fn data(s: &str) -> String {
@@ -165,9 +159,11 @@ mod tests {
             github(&[finding()]),
             "::warning file=a%2Cb.conf,line=3,col=5,title=L201::weak: 100%25%0Ahelp: use aes\n"
         );
-        let v: serde_json::Value = serde_json::from_str(&json(&[finding()])).unwrap();
-        assert_eq!(v[0]["code"], "L201");
-        assert_eq!(v[0]["column"], 5);
+        // lint --format json prints findings as a versioned document
+        let v: serde_json::Value =
+            serde_json::from_str(&crate::json::list("findings", &[finding()])).unwrap();
+        assert_eq!(v["findings"][0]["code"], "L201");
+        assert_eq!(v["findings"][0]["column"], 5);
     }
 
     #[test]

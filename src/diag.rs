@@ -6,10 +6,15 @@
 
 use std::fmt::Write as _;
 
-use crate::syntax::source::Sources;
-
-/// Index of a loaded file in [`Sources`].
+/// Index of a loaded file in the run's list of sources.
 pub type FileId = u32;
+
+/// What the renderer needs of the loaded files: the name each is shown by.
+/// The syntax stage's source list implements it, so that diagnostics stay
+/// below the stages that report them.
+pub trait FileNames {
+    fn display_name(&self, id: FileId) -> &str;
+}
 
 /// A place in a source file: byte range, and the line and column it starts at
 /// (both 1-based; the column counts bytes).
@@ -283,7 +288,7 @@ impl Diagnostic {
 /// Renders diagnostics as ipsecctl prints its errors: `FILE: LINE: message`,
 /// notes indented below.  Problems found while generating commands carry the
 /// program name first, as ipsecctl's do.
-pub fn render_plain(d: &Diagnostic, sources: &Sources) -> String {
+pub fn render_plain(d: &Diagnostic, sources: &impl FileNames) -> String {
     let mut out = String::new();
     if d.late {
         out.push_str("ipsecmgr: ");

@@ -7,6 +7,8 @@
 //! files ─ syntax::load (lexer, pest grammar) ─▶ statements with spans
 //!       ─ rules::resolve ─▶ Vec<Rule>
 //!       ─ emit ─▶ ipsecctl text │ isakmpd commands │ tags
+//!       ─ gateway ─▶ the include tree of fragments
+//!       ─ lint │ manager ─▶ findings │ plans carried out
 //!       ─ commands
 //! ```
 
@@ -55,6 +57,7 @@ pub mod diag;
 pub mod emit;
 pub mod escape;
 pub mod faults;
+pub mod gateway;
 pub mod json;
 pub mod lint;
 pub mod manager;

@@ -2,31 +2,19 @@
 //! tunnel, and what `apply` would do about it; then the text diff.  Secrets
 //! are redacted throughout.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 use std::fmt::Write as _;
 
 use crate::cli::DiffArgs;
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
-use crate::emit::{ipsecctl, tags};
+use crate::emit::ipsecctl;
+use crate::emit::tags::phase2_tags;
 use crate::manager::fragments::{self, LoadedFrom};
 use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
 use crate::manager::render;
 use crate::manager::tree::Tree;
 use crate::rules::model::{Rule, RuleKind};
-
-/// The phase 2 tags of the ike rules among `rules`.
-pub fn phase2_tags(rules: &[&Rule]) -> BTreeSet<String> {
-    rules
-        .iter()
-        .filter_map(|r| match &r.kind {
-            RuleKind::Ike(i) => Some(tags::ike_tags(i).phase2),
-            _ => None,
-        })
-        .collect()
-}
 
 fn describe(rule: &Rule) -> String {
     let mut s = String::new();

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::{DiffArgs, TreeFormat};
-use crate::commands::diff::phase2_tags;
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
+use crate::emit::tags::phase2_tags;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops;
 use crate::manager::tree::Tree;

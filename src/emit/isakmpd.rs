@@ -14,7 +14,7 @@ use crate::rules::model::{HostAddr, IdKind, Ike, IkeAuth, IkeMode, SaType, Tmode
 use crate::rules::xf::{Auth, Enc, Group, Transforms, Xf};
 
 /// Shown instead of a pre-shared key unless secrets were asked for.
-pub const REDACTED: &str = "<redacted>";
+pub use crate::syntax::secret_tokens::REDACTED;
 
 /// A transform isakmpd has no name for.
 #[derive(Debug, Clone, PartialEq, Eq)]

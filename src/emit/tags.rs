@@ -16,7 +16,9 @@
 //! Addresses appear as the rule names them: as written for IPv4, in
 //! canonical form for IPv6, the interface name for an interface.
 
-use crate::rules::model::Ike;
+use std::collections::BTreeSet;
+
+use crate::rules::model::{Ike, Rule, RuleKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IkeTags {
@@ -76,4 +78,15 @@ pub fn ike_tags(ike: &Ike) -> IkeTags {
         remote_id,
         nat_id,
     }
+}
+
+/// The phase 2 tags of the ike rules among `rules`.
+pub fn phase2_tags(rules: &[&Rule]) -> BTreeSet<String> {
+    rules
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RuleKind::Ike(i) => Some(ike_tags(i).phase2),
+            _ => None,
+        })
+        .collect()
 }

@@ -19,7 +19,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
-use crate::manager::conflicts::{Selector, selectors};
+use crate::gateway::conflicts::{Selector, selectors};
 use crate::rules::model::{Direction, Rule, RuleKind};
 
 /// A network as (address masked to the prefix, prefix).

@@ -1,11 +1,9 @@
 //! The fragment manager: plans and carries out changes to one included file
 //! at a time, touching only that file's tunnels.
 
-pub mod conflicts;
 pub mod edit;
 pub mod exec;
 pub mod fragments;
-pub mod gateway;
 pub mod invariant;
 pub mod ops;
 pub mod pending;
@@ -16,4 +14,9 @@ pub mod render;
 pub mod sections;
 pub mod state;
 pub mod teardown;
-pub mod tree;
+
+// The gateway stage under the names the manager has always used for it.
+pub use crate::gateway::{conflicts, tree};
+pub mod gateway {
+    pub use crate::gateway::{Gateway, GwPath};
+}

@@ -2,7 +2,7 @@
 //! into the statement's token list, which carries the spans.  Values are
 //! kept as written; the resolve stage gives them meaning.
 
-use crate::rules::model::{Direction, FlowType, IkeMode, SaType, Tmode, XfKind};
+use crate::syntax::words::{Direction, FlowType, IkeMode, SaType, Tmode, XfKind};
 
 /// Index of a token within its statement.
 pub type Tok = u32;

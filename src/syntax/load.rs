@@ -72,7 +72,7 @@ pub struct Parsed {
     pub statements: Vec<Statement>,
     pub macros: Macros,
     /// Secret tokens of statements that did not parse.
-    pub unparsed_secrets: Vec<crate::syntax::secrets::SecretToken>,
+    pub unparsed_secrets: Vec<crate::syntax::secret_tokens::SecretToken>,
     pub diags: Vec<Diagnostic>,
     /// Indexed by statement number.
     pub outcomes: Vec<Outcome>,
@@ -254,7 +254,7 @@ impl Loader<'_> {
             match self.parser.parse(&tokens) {
                 Err(tok) => {
                     outcome.syntax_error = Some((tok, tokens[tok as usize].span));
-                    let secrets = crate::syntax::secrets::unparsed_secret_tokens(&tokens);
+                    let secrets = crate::syntax::secret_tokens::unparsed_secret_tokens(&tokens);
                     self.p.unparsed_secrets.extend(secrets);
                 }
                 Ok(Stmt::Empty) => {}
@@ -308,7 +308,7 @@ impl Loader<'_> {
     /// statement is refused as too long.
     fn too_long(&mut self, tokens: &[Token], seq: u32, outcome: &mut Outcome) {
         let end = tokens.len() - 1;
-        let secrets = crate::syntax::secrets::unparsed_secret_tokens(tokens);
+        let secrets = crate::syntax::secret_tokens::unparsed_secret_tokens(tokens);
         self.p.unparsed_secrets.extend(secrets);
         if let Err(tok) = self.parser.parse(tokens)
             && (tok as usize) < end

@@ -8,5 +8,7 @@ pub mod macros;
 pub mod parse;
 pub mod prefetch;
 pub mod recovery;
+pub mod secret_tokens;
 pub mod secrets;
 pub mod source;
+pub mod words;

@@ -16,9 +16,9 @@ use pest::Parser as _;
 use pest::iterators::Pair;
 use pest_derive::Parser;
 
-use crate::rules::model::{Direction, FlowType, IkeMode, SaType, Tmode, XfKind};
 use crate::syntax::ast::*;
 use crate::syntax::lex::{TokKind, Token};
+use crate::syntax::words::{Direction, FlowType, IkeMode, SaType, Tmode, XfKind};
 
 #[derive(Parser)]
 #[grammar = "../grammar/ipsec.pest"]

@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::diag::{FileId, Span};
-use crate::emit::isakmpd::REDACTED;
 use crate::syntax::ast::{KeySpec, Stmt, Tok};
 use crate::syntax::load::{Parsed, Statement};
 use crate::syntax::macros::MacroId;
+pub use crate::syntax::secret_tokens::{REDACTED, SecretToken, unparsed_secret_tokens};
 
 /// The tokens of a statement whose text is a secret.
 pub fn secret_tokens(stmt: &Stmt) -> Vec<Tok> {
@@ -28,15 +28,6 @@ pub fn secret_tokens(stmt: &Stmt) -> Vec<Tok> {
         Stmt::Tcpmd5(t) => hex(&t.authkey).into_iter().collect(),
         _ => Vec::new(),
     }
-}
-
-/// A token holding a secret: where it is, whether a macro supplied it, and
-/// whether it is a pre-shared key (not a key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecretToken {
-    pub span: Span,
-    pub macro_use: Option<MacroId>,
-    pub psk: bool,
 }
 
 /// Every secret token of the statements.
@@ -60,30 +51,6 @@ pub fn secret_spans(statements: &[Statement]) -> Vec<SecretToken> {
 /// Macros whose value ended up (in part) in a secret.
 pub fn secret_macros(secrets: &[SecretToken]) -> HashSet<MacroId> {
     secrets.iter().filter_map(|s| s.macro_use).collect()
-}
-
-/// The secrets of a statement that did not parse, as far as its tokens
-/// tell: whatever follows `psk`, `authkey` or `enckey` (but not `file`).
-/// It may have been meant as a key; nothing may print it either way.
-pub fn unparsed_secret_tokens(tokens: &[crate::syntax::lex::Token]) -> Vec<SecretToken> {
-    use crate::syntax::keyword::Keyword;
-    use crate::syntax::lex::TokKind;
-    tokens
-        .windows(2)
-        .filter_map(|pair| {
-            let psk = match pair[0].kind {
-                TokKind::Keyword(Keyword::Psk) => true,
-                TokKind::Keyword(Keyword::Authkey | Keyword::Enckey) => false,
-                _ => return None,
-            };
-            let value = &pair[1];
-            matches!(value.kind, TokKind::Str(_) | TokKind::Number(_)).then_some(SecretToken {
-                span: value.span,
-                macro_use: value.macro_use,
-                psk,
-            })
-        })
-        .collect()
 }
 
 mod scan;

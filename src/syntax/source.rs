@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::diag::{FileId, Span};
+use crate::diag::{FileId, FileNames, Span};
 
 /// One file as it was read.
 #[derive(Debug, Clone)]
@@ -91,5 +91,11 @@ impl Sources {
             .position(|&b| b == b'\n')
             .map_or(text.len(), |p| start + p);
         &text[line_start..line_end]
+    }
+}
+
+impl FileNames for Sources {
+    fn display_name(&self, id: FileId) -> &str {
+        Sources::display_name(self, id)
     }
 }

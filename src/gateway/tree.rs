@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::compiler::Compiled;
 use crate::diag::FileId;
 use crate::escape::escaped;
-use crate::manager::gateway::Gateway;
+use crate::gateway::Gateway;
 use crate::rules::model::Rule;
 
 /// A file ipsec.conf includes directly.

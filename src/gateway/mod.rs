@@ -1,5 +1,10 @@
 //! The gateway ipsecmgr works on: its paths (under `--root` when given),
-//! its name tables, and compiling files the way the gateway reads them.
+//! its name tables, and compiling files the way the gateway reads them;
+//! its include tree of fragments ([`tree`]) and what conflicts between
+//! them ([`conflicts`]).  Lint and the manager both stand on this stage.
+
+pub mod conflicts;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 

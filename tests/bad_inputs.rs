@@ -1025,7 +1025,7 @@ cases! {
     add_file_duplicating_a_flow => gw(
         |root| vec!["add".into(), home(root, "dup", &tunnel(2, "other-secret-0123456789ab"))],
         1,
-        &["dup.conf: line 4: flow out from 10.0.2.0/24 to 10.2.0.0/16 is already in /etc/ipsec.d/customer-b.conf (line 4)"],
+        &["dup.conf: 4: flow out from 10.0.2.0/24 to 10.2.0.0/16 is already in /etc/ipsec.d/customer-b.conf:4"],
     );
     add_file_of_binary_junk => gw(
         |root| {

@@ -162,7 +162,7 @@ pub fn find(new: &[&Rule], others: &[Other]) -> Vec<String> {
         for s in selectors(rule) {
             if let Some(o) = by_selector.get(&s) {
                 let msg = format!(
-                    "line {}: flow {} is already in {} (line {})",
+                    "{}: flow {} is already in {}:{}",
                     rule.origin.line,
                     s.describe(),
                     o.fragment,
@@ -179,7 +179,7 @@ pub fn find(new: &[&Rule], others: &[Other]) -> Vec<String> {
                 let diff = phase1_differences(&phase1_settings(ike), theirs);
                 if !diff.is_empty() {
                     let msg = format!(
-                        "line {}: phase 1 {tag} is set up differently in {} (line {}): {}; \
+                        "{}: phase 1 {tag} is set up differently in {}:{}: {}; \
                          isakmpd would keep only one",
                         rule.origin.line,
                         o.fragment,

@@ -304,6 +304,33 @@ const CONTRACT: &[(&[&str], i32)] = &[
     (&["rm", "-n", "c1"], 0),
     (&["apply", "-n", "c1"], 0),
     (&["down", "-n", "c1"], 0),
+    (&["compile", "etc/ipsec.d/c1.conf"], 0),
+    (&["compile", "no-such-file.conf"], 2),
+    (&["compile", "--no-such-option"], 2),
+    (&["tags", "etc/ipsec.d/bad.conf"], 1),
+    (&["tags"], 2),
+    (&["diff", "nothing-here"], 1),
+    (&["diff", "c1", "etc/ipsec.d/bad.conf"], 1),
+    (&["diff", "--tree", "only-one"], 2),
+    (&["ls", "--json"], 0),
+    (&["ls", "extra"], 2),
+    (&["status"], 0),
+    (&["status", "c1"], 0),
+    (&["status", "nothing-here"], 1),
+    (&["lint", "etc/ipsec.d/c1.conf"], 0),
+    (&["lint", "etc/ipsec.d/bad.conf"], 1),
+    (&["lint", "--select", "X999"], 2),
+    (&["lint", "no-such-file.conf"], 2),
+    (&["add", "-n", "c3"], 0),
+    (&["add", "-n", "no-such-file.conf"], 2),
+    (&["add"], 2),
+    (&["apply", "-n", "nothing-here"], 1),
+    (&["down", "-n", "nothing-here"], 1),
+    (&["up", "-n", "c1"], 0),
+    (&["up", "-n", "nothing-here"], 1),
+    (&["restart", "-n", "c1"], 0),
+    (&["restart", "-n", "nothing-here"], 1),
+    (&["restart"], 2),
 ];
 
 #[test]
@@ -313,6 +340,7 @@ fn exit_statuses_follow_the_manual() {
         &gw.path("etc/ipsec.d/bad.conf"),
         "ike esp from 10.0.9.0/24 enc\n",
     );
+    write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
     let mut failures = Vec::new();
     for (args, want) in CONTRACT {
         let o = run_in(&gw, gw.root(), args);

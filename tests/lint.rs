@@ -539,3 +539,58 @@ fn every_help_line_has_one_indent_and_counts_are_worded() {
     let got = text(&lint_in(tmp.path(), &["--offline"]));
     assert!(got.ends_with("\n0 errors, 1 warning\n"), "{got}");
 }
+
+#[test]
+fn findings_come_in_file_and_line_order() {
+    // findings of several checks in several files, written so that the
+    // checks would find them out of order: a later file's cross-fragment
+    // finding, then an earlier file's finding of its own at a later line
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = |net: u8, peer: u8, key: &str| {
+        format!(
+            "ike esp from 10.0.{net}.0/24 to 10.1.0.0/16 peer 198.51.100.{peer} psk \"{key}\"\n"
+        )
+    };
+    let files = [
+        (
+            "a.conf",
+            rule(1, 1, "a-long-enough-shared-secret") + &rule(2, 2, "short"),
+        ),
+        (
+            "b.conf",
+            rule(1, 3, "another-long-enough-secret") + &rule(4, 4, "short"),
+        ),
+        (
+            "c.conf",
+            rule(5, 5, "short") + &rule(1, 6, "third-long-enough-secret"),
+        ),
+    ];
+    for (name, text) in &files {
+        fs::write(tmp.path().join(name), text).unwrap();
+        fs::set_permissions(tmp.path().join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["-c", "/dev/null", "lint", "."])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let got = text(&out);
+    let places: Vec<(String, u32)> = got
+        .lines()
+        .filter(|l| l.contains(": error[") || l.contains(": warning["))
+        .map(|l| {
+            let mut parts = l.split(':');
+            let file = parts.next().unwrap().to_string();
+            (file, parts.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert!(
+        places.len() >= 4,
+        "too few findings to judge the order:\n{got}"
+    );
+    assert!(places.iter().any(|(f, _)| f.ends_with("a.conf")), "{got}");
+    assert!(places.iter().any(|(f, _)| f.ends_with("c.conf")), "{got}");
+    let mut sorted = places.clone();
+    sorted.sort();
+    assert_eq!(places, sorted, "{got}");
+}

@@ -136,27 +136,26 @@ fn options_in_readme(command: &str) -> BTreeSet<String> {
     found
 }
 
+/// Commands whose options in `place` differ from their `--help`.
+fn disagreements(place: &str, options: fn(&str) -> BTreeSet<String>) -> Vec<String> {
+    COMMANDS
+        .iter()
+        .filter_map(|command| {
+            let (help, other) = (options_in_help(command), options(command));
+            (help != other).then(|| format!("{command}: --help {help:?}, {place} {other:?}"))
+        })
+        .collect()
+}
+
 #[test]
 fn the_manual_names_the_options_of_every_command() {
-    let mut wrong = Vec::new();
-    for command in COMMANDS {
-        let (help, man) = (options_in_help(command), options_in_manual(command));
-        if help != man {
-            wrong.push(format!("{command}: --help {help:?}, manual {man:?}"));
-        }
-    }
+    let wrong = disagreements("manual", options_in_manual);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
 fn the_readme_names_the_options_of_every_command() {
-    let mut wrong = Vec::new();
-    for command in COMMANDS {
-        let (help, readme) = (options_in_help(command), options_in_readme(command));
-        if help != readme {
-            wrong.push(format!("{command}: --help {help:?}, README {readme:?}"));
-        }
-    }
+    let wrong = disagreements("README", options_in_readme);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 

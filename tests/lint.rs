@@ -241,18 +241,24 @@ fn on_a_live_system_file_modes_are_errors() {
 fn a_directory_is_linted_file_by_file_and_together() {
     let tmp = tempfile::tempdir().unwrap();
     let t = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.100.1 psk \"a-long-enough-shared-secret\"\n";
-    for name in ["a.conf", "b.conf"] {
-        fs::write(tmp.path().join(name), t).unwrap();
-        fs::set_permissions(tmp.path().join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    let got = lint_private_files(tmp.path(), &[("a.conf", t.into()), ("b.conf", t.into())]);
+    assert_eq!(codes(&got), vec!["L102"], "{got}");
+    assert!(got.contains("./b.conf:1:1: error[L102]: flow out from 10.0.1.0/24 to 10.1.0.0/16 is also in ./a.conf:1"), "{got}");
+}
+
+/// Writes `files` (mode 0600) into `dir` and lints the directory with no
+/// settings; the text output.
+fn lint_private_files(dir: &Path, files: &[(&str, String)]) -> String {
+    for (name, text) in files {
+        fs::write(dir.join(name), text).unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o600)).unwrap();
     }
     let out = Command::new(BIN)
         .args(["-c", "/dev/null", "lint", "."])
-        .current_dir(tmp.path())
+        .current_dir(dir)
         .output()
         .unwrap();
-    let got = text(&out);
-    assert_eq!(codes(&got), vec!["L102"], "{got}");
-    assert!(got.contains("./b.conf:1:1: error[L102]: flow out from 10.0.1.0/24 to 10.1.0.0/16 is also in ./a.conf:1"), "{got}");
+    text(&out)
 }
 
 /// Findings as (file name, code, message), from text output.
@@ -565,16 +571,7 @@ fn findings_come_in_file_and_line_order() {
             rule(5, 5, "short") + &rule(1, 6, "third-long-enough-secret"),
         ),
     ];
-    for (name, text) in &files {
-        fs::write(tmp.path().join(name), text).unwrap();
-        fs::set_permissions(tmp.path().join(name), fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let out = Command::new(BIN)
-        .args(["-c", "/dev/null", "lint", "."])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let got = text(&out);
+    let got = lint_private_files(tmp.path(), &files);
     let places: Vec<(String, u32)> = got
         .lines()
         .filter(|l| l.contains(": error[") || l.contains(": warning["))

@@ -1,6 +1,8 @@
 //! The fragment manager: plans and carries out changes to one included file
 //! at a time, touching only that file's tunnels.
 
+pub mod accounted;
+pub mod drift;
 pub mod edit;
 pub mod exec;
 pub mod fragments;
@@ -13,7 +15,9 @@ pub mod redact;
 pub mod render;
 pub mod sections;
 pub mod state;
+pub mod status;
 pub mod teardown;
+pub mod tunnel_state;
 
 // The gateway stage under the names the manager has always used for it.
 pub use crate::gateway::{conflicts, tree};

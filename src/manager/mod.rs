@@ -13,6 +13,7 @@ pub mod plan;
 pub mod plan_json;
 pub mod redact;
 pub mod render;
+pub mod rule_diff;
 pub mod sections;
 pub mod state;
 pub mod status;

@@ -18,6 +18,7 @@ pub mod sections;
 pub mod state;
 pub mod status;
 pub mod teardown;
+pub mod tree_diff;
 pub mod tunnel_state;
 
 // The gateway stage under the names the manager has always used for it.

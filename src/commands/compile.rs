@@ -8,6 +8,7 @@ use crate::compiler::{self, Options};
 use crate::diag::{self, Kind};
 use crate::emit::{self, Action};
 use crate::settings::Settings;
+use crate::syntax::source::Sources;
 use crate::system::files::Root;
 
 /// The file to read: FILE as typed (from the current directory), or the
@@ -49,14 +50,8 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     diags.extend(late);
     diag::sort(&mut diags);
     if args.json {
-        let doc = CompileDoc {
-            file: main_file(args, settings, root),
-            listing: listing.lines().collect(),
-            diagnostics: diags
-                .iter()
-                .map(|d| DiagnosticDoc::of(d, &compiled.parsed.sources))
-                .collect(),
-        };
+        let file = main_file(args, settings, root);
+        let doc = CompileDoc::new(file, &listing, &diags, &compiled.parsed.sources);
         crate::outln!("{}", crate::json::object(&doc));
     } else {
         for d in &diags {
@@ -66,6 +61,12 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
             );
         }
     }
+    exit_status(&diags, args.json)
+}
+
+/// What the diagnostics make of the exit status; without `--json`, a
+/// configuration with errors is also said to be not loaded.
+fn exit_status(diags: &[diag::Diagnostic], json: bool) -> i32 {
     if diags
         .iter()
         .any(|d| d.kind == Kind::FileUnreadable && d.span.is_some_and(|s| s.file == 0))
@@ -73,7 +74,7 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
         // the file itself could not be read: nothing was compiled
         EXIT_USAGE
     } else if diags.iter().any(diag::Diagnostic::is_error) {
-        if !args.json {
+        if !json {
             crate::errln!("ipsecmgr: errors in configuration: rules not loaded");
         }
         EXIT_CONFIG
@@ -91,6 +92,19 @@ struct CompileDoc<'a> {
     diagnostics: Vec<DiagnosticDoc>,
 }
 
+impl<'a> CompileDoc<'a> {
+    fn new(file: String, listing: &'a str, diags: &[diag::Diagnostic], sources: &Sources) -> Self {
+        CompileDoc {
+            file,
+            listing: listing.lines().collect(),
+            diagnostics: diags
+                .iter()
+                .map(|d| DiagnosticDoc::of(d, sources))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct DiagnosticDoc {
     code: &'static str,
@@ -104,7 +118,7 @@ struct DiagnosticDoc {
 }
 
 impl DiagnosticDoc {
-    fn of(d: &diag::Diagnostic, sources: &crate::syntax::source::Sources) -> Self {
+    fn of(d: &diag::Diagnostic, sources: &Sources) -> Self {
         DiagnosticDoc {
             code: d.kind.code(),
             severity: if d.is_error() { "error" } else { "warning" },

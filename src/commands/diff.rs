@@ -1,31 +1,14 @@
-//! `ipsecmgr diff NAME [FILE]`: what replacing a fragment would change, by
-//! tunnel, and what `apply` would do about it; then the text diff.  Secrets
-//! are redacted throughout.
+//! `ipsecmgr diff NAME [FILE]`: what replacing a fragment would change
+//! (computed by [`crate::manager::rule_diff`]), as text or JSON; with
+//! `--tree`, the review of two trees ([`crate::commands::tree_diff`]).
 
-use serde::Serialize;
 use std::fmt::Write as _;
 
 use crate::cli::DiffArgs;
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
-use crate::emit::ipsecctl;
-use crate::emit::tags::phase2_tags;
-use crate::manager::fragments::{self, LoadedFrom};
 use crate::manager::gateway::Gateway;
-use crate::manager::ops::{self, Planned};
-use crate::manager::render;
-use crate::manager::tree::Tree;
-use crate::rules::model::{Rule, RuleKind};
-
-fn describe(rule: &Rule) -> String {
-    let mut s = String::new();
-    match &rule.kind {
-        RuleKind::Flow(f) => ipsecctl::flow(&mut s, f),
-        RuleKind::Sa(sa) => ipsecctl::sa(&mut s, sa, false),
-        RuleKind::Bundle(b) => ipsecctl::bundle(&mut s, b),
-        RuleKind::Ike(_) => s = render::statement(rule, false).unwrap_or_default(),
-    }
-    s.trim_end().replace("\n", " ")
-}
+use crate::manager::ops;
+use crate::manager::rule_diff::{self, DiffReport};
 
 pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     if let Some(trees) = &args.tree {
@@ -37,7 +20,8 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
         crate::errln!("ipsecmgr: diff: {}", e.message());
         return crate::commands::manage::arg_error_status(&e);
     }
-    match report(gw, args) {
+    let name = args.name.as_deref().unwrap_or_default();
+    match rule_diff::report(gw, name, args.file.as_deref()) {
         Ok(r) => {
             if args.json {
                 crate::outln!("{}", crate::json::object(&r));
@@ -58,124 +42,6 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     }
 }
 
-/// What replacing a fragment would change: the facts `diff` prints, as
-/// text or (`--json`) as a document.
-#[derive(Serialize)]
-struct DiffReport {
-    fragment: String,
-    old: String,
-    new: String,
-    tunnels_added: Vec<String>,
-    tunnels_removed: Vec<String>,
-    tunnels_changed: Vec<String>,
-    /// flows and SAs (not ike rules), as ipsecctl prints them
-    other_rules_removed: Vec<String>,
-    other_rules_added: Vec<String>,
-    rekey: Vec<String>,
-    apply: ApplyPreview,
-    /// the unified diff of the text, secrets redacted
-    diff: String,
-    /// the new version has errors (listed in the diff and by `lint`)
-    new_has_errors: bool,
-    #[serde(skip)]
-    plan_text: Vec<String>,
-}
-
-/// What `apply` would do: its plan, nothing (and why), or a refusal.
-#[derive(Serialize)]
-struct ApplyPreview {
-    status: &'static str,
-    message: Option<String>,
-    steps: Vec<crate::manager::plan_json::StepJson>,
-}
-
-/// The report on fragment `args.name`.
-fn report(gw: &Gateway, args: &DiffArgs) -> Result<DiffReport, String> {
-    let name = fragments::resolve(gw, args.name.as_deref().unwrap_or_default())?;
-    let tree = Tree::load(gw);
-    let loaded = fragments::loaded(gw, &tree, &name)?;
-    let (new_text, new) = ops::new_version(gw, &name, args.file.as_deref())?;
-    let old_rules = loaded.rules(&tree);
-    let new_rules: Vec<&Rule> = new.rules.iter().collect();
-    let ch = ops::changes(&old_rules, &new_rules);
-    let old_shown = match &loaded.from {
-        LoadedFrom::Applied(p) => format!("{} (as last applied)", gw.shown(p)),
-        LoadedFrom::Disk(p) => format!("{} (as included; no applied copy)", gw.shown(p)),
-    };
-    let new_shown = args
-        .file
-        .clone()
-        .unwrap_or_else(|| fragments::file_of(gw, &name).gateway);
-    let (before, after) = (phase2_tags(&ch.removed), phase2_tags(&ch.added));
-    let others = |rules: &[&Rule]| -> Vec<String> {
-        rules
-            .iter()
-            .filter(|r| !matches!(r.kind, RuleKind::Ike(_)))
-            .map(|r| describe(r))
-            .collect()
-    };
-    let redact = ops::tree_redactor(gw, &tree);
-    let (apply, plan_text) = match ops::plan_apply(
-        gw,
-        &tree,
-        &name,
-        &loaded,
-        &new_text,
-        &new,
-        args.file.is_some(),
-    ) {
-        Ok(Planned::Plan(plan)) => (
-            ApplyPreview {
-                status: "plan",
-                message: None,
-                steps: crate::manager::plan_json::steps(&plan, &redact),
-            },
-            plan.render(&redact).lines().map(str::to_string).collect(),
-        ),
-        Ok(Planned::Nothing(why)) => (
-            ApplyPreview {
-                status: "nothing",
-                message: Some(why),
-                steps: Vec::new(),
-            },
-            Vec::new(),
-        ),
-        Err(e) => (
-            ApplyPreview {
-                status: "refused",
-                message: Some(e),
-                steps: Vec::new(),
-            },
-            Vec::new(),
-        ),
-    };
-    let old_text = match (&loaded.compiled, tree.fragment(&name)) {
-        (Some(c), _) => ops::redacted_text(c, &loaded.text),
-        (None, Some(f)) => ops::redacted_file(&tree.compiled, f.file, &loaded.text),
-        (None, None) => String::new(),
-    };
-    let new_shown_text = ops::redacted_text(&new, &new_text);
-    let diff = similar::TextDiff::from_lines(&old_text, &new_shown_text)
-        .unified_diff()
-        .header(&old_shown, &new_shown)
-        .to_string();
-    Ok(DiffReport {
-        fragment: name,
-        old: old_shown,
-        new: new_shown,
-        tunnels_added: after.difference(&before).cloned().collect(),
-        tunnels_removed: before.difference(&after).cloned().collect(),
-        tunnels_changed: before.intersection(&after).cloned().collect(),
-        other_rules_removed: others(&ch.removed),
-        other_rules_added: others(&ch.added),
-        rekey: ch.rekey.iter().map(|t| t.to_string()).collect(),
-        apply,
-        diff,
-        new_has_errors: new.has_errors(),
-        plan_text,
-    })
-}
-
 /// The report as `diff` prints it.
 fn render_text(r: &DiffReport) -> String {
     let mut out = String::new();
@@ -184,6 +50,17 @@ fn render_text(r: &DiffReport) -> String {
         "fragment {}\nold: {}\nnew: {}",
         r.fragment, r.old, r.new
     );
+    rules_text(&mut out, r);
+    apply_text(&mut out, r);
+    if !r.diff.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&r.diff);
+    }
+    out
+}
+
+/// Tunnels, flows and SAs changed, and the peers that re-key.
+fn rules_text(out: &mut String, r: &DiffReport) {
     let _ = writeln!(out, "\ntunnels:");
     for (what, tags) in [
         ("added  ", &r.tunnels_added),
@@ -213,6 +90,10 @@ fn render_text(r: &DiffReport) -> String {
     for tag in &r.rekey {
         let _ = writeln!(out, "  {tag}");
     }
+}
+
+/// What `apply` would do.
+fn apply_text(out: &mut String, r: &DiffReport) {
     let _ = writeln!(out, "\napply would:");
     match (r.apply.status, &r.apply.message) {
         ("plan", _) => {
@@ -230,9 +111,4 @@ fn render_text(r: &DiffReport) -> String {
             }
         }
     }
-    if !r.diff.is_empty() {
-        let _ = writeln!(out);
-        out.push_str(&r.diff);
-    }
-    out
 }

@@ -322,10 +322,9 @@ mod tests {
     use crate::system::files::Root;
     use crate::system::names::Names;
 
-    /// Looking closely only at rules that share a name gives what looking
-    /// at every rule gives, whichever rule is taken away.
-    #[test]
-    fn the_shortcut_keeps_what_every_rule_keeps() {
+    /// Tunnels that share peers, identities, keys and connection names in
+    /// every way the sections allow.
+    fn shared_names() -> crate::compiler::Compiled {
         let text = "\
 ike esp from 10.1.0.0/24 to 10.2.0.0/24 peer 192.0.2.1 psk \"k1-0123456789\"
 ike esp from 10.1.1.0/24 to 10.2.1.0/24 peer 192.0.2.1 psk \"k1-0123456789\"
@@ -349,6 +348,43 @@ ike esp from 10.14.0.0/24 to 10.15.0.0/24 peer 192.0.2.7 srcid a.example psk \"k
         };
         let c = compile_text("t", text.as_bytes().to_vec(), &opts);
         assert!(!c.has_errors(), "{:?}", c.diags);
+        c
+    }
+
+    /// Two views of what stays agree on everything rule `i` names.
+    fn assert_same_kept(i: usize, theirs: &IkeSections, fast: &Kept, full: &Kept) {
+        let mine: Vec<&String> = theirs
+            .phase1_sections
+            .iter()
+            .chain(&theirs.id_sections)
+            .chain(&theirs.phase2_sections)
+            .chain(&theirs.network_ids)
+            .collect();
+        for section in mine {
+            assert_eq!(
+                fast.sections.contains(section),
+                full.sections.contains(section),
+                "rule {i}: {section}"
+            );
+        }
+        assert_eq!(
+            fast.phase1.contains(&theirs.phase1),
+            full.phase1.contains(&theirs.phase1),
+            "rule {i}"
+        );
+        assert_eq!(
+            fast.phase1_key(&theirs.phase1_key),
+            full.phase1_key(&theirs.phase1_key)
+        );
+        let removed = std::slice::from_ref(theirs);
+        assert_eq!(cleanup(removed, fast), cleanup(removed, full), "rule {i}");
+    }
+
+    /// Looking closely only at rules that share a name gives what looking
+    /// at every rule gives, whichever rule is taken away.
+    #[test]
+    fn the_shortcut_keeps_what_every_rule_keeps() {
+        let c = shared_names();
         let ikes: Vec<&Ike> = c
             .rules
             .iter()
@@ -369,31 +405,7 @@ ike esp from 10.14.0.0/24 to 10.15.0.0/24 peer 192.0.2.7 srcid a.example psk \"k
             for ike in &remaining {
                 full.add(&ike_sections(ike));
             }
-            let mine: Vec<&String> = theirs
-                .phase1_sections
-                .iter()
-                .chain(&theirs.id_sections)
-                .chain(&theirs.phase2_sections)
-                .chain(&theirs.network_ids)
-                .collect();
-            for section in mine {
-                assert_eq!(
-                    fast.sections.contains(section),
-                    full.sections.contains(section),
-                    "rule {i}: {section}"
-                );
-            }
-            assert_eq!(
-                fast.phase1.contains(&theirs.phase1),
-                full.phase1.contains(&theirs.phase1),
-                "rule {i}"
-            );
-            assert_eq!(
-                fast.phase1_key(&theirs.phase1_key),
-                full.phase1_key(&theirs.phase1_key)
-            );
-            let removed = std::slice::from_ref(&theirs);
-            assert_eq!(cleanup(removed, &fast), cleanup(removed, &full), "rule {i}");
+            assert_same_kept(i, &theirs, &fast, &full);
         }
     }
 }

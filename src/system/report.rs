@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::system::files::io_reason;
+use crate::system::ipsecctl::Ipsecctl;
 
 /// One SA isakmpd reports: `SA name: NAME (Phase N/...)` and the transport
 /// line `src: A dst: B` under it.
@@ -144,6 +145,17 @@ pub fn parse_show_all(text: &str) -> KernelState {
     state
 }
 
+/// The kernel's flows and SAs: runs `ipsecctl -sa` (for at most `timeout`).
+pub fn kernel_state(ipsecctl: &Path, timeout: Duration) -> Result<KernelState, String> {
+    let mut ctl = Ipsecctl::new(ipsecctl);
+    ctl.timeout = timeout;
+    match ctl.run(&["-sa".to_string()]) {
+        Ok(o) if o.success => Ok(parse_show_all(&o.stdout)),
+        Ok(o) => Err(format!("ipsecctl -sa failed: {}", o.failure())),
+        Err(e) => Err(e),
+    }
+}
+
 /// The result file may hold this much; more is not isakmpd's answer.
 const RESULT_LIMIT: u64 = 256 << 20;
 
@@ -187,6 +199,25 @@ pub fn isakmpd_get(
     let text = String::from_utf8_lossy(&answer);
     let value = text.trim_end_matches('\n');
     Ok((!value.is_empty()).then(|| value.to_string()))
+}
+
+/// A list-valued configuration value (`C get [SECTION]:TAG`), as the list
+/// isakmpd reads from it (conf.c: conf_get_list splits at commas and trims
+/// blanks); empty when it has none.
+pub fn isakmpd_get_list(
+    fifo: &Path,
+    result: &Path,
+    section: &str,
+    tag: &str,
+    wait: Duration,
+) -> Result<Vec<String>, String> {
+    let value = isakmpd_get(fifo, result, section, tag, wait)?;
+    Ok(value
+        .unwrap_or_default()
+        .split(',')
+        .map(|c| c.trim_matches([' ', '\t']).to_string())
+        .filter(|c| !c.is_empty())
+        .collect())
 }
 
 /// Sends `line`, whose answer isakmpd writes to the result file, and

@@ -1,0 +1,27 @@
+//! A checkout of a gateway's files: a directory holding its etc/ipsec.conf,
+//! read the way that gateway would read it (for `diff --tree`).
+
+use std::path::Path;
+
+use crate::gateway::Gateway;
+use crate::gateway::tree::Tree;
+use crate::settings::Settings;
+use crate::system::files::Root;
+
+/// The include tree of the checkout in `dir`, with its own settings file
+/// if it has one; settings given with -c (and no --root) apply instead.
+/// Names only its name tables hold are resolved: nothing goes to the
+/// system resolver.
+pub fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let root = Root(Some(dir.to_path_buf()));
+    let settings = match &gw.settings.source {
+        // settings given with -c apply to both trees
+        Some(_) if gw.root.0.is_none() => Settings::load(gw.settings.source.as_deref(), &root),
+        _ => Settings::load(None, &root),
+    }
+    .map_err(|e| e.0)?;
+    Ok(Tree::load(&Gateway::new(settings, root, true)))
+}

@@ -1,0 +1,144 @@
+//! What `ls` lists: each fragment ipsec.conf includes, its rules by kind,
+//! its tags, and whether what is loaded is what is on disk; and the
+//! clean-ups still pending.
+
+use std::fs;
+
+use serde::Serialize;
+
+use crate::emit::tags;
+use crate::manager::gateway::Gateway;
+use crate::manager::state;
+use crate::manager::teardown::ikes;
+use crate::manager::tree::{Fragment, Missing, Tree};
+use crate::rules::model::{Rule, RuleKind};
+
+/// One fragment, as `ls` shows it.
+#[derive(Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub path: String,
+    pub line: u32,
+    pub flows: usize,
+    pub sas: usize,
+    pub ike: usize,
+    /// applied (the applied copy is the file), modified (it is not),
+    /// unmanaged (no applied copy), or missing (the file included is gone)
+    pub state: &'static str,
+    /// `down` took its connections off isakmpd's lists; `up` puts them back
+    pub held_down: bool,
+    pub phase1: Vec<String>,
+    pub phase2: Vec<String>,
+    /// For a modified fragment: how the file on disk differs from what is
+    /// loaded (its applied copy), tunnel by phase 2 tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applied: Option<NotApplied>,
+}
+
+/// Tunnels the file on disk adds or drops, against the applied copy.
+#[derive(Serialize, Default)]
+pub struct NotApplied {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// The fragments in the order ipsec.conf includes them, and the pending
+/// clean-ups, each described on one line (they may be of fragments
+/// already removed).
+pub struct Listing {
+    pub fragments: Vec<Entry>,
+    pub pending: Vec<String>,
+}
+
+pub fn listing(gw: &Gateway, tree: &Tree) -> Listing {
+    let held = state::held_fragments(gw);
+    let mut fragments: Vec<Entry> = tree
+        .fragments
+        .iter()
+        .map(|f| entry(gw, tree, f, &held))
+        .collect();
+    fragments.extend(tree.missing(gw).iter().map(|m| missing_entry(m, &held)));
+    fragments.sort_by_key(|e| e.line);
+    let pending = state::pending_cleanups(gw)
+        .iter()
+        .map(state::describe)
+        .collect();
+    Listing { fragments, pending }
+}
+
+fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Entry {
+    let rules: Vec<&Rule> = tree.rules_of(f).collect();
+    let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
+    let own = ikes(rules.iter().copied());
+    let copy = fs::read(gw.applied_copy(&f.name));
+    let state = match &copy {
+        Err(_) => "unmanaged",
+        Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| &disk == copy) => "applied",
+        Ok(_) => "modified",
+    };
+    let phase2 = unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect());
+    let not_applied = match &copy {
+        Ok(copy) if state == "modified" => Some(not_applied(gw, &f.name, copy, &phase2)),
+        _ => None,
+    };
+    Entry {
+        name: f.name.clone(),
+        path: f.gateway_path.clone(),
+        line: f.include_line,
+        flows: count(|k| matches!(k, RuleKind::Flow(_))),
+        sas: count(|k| matches!(k, RuleKind::Sa(_))),
+        ike: own.len(),
+        state,
+        held_down: held.contains_key(&f.name),
+        phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
+        phase2,
+        not_applied,
+    }
+}
+
+/// An include line whose file is gone: it loads nothing.
+fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
+    Entry {
+        name: m.name.clone(),
+        path: m.gateway_path.clone(),
+        line: m.include_line,
+        flows: 0,
+        sas: 0,
+        ike: 0,
+        state: "missing",
+        held_down: held.contains_key(&m.name),
+        phase1: Vec::new(),
+        phase2: Vec::new(),
+        not_applied: None,
+    }
+}
+
+/// The phase 2 tags of the fragment's applied copy and of its file, compared.
+fn not_applied(gw: &Gateway, name: &str, copy: &[u8], on_disk: &[String]) -> NotApplied {
+    let applied = gw.compile_text(&gw.shown(&gw.applied_copy(name)), copy);
+    let loaded: Vec<String> = unique(
+        ikes(applied.rules.iter())
+            .iter()
+            .map(|i| tags::ike_tags(i).phase2)
+            .collect(),
+    );
+    NotApplied {
+        added: on_disk
+            .iter()
+            .filter(|t| !loaded.contains(t))
+            .cloned()
+            .collect(),
+        removed: loaded
+            .iter()
+            .filter(|t| !on_disk.contains(t))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Each once, in the order first seen.
+fn unique(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
+}

@@ -1,0 +1,234 @@
+//! The live state of each fragment's tunnels, for `status`: from
+//! `ipsecctl -sa` and isakmpd's `S` report, what is live that no fragment
+//! accounts for, and how isakmpd's connection list differs from the
+//! fragments' (drift).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::compiler::Compiled;
+use crate::escape::escaped;
+use crate::manager::accounted::{self, FlowKey, Known, Strays, flow_keys, rule_peer};
+use crate::manager::drift::{Drift, drift};
+use crate::manager::fragments;
+use crate::manager::gateway::Gateway;
+use crate::manager::sections::ike_sections;
+use crate::manager::state;
+use crate::manager::teardown::ikes;
+use crate::manager::tree::{Fragment, Tree};
+use crate::manager::tunnel_state::{SaIndex, tunnel_state};
+use crate::rules::model::{Rule, RuleKind};
+use crate::system::report::{self, IsakmpdSa, KernelState};
+
+/// How long isakmpd has to write its report.
+const REPORT_WAIT: Duration = Duration::from_secs(3);
+
+/// How long isakmpd has to answer `C get`, once it has answered `S`: it
+/// reads its FIFO in order, so the answer follows at once.
+const GET_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+pub struct Tunnel {
+    pub phase2: String,
+    pub phase1: String,
+    /// up, negotiating, phase1-only (half up), or down
+    pub state: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct FragmentState {
+    pub name: String,
+    /// taken down with `down`, to stay down until `up`
+    pub held_down: bool,
+    pub tunnels: Vec<Tunnel>,
+    /// flow rules (not from ike) and whether the kernel has them
+    pub flows_loaded: usize,
+    pub flows: usize,
+    /// ipsec.conf includes it, but its file does not exist
+    pub missing: bool,
+}
+
+impl FragmentState {
+    /// An included fragment whose file does not exist: it loads nothing.
+    fn missing(name: String) -> Self {
+        FragmentState {
+            name,
+            held_down: false,
+            tunnels: Vec::new(),
+            flows_loaded: 0,
+            flows: 0,
+            missing: true,
+        }
+    }
+}
+
+/// What `status` reports.
+#[derive(Serialize)]
+pub struct Status {
+    pub fragments: Vec<FragmentState>,
+    pub unaccounted_isakmpd_sas: Vec<String>,
+    pub unaccounted_flows: Vec<String>,
+    pub unaccounted_sas: Vec<String>,
+    /// `None` when isakmpd could not be asked.
+    pub drift: Option<Drift>,
+    /// Phase 1 clean-ups waiting for an exchange in flight to end.
+    pub pending_cleanups: Vec<String>,
+    /// Why drift was not checked, when it was not.
+    #[serde(skip)]
+    pub drift_unchecked: Option<String>,
+}
+
+/// Which fragment `status NAME` means: `None` without a NAME; an error
+/// when NAME names no fragment ipsec.conf includes.
+pub fn only_fragment(
+    gw: &Gateway,
+    tree: &Tree,
+    arg: Option<&str>,
+) -> Result<Option<String>, String> {
+    let Some(arg) = arg else {
+        return Ok(None);
+    };
+    let name = fragments::resolve(gw, arg)?;
+    if tree.fragment(&name).is_some() || tree.missing(gw).iter().any(|m| m.name == name) {
+        Ok(Some(name))
+    } else {
+        Err(format!("no fragment {}", escaped(&name)))
+    }
+}
+
+/// The live state of the fragments (of `only`, when given).  An error when
+/// the kernel's flows and SAs or isakmpd's SAs cannot be read; when only
+/// isakmpd's connection list cannot be, drift is left unchecked.
+pub fn status(gw: &Gateway, tree: &Tree, only: Option<&str>) -> Result<Status, String> {
+    let kernel = report::kernel_state(&gw.ipsecctl, gw.ipsecctl_timeout)?;
+    let sas = report::parse_sa_report(&report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT)?);
+    let (mut status, known) = gather(gw, tree, only, &kernel, &sas);
+    let held = state::held_fragments(gw);
+    for f in &mut status.fragments {
+        f.held_down = held.contains_key(&f.name);
+    }
+    status.pending_cleanups = state::pending_cleanups(gw)
+        .iter()
+        .filter(|p| only.is_none_or(|n| n == p.fragment))
+        .map(state::describe)
+        .collect();
+    let held_down: HashSet<String> = state::held_down(gw).into_iter().collect();
+    let connections =
+        report::isakmpd_get_list(&gw.fifo, &gw.result, "Phase 2", "Connections", GET_WAIT);
+    match connections {
+        Ok(list) => status.drift = Some(drift(&known.connections, &held_down, &list, only)),
+        Err(e) => status.drift_unchecked = Some(e),
+    }
+    Ok(status)
+}
+
+/// The applied copy of a fragment, compiled, if it has one.  Looked up by
+/// the fragment itself, not by name: one lookup per fragment keeps status
+/// linear in their number.
+fn applied(gw: &Gateway, f: &Fragment) -> Option<Compiled> {
+    let copy = gw.applied_copy(&f.name);
+    let text = std::fs::read(&copy).ok()?;
+    Some(gw.compile_text(&gw.shown(&copy), &text))
+}
+
+/// The rules a fragment loaded: its applied copy's, else its own in the tree.
+fn loaded_rules<'a>(tree: &'a Tree, f: &'a Fragment, copy: &'a Option<Compiled>) -> Vec<&'a Rule> {
+    match copy {
+        Some(c) => c.rules.iter().collect(),
+        None => tree.rules_of(f).collect(),
+    }
+}
+
+/// One fragment's tunnels and flows, as the live state has them; what it
+/// accounts for goes into `known`.
+fn fragment_state(
+    name: &str,
+    rules: &[&Rule],
+    index: &SaIndex,
+    live: &HashSet<FlowKey>,
+    known: &mut Known,
+) -> FragmentState {
+    let mut tunnels = Vec::new();
+    for ike in ikes(rules.iter().copied()) {
+        let s = ike_sections(ike);
+        known.add_tunnel(Some(name), &s);
+        tunnels.push(Tunnel {
+            state: tunnel_state(index, &s.phase1, &s.phase2, s.peer_address.as_deref()),
+            phase2: s.phase2,
+            phase1: s.phase1,
+        });
+    }
+    let flow_rules: Vec<&&Rule> = rules
+        .iter()
+        .filter(|r| matches!(r.kind, RuleKind::Flow(_)))
+        .collect();
+    let flows_loaded = flow_rules
+        .iter()
+        .filter(|r| flow_keys(r).iter().all(|k| live.contains(k)))
+        .count();
+    FragmentState {
+        name: name.to_string(),
+        held_down: false,
+        tunnels,
+        flows_loaded,
+        flows: flow_rules.len(),
+        missing: false,
+    }
+}
+
+/// The fragments' states and the strays; what the configuration accounts
+/// for comes back too, for drift.  Every fragment is accounted for, even
+/// with `only`: a stray is what no fragment has.
+fn gather(
+    gw: &Gateway,
+    tree: &Tree,
+    only: Option<&str>,
+    kernel: &KernelState,
+    sas: &[IsakmpdSa],
+) -> (Status, Known) {
+    let index = SaIndex::new(sas);
+    let live: HashSet<FlowKey> = kernel.flows.iter().map(accounted::live_flow_key).collect();
+    let mut known = Known::default();
+    known.add_rules(&tree.compiled.rules);
+    let mut fragments = Vec::new();
+    let mut only_peers = HashSet::new();
+    for f in &tree.fragments {
+        let copy = applied(gw, f);
+        let rules = loaded_rules(tree, f, &copy);
+        let state = fragment_state(&f.name, &rules, &index, &live, &mut known);
+        if only.is_none_or(|n| n == f.name) {
+            if only.is_some() {
+                only_peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
+            }
+            fragments.push(state);
+        }
+    }
+    let missing = tree.missing(gw).into_iter();
+    fragments.extend(
+        missing
+            .filter(|m| only.is_none_or(|n| n == m.name))
+            .map(|m| FragmentState::missing(m.name)),
+    );
+    for ike in ikes(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i])) {
+        known.add_tunnel(None, &ike_sections(ike));
+    }
+    let strays = accounted::strays(&known, kernel, sas, only.map(|_| &only_peers));
+    (Status::of(fragments, strays), known)
+}
+
+impl Status {
+    /// Before what the state directory and isakmpd's lists add.
+    fn of(fragments: Vec<FragmentState>, strays: Strays) -> Self {
+        Status {
+            fragments,
+            unaccounted_isakmpd_sas: strays.isakmpd_sas,
+            unaccounted_flows: strays.flows,
+            unaccounted_sas: strays.kernel_sas,
+            drift: None,
+            pending_cleanups: Vec::new(),
+            drift_unchecked: None,
+        }
+    }
+}

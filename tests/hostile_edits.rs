@@ -231,6 +231,15 @@ cases! {
         stdout: &["e\\x1b[31m ", "/etc/ipsec.d/e\\x1b[31m.conf"],
         ..refused(|_| Vec::new(), &[])
     };
+    tags_escapes_a_file_s_errors => Case {
+        setup: |gw| {
+            gw.write("bad\x1b[2J.conf", "flow esp from\n");
+            vec!["tags".into(), gw.path("bad\x1b[2J.conf").into_os_string()]
+        },
+        code: 1,
+        stderr: &["bad\\x1b[2J.conf: 1: syntax error"],
+        ..refused(|_| Vec::new(), &[])
+    };
     lint_escapes_file_names => Case {
         setup: |gw| {
             gw.write("bad\x1b[2J.conf", "flow esp from\n");

@@ -106,7 +106,13 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
     let mut failed = false;
     if let Target::File(compiled) = &target {
         for d in compiled.diags.iter().filter(|d| d.is_error()) {
-            crate::err!("{}", crate::diag::render_plain(d, &compiled.parsed.sources));
+            crate::err!(
+                "{}",
+                crate::escape::escaped_lines(&crate::diag::render_plain(
+                    d,
+                    &compiled.parsed.sources
+                ))
+            );
         }
         failed = compiled.has_errors();
     }

@@ -3,10 +3,15 @@
 //! mutating run also finishes the phase 1 clean-ups left pending by an
 //! earlier one, once no exchange with their peer is in flight
 //! ([`crate::manager::pending`]).
+//!
+//! One driver ([`drive`]) runs every command; what it finds is told to a
+//! [`Reporter`]: [`Text`] here, or the JSON document of
+//! [`crate::commands::manage_json`].
 
 use std::time::Duration;
 
 use crate::cli::{AddArgs, ApplyArgs, NameArgs};
+use crate::commands::manage_json::JsonReport;
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::diag;
 use crate::manager::exec;
@@ -14,6 +19,7 @@ use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
 use crate::manager::pending;
+use crate::manager::plan::Plan;
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
@@ -49,79 +55,183 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
     }
 }
 
+/// How a run tells what it finds and does.  The methods returning a status
+/// end the run.
+pub trait Reporter {
+    /// The fragment the command is about, once known.
+    fn fragment(&mut self, _name: &str) {}
+    /// A FILE argument that was refused or could not be read.
+    fn arg_error(&mut self, op: &str, e: &ops::ArgError) -> i32;
+    /// A message of the run: recovering an interrupted one, settling
+    /// clean-ups.
+    fn say(&mut self, msg: String);
+    /// A warning from carrying the plan out.
+    fn warn(&mut self, msg: String);
+    /// A dry run begins.
+    fn dry_run(&mut self, gw: &Gateway);
+    /// An interrupted earlier run was completed or rolled back.
+    fn recovered(&mut self, done: String);
+    /// The tree was loaded.
+    fn tree(&mut self, gw: &Gateway, tree: &Tree);
+    /// The run could not go on (the lock, the recovery).
+    fn failed(&mut self, why: String) -> i32;
+    /// The command was refused.
+    fn refused(&mut self, op: &str, why: String) -> i32;
+    /// The command was refused on a gateway without state, before the
+    /// tree was reported.
+    fn refused_without_state(&mut self, gw: &Gateway, tree: &Tree, op: &str, why: String) -> i32;
+    /// There was nothing to do.
+    fn nothing(&mut self, why: String) -> i32;
+    /// The plan, before it is carried out.
+    fn plan(&mut self, gw: &Gateway, tree: &Tree, plan: &Plan);
+    /// The end of a dry run.
+    fn planned(&mut self, plan: &Plan) -> i32;
+    /// The plan was carried out, or failed; pending clean-ups are settled
+    /// after this, then [`Reporter::finish`] ends the run.
+    fn executed(&mut self, op: &str, plan: &Plan, result: &Result<(), String>);
+    fn finish(&mut self, plan: &Plan, result: Result<(), String>) -> i32;
+}
+
+/// The text output: the plan and results on stdout, messages on stderr.
+pub struct Text;
+
+impl Reporter for Text {
+    fn arg_error(&mut self, op: &str, e: &ops::ArgError) -> i32 {
+        say(&format!("{op}: {}", e.message()));
+        arg_error_status(e)
+    }
+
+    fn say(&mut self, msg: String) {
+        say(&msg);
+    }
+
+    fn warn(&mut self, msg: String) {
+        say(&format!("warning: {msg}"));
+    }
+
+    fn dry_run(&mut self, gw: &Gateway) {
+        warn_pending(gw);
+    }
+
+    fn recovered(&mut self, done: String) {
+        say(&done);
+    }
+
+    fn tree(&mut self, gw: &Gateway, tree: &Tree) {
+        warn_tree(gw, tree);
+    }
+
+    fn failed(&mut self, why: String) -> i32 {
+        say(&why);
+        EXIT_CONFIG
+    }
+
+    fn refused(&mut self, op: &str, why: String) -> i32 {
+        say(&format!("{op}: {why}"));
+        EXIT_CONFIG
+    }
+
+    fn refused_without_state(&mut self, gw: &Gateway, tree: &Tree, op: &str, why: String) -> i32 {
+        warn_tree(gw, tree);
+        self.refused(op, why)
+    }
+
+    fn nothing(&mut self, why: String) -> i32 {
+        crate::outln!("{}", crate::escape::escaped_lines(&why));
+        EXIT_OK
+    }
+
+    fn plan(&mut self, gw: &Gateway, tree: &Tree, plan: &Plan) {
+        crate::out!(
+            "{}",
+            crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, tree)))
+        );
+    }
+
+    fn planned(&mut self, _plan: &Plan) -> i32 {
+        EXIT_OK
+    }
+
+    fn executed(&mut self, op: &str, plan: &Plan, result: &Result<(), String>) {
+        match result {
+            Ok(()) => {
+                crate::outln!("{op}: done");
+                for note in &plan.notes {
+                    crate::outln!("{note}");
+                }
+            }
+            Err(e) => say(&format!("{op}: {e}")),
+        }
+    }
+
+    fn finish(&mut self, _plan: &Plan, result: Result<(), String>) -> i32 {
+        match result {
+            Ok(()) => EXIT_OK,
+            Err(_) => EXIT_CONFIG,
+        }
+    }
+}
+
+/// A run of a mutating command.
+pub struct Run {
+    /// The command as the lock and the journal name it: `rm customer-a`.
+    pub op: String,
+    pub dry_run: bool,
+    /// `--wait`: how long to wait for the clean-ups the plan leaves pending.
+    pub wait: Option<u64>,
+}
+
 /// Locks, recovers an interrupted run, finishes pending clean-ups that can
-/// be, loads the tree, plans with `planner`, then prints or executes the
-/// plan; after it, finishes what it left pending, waiting up to `wait`.
-pub fn run_planned(
+/// be, loads the tree, plans with `planner`, then reports the plan (-n) or
+/// executes it; after it, finishes what it left pending, waiting up to
+/// `wait`.
+pub fn drive(
     gw: &Gateway,
-    op: &str,
-    dry_run: bool,
-    wait: Option<u64>,
+    run: &Run,
+    rep: &mut dyn Reporter,
     planner: impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
 ) -> i32 {
-    if !dry_run
+    let op = run.op.as_str();
+    if !run.dry_run
         && !gw.state_dir.exists()
-        && let Some(status) = refused_before_any_state(gw, op, &planner)
+        && let Some(status) = refused_before_any_state(gw, op, rep, &planner)
     {
         return status;
     }
-    let _lock = if dry_run {
-        warn_pending(gw);
+    let _lock = if run.dry_run {
+        rep.dry_run(gw);
         None
     } else {
         match Lock::acquire(&gw.state_dir, op, LOCK_WAIT) {
             Ok(lock) => Some(lock),
-            Err(e) => {
-                say(&e);
-                return EXIT_CONFIG;
-            }
+            Err(e) => return rep.failed(e),
         }
     };
-    if !dry_run {
-        match exec::recover(gw, &mut |m| say(&m)) {
-            Ok(Some(done)) => say(&done),
+    if !run.dry_run {
+        match exec::recover(gw, &mut |m| rep.say(m)) {
+            Ok(Some(done)) => rep.recovered(done),
             Ok(None) => {}
-            Err(e) => {
-                say(&e);
-                return EXIT_CONFIG;
-            }
+            Err(e) => return rep.failed(e),
         }
-        pending::finish(gw, None, &mut |m| say(&m));
+        pending::finish(gw, None, &mut |m| rep.say(m));
     }
     let tree = Tree::load(gw);
-    warn_tree(gw, &tree);
+    rep.tree(gw, &tree);
     let plan = match planner(gw, &tree) {
-        Err(e) => {
-            say(&format!("{op}: {e}"));
-            return EXIT_CONFIG;
-        }
-        Ok(Planned::Nothing(why)) => {
-            crate::outln!("{}", crate::escape::escaped_lines(&why));
-            return EXIT_OK;
-        }
+        Err(e) => return rep.refused(op, e),
+        Ok(Planned::Nothing(why)) => return rep.nothing(why),
         Ok(Planned::Plan(plan)) => plan,
     };
-    crate::out!(
-        "{}",
-        crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, &tree)))
-    );
-    if dry_run {
-        return EXIT_OK;
+    rep.plan(gw, &tree, &plan);
+    if run.dry_run {
+        return rep.planned(&plan);
     }
-    match exec::execute(gw, &plan, &mut |m| say(&format!("warning: {m}"))) {
-        Ok(()) => {
-            crate::outln!("{op}: done");
-            for note in &plan.notes {
-                crate::outln!("{note}");
-            }
-            pending::finish(gw, wait.map(Duration::from_secs), &mut |m| say(&m));
-            EXIT_OK
-        }
-        Err(e) => {
-            say(&format!("{op}: {e}"));
-            EXIT_CONFIG
-        }
+    let result = exec::execute(gw, &plan, &mut |m| rep.warn(m));
+    rep.executed(op, &plan, &result);
+    if result.is_ok() {
+        pending::finish(gw, run.wait.map(Duration::from_secs), &mut |m| rep.say(m));
     }
+    rep.finish(&plan, result)
 }
 
 /// On a gateway without a state directory yet, plans once without the
@@ -132,38 +242,29 @@ pub fn run_planned(
 fn refused_before_any_state(
     gw: &Gateway,
     op: &str,
+    rep: &mut dyn Reporter,
     planner: &impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
 ) -> Option<i32> {
     let tree = Tree::load(gw);
     match planner(gw, &tree) {
-        Err(e) => {
-            warn_tree(gw, &tree);
-            say(&format!("{op}: {e}"));
-            Some(EXIT_CONFIG)
-        }
-        Ok(Planned::Nothing(why)) => {
-            crate::outln!("{}", crate::escape::escaped_lines(&why));
-            Some(EXIT_OK)
-        }
+        Err(e) => Some(rep.refused_without_state(gw, &tree, op, e)),
+        Ok(Planned::Nothing(why)) => Some(rep.nothing(why)),
         Ok(Planned::Plan(_)) => None,
     }
 }
 
-pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
-    if args.output.json {
-        return crate::commands::manage_json::add(gw, args);
+/// The reporter `--json` asks for, or the text one.
+fn reporter<'a>(
+    gw: &'a Gateway,
+    command: &'static str,
+    dry_run: bool,
+    output: &'a crate::cli::PlanOutput,
+) -> Box<dyn Reporter + 'a> {
+    if output.json {
+        Box::new(JsonReport::new(gw, command, dry_run, output))
+    } else {
+        Box::new(Text)
     }
-    let src = match ops::source(gw, &args.file) {
-        Ok(s) => s,
-        Err(e) => {
-            say(&format!("add: {}", e.message()));
-            return arg_error_status(&e);
-        }
-    };
-    let op = format!("add {}", src.name);
-    run_planned(gw, &op, args.dry_run, None, |gw, tree| {
-        ops::plan_add(gw, tree, &src)
-    })
 }
 
 /// A FILE that could not be read: the command could not run.
@@ -174,63 +275,93 @@ pub fn arg_error_status(e: &ops::ArgError) -> i32 {
     }
 }
 
-fn named(gw: &Gateway, verb: &str, arg: &str) -> Result<(String, String), i32> {
+pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
+    let mut rep = reporter(gw, "add", args.dry_run, &args.output);
+    let src = match ops::source(gw, &args.file) {
+        Ok(s) => s,
+        Err(e) => return rep.arg_error("add", &e),
+    };
+    rep.fragment(&src.name);
+    let run = Run {
+        op: format!("add {}", src.name),
+        dry_run: args.dry_run,
+        wait: None,
+    };
+    drive(gw, &run, &mut *rep, |gw, tree| {
+        ops::plan_add(gw, tree, &src)
+    })
+}
+
+/// Resolves NAME to a fragment, or reports why it cannot.
+fn named(gw: &Gateway, rep: &mut dyn Reporter, verb: &str, arg: &str) -> Result<String, i32> {
     match fragments::resolve(gw, arg) {
-        Ok(name) => Ok((format!("{verb} {name}"), name)),
-        Err(e) => {
-            say(&format!("{verb}: {e}"));
-            Err(EXIT_CONFIG)
+        Ok(name) => {
+            rep.fragment(&name);
+            Ok(name)
         }
+        Err(e) => Err(rep.refused(verb, e)),
     }
 }
 
 pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
-    if args.output.json {
-        return crate::commands::manage_json::rm(gw, args);
-    }
-    let (op, name) = match named(gw, "rm", &args.name) {
+    let mut rep = reporter(gw, "rm", args.dry_run, &args.output);
+    let name = match named(gw, &mut *rep, "rm", &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
+    let run = Run {
+        op: format!("rm {name}"),
+        dry_run: args.dry_run,
+        wait: args.wait,
+    };
+    drive(gw, &run, &mut *rep, |gw, tree| {
         ops::plan_rm(gw, tree, &name)
     })
 }
 
 pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
-    if args.output.json {
-        return crate::commands::manage_json::updown(gw, args, down, up);
-    }
     let verb = match (down, up) {
         (true, true) => "restart",
         (true, false) => "down",
         _ => "up",
     };
-    let (op, name) = match named(gw, verb, &args.name) {
+    let mut rep = reporter(gw, verb, args.dry_run, &args.output);
+    let name = match named(gw, &mut *rep, verb, &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
+    let run = Run {
+        op: format!("{verb} {name}"),
+        dry_run: args.dry_run,
+        wait: args.wait,
+    };
+    drive(gw, &run, &mut *rep, |gw, tree| {
         ops::plan_updown(gw, tree, &name, down, up)
     })
 }
 
 pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
-    if args.output.json {
-        return crate::commands::manage_json::apply(gw, args);
-    }
-    let (op, name) = match named(gw, "apply", &args.name) {
+    let mut rep = reporter(gw, "apply", args.dry_run, &args.output);
+    let name = match named(gw, &mut *rep, "apply", &args.name) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let op = format!("apply {name}");
     let file = args.file.clone();
-    if let Some(typed) = &file
+    // the text run says at once that FILE cannot be read; the JSON run
+    // finds it when planning, in its document
+    if !args.output.json
+        && let Some(typed) = &file
         && let Err(e) = ops::read_arg(std::path::Path::new(typed))
     {
-        say(&format!("{op}: {}", e.message()));
-        return arg_error_status(&e);
+        return rep.arg_error(&op, &e);
     }
-    run_planned(gw, &op, args.dry_run, args.wait, |gw, tree| {
+    let run = Run {
+        op,
+        dry_run: args.dry_run,
+        wait: args.wait,
+    };
+    drive(gw, &run, &mut *rep, |gw, tree| {
         let loaded = fragments::loaded(gw, tree, &name)?;
         let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
         ops::plan_apply(gw, tree, &name, &loaded, &text, &new, file.is_some())

@@ -1,36 +1,57 @@
-//! The mutating commands with `--json`: the same planning and execution as
-//! [`crate::commands::manage`], but every outcome — a plan, a result, a
-//! refusal, a failure halfway — is one JSON document on stdout
-//! ([`plan_json::Report`]), so that automation never reads the text.
+//! The mutating commands with `--json`: the same driver as the text
+//! commands ([`crate::commands::manage::drive`]), but every outcome — a
+//! plan, a result, a refusal, a failure halfway — is one JSON document on
+//! stdout ([`plan_json::Report`]), so that automation never reads the text.
 
-use crate::cli::{AddArgs, ApplyArgs, NameArgs, PlanOutput};
+use crate::cli::PlanOutput;
+use crate::commands::manage::Reporter;
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::manager::exec;
-use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
-use crate::manager::ops::{self, Planned};
-use crate::manager::pending;
+use crate::manager::ops;
 use crate::manager::plan::Plan;
-use crate::manager::plan_json::{self, Outcome, Report};
+use crate::manager::plan_json::{self, Outcome, Report, StepJson};
 use crate::manager::tree::Tree;
-use crate::system::fs::{LOCK_WAIT, Lock};
-use std::time::Duration;
 
-/// One JSON run: what the command is and how its output is asked for.
-struct JsonRun<'a> {
+/// One JSON run: what the command is, how its output is asked for, and
+/// what it found so far.
+pub struct JsonReport<'a> {
     gw: &'a Gateway,
     command: &'static str,
     fragment: Option<String>,
     dry_run: bool,
     output: &'a PlanOutput,
     warnings: Vec<String>,
-    /// `--wait`: how long to wait for the clean-ups the plan leaves pending.
-    wait: Option<u64>,
+    /// An interrupted earlier run that this one completed or rolled back.
+    recovered: Option<String>,
+    steps: Vec<StepJson>,
 }
 
-impl JsonRun<'_> {
+impl<'a> JsonReport<'a> {
+    pub fn new(
+        gw: &'a Gateway,
+        command: &'static str,
+        dry_run: bool,
+        output: &'a PlanOutput,
+    ) -> JsonReport<'a> {
+        let mut warnings = Vec::new();
+        if dry_run && let Some(what) = exec::pending(gw) {
+            warnings.push(what);
+        }
+        JsonReport {
+            gw,
+            command,
+            fragment: None,
+            dry_run,
+            output,
+            warnings,
+            recovered: None,
+            steps: Vec::new(),
+        }
+    }
+
     /// Prints the report and returns the exit status that goes with it.
-    fn finish(self, steps: Vec<plan_json::StepJson>, result: Outcome) -> i32 {
+    fn print(&mut self, result: Outcome) -> i32 {
         let status = if result.status == "failed" {
             EXIT_CONFIG
         } else {
@@ -38,10 +59,10 @@ impl JsonRun<'_> {
         };
         let report = Report {
             command: self.command,
-            fragment: self.fragment,
+            fragment: self.fragment.take(),
             dry_run: self.dry_run,
             keys_shown: self.output.show_keys,
-            steps,
+            steps: std::mem::take(&mut self.steps),
             result,
         };
         crate::outln!("{}", crate::json::object(&report));
@@ -60,99 +81,83 @@ impl JsonRun<'_> {
             journal: plan_json::journal_state(self.gw),
         }
     }
+}
+
+impl Reporter for JsonReport<'_> {
+    fn fragment(&mut self, name: &str) {
+        self.fragment = Some(name.to_string());
+    }
+
+    fn arg_error(&mut self, _op: &str, e: &ops::ArgError) -> i32 {
+        self.failed(e.message().to_string())
+    }
+
+    fn say(&mut self, msg: String) {
+        self.warnings.push(msg);
+    }
+
+    fn warn(&mut self, msg: String) {
+        self.warnings.push(msg);
+    }
+
+    // the interrupted run is among the warnings from the start
+    fn dry_run(&mut self, _gw: &Gateway) {}
+
+    fn recovered(&mut self, done: String) {
+        self.recovered = Some(done);
+    }
+
+    fn tree(&mut self, _gw: &Gateway, tree: &Tree) {
+        self.warnings.extend(tree_errors(tree));
+    }
 
     /// A refusal or failure before any plan was carried out.
-    fn failed(mut self, message: String) -> i32 {
-        let result = self.outcome("failed", Some(message));
-        self.finish(Vec::new(), result)
+    fn failed(&mut self, why: String) -> i32 {
+        self.steps.clear();
+        let result = self.outcome("failed", Some(why));
+        self.print(result)
     }
 
-    /// Locks, recovers, plans, then reports the plan (-n) or carries it out
-    /// and reports what was done.
-    fn run(
-        mut self,
-        planner: impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
-        op: &str,
+    fn refused(&mut self, _op: &str, why: String) -> i32 {
+        self.failed(why)
+    }
+
+    fn refused_without_state(
+        &mut self,
+        _gw: &Gateway,
+        _tree: &Tree,
+        _op: &str,
+        why: String,
     ) -> i32 {
-        let gw = self.gw;
-        // as the text commands do: on a gateway without state yet, a run
-        // that is refused or has nothing to do creates none (planning only
-        // reads; with no state there is nothing to recover or settle)
-        if !self.dry_run && !gw.state_dir.exists() {
-            match planner(gw, &Tree::load(gw)) {
-                Err(e) => return self.failed(e),
-                Ok(Planned::Nothing(why)) => {
-                    let result = self.outcome("unchanged", Some(why));
-                    return self.finish(Vec::new(), result);
-                }
-                Ok(Planned::Plan(_)) => {}
-            }
-        }
-        let _lock = if self.dry_run {
-            None
-        } else {
-            match Lock::acquire(&gw.state_dir, op, LOCK_WAIT) {
-                Ok(lock) => Some(lock),
-                Err(e) => return self.failed(e),
-            }
-        };
-        let mut recovered = None;
-        if !self.dry_run {
-            let mut said = Vec::new();
-            let r = exec::recover(gw, &mut |m| said.push(m));
-            self.warnings.extend(said);
-            match r {
-                Ok(done) => recovered = done,
-                Err(e) => return self.failed(e),
-            }
-            // as the text commands do: finish what waits and can be
-            self.settle_pending(None);
-        }
-        let tree = Tree::load(gw);
-        self.warnings.extend(tree_errors(&tree));
-        let plan = match planner(gw, &tree) {
-            Err(e) => return self.failed(e),
-            Ok(Planned::Nothing(why)) => {
-                let mut result = self.outcome("unchanged", Some(why));
-                result.recovered = recovered;
-                return self.finish(Vec::new(), result);
-            }
-            Ok(Planned::Plan(plan)) => plan,
-        };
-        let steps = if self.output.show_keys {
-            plan_json::steps(&plan, &|t: &[u8]| String::from_utf8_lossy(t).into_owned())
-        } else {
-            plan_json::steps(&plan, &ops::tree_redactor(gw, &tree))
-        };
-        let mut result = if self.dry_run {
-            let mut r = self.outcome("planned", None);
-            r.pending = (0..plan.steps.len()).collect();
-            r
-        } else {
-            self.execute(&plan)
-        };
-        result.recovered = recovered;
-        self.finish(steps, result)
+        self.failed(why)
     }
 
-    /// Finishes the pending clean-ups that can be (waiting up to `wait`),
-    /// what it says going into the warnings.
-    fn settle_pending(&mut self, wait: Option<u64>) {
-        let mut said = Vec::new();
-        pending::finish(self.gw, wait.map(Duration::from_secs), &mut |m| {
-            said.push(m)
-        });
-        self.warnings.extend(said);
+    fn nothing(&mut self, why: String) -> i32 {
+        let mut result = self.outcome("unchanged", Some(why));
+        result.recovered = self.recovered.take();
+        self.print(result)
     }
 
-    fn execute(&mut self, plan: &Plan) -> Outcome {
-        let mut said = Vec::new();
-        let executed = exec::execute(self.gw, plan, &mut |m| said.push(m));
-        self.warnings.extend(said);
-        if executed.is_ok() {
-            self.settle_pending(self.wait);
-        }
-        match executed {
+    fn plan(&mut self, gw: &Gateway, tree: &Tree, plan: &Plan) {
+        self.steps = if self.output.show_keys {
+            plan_json::steps(plan, &|t: &[u8]| String::from_utf8_lossy(t).into_owned())
+        } else {
+            plan_json::steps(plan, &ops::tree_redactor(gw, tree))
+        };
+    }
+
+    fn planned(&mut self, plan: &Plan) -> i32 {
+        let mut result = self.outcome("planned", None);
+        result.pending = (0..plan.steps.len()).collect();
+        result.recovered = self.recovered.take();
+        self.print(result)
+    }
+
+    // what it did is in the document [`Reporter::finish`] prints
+    fn executed(&mut self, _op: &str, _plan: &Plan, _result: &Result<(), String>) {}
+
+    fn finish(&mut self, plan: &Plan, result: Result<(), String>) -> i32 {
+        let mut outcome = match result {
             Ok(()) => {
                 let mut r = self.outcome("done", None);
                 r.changed = true;
@@ -165,7 +170,9 @@ impl JsonRun<'_> {
                 r.changed = r.journal.state != "clean";
                 r
             }
-        }
+        };
+        outcome.recovered = self.recovered.take();
+        self.print(outcome)
     }
 }
 
@@ -182,90 +189,4 @@ fn tree_errors(tree: &Tree) -> Vec<String> {
                 .to_string()
         })
         .collect()
-}
-
-fn start<'a>(
-    gw: &'a Gateway,
-    command: &'static str,
-    dry_run: bool,
-    output: &'a PlanOutput,
-) -> JsonRun<'a> {
-    let mut warnings = Vec::new();
-    if dry_run && let Some(what) = exec::pending(gw) {
-        warnings.push(what);
-    }
-    JsonRun {
-        gw,
-        command,
-        fragment: None,
-        dry_run,
-        output,
-        warnings,
-        wait: None,
-    }
-}
-
-/// Resolves NAME to a fragment, or reports why it cannot.
-fn named<'a>(mut run: JsonRun<'a>, arg: &str) -> Result<(JsonRun<'a>, String), i32> {
-    match fragments::resolve(run.gw, arg) {
-        Ok(name) => {
-            run.fragment = Some(name.clone());
-            Ok((run, name))
-        }
-        Err(e) => Err(run.failed(e)),
-    }
-}
-
-pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
-    let mut run = start(gw, "add", args.dry_run, &args.output);
-    let src = match ops::source(gw, &args.file) {
-        Ok(s) => s,
-        Err(e) => return run.failed(e.message().to_string()),
-    };
-    run.fragment = Some(src.name.clone());
-    let op = format!("add {}", src.name);
-    run.run(|gw, tree| ops::plan_add(gw, tree, &src), &op)
-}
-
-pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
-    let (mut run, name) = match named(start(gw, "rm", args.dry_run, &args.output), &args.name) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    run.wait = args.wait;
-    let op = format!("rm {name}");
-    run.run(|gw, tree| ops::plan_rm(gw, tree, &name), &op)
-}
-
-pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
-    let verb = match (down, up) {
-        (true, true) => "restart",
-        (true, false) => "down",
-        _ => "up",
-    };
-    let (mut run, name) = match named(start(gw, verb, args.dry_run, &args.output), &args.name) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    run.wait = args.wait;
-    let op = format!("{verb} {name}");
-    run.run(|gw, tree| ops::plan_updown(gw, tree, &name, down, up), &op)
-}
-
-pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
-    let (mut run, name) = match named(start(gw, "apply", args.dry_run, &args.output), &args.name) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    run.wait = args.wait;
-    let op = format!("apply {name}");
-    let file = args.file.clone();
-    run.run(
-        |gw, tree| {
-            let loaded = fragments::loaded(gw, tree, &name)?;
-            let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
-            ops::plan_apply(gw, tree, &name, &loaded, &text, &new, file.is_some())
-        },
-        &op,
-    )
 }

@@ -30,7 +30,7 @@ pub enum Command {
     /// Install a tunnel file, include it in ipsec.conf and load it
     Add(AddArgs),
     /// Unload a fragment's tunnels, remove its include line, move it aside
-    Rm(NameArgs),
+    Rm(RmArgs),
     /// Show what changes if fragment NAME is replaced by FILE (or by what is on disk)
     Diff(DiffArgs),
     /// Carry that change out, touching only the rules that change
@@ -104,6 +104,12 @@ pub struct AddArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
 
+    /// Change the files only (fragment, include line): run no ipsecctl,
+    /// tell isakmpd nothing, need no isakmpd; then say what to run once
+    /// isakmpd runs to load or unload the change
+    #[arg(long)]
+    pub config_only: bool,
+
     #[command(flatten)]
     pub output: PlanOutput,
 }
@@ -129,6 +135,33 @@ pub struct NameArgs {
     /// The fragment: `name`, `name.conf`, or its path in the fragment directory
     #[arg(value_name = "NAME")]
     pub name: String,
+
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
+    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
+    /// exchanges in flight with a removed peer to end, then finish its
+    /// clean-up; without it, the next ipsecmgr run finishes it
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
+    pub wait: Option<u64>,
+    #[command(flatten)]
+    pub output: PlanOutput,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Print the plan and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    /// The fragment: `name`, `name.conf`, or its path in the fragment directory
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Change the files only (include line, fragment moved aside): run no
+    /// ipsecctl, tell isakmpd nothing, need no isakmpd; then say what to
+    /// run once isakmpd runs to unload the fragment
+    #[arg(long, conflicts_with = "wait")]
+    pub config_only: bool,
 
     // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
     // after which exchange.c: exchange_create's death timer frees it
@@ -184,6 +217,11 @@ pub struct ApplyArgs {
     /// The new version, installed over the fragment [default: the file on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+
+    /// Install FILE only: run no ipsecctl, tell isakmpd nothing, need no
+    /// isakmpd; then say what to run once isakmpd runs to load the change
+    #[arg(long, conflicts_with = "wait")]
+    pub config_only: bool,
 
     // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
     // after which exchange.c: exchange_create's death timer frees it

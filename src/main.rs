@@ -25,7 +25,8 @@ fn changes_gateway(command: &Command) -> bool {
     match command {
         Command::Add(a) => !a.dry_run,
         Command::Apply(a) => !a.dry_run,
-        Command::Rm(a) | Command::Down(a) | Command::Up(a) | Command::Restart(a) => !a.dry_run,
+        Command::Rm(a) => !a.dry_run,
+        Command::Down(a) | Command::Up(a) | Command::Restart(a) => !a.dry_run,
         _ => false,
     }
 }

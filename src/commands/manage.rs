@@ -10,16 +10,17 @@
 
 use std::time::Duration;
 
-use crate::cli::{AddArgs, ApplyArgs, NameArgs};
+use crate::cli::{AddArgs, ApplyArgs, NameArgs, RmArgs};
 use crate::commands::manage_json::JsonReport;
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::diag;
+use crate::manager::config_only;
 use crate::manager::exec;
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
 use crate::manager::pending;
-use crate::manager::plan::Plan;
+use crate::manager::plan::{Later, Plan};
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 
@@ -80,8 +81,8 @@ pub trait Reporter {
     /// The command was refused on a gateway without state, before the
     /// tree was reported.
     fn refused_without_state(&mut self, gw: &Gateway, tree: &Tree, op: &str, why: String) -> i32;
-    /// There was nothing to do.
-    fn nothing(&mut self, why: String) -> i32;
+    /// There was nothing to do (in the files, with `later` left to run).
+    fn nothing(&mut self, why: String, later: &[Later]) -> i32;
     /// The plan, before it is carried out.
     fn plan(&mut self, gw: &Gateway, tree: &Tree, plan: &Plan);
     /// The end of a dry run.
@@ -93,7 +94,24 @@ pub trait Reporter {
 }
 
 /// The text output: the plan and results on stdout, messages on stderr.
-pub struct Text;
+pub struct Text {
+    pub config_only: bool,
+}
+
+/// What a --config-only run leaves to run, pasteable.
+fn print_later(later: &[Later]) {
+    if later.is_empty() {
+        return;
+    }
+    crate::outln!("to make the gateway match, once isakmpd runs:");
+    for l in later {
+        crate::outln!(
+            "    {}    # {}",
+            crate::escape::escaped(&l.command()),
+            crate::escape::escaped(&l.does)
+        );
+    }
+}
 
 impl Reporter for Text {
     fn arg_error(&mut self, op: &str, e: &ops::ArgError) -> i32 {
@@ -136,8 +154,9 @@ impl Reporter for Text {
         self.refused(op, why)
     }
 
-    fn nothing(&mut self, why: String) -> i32 {
+    fn nothing(&mut self, why: String, later: &[Later]) -> i32 {
         crate::outln!("{}", crate::escape::escaped_lines(&why));
+        print_later(later);
         EXIT_OK
     }
 
@@ -148,12 +167,22 @@ impl Reporter for Text {
         );
     }
 
-    fn planned(&mut self, _plan: &Plan) -> i32 {
+    fn planned(&mut self, plan: &Plan) -> i32 {
+        print_later(&plan.later);
         EXIT_OK
     }
 
     fn executed(&mut self, op: &str, plan: &Plan, result: &Result<(), String>) {
         match result {
+            Ok(()) if self.config_only => {
+                crate::outln!(
+                    "{op}: done, in the configuration only: no ipsecctl was run and isakmpd was told nothing"
+                );
+                for note in &plan.notes {
+                    crate::outln!("{note}");
+                }
+                print_later(&plan.later);
+            }
             Ok(()) => {
                 crate::outln!("{op}: done");
                 for note in &plan.notes {
@@ -179,12 +208,15 @@ pub struct Run {
     pub dry_run: bool,
     /// `--wait`: how long to wait for the clean-ups the plan leaves pending.
     pub wait: Option<u64>,
+    /// `--config-only`: files only; no ipsecctl, nothing into the FIFO, no
+    /// `S` report read (so no pending clean-up settled).
+    pub config_only: bool,
 }
 
 /// Locks, recovers an interrupted run, finishes pending clean-ups that can
 /// be, loads the tree, plans with `planner`, then reports the plan (-n) or
 /// executes it; after it, finishes what it left pending, waiting up to
-/// `wait`.
+/// `wait`.  A plan without steps changes nothing: its notes say why.
 pub fn drive(
     gw: &Gateway,
     run: &Run,
@@ -208,27 +240,39 @@ pub fn drive(
         }
     };
     if !run.dry_run {
-        match exec::recover(gw, &mut |m| rep.say(m)) {
+        match exec::recover(gw, run.config_only, &mut |m| rep.say(m)) {
             Ok(Some(done)) => rep.recovered(done),
             Ok(None) => {}
             Err(e) => return rep.failed(e),
         }
-        pending::finish(gw, None, &mut |m| rep.say(m));
+        if !run.config_only {
+            pending::finish(gw, None, &mut |m| rep.say(m));
+        }
     }
     let tree = Tree::load(gw);
     rep.tree(gw, &tree);
     let plan = match planner(gw, &tree) {
         Err(e) => return rep.refused(op, e),
-        Ok(Planned::Nothing(why)) => return rep.nothing(why),
+        Ok(Planned::Nothing(why)) => return rep.nothing(why, &[]),
+        Ok(Planned::Plan(plan)) if plan.is_empty() => {
+            return rep.nothing(plan.notes.join("\n"), &plan.later);
+        }
         Ok(Planned::Plan(plan)) => plan,
     };
+    if run.config_only && plan.touches_isakmpd() {
+        // the planners of --config-only make none: a bug, said as one
+        return rep.refused(
+            op,
+            "internal error: a --config-only plan runs ipsecctl or writes into the FIFO; nothing was changed".to_string(),
+        );
+    }
     rep.plan(gw, &tree, &plan);
     if run.dry_run {
         return rep.planned(&plan);
     }
     let result = exec::execute(gw, &plan, &mut |m| rep.warn(m));
     rep.executed(op, &plan, &result);
-    if result.is_ok() {
+    if result.is_ok() && !run.config_only {
         pending::finish(gw, run.wait.map(Duration::from_secs), &mut |m| rep.say(m));
     }
     rep.finish(&plan, result)
@@ -248,7 +292,10 @@ fn refused_before_any_state(
     let tree = Tree::load(gw);
     match planner(gw, &tree) {
         Err(e) => Some(rep.refused_without_state(gw, &tree, op, e)),
-        Ok(Planned::Nothing(why)) => Some(rep.nothing(why)),
+        Ok(Planned::Nothing(why)) => Some(rep.nothing(why, &[])),
+        Ok(Planned::Plan(plan)) if plan.is_empty() => {
+            Some(rep.nothing(plan.notes.join("\n"), &plan.later))
+        }
         Ok(Planned::Plan(_)) => None,
     }
 }
@@ -258,12 +305,13 @@ fn reporter<'a>(
     gw: &'a Gateway,
     command: &'static str,
     dry_run: bool,
+    config_only: bool,
     output: &'a crate::cli::PlanOutput,
 ) -> Box<dyn Reporter + 'a> {
     if output.json {
-        Box::new(JsonReport::new(gw, command, dry_run, output))
+        Box::new(JsonReport::new(gw, command, dry_run, config_only, output))
     } else {
-        Box::new(Text)
+        Box::new(Text { config_only })
     }
 }
 
@@ -276,7 +324,7 @@ pub fn arg_error_status(e: &ops::ArgError) -> i32 {
 }
 
 pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
-    let mut rep = reporter(gw, "add", args.dry_run, &args.output);
+    let mut rep = reporter(gw, "add", args.dry_run, args.config_only, &args.output);
     let src = match ops::source(gw, &args.file) {
         Ok(s) => s,
         Err(e) => return rep.arg_error("add", &e),
@@ -286,9 +334,14 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
         op: format!("add {}", src.name),
         dry_run: args.dry_run,
         wait: None,
+        config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
-        ops::plan_add(gw, tree, &src)
+        if args.config_only {
+            config_only::plan_add(gw, tree, &src)
+        } else {
+            ops::plan_add(gw, tree, &src)
+        }
     })
 }
 
@@ -303,8 +356,8 @@ fn named(gw: &Gateway, rep: &mut dyn Reporter, verb: &str, arg: &str) -> Result<
     }
 }
 
-pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
-    let mut rep = reporter(gw, "rm", args.dry_run, &args.output);
+pub fn rm(gw: &Gateway, args: &RmArgs) -> i32 {
+    let mut rep = reporter(gw, "rm", args.dry_run, args.config_only, &args.output);
     let name = match named(gw, &mut *rep, "rm", &args.name) {
         Ok(x) => x,
         Err(code) => return code,
@@ -313,9 +366,14 @@ pub fn rm(gw: &Gateway, args: &NameArgs) -> i32 {
         op: format!("rm {name}"),
         dry_run: args.dry_run,
         wait: args.wait,
+        config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
-        ops::plan_rm(gw, tree, &name)
+        if args.config_only {
+            config_only::plan_rm(gw, tree, &name)
+        } else {
+            ops::plan_rm(gw, tree, &name)
+        }
     })
 }
 
@@ -325,7 +383,7 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
         (true, false) => "down",
         _ => "up",
     };
-    let mut rep = reporter(gw, verb, args.dry_run, &args.output);
+    let mut rep = reporter(gw, verb, args.dry_run, false, &args.output);
     let name = match named(gw, &mut *rep, verb, &args.name) {
         Ok(x) => x,
         Err(code) => return code,
@@ -334,6 +392,7 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
         op: format!("{verb} {name}"),
         dry_run: args.dry_run,
         wait: args.wait,
+        config_only: false,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
         ops::plan_updown(gw, tree, &name, down, up)
@@ -341,7 +400,7 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
 }
 
 pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
-    let mut rep = reporter(gw, "apply", args.dry_run, &args.output);
+    let mut rep = reporter(gw, "apply", args.dry_run, args.config_only, &args.output);
     let name = match named(gw, &mut *rep, "apply", &args.name) {
         Ok(x) => x,
         Err(code) => return code,
@@ -360,10 +419,16 @@ pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
         op,
         dry_run: args.dry_run,
         wait: args.wait,
+        config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
         let loaded = fragments::loaded(gw, tree, &name)?;
         let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
-        ops::plan_apply(gw, tree, &name, &loaded, &text, &new, file.is_some())
+        let plan = if args.config_only {
+            config_only::plan_apply
+        } else {
+            ops::plan_apply
+        };
+        plan(gw, tree, &name, &loaded, &text, &new, file.is_some())
     })
 }

@@ -9,8 +9,8 @@ use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::manager::exec;
 use crate::manager::gateway::Gateway;
 use crate::manager::ops;
-use crate::manager::plan::Plan;
-use crate::manager::plan_json::{self, Outcome, Report, StepJson};
+use crate::manager::plan::{Later, Plan};
+use crate::manager::plan_json::{self, LaterJson, Outcome, Report, StepJson};
 use crate::manager::tree::Tree;
 
 /// One JSON run: what the command is, how its output is asked for, and
@@ -20,6 +20,7 @@ pub struct JsonReport<'a> {
     command: &'static str,
     fragment: Option<String>,
     dry_run: bool,
+    config_only: bool,
     output: &'a PlanOutput,
     warnings: Vec<String>,
     /// An interrupted earlier run that this one completed or rolled back.
@@ -32,6 +33,7 @@ impl<'a> JsonReport<'a> {
         gw: &'a Gateway,
         command: &'static str,
         dry_run: bool,
+        config_only: bool,
         output: &'a PlanOutput,
     ) -> JsonReport<'a> {
         let mut warnings = Vec::new();
@@ -43,6 +45,7 @@ impl<'a> JsonReport<'a> {
             command,
             fragment: None,
             dry_run,
+            config_only,
             output,
             warnings,
             recovered: None,
@@ -61,6 +64,7 @@ impl<'a> JsonReport<'a> {
             command: self.command,
             fragment: self.fragment.take(),
             dry_run: self.dry_run,
+            config_only: self.config_only,
             keys_shown: self.output.show_keys,
             steps: std::mem::take(&mut self.steps),
             result,
@@ -79,7 +83,14 @@ impl<'a> JsonReport<'a> {
             recovered: None,
             warnings: std::mem::take(&mut self.warnings),
             journal: plan_json::journal_state(self.gw),
+            later: None,
         }
+    }
+
+    /// What is left to run, on a --config-only run that changed or would
+    /// change the files.
+    fn later(&self, later: &[Later]) -> Option<Vec<LaterJson>> {
+        self.config_only.then(|| LaterJson::of(later))
     }
 }
 
@@ -132,9 +143,10 @@ impl Reporter for JsonReport<'_> {
         self.failed(why)
     }
 
-    fn nothing(&mut self, why: String) -> i32 {
+    fn nothing(&mut self, why: String, later: &[Later]) -> i32 {
         let mut result = self.outcome("unchanged", Some(why));
         result.recovered = self.recovered.take();
+        result.later = self.later(later);
         self.print(result)
     }
 
@@ -150,6 +162,7 @@ impl Reporter for JsonReport<'_> {
         let mut result = self.outcome("planned", None);
         result.pending = (0..plan.steps.len()).collect();
         result.recovered = self.recovered.take();
+        result.later = self.later(&plan.later);
         self.print(result)
     }
 
@@ -162,6 +175,7 @@ impl Reporter for JsonReport<'_> {
                 let mut r = self.outcome("done", None);
                 r.changed = true;
                 r.done = (0..plan.steps.len()).collect();
+                r.later = self.later(&plan.later);
                 r
             }
             Err(e) => {

@@ -484,15 +484,54 @@ fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
     }
 }
 
+/// Whether taking up `journal` runs ipsecctl or writes into the FIFO: a
+/// rollback undoes an ipsecctl run or sends the lines that go with it, a
+/// completion runs the ipsecctl and FIFO steps left.
+fn recovery_touches_isakmpd(journal: &Journal) -> bool {
+    let plan = &journal.plan;
+    let next = journal.next.min(plan.steps.len());
+    if next < plan.commit {
+        let undone = &plan.steps[..(next + 1).min(plan.steps.len())];
+        undone.iter().any(|s| {
+            matches!(
+                s,
+                Step::Ipsecctl { undo: Some(_), .. } | Step::FifoOnUndo { .. }
+            )
+        })
+    } else {
+        plan.steps[next..]
+            .iter()
+            .any(|s| matches!(s, Step::Ipsecctl { .. } | Step::Fifo { .. }))
+    }
+}
+
 /// Finishes or rolls back a run that was interrupted, after removing the
-/// temporary files it left; returns what it did.
-pub fn recover(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Option<String>, String> {
+/// temporary files it left; returns what it did.  With `files_only` (a
+/// `--config-only` run, which leaves ipsecctl and isakmpd alone), a run
+/// whose recovery would run ipsecctl or write into the FIFO is left as it
+/// is, and that is the error.
+pub fn recover(
+    gw: &Gateway,
+    files_only: bool,
+    log: &mut dyn FnMut(String),
+) -> Result<Option<String>, String> {
     remove_stale_temps(gw, log);
     let Some(journal) = read_journal(gw)? else {
         return Ok(None);
     };
     let plan = &journal.plan;
     let next = journal.next.min(plan.steps.len());
+    if files_only && recovery_touches_isakmpd(&journal) {
+        return Err(format!(
+            "the interrupted `{}` is to be {} with ipsecctl and isakmpd, which --config-only leaves alone; a run without --config-only takes it up once isakmpd runs",
+            plan.op,
+            if next < plan.commit {
+                "rolled back"
+            } else {
+                "completed"
+            }
+        ));
+    }
     let said = if next < plan.commit {
         // the run may have died after step `next` did its work and before
         // the journal said so: it is undone too (undoing a step that did

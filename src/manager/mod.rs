@@ -2,6 +2,7 @@
 //! at a time, touching only that file's tunnels.
 
 pub mod accounted;
+pub mod config_only;
 pub mod drift;
 pub mod edit;
 pub mod exec;

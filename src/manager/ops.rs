@@ -64,7 +64,12 @@ fn others<'a>(tree: &'a Tree, gw: &'a Gateway, except: &str) -> Vec<Other<'a>> {
 }
 
 /// A fragment to be loaded must compile alone and agree with the rest.
-fn check_new(new: &Compiled, tree: &Tree, gw: &Gateway, name: &str) -> Result<(), String> {
+pub(crate) fn check_new(
+    new: &Compiled,
+    tree: &Tree,
+    gw: &Gateway,
+    name: &str,
+) -> Result<(), String> {
     let errs = fragments::errors(new);
     if !errs.is_empty() {
         return Err(errs.join("\n"));
@@ -173,42 +178,43 @@ pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     })
 }
 
+/// What `add` changes in the files, checked: the fragment compiled, and
+/// ipsec.conf before and after its include line goes in.
+pub(crate) struct AddEdit {
+    pub compiled: Compiled,
+    pub conf: Vec<u8>,
+    pub new_conf: Vec<u8>,
+}
+
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
     let copy = gw.applied_copy(name);
+    let copy_text = fs::read(&copy).ok();
     if tree.fragment(name).is_some() {
-        let applied = fs::read(&copy).ok();
-        if applied.as_deref() == Some(src.text.as_slice()) {
+        if copy_text.as_deref() == Some(src.text.as_slice()) {
             return Ok(Planned::Nothing(format!("{name} is already loaded")));
+        }
+        if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
+            return Err(format!(
+                "{name} is already included by {} but not loaded (it was added with --config-only); `ipsecmgr apply {name}` loads it",
+                gw.ipsec_conf.gateway
+            ));
         }
         return Err(format!(
             "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
             gw.ipsec_conf.gateway
         ));
     }
-    let same_file = fs::canonicalize(&src.from).ok() == fs::canonicalize(&src.dest.actual).ok();
-    if !same_file
-        && let Ok(existing) = fs::read(&src.dest.actual)
-        && existing != src.text
+    if let Some(t) = &copy_text
+        && !t.is_empty()
     {
-        return Err(format!(
-            "a different {} is already in the fragment directory",
-            src.dest.gateway
-        ));
+        return Err(still_loaded(gw, name));
     }
-    // errors name the file the user gave, with its own line numbers
-    let new = gw.compile_as(&src.dest.gateway, &src.shown, &src.text);
-    check_new(&new, tree, gw, name)?;
-    if new.rules.is_empty() {
-        return Err(format!(
-            "{}: holds no rules; an empty fragment would load nothing",
-            escaped_path(&src.from)
-        ));
-    }
-    let conf = fs::read(&gw.ipsec_conf.actual)
-        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
-    let new_conf = edit::add_include(&conf, &src.dest.gateway);
-    invariant::after_add(gw, tree, &new_conf, &src.dest, &src.text, &new)?;
+    let AddEdit {
+        compiled: new,
+        conf,
+        new_conf,
+    } = add_edit(gw, tree, src)?;
     let mut plan = Plan::new(format!("add {name}"));
     plan.push(Step::Write {
         path: src.dest.actual.clone(),
@@ -242,12 +248,56 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     plan.push(Step::Write {
         path: copy.clone(),
         shown: gw.shown(&copy),
-        old: None,
+        old: copy_text,
         new: src.text.clone(),
         mode: 0o600,
     });
     plan.push(state::write_loaded(gw, name, &record));
     Ok(Planned::Plan(plan))
+}
+
+/// Why a fragment not in the configuration cannot be added: what it
+/// loaded before is still loaded (its include went with `rm --config-only`).
+pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
+    format!(
+        "{name} is not included by {} but still loaded ({} holds what; `rm --config-only` left it): `ipsecmgr rm {name}` unloads it, or `ipsecmgr add --config-only` puts the file back and `ipsecmgr apply {name}` then loads the change",
+        gw.ipsec_conf.gateway,
+        gw.shown(&gw.applied_copy(name))
+    )
+}
+
+/// The checks of `add` and the edit of ipsec.conf it makes; the caller
+/// has found the fragment is not included yet.
+pub(crate) fn add_edit(gw: &Gateway, tree: &Tree, src: &Source) -> Result<AddEdit, String> {
+    let name = &src.name;
+    let same_file = fs::canonicalize(&src.from).ok() == fs::canonicalize(&src.dest.actual).ok();
+    if !same_file
+        && let Ok(existing) = fs::read(&src.dest.actual)
+        && existing != src.text
+    {
+        return Err(format!(
+            "a different {} is already in the fragment directory",
+            src.dest.gateway
+        ));
+    }
+    // errors name the file the user gave, with its own line numbers
+    let new = gw.compile_as(&src.dest.gateway, &src.shown, &src.text);
+    check_new(&new, tree, gw, name)?;
+    if new.rules.is_empty() {
+        return Err(format!(
+            "{}: holds no rules; an empty fragment would load nothing",
+            escaped_path(&src.from)
+        ));
+    }
+    let conf = fs::read(&gw.ipsec_conf.actual)
+        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
+    let new_conf = edit::add_include(&conf, &src.dest.gateway);
+    invariant::after_add(gw, tree, &new_conf, &src.dest, &src.text, &new)?;
+    Ok(AddEdit {
+        compiled: new,
+        conf,
+        new_conf,
+    })
 }
 
 /// The ike rules of the tree in include order, with fragment `name`'s
@@ -392,7 +442,13 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .fragment(name)
         .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
     let mut plan = Plan::new(format!("rm {name}"));
-    delete_loaded(gw, tree, name, &loaded, &mut plan)?;
+    if never_loaded(&loaded) {
+        plan.notes.push(format!(
+            "nothing of {name} was loaded, so there was nothing to unload"
+        ));
+    } else {
+        delete_loaded(gw, tree, name, &loaded, &mut plan)?;
+    }
     let own = loaded_names(gw, name, &rules, None);
     let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
     let cleanup = teardown::cleanup(&own, &kept);
@@ -411,11 +467,46 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     {
         plan.push(step);
     }
+    plan.extend(include_removal(gw, tree, name, &gateway_path)?);
+    let stamp = unix_seconds();
+    let actual = tree
+        .fragment(name)
+        .map_or(file.actual.clone(), |f| f.actual.clone());
+    plan.extend(move_aside(gw, &actual, &format!("{name}.conf.{stamp}")));
+    if let LoadedFrom::Applied(copy) = &loaded.from {
+        let removed = gw.removed_dir();
+        let aside = |from: &Path, to: PathBuf| Step::Move {
+            shown_from: gw.shown(from),
+            shown_to: gw.shown(&to),
+            from: from.to_path_buf(),
+            to,
+        };
+        let to = crate::system::fs::free_name(&removed, &format!("{name}.applied.{stamp}"));
+        plan.push(aside(copy, to));
+    }
+    plan.extend(state::retire_loaded(gw, name, stamp));
+    Ok(Planned::Plan(plan))
+}
+
+/// Whether the applied copy says nothing of the fragment is loaded: it is
+/// empty, as `add --config-only` leaves it.
+pub fn never_loaded(loaded: &Loaded) -> bool {
+    matches!(loaded.from, LoadedFrom::Applied(_)) && loaded.text.is_empty()
+}
+
+/// The step removing the include lines of `gateway_path` from ipsec.conf,
+/// checked; none when ipsec.conf does not include it.
+pub(crate) fn include_removal(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    gateway_path: &str,
+) -> Result<Option<Step>, String> {
     let conf = fs::read(&gw.ipsec_conf.actual)
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
     let mut new_conf = conf.clone();
-    for line in edit::include_lines(&conf, &gateway_path).iter().rev() {
-        new_conf = edit::remove_include(&new_conf, *line, &gateway_path)?;
+    for line in edit::include_lines(&conf, gateway_path).iter().rev() {
+        new_conf = edit::remove_include(&new_conf, *line, gateway_path)?;
     }
     if let Some(f) = tree.fragment(name)
         && new_conf == conf
@@ -425,43 +516,38 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
             gw.ipsec_conf.gateway, f.include_line, f.gateway_path
         ));
     }
-    if new_conf != conf {
-        invariant::after_rm(gw, tree, &new_conf, name)?;
-        plan.push(Step::Write {
-            path: gw.ipsec_conf_target()?,
-            shown: gw.ipsec_conf.gateway.clone(),
-            old: Some(conf),
-            new: new_conf,
-            mode: 0o600,
-        });
+    if new_conf == conf {
+        return Ok(None);
     }
-    let stamp = unix_seconds();
-    let actual = tree
-        .fragment(name)
-        .map_or(file.actual.clone(), |f| f.actual.clone());
-    let removed = gw.removed_dir();
-    let aside = |from: &Path, to: PathBuf| Step::Move {
-        shown_from: gw.shown(from),
+    invariant::after_rm(gw, tree, &new_conf, name)?;
+    Ok(Some(Step::Write {
+        path: gw.ipsec_conf_target()?,
+        shown: gw.ipsec_conf.gateway.clone(),
+        old: Some(conf),
+        new: new_conf,
+        mode: 0o600,
+    }))
+}
+
+/// The step moving `file` into removed/ as `stem` (or a free name beside
+/// it), when the file is there.
+pub(crate) fn move_aside(gw: &Gateway, file: &Path, stem: &str) -> Option<Step> {
+    if !file.exists() {
+        return None;
+    }
+    let to = crate::system::fs::free_name(&gw.removed_dir(), stem);
+    Some(Step::Move {
+        shown_from: gw.shown(file),
         shown_to: gw.shown(&to),
-        from: from.to_path_buf(),
+        from: file.to_path_buf(),
         to,
-    };
-    if actual.exists() {
-        let to = crate::system::fs::free_name(&removed, &format!("{name}.conf.{stamp}"));
-        plan.push(aside(&actual, to));
-    }
-    if let LoadedFrom::Applied(copy) = &loaded.from {
-        let to = crate::system::fs::free_name(&removed, &format!("{name}.applied.{stamp}"));
-        plan.push(aside(copy, to));
-    }
-    plan.extend(state::retire_loaded(gw, name, stamp));
-    Ok(Planned::Plan(plan))
+    })
 }
 
 /// `rm` of a fragment whose file is gone and that ipsecmgr never applied:
 /// nothing was loaded from it, so only its include line goes, which
 /// would make the next boot's `ipsecctl -f ipsec.conf` fail.
-fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
+pub(crate) fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
     let conf = fs::read(&gw.ipsec_conf.actual)
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
     let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)?;
@@ -500,6 +586,11 @@ pub fn plan_updown(
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
     let own = loaded_names(gw, name, &rules, None);
+    if own.is_empty() && never_loaded(&loaded) {
+        return Ok(Planned::Nothing(format!(
+            "{name} is not loaded (it was added with --config-only): `ipsecmgr apply {name}` loads it"
+        )));
+    }
     if own.is_empty() {
         return Ok(Planned::Nothing(format!("{name} has no ike rules")));
     }

@@ -44,6 +44,17 @@ pub enum Step {
     FifoOnUndo { lines: Vec<String> },
 }
 
+impl Step {
+    /// Whether the step runs ipsecctl or writes into isakmpd's FIFO,
+    /// forward or on a rollback.
+    pub fn touches_isakmpd(&self) -> bool {
+        matches!(
+            self,
+            Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::FifoOnUndo { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The command, as the user gave it: `rm customer-a`.
@@ -52,9 +63,30 @@ pub struct Plan {
     /// Steps before this index are undone if a later one fails before it
     /// is reached; from it on, an interrupted plan is completed.
     pub commit: usize,
-    /// What to tell the user once the plan is carried out.
+    /// What to tell the user once the plan is carried out.  A plan with
+    /// no steps changes nothing: its notes say why.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What a `--config-only` plan leaves for the admin to run, once
+    /// isakmpd runs, to make the gateway match its configuration.
+    #[serde(default)]
+    pub later: Vec<Later>,
+}
+
+/// A command to run later, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Later {
+    pub argv: Vec<String>,
+    /// What it does: `loads acme`.
+    pub does: String,
+}
+
+impl Later {
+    /// The command as a shell reads it back, every word quoted as needed.
+    pub fn command(&self) -> String {
+        let words: Vec<String> = self.argv.iter().map(|a| shell_word(a)).collect();
+        words.join(" ")
+    }
 }
 
 impl Plan {
@@ -78,6 +110,12 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// Whether a step runs ipsecctl or writes into isakmpd's FIFO, forward
+    /// or on a rollback.
+    pub fn touches_isakmpd(&self) -> bool {
+        self.steps.iter().any(Step::touches_isakmpd)
     }
 
     /// Marks everything so far as undoable.

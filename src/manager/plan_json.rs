@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::manager::gateway::Gateway;
-use crate::manager::plan::{Plan, Step};
+use crate::manager::plan::{Later, Plan, Step};
 
 /// One step of a plan.
 #[derive(Debug, Serialize)]
@@ -218,6 +218,31 @@ pub struct Outcome {
     pub recovered: Option<String>,
     pub warnings: Vec<String>,
     pub journal: JournalState,
+    /// `--config-only`: the commands that, run once isakmpd runs, make the
+    /// gateway match the configuration (none when nothing is left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub later: Option<Vec<LaterJson>>,
+}
+
+/// A command left for later, as argv and as a shell line.
+#[derive(Debug, Serialize)]
+pub struct LaterJson {
+    pub argv: Vec<String>,
+    pub command: String,
+    pub does: String,
+}
+
+impl LaterJson {
+    pub fn of(later: &[Later]) -> Vec<LaterJson> {
+        later
+            .iter()
+            .map(|l| LaterJson {
+                argv: l.argv.clone(),
+                command: l.command(),
+                does: l.does.clone(),
+            })
+            .collect()
+    }
 }
 
 impl Outcome {
@@ -240,6 +265,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fragment: Option<String>,
     pub dry_run: bool,
+    /// `--config-only`: the files only; no ipsecctl run, nothing sent to
+    /// isakmpd.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config_only: bool,
     /// Whether keys are shown (-k) or redacted.
     pub keys_shown: bool,
     pub steps: Vec<StepJson>,

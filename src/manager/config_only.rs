@@ -1,0 +1,238 @@
+//! The plans of `--config-only`: what add, rm and apply change in the
+//! files — the fragment, its include line in ipsec.conf, the copies in
+//! removed/ — with no ipsecctl run and nothing sent to isakmpd.
+//!
+//! ipsecmgr's records keep saying what is loaded, which such a run does
+//! not change: the applied copy of a fragment (state_dir/applied/) is what
+//! was last loaded from it, and stays so.  So a fragment added with
+//! --config-only gets an empty applied copy (nothing of it is loaded); one
+//! removed keeps its applied copy and loaded record (all of it is still
+//! loaded); one whose file is replaced keeps the copy of the version
+//! loaded.  An unmanaged fragment (loaded without ipsecmgr: no applied
+//! copy, its file taken to be what is loaded) gets its file as it is as
+//! applied copy before the file changes or goes.  The normal command the
+//! plan names in [`Plan::later`] then loads or unloads the difference,
+//! with its usual teardown, and brings the records up to date.
+//! held-down.json and pending-cleanup.json are not touched: nothing was
+//! taken down.
+
+use std::fs;
+
+use crate::compiler::Compiled;
+use crate::manager::fragments::{self, Loaded, LoadedFrom};
+use crate::manager::gateway::Gateway;
+use crate::manager::invariant;
+use crate::manager::ops::{self, Planned, Source};
+use crate::manager::plan::{Later, Plan, Step};
+use crate::manager::tree::Tree;
+
+/// `ipsecmgr` with `args`, as this run was started: its settings file
+/// when not the default one, and its `--root`.
+fn ipsecmgr(gw: &Gateway, args: &[&str]) -> Vec<String> {
+    let mut argv = vec!["ipsecmgr".to_string()];
+    if let Some(source) = &gw.settings.source
+        && *source != gw.root.map(crate::settings::DEFAULT_PATH)
+    {
+        argv.extend(["-c".to_string(), source.display().to_string()]);
+    }
+    if let Some(root) = &gw.root.0 {
+        argv.extend(["--root".to_string(), root.display().to_string()]);
+    }
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv
+}
+
+fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
+    Later {
+        argv: ipsecmgr(gw, &[verb, name]),
+        does,
+    }
+}
+
+/// The step writing `text` as the applied copy of `name`, where there is
+/// none yet.
+fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
+    let copy = gw.applied_copy(name);
+    Step::Write {
+        shown: gw.shown(&copy),
+        path: copy,
+        old: None,
+        new: text,
+        mode: 0o600,
+    }
+}
+
+/// The text of an unmanaged fragment, kept as its applied copy; refused
+/// when the file does not compile alone (a macro from ipsec.conf), as the
+/// copy could not tell later what it loaded.
+fn unmanaged_text(loaded: &Loaded, name: &str) -> Result<Vec<u8>, String> {
+    match (&loaded.from, &loaded.compiled) {
+        (LoadedFrom::Disk(_), Some(c)) if !c.has_errors() => Ok(loaded.text.clone()),
+        _ => Err(format!(
+            "{name} was loaded without ipsecmgr and its file does not compile alone, so --config-only cannot keep a copy of what it loaded; run the command without --config-only once isakmpd runs"
+        )),
+    }
+}
+
+/// A plan that changes no file: `why`, and what is left to run.
+fn nothing_to_edit(op: String, why: String, later: Vec<Later>) -> Planned {
+    if later.is_empty() {
+        return Planned::Nothing(why);
+    }
+    let mut plan = Plan::new(op);
+    plan.notes.push(why);
+    plan.later = later;
+    Planned::Plan(plan)
+}
+
+pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
+    let name = &src.name;
+    let op = format!("add {name}");
+    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let loads = || vec![later(gw, "apply", name, format!("loads {name}"))];
+    if let Some(f) = tree.fragment(name) {
+        if fs::read(&f.actual).ok().as_deref() != Some(src.text.as_slice()) {
+            return Err(format!(
+                "{name} is already included by {}; `ipsecmgr apply --config-only {name} FILE` installs a changed file",
+                gw.ipsec_conf.gateway
+            ));
+        }
+        if copy_text.as_deref() == Some(src.text.as_slice()) {
+            return Ok(Planned::Nothing(format!("{name} is already loaded")));
+        }
+        return Ok(nothing_to_edit(
+            op,
+            format!("{name} is already in the configuration"),
+            loads(),
+        ));
+    }
+    let edit = ops::add_edit(gw, tree, src)?;
+    let mut plan = Plan::new(op);
+    plan.push(Step::Write {
+        path: src.dest.actual.clone(),
+        shown: src.dest.gateway.clone(),
+        old: fs::read(&src.dest.actual).ok(),
+        new: src.text.clone(),
+        mode: 0o600,
+    });
+    plan.push(Step::Write {
+        path: gw.ipsec_conf_target()?,
+        shown: gw.ipsec_conf.gateway.clone(),
+        old: Some(edit.conf),
+        new: edit.new_conf,
+        mode: 0o600,
+    });
+    match &copy_text {
+        // nothing of it is loaded
+        None => plan.push(write_copy(gw, name, Vec::new())),
+        Some(t) if t.is_empty() => {}
+        // removed with --config-only and still loaded: the later apply
+        // replaces what it loaded
+        Some(_) => plan.notes.push(format!(
+            "what {name} loaded before is still loaded; `ipsecmgr apply {name}` replaces it"
+        )),
+    }
+    if copy_text.as_deref() != Some(src.text.as_slice()) {
+        plan.later = loads();
+    }
+    plan.commit_here();
+    Ok(Planned::Plan(plan))
+}
+
+pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
+    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
+        // never loaded: the normal rm unloads nothing either
+        return ops::plan_rm(gw, tree, name);
+    }
+    let Some(frag) = tree.fragment(name) else {
+        if copy_text.is_some() {
+            return Ok(nothing_to_edit(
+                format!("rm {name}"),
+                format!("{name} is not in the configuration any more, but still loaded"),
+                vec![later(gw, "rm", name, format!("unloads {name}"))],
+            ));
+        }
+        if let Some(m) = tree.missing(gw).into_iter().find(|m| m.name == name) {
+            // nothing was loaded from it: only its include line goes
+            return ops::plan_rm_missing(gw, tree, &m);
+        }
+        // says why there is no such fragment
+        fragments::loaded(gw, tree, name)?;
+        return Err(format!("no fragment {name}"));
+    };
+    let loaded = fragments::loaded(gw, tree, name)?;
+    let mut plan = Plan::new(format!("rm {name}"));
+    if copy_text.is_none() {
+        plan.push(write_copy(gw, name, unmanaged_text(&loaded, name)?));
+        plan.notes.push(format!(
+            "{name} was loaded without ipsecmgr: its file is kept as its applied copy, what `ipsecmgr rm {name}` unloads"
+        ));
+    }
+    plan.extend(ops::include_removal(gw, tree, name, &frag.gateway_path)?);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    plan.extend(ops::move_aside(
+        gw,
+        &frag.actual,
+        &format!("{name}.conf.{stamp}"),
+    ));
+    plan.later = vec![later(gw, "rm", name, format!("unloads {name}"))];
+    plan.commit_here();
+    Ok(Planned::Plan(plan))
+}
+
+pub fn plan_apply(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    loaded: &Loaded,
+    new_text: &[u8],
+    new: &Compiled,
+    file_given: bool,
+) -> Result<Planned, String> {
+    ops::check_new(new, tree, gw, name)?;
+    invariant::after_apply(gw, tree, name, new_text, new)?;
+    let op = format!("apply {name}");
+    let dest = fragments::file_of(gw, name);
+    let on_disk = fs::read(&dest.actual).ok();
+    let mut plan = Plan::new(op.clone());
+    // what is loaded: the applied copy, or for an unmanaged fragment its
+    // file as it is
+    let is_loaded = match &loaded.from {
+        LoadedFrom::Applied(_) => loaded.text.as_slice(),
+        LoadedFrom::Disk(_) => on_disk.as_deref().unwrap_or_default(),
+    } == new_text;
+    if file_given && on_disk.as_deref() != Some(new_text) {
+        if matches!(loaded.from, LoadedFrom::Disk(_)) {
+            plan.push(write_copy(gw, name, unmanaged_text(loaded, name)?));
+            plan.notes.push(format!(
+                "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `ipsecmgr apply {name}` replaces"
+            ));
+        }
+        plan.push(Step::Write {
+            path: dest.actual.clone(),
+            shown: dest.gateway.clone(),
+            old: on_disk,
+            new: new_text.to_vec(),
+            mode: 0o600,
+        });
+    }
+    let loads = if is_loaded {
+        Vec::new()
+    } else {
+        vec![later(gw, "apply", name, format!("loads the new {name}"))]
+    };
+    if plan.is_empty() {
+        let why = if is_loaded {
+            format!("{name}: nothing to apply")
+        } else {
+            format!("{name}'s file already holds this version")
+        };
+        return Ok(nothing_to_edit(op, why, loads));
+    }
+    plan.later = loads;
+    plan.commit_here();
+    Ok(Planned::Plan(plan))
+}

@@ -106,7 +106,7 @@ pub struct AddArgs {
 
     /// Change the files only (fragment, include line): run no ipsecctl,
     /// tell isakmpd nothing, need no isakmpd; then say what to run once
-    /// isakmpd runs to load or unload the change
+    /// isakmpd runs to load the fragment
     #[arg(long)]
     pub config_only: bool,
 
@@ -159,7 +159,7 @@ pub struct RmArgs {
 
     /// Change the files only (include line, fragment moved aside): run no
     /// ipsecctl, tell isakmpd nothing, need no isakmpd; then say what to
-    /// run once isakmpd runs to unload the fragment
+    /// run once isakmpd runs to unload the fragment (not with --wait)
     #[arg(long, conflicts_with = "wait")]
     pub config_only: bool,
 
@@ -220,6 +220,7 @@ pub struct ApplyArgs {
 
     /// Install FILE only: run no ipsecctl, tell isakmpd nothing, need no
     /// isakmpd; then say what to run once isakmpd runs to load the change
+    /// (not with --wait)
     #[arg(long, conflicts_with = "wait")]
     pub config_only: bool,
 

@@ -748,3 +748,31 @@ fn interrupted_runs_and_config_only() {
     assert!(gw.path(&format!("{STATE}/loaded/acme.json")).is_file());
     gw.check_db(&["b", "acme"], &[]).unwrap();
 }
+
+/// The named command run after the rules were loaded anyway (the admin
+/// ran ipsecctl by hand, or a boot loaded ipsec.conf) loads them again,
+/// which leaves isakmpd's database as a fresh load (ui.c: ui_config skips
+/// a `C add` value already on its list; `C set ... force` replaces), and
+/// brings ipsecmgr's records up to date.
+#[test]
+fn the_named_apply_after_a_load_by_hand_is_harmless() {
+    let gw = managed(&[("b", &tunnel(2, "b-secret-0123456789abcdef"))]);
+    gw.write("home/acme.conf", &acme());
+    let out = ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
+    let by_hand = std::process::Command::new(gw.path("sbin/ipsecctl"))
+        .arg("-f")
+        .arg(gw.fragment("acme"))
+        .output()
+        .unwrap();
+    assert!(by_hand.status.success(), "{}", stderr(&by_hand));
+    gw.settle();
+    gw.check_db(&["b", "acme"], &[]).unwrap();
+    let later = later_lines(&out);
+    let out = run_later(&gw, &later[0].0);
+    assert!(out.status.success(), "{}", stderr(&out));
+    gw.check_db(&["b", "acme"], &[]).unwrap();
+    assert_eq!(ls_state(&gw, "acme")["state"], "applied");
+    // and what is recorded now unloads it
+    ok(&gw, &["rm", "acme"]);
+    gw.check_db(&["b"], &[]).unwrap();
+}

@@ -141,6 +141,10 @@ impl Plan {
                         .header(shown, shown)
                         .to_string();
                     let _ = writeln!(out, "edit {}:", shell_word(shown));
+                    if old.is_empty() && new_text.is_empty() {
+                        // no diff to show: say what becomes of the file
+                        out.push_str("    (an empty file)\n");
+                    }
                     out.push_str(&diff);
                     if !diff.ends_with('\n') {
                         out.push('\n');

@@ -446,6 +446,11 @@ fn a_dry_run_prints_the_config_only_plan_and_changes_nothing() {
         "{out}"
     );
     assert!(!out.contains(acme_psk()), "{out}");
+    // the applied copy is created empty: nothing of acme loaded
+    assert!(
+        out.contains("edit /var/db/ipsecmgr/applied/acme.conf:\n    (an empty file)\n"),
+        "{out}"
+    );
     assert_eq!(later_lines(&out)[0].0[3..], ["apply", "acme"]);
     let out = ok(&gw, &["rm", "-n", "--config-only", "b"]);
     assert!(out.contains("edit /etc/ipsec.conf:"), "{out}");

@@ -781,3 +781,31 @@ fn the_named_apply_after_a_load_by_hand_is_harmless() {
     ok(&gw, &["rm", "acme"]);
     gw.check_db(&["b"], &[]).unwrap();
 }
+
+/// What is already so: a fragment loaded at boot, added again with the
+/// same text, needs nothing, now or later; one whose file is gone but
+/// whose rules are loaded loses its include line and stays loaded until
+/// the named rm.
+#[test]
+fn config_only_of_what_is_already_so_and_of_a_file_gone() {
+    let b = tunnel(2, "b-secret-0123456789abcdef");
+    let gw = Gateway::new(HEAD, &[("acme", &acme())]);
+    gw.write("home/acme.conf", &acme());
+    let out = ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
+    assert!(out.contains("taken to be loaded"), "{out}");
+    assert!(later_lines(&out).is_empty(), "{out}");
+    assert!(!gw.path(STATE).exists());
+    untouched_isakmpd(&gw, "add --config-only of what is there");
+
+    let gw = managed(&[("acme", &acme()), ("b", &b)]);
+    std::fs::remove_file(gw.fragment("acme")).unwrap();
+    let out = ok(&gw, &["rm", "--config-only", "acme"]);
+    untouched_isakmpd(&gw, "rm --config-only of a file gone");
+    assert!(!gw.read("etc/ipsec.conf").contains("acme"));
+    assert_eq!(gw.read(&format!("{STATE}/applied/acme.conf")), acme());
+    let later = later_lines(&out);
+    assert_eq!(later[0].0[3..], ["rm", "acme"]);
+    let unloaded = run_later(&gw, &later[0].0);
+    assert!(unloaded.status.success(), "{}", stderr(&unloaded));
+    gw.check_db(&["b"], &[]).unwrap();
+}

@@ -100,6 +100,12 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         if copy_text.as_deref() == Some(src.text.as_slice()) {
             return Ok(Planned::Nothing(format!("{name} is already loaded")));
         }
+        if copy_text.is_none() {
+            // loaded without ipsecmgr: its file is taken to be loaded
+            return Ok(Planned::Nothing(format!(
+                "{name} is already in the configuration, and taken to be loaded (it was loaded without ipsecmgr)"
+            )));
+        }
         return Ok(nothing_to_edit(
             op,
             format!("{name} is already in the configuration"),
@@ -145,17 +151,34 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         // never loaded: the normal rm unloads nothing either
         return ops::plan_rm(gw, tree, name);
     }
+    let unloads = || vec![later(gw, "rm", name, format!("unloads {name}"))];
     let Some(frag) = tree.fragment(name) else {
-        if copy_text.is_some() {
-            return Ok(nothing_to_edit(
-                format!("rm {name}"),
-                format!("{name} is not in the configuration any more, but still loaded"),
-                vec![later(gw, "rm", name, format!("unloads {name}"))],
-            ));
-        }
-        if let Some(m) = tree.missing(gw).into_iter().find(|m| m.name == name) {
+        let missing = tree.missing(gw).into_iter().find(|m| m.name == name);
+        match (missing, copy_text.is_some()) {
             // nothing was loaded from it: only its include line goes
-            return ops::plan_rm_missing(gw, tree, &m);
+            (Some(m), false) => return ops::plan_rm_missing(gw, tree, &m),
+            // its file is gone, what it loaded is still loaded
+            (Some(m), true) => {
+                let mut plan = Plan::new(format!("rm {name}"));
+                plan.extend(ops::include_removal(gw, tree, name, &m.gateway_path)?);
+                if plan.is_empty() {
+                    return Err(format!(
+                        "{}: line {}: cannot remove the include of {} (it is not alone on its line)",
+                        gw.ipsec_conf.gateway, m.include_line, m.gateway_path
+                    ));
+                }
+                plan.later = unloads();
+                plan.commit_here();
+                return Ok(Planned::Plan(plan));
+            }
+            (None, true) => {
+                return Ok(nothing_to_edit(
+                    format!("rm {name}"),
+                    format!("{name} is not in the configuration any more, but still loaded"),
+                    unloads(),
+                ));
+            }
+            (None, false) => {}
         }
         // says why there is no such fragment
         fragments::loaded(gw, tree, name)?;
@@ -178,7 +201,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         &frag.actual,
         &format!("{name}.conf.{stamp}"),
     ));
-    plan.later = vec![later(gw, "rm", name, format!("unloads {name}"))];
+    plan.later = unloads();
     plan.commit_here();
     Ok(Planned::Plan(plan))
 }

@@ -1093,10 +1093,23 @@ fn the_fault_matrix_covers_every_command_and_at_least_ten_steps() {
     let mut summary = String::from("steps injected per command:\n");
     for case in CASES {
         let plan = plan_of(case);
-        summary.push_str(&format!("  {:<24} {}\n", case.op, plan.len()));
+        let config_only = (case.args)(&base()).iter().any(|a| a == "--config-only");
+        let label = format!(
+            "{}{}",
+            case.op,
+            if config_only { " --config-only" } else { "" }
+        );
+        summary.push_str(&format!("  {label:<38} {}\n", plan.len()));
+        if config_only {
+            assert!(
+                plan.kinds.iter().all(|k| k == "Write" || k == "Move"),
+                "{label}: a --config-only plan with {:?}",
+                plan.kinds
+            );
+        }
         total += plan.len();
     }
-    summary.push_str(&format!("  {:<24} {total}\n", "total"));
+    summary.push_str(&format!("  {:<38} {total}\n", "total"));
     eprint!("{summary}");
     let verbs: BTreeSet<&str> = CASES
         .iter()

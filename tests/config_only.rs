@@ -809,3 +809,35 @@ fn config_only_of_what_is_already_so_and_of_a_file_gone() {
     assert!(unloaded.status.success(), "{}", stderr(&unloaded));
     gw.check_db(&["b"], &[]).unwrap();
 }
+
+/// The command named is the one to paste: with this run's settings file
+/// (when not the default one) and root, each word quoted as a shell needs.
+#[test]
+fn the_named_command_carries_the_settings_file_quoted() {
+    let gw = Gateway::new(HEAD, &[]);
+    gw.write("home/acme.conf", &acme());
+    gw.write("home/my settings.conf", &gw.read("etc/ipsecmgr.conf"));
+    let settings = gw.actual("home/my settings.conf");
+    let out = ok(
+        &gw,
+        &[
+            "-c",
+            &settings,
+            "add",
+            "--config-only",
+            &gw.actual("home/acme.conf"),
+        ],
+    );
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ipsecmgr "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains(&format!("'{settings}'")), "{line}");
+    let root = gw.root().display().to_string();
+    assert_eq!(
+        later_lines(&out)[0].0,
+        [
+            "ipsecmgr", "-c", &settings, "--root", &root, "apply", "acme"
+        ]
+    );
+}

@@ -1,5 +1,10 @@
 //! What ipsecmgr remembers about isakmpd between runs, in state_dir:
 //!
+//! - `applied/NAME.conf`: the fragment as last loaded (an empty file: none
+//!   of it is loaded, as `add --config-only` leaves it; none at all: loaded
+//!   without ipsecmgr, its file taken to be what is loaded).  A
+//!   `--config-only` run loads nothing, so it keeps these saying what is
+//!   loaded ([`crate::manager::config_only`]).
 //! - `loaded/NAME.json`: the names (tags, sections, list values) and the
 //!   FIFO lines a fragment was loaded with, stored at add/apply.  rm, down
 //!   and apply take a fragment down by these, never by compiling it again:

@@ -1,10 +1,10 @@
 //! The mutating commands with `--json`: the same driver as the text
-//! commands ([`crate::commands::manage::drive`]), but every outcome — a
+//! commands ([`crate::commands::drive::drive`]), but every outcome — a
 //! plan, a result, a refusal, a failure halfway — is one JSON document on
 //! stdout ([`plan_json::Report`]), so that automation never reads the text.
 
 use crate::cli::PlanOutput;
-use crate::commands::manage::Reporter;
+use crate::commands::drive::Reporter;
 use crate::commands::{EXIT_CONFIG, EXIT_OK};
 use crate::manager::exec;
 use crate::manager::gateway::Gateway;

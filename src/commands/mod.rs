@@ -3,6 +3,7 @@
 
 pub mod compile;
 pub mod diff;
+pub mod drive;
 pub mod lint;
 pub mod list;
 pub mod manage;

@@ -474,15 +474,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .map_or(file.actual.clone(), |f| f.actual.clone());
     plan.extend(move_aside(gw, &actual, &format!("{name}.conf.{stamp}")));
     if let LoadedFrom::Applied(copy) = &loaded.from {
-        let removed = gw.removed_dir();
-        let aside = |from: &Path, to: PathBuf| Step::Move {
-            shown_from: gw.shown(from),
-            shown_to: gw.shown(&to),
-            from: from.to_path_buf(),
-            to,
-        };
-        let to = crate::system::fs::free_name(&removed, &format!("{name}.applied.{stamp}"));
-        plan.push(aside(copy, to));
+        plan.extend(move_aside(gw, copy, &format!("{name}.applied.{stamp}")));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
     Ok(Planned::Plan(plan))

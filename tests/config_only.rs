@@ -272,6 +272,7 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = managed(&[("acme", &acme()), ("b", &b)]);
     let loaded_record = gw.read(&format!("{STATE}/loaded/acme.json"));
+    let before = ls_state(&gw, "acme");
     let out = ok(&gw, &["rm", "--config-only", "acme"]);
     untouched_isakmpd(&gw, "rm --config-only");
     assert!(!gw.read("etc/ipsec.conf").contains("acme"));
@@ -288,6 +289,19 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     assert!(!gw.path(&format!("{STATE}/pending-cleanup.json")).exists());
     gw.check_db_texts(&[("acme", &acme()), ("b", &b)], &[])
         .unwrap();
+    // ls shows it, out of the tree yet loaded, with the tags it is loaded by
+    let listed = ls_state(&gw, "acme");
+    assert_eq!(listed["state"], "removed", "{listed}");
+    assert_eq!(listed["line"], 0, "{listed}");
+    for field in ["flows", "sas", "ike", "phase1", "phase2"] {
+        assert_eq!(listed[field], before[field], "{field}: {listed} / {before}");
+    }
+    assert!(!listed["phase2"].as_array().unwrap().is_empty(), "{listed}");
+    let ls = ok(&gw, &["ls"]);
+    assert!(
+        ls.contains("still loaded (until `ipsecmgr rm acme`)"),
+        "{ls}"
+    );
     // a second one has nothing to edit, and says the same
     let again = ok(&gw, &["rm", "--config-only", "acme"]);
     assert!(
@@ -317,6 +331,7 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     gw.check_db(&["b"], &[]).unwrap();
     assert!(!gw.path(&format!("{STATE}/applied/acme.conf")).exists());
     assert!(!gw.path(&format!("{STATE}/loaded/acme.json")).exists());
+    assert_eq!(ls_state(&gw, "acme"), Value::Null);
 }
 
 #[test]
@@ -662,6 +677,13 @@ fn refusals_come_before_the_plan_and_leave_no_state() {
     let out = gw.run(&["rm", "--config-only", "b"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    // named as every message names a place: FILE: LINE:
+    assert!(
+        stderr(&out)
+            .contains("/etc/ipsec.conf: 3: cannot remove the include of /etc/ipsec.d/b.conf"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!gw.path(STATE).exists());
     untouched_isakmpd(&gw, "refusals");
     // and none of them needed isakmpd: a good one goes through

@@ -58,13 +58,25 @@ fn entry_text(out: &mut String, e: &Entry) {
         out,
         "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
         escaped(&e.name),
-        e.line,
+        // a fragment no longer included has no line
+        if e.line == 0 {
+            "-".to_string()
+        } else {
+            e.line.to_string()
+        },
         e.flows,
         e.sas,
         e.ike,
         e.state,
         escaped(&e.path)
     );
+    if e.state == "removed" {
+        let _ = writeln!(
+            out,
+            "    no longer included, still loaded (until `ipsecmgr rm {}`)",
+            escaped(&e.name)
+        );
+    }
     if e.held_down {
         let _ = writeln!(
             out,

@@ -162,9 +162,10 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
                 let mut plan = Plan::new(format!("rm {name}"));
                 plan.extend(ops::include_removal(gw, tree, name, &m.gateway_path)?);
                 if plan.is_empty() {
-                    return Err(format!(
-                        "{}: line {}: cannot remove the include of {} (it is not alone on its line)",
-                        gw.ipsec_conf.gateway, m.include_line, m.gateway_path
+                    return Err(crate::manager::edit::not_alone(
+                        &gw.ipsec_conf.gateway,
+                        m.include_line,
+                        &m.gateway_path,
                     ));
                 }
                 plan.later = unloads();

@@ -106,10 +106,15 @@ pub fn remove_include(text: &[u8], line: u32, path: &str) -> Result<Vec<u8>, Str
             Ok(lines.concat())
         }
         _ => Err(format!(
-            "line {line} holds more than `include \"{}\"`; remove it by hand",
+            "{line}: holds more than `include \"{}\"`; remove it by hand",
             crate::escape::escaped(path)
         )),
     }
+}
+
+/// Why an include line cannot be removed: it holds more than the include.
+pub fn not_alone(conf: &str, line: u32, path: &str) -> String {
+    format!("{conf}: {line}: cannot remove the include of {path} (it is not alone on its line)")
 }
 
 /// The line numbers of the statements including `path`, each a whole

@@ -23,7 +23,8 @@ pub struct Entry {
     pub sas: usize,
     pub ike: usize,
     /// applied (the applied copy is the file), modified (it is not),
-    /// unmanaged (no applied copy), or missing (the file included is gone)
+    /// unmanaged (no applied copy), missing (the file included is gone), or
+    /// removed (no longer included, yet still loaded: `rm --config-only`)
     pub state: &'static str,
     /// `down` took its connections off isakmpd's lists; `up` puts them back
     pub held_down: bool,
@@ -57,8 +58,15 @@ pub fn listing(gw: &Gateway, tree: &Tree) -> Listing {
         .iter()
         .map(|f| entry(gw, tree, f, &held))
         .collect();
-    fragments.extend(tree.missing(gw).iter().map(|m| missing_entry(m, &held)));
+    let missing = tree.missing(gw);
+    fragments.extend(missing.iter().map(|m| missing_entry(m, &held)));
     fragments.sort_by_key(|e| e.line);
+    let listed: Vec<String> = fragments.iter().map(|e| e.name.clone()).collect();
+    fragments.extend(
+        still_loaded(gw, &listed)
+            .into_iter()
+            .map(|(name, copy)| removed_entry(gw, name, &copy, &held)),
+    );
     let pending = state::pending_cleanups(gw)
         .iter()
         .map(state::describe)
@@ -110,6 +118,53 @@ fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
         phase1: Vec::new(),
         phase2: Vec::new(),
         not_applied: None,
+    }
+}
+
+/// Fragments ipsec.conf no longer includes whose applied copy holds
+/// rules, by name: `rm --config-only` left them loaded until a normal `rm`.
+/// (An empty applied copy means nothing of the fragment is loaded.)
+fn still_loaded(gw: &Gateway, listed: &[String]) -> Vec<(String, Vec<u8>)> {
+    let dir = gw.state_dir.join("applied");
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
+        let Ok(entry) = entry else { continue };
+        let Ok(rel) = entry.path().strip_prefix(&dir) else {
+            continue;
+        };
+        let Some(name) = rel.to_str().and_then(|n| n.strip_suffix(".conf")) else {
+            continue;
+        };
+        if !entry.file_type().is_file() || listed.iter().any(|l| l == name) {
+            continue;
+        }
+        match fs::read(entry.path()) {
+            Ok(copy) if !copy.is_empty() => found.push((name.to_string(), copy)),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A fragment removed from the tree but not unloaded: its applied copy is
+/// what isakmpd and the kernel still hold.
+fn removed_entry(gw: &Gateway, name: String, copy: &[u8], held: &state::HeldDown) -> Entry {
+    let applied = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), copy);
+    let rules: Vec<&Rule> = applied.rules.iter().collect();
+    let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
+    let own = ikes(rules.iter().copied());
+    Entry {
+        path: gw.shown(&gw.applied_copy(&name)),
+        line: 0,
+        flows: count(|k| matches!(k, RuleKind::Flow(_))),
+        sas: count(|k| matches!(k, RuleKind::Sa(_))),
+        ike: own.len(),
+        state: "removed",
+        held_down: held.contains_key(&name),
+        phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
+        phase2: unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect()),
+        not_applied: None,
+        name,
     }
 }
 

@@ -498,14 +498,16 @@ pub(crate) fn include_removal(
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
     let mut new_conf = conf.clone();
     for line in edit::include_lines(&conf, gateway_path).iter().rev() {
-        new_conf = edit::remove_include(&new_conf, *line, gateway_path)?;
+        new_conf = edit::remove_include(&new_conf, *line, gateway_path)
+            .map_err(|e| format!("{}: {e}", gw.ipsec_conf.gateway))?;
     }
     if let Some(f) = tree.fragment(name)
         && new_conf == conf
     {
-        return Err(format!(
-            "{}: line {}: cannot remove the include of {} (it is not alone on its line)",
-            gw.ipsec_conf.gateway, f.include_line, f.gateway_path
+        return Err(edit::not_alone(
+            &gw.ipsec_conf.gateway,
+            f.include_line,
+            &f.gateway_path,
         ));
     }
     if new_conf == conf {
@@ -542,7 +544,8 @@ pub(crate) fn move_aside(gw: &Gateway, file: &Path, stem: &str) -> Option<Step> 
 pub(crate) fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
     let conf = fs::read(&gw.ipsec_conf.actual)
         .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
-    let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)?;
+    let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)
+        .map_err(|e| format!("{}: {e}", gw.ipsec_conf.gateway))?;
     invariant::after_rm(gw, tree, &new_conf, &m.name)?;
     let mut plan = Plan::new(format!("rm {}", m.name));
     plan.push(Step::Write {

@@ -53,13 +53,7 @@ fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
 /// none yet.
 fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
     let copy = gw.applied_copy(name);
-    Step::Write {
-        shown: gw.shown(&copy),
-        path: copy,
-        old: None,
-        new: text,
-        mode: 0o600,
-    }
+    Step::private_write(copy.clone(), gw.shown(&copy), None, text)
 }
 
 /// The text of an unmanaged fragment, kept as its applied copy; refused
@@ -114,20 +108,18 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     }
     let edit = ops::add_edit(gw, tree, src)?;
     let mut plan = Plan::new(op);
-    plan.push(Step::Write {
-        path: src.dest.actual.clone(),
-        shown: src.dest.gateway.clone(),
-        old: fs::read(&src.dest.actual).ok(),
-        new: src.text.clone(),
-        mode: 0o600,
-    });
-    plan.push(Step::Write {
-        path: gw.ipsec_conf_target()?,
-        shown: gw.ipsec_conf.gateway.clone(),
-        old: Some(edit.conf),
-        new: edit.new_conf,
-        mode: 0o600,
-    });
+    plan.push(Step::private_write(
+        src.dest.actual.clone(),
+        src.dest.gateway.clone(),
+        fs::read(&src.dest.actual).ok(),
+        src.text.clone(),
+    ));
+    plan.push(Step::private_write(
+        gw.ipsec_conf_target()?,
+        gw.ipsec_conf.gateway.clone(),
+        Some(edit.conf),
+        edit.new_conf,
+    ));
     match &copy_text {
         // nothing of it is loaded
         None => plan.push(write_copy(gw, name, Vec::new())),
@@ -235,13 +227,12 @@ pub fn plan_apply(
                 "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `ipsecmgr apply {name}` replaces"
             ));
         }
-        plan.push(Step::Write {
-            path: dest.actual.clone(),
-            shown: dest.gateway.clone(),
-            old: on_disk,
-            new: new_text.to_vec(),
-            mode: 0o600,
-        });
+        plan.push(Step::private_write(
+            dest.actual.clone(),
+            dest.gateway.clone(),
+            on_disk,
+            new_text.to_vec(),
+        ));
     }
     let loads = if is_loaded {
         Vec::new()

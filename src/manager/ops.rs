@@ -188,27 +188,9 @@ pub(crate) struct AddEdit {
 
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
-    let copy = gw.applied_copy(name);
-    let copy_text = fs::read(&copy).ok();
-    if tree.fragment(name).is_some() {
-        if copy_text.as_deref() == Some(src.text.as_slice()) {
-            return Ok(Planned::Nothing(format!("{name} is already loaded")));
-        }
-        if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
-            return Err(format!(
-                "{name} is already included by {} but not loaded (it was added with --config-only); `ipsecmgr apply {name}` loads it",
-                gw.ipsec_conf.gateway
-            ));
-        }
-        return Err(format!(
-            "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
-            gw.ipsec_conf.gateway
-        ));
-    }
-    if let Some(t) = &copy_text
-        && !t.is_empty()
-    {
-        return Err(still_loaded(gw, name));
+    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    if let Some(refused) = already_there(gw, tree, name, copy_text.as_deref(), &src.text) {
+        return refused;
     }
     let AddEdit {
         compiled: new,
@@ -216,20 +198,18 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         new_conf,
     } = add_edit(gw, tree, src)?;
     let mut plan = Plan::new(format!("add {name}"));
-    plan.push(Step::Write {
-        path: src.dest.actual.clone(),
-        shown: src.dest.gateway.clone(),
-        old: fs::read(&src.dest.actual).ok(),
-        new: src.text.clone(),
-        mode: 0o600,
-    });
-    plan.push(Step::Write {
-        path: gw.ipsec_conf_target()?,
-        shown: gw.ipsec_conf.gateway.clone(),
-        new: new_conf,
-        old: Some(conf),
-        mode: 0o600,
-    });
+    plan.push(Step::private_write(
+        src.dest.actual.clone(),
+        src.dest.gateway.clone(),
+        fs::read(&src.dest.actual).ok(),
+        src.text.clone(),
+    ));
+    plan.push(Step::private_write(
+        gw.ipsec_conf_target()?,
+        gw.ipsec_conf.gateway.clone(),
+        Some(conf),
+        new_conf,
+    ));
     let record = LoadedRecord::of(&new.rules.iter().collect::<Vec<_>>());
     // undone after `ipsecctl -d -f`, which may fail or stop part-way:
     // ipsecmgr's own copy of its lines and the full clean-up
@@ -245,15 +225,65 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         undo: Some(Ipsecctl::delete_args(&src.dest.actual)),
     });
     plan.commit_here();
-    plan.push(Step::Write {
-        path: copy.clone(),
-        shown: gw.shown(&copy),
-        old: copy_text,
-        new: src.text.clone(),
-        mode: 0o600,
-    });
-    plan.push(state::write_loaded(gw, name, &record));
+    for step in record_steps(gw, name, copy_text, &src.text, &record) {
+        plan.push(step);
+    }
     Ok(Planned::Plan(plan))
+}
+
+/// What `add` says of a fragment ipsec.conf includes already, or whose
+/// rules are still loaded: nothing to do, or why not (`None`: neither).
+fn already_there(
+    gw: &Gateway,
+    tree: &Tree,
+    name: &str,
+    copy_text: Option<&[u8]>,
+    text: &[u8],
+) -> Option<Result<Planned, String>> {
+    if tree.fragment(name).is_some() {
+        return Some(if copy_text == Some(text) {
+            Ok(Planned::Nothing(format!("{name} is already loaded")))
+        } else if copy_text.is_some_and(|t| t.is_empty()) {
+            Err(format!(
+                "{name} is already included by {} but not loaded (it was added with --config-only); `ipsecmgr apply {name}` loads it",
+                gw.ipsec_conf.gateway
+            ))
+        } else {
+            Err(format!(
+                "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
+                gw.ipsec_conf.gateway
+            ))
+        });
+    }
+    match copy_text {
+        Some(t) if !t.is_empty() => Some(Err(still_loaded(gw, name))),
+        _ => None,
+    }
+}
+
+/// After a load: the applied copy becomes `text` and the loaded record
+/// `record`, each written only when it changes.
+fn record_steps(
+    gw: &Gateway,
+    name: &str,
+    copy_text: Option<Vec<u8>>,
+    text: &[u8],
+    record: &LoadedRecord,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if copy_text.as_deref() != Some(text) {
+        let copy = gw.applied_copy(name);
+        steps.push(Step::private_write(
+            copy.clone(),
+            gw.shown(&copy),
+            copy_text,
+            text.to_vec(),
+        ));
+    }
+    if state::read_loaded(gw, name).as_ref() != Some(record) {
+        steps.push(state::write_loaded(gw, name, record));
+    }
+    steps
 }
 
 /// Why a fragment not in the configuration cannot be added: what it
@@ -514,13 +544,12 @@ pub(crate) fn include_removal(
         return Ok(None);
     }
     invariant::after_rm(gw, tree, &new_conf, name)?;
-    Ok(Some(Step::Write {
-        path: gw.ipsec_conf_target()?,
-        shown: gw.ipsec_conf.gateway.clone(),
-        old: Some(conf),
-        new: new_conf,
-        mode: 0o600,
-    }))
+    Ok(Some(Step::private_write(
+        gw.ipsec_conf_target()?,
+        gw.ipsec_conf.gateway.clone(),
+        Some(conf),
+        new_conf,
+    )))
 }
 
 /// The step moving `file` into removed/ as `stem` (or a free name beside
@@ -548,13 +577,12 @@ pub(crate) fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<
         .map_err(|e| format!("{}: {e}", gw.ipsec_conf.gateway))?;
     invariant::after_rm(gw, tree, &new_conf, &m.name)?;
     let mut plan = Plan::new(format!("rm {}", m.name));
-    plan.push(Step::Write {
-        path: gw.ipsec_conf_target()?,
-        shown: gw.ipsec_conf.gateway.clone(),
-        old: Some(conf),
-        new: new_conf,
-        mode: 0o600,
-    });
+    plan.push(Step::private_write(
+        gw.ipsec_conf_target()?,
+        gw.ipsec_conf.gateway.clone(),
+        Some(conf),
+        new_conf,
+    ));
     plan.notes.push(format!(
         "{} does not exist: nothing was loaded from it, so there is nothing to unload",
         escaped(&m.gateway_path)
@@ -721,17 +749,10 @@ pub fn plan_apply(
     invariant::after_apply(gw, tree, name, new_text, new)?;
     let old_rules = loaded.rules(tree);
     let new_rules: Vec<&Rule> = new.rules.iter().collect();
-    let mut ch = changes(&old_rules, &new_rules);
-    let bundled = |rules: &[&Rule]| rules.iter().any(|r| matches!(r.kind, RuleKind::Bundle(_)));
-    if bundled(&ch.removed) || bundled(&ch.added) {
-        // bundles only exist between SAs loaded together: reload them all
-        ch.removed = old_rules.clone();
-        ch.added = new_rules.clone();
-    }
+    let ch = apply_changes(&old_rules, &new_rules);
     let dest = fragments::file_of(gw, name);
     let on_disk = fs::read(&dest.actual).ok();
-    let copy = gw.applied_copy(name);
-    let copy_text = fs::read(&copy).ok();
+    let copy_text = fs::read(gw.applied_copy(name)).ok();
     let nothing = ch.removed.is_empty()
         && ch.added.is_empty()
         && copy_text.as_deref() == Some(new_text)
@@ -741,13 +762,12 @@ pub fn plan_apply(
     }
     let mut plan = Plan::new(format!("apply {name}"));
     if file_given && on_disk.as_deref() != Some(new_text) {
-        plan.push(Step::Write {
-            path: dest.actual.clone(),
-            shown: dest.gateway.clone(),
-            old: on_disk,
-            new: new_text.to_vec(),
-            mode: 0o600,
-        });
+        plan.push(Step::private_write(
+            dest.actual.clone(),
+            dest.gateway.clone(),
+            on_disk,
+            new_text.to_vec(),
+        ));
     }
     let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed));
     let record = LoadedRecord::of(&new_rules);
@@ -757,33 +777,13 @@ pub fn plan_apply(
         .collect();
     let mut held = state::held_fragments(gw);
     let is_held = held.contains_key(name);
-    if is_held {
-        // an undone `ipsecctl -d` loads the old rules again, and with
-        // them their connections: off the lists once more
-        let old = loaded_names(gw, name, &old_rules, None);
-        plan.push(Step::FifoOnUndo {
-            lines: teardown::hold_lines(&old),
-        });
-    }
-    if !ch.removed.is_empty() {
-        ipsecctl_on(&ch.removed, scratch(gw, name, "removed"), true, &mut plan)?;
-    }
-    if !ch.added.is_empty() {
-        ipsecctl_on(&ch.added, scratch(gw, name, "added"), false, &mut plan)?;
-    }
+    apply_runs(gw, name, &ch, &old_rules, is_held, &mut plan)?;
     plan.commit_here();
     let remaining = remaining_in_order(tree, name, &new_rules);
     let touched: Vec<IkeSections> = removed.iter().chain(&added).cloned().collect();
     let kept = Kept::of(&remaining, &touched);
     let cleanup = teardown::cleanup(&removed, &kept);
-    let mut lines = cleanup.connections.clone();
-    lines.extend(teardown::phase1_keys_after_load(&added, &kept));
-    for tag in &ch.rekey {
-        let line = format!("t main {tag}");
-        if !lines.contains(&line) {
-            lines.push(line);
-        }
-    }
+    let mut lines = after_apply_lines(&cleanup, &added, &kept, &ch.rekey);
     if is_held {
         // ipsecctl -f put the new connections on the lists
         lines.extend(teardown::hold_lines(&added));
@@ -797,17 +797,68 @@ pub fn plan_apply(
         add_pending(gw, entry, &mut plan)?;
     }
     plan.extend(state::write_held(gw, &held));
-    if copy_text.as_deref() != Some(new_text) {
-        plan.push(Step::Write {
-            path: copy.clone(),
-            shown: gw.shown(&copy),
-            old: copy_text,
-            new: new_text.to_vec(),
-            mode: 0o600,
-        });
-    }
-    if state::read_loaded(gw, name).as_ref() != Some(&record) {
-        plan.push(state::write_loaded(gw, name, &record));
+    for step in record_steps(gw, name, copy_text, new_text, &record) {
+        plan.push(step);
     }
     Ok(Planned::Plan(plan))
+}
+
+/// apply's ipsecctl runs: `-d -f` on the rules removed, `-f` on those
+/// added; for a held-down fragment, preceded by what puts the old
+/// connections off the lists again should they be undone.
+fn apply_runs(
+    gw: &Gateway,
+    name: &str,
+    ch: &Changes,
+    old_rules: &[&Rule],
+    is_held: bool,
+    plan: &mut Plan,
+) -> Result<(), String> {
+    if is_held {
+        // an undone `ipsecctl -d` loads the old rules again, and with
+        // them their connections: off the lists once more
+        let old = loaded_names(gw, name, old_rules, None);
+        plan.push(Step::FifoOnUndo {
+            lines: teardown::hold_lines(&old),
+        });
+    }
+    if !ch.removed.is_empty() {
+        ipsecctl_on(&ch.removed, scratch(gw, name, "removed"), true, plan)?;
+    }
+    if !ch.added.is_empty() {
+        ipsecctl_on(&ch.added, scratch(gw, name, "added"), false, plan)?;
+    }
+    Ok(())
+}
+
+/// The rules apply unloads and loads.  Bundles only exist between SAs
+/// loaded together, so a change touching one reloads them all.
+fn apply_changes<'a>(old_rules: &[&'a Rule], new_rules: &[&'a Rule]) -> Changes<'a> {
+    let mut ch = changes(old_rules, new_rules);
+    let bundled = |rules: &[&Rule]| rules.iter().any(|r| matches!(r.kind, RuleKind::Bundle(_)));
+    if bundled(&ch.removed) || bundled(&ch.added) {
+        ch.removed = old_rules.to_vec();
+        ch.added = new_rules.to_vec();
+    }
+    ch
+}
+
+/// The FIFO lines after apply's ipsecctl runs: the removed connections'
+/// clean-up, the phase 1 keys the new rules set, and a fresh phase 1 for
+/// each peer whose settings changed (`t main TAG`), each once.
+fn after_apply_lines(
+    cleanup: &teardown::Cleanup,
+    added: &[IkeSections],
+    kept: &Kept,
+    rekey: &[String],
+) -> Vec<String> {
+    let mut lines = cleanup.connections.clone();
+    lines.extend(teardown::phase1_keys_after_load(added, kept));
+    for tag in rekey {
+        let line = format!("t main {tag}");
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
 }

@@ -45,6 +45,18 @@ pub enum Step {
 }
 
 impl Step {
+    /// Writing `new` over `path` (holding `old`), readable by root alone,
+    /// as every file ipsecmgr writes may hold keys.
+    pub fn private_write(path: PathBuf, shown: String, old: Option<Vec<u8>>, new: Vec<u8>) -> Step {
+        Step::Write {
+            path,
+            shown,
+            old,
+            new,
+            mode: 0o600,
+        }
+    }
+
     /// Whether the step runs ipsecctl or writes into isakmpd's FIFO,
     /// forward or on a rollback.
     pub fn touches_isakmpd(&self) -> bool {

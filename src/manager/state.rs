@@ -116,13 +116,8 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// A step that writes `new` over `path` (state files are private).
 fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>) -> Step {
-    Step::Write {
-        shown: gw.shown(&path),
-        old: fs::read(&path).ok(),
-        new,
-        mode: 0o600,
-        path,
-    }
+    let old = fs::read(&path).ok();
+    Step::private_write(path.clone(), gw.shown(&path), old, new)
 }
 
 /// The step storing what `name` is loaded with.

@@ -108,18 +108,9 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     }
     let edit = ops::add_edit(gw, tree, src)?;
     let mut plan = Plan::new(op);
-    plan.push(Step::private_write(
-        src.dest.actual.clone(),
-        src.dest.gateway.clone(),
-        fs::read(&src.dest.actual).ok(),
-        src.text.clone(),
-    ));
-    plan.push(Step::private_write(
-        gw.ipsec_conf_target()?,
-        gw.ipsec_conf.gateway.clone(),
-        Some(edit.conf),
-        edit.new_conf,
-    ));
+    for step in ops::add_file_steps(gw, src, edit.conf, edit.new_conf)? {
+        plan.push(step);
+    }
     match &copy_text {
         // nothing of it is loaded
         None => plan.push(write_copy(gw, name, Vec::new())),

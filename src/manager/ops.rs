@@ -198,18 +198,9 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         new_conf,
     } = add_edit(gw, tree, src)?;
     let mut plan = Plan::new(format!("add {name}"));
-    plan.push(Step::private_write(
-        src.dest.actual.clone(),
-        src.dest.gateway.clone(),
-        fs::read(&src.dest.actual).ok(),
-        src.text.clone(),
-    ));
-    plan.push(Step::private_write(
-        gw.ipsec_conf_target()?,
-        gw.ipsec_conf.gateway.clone(),
-        Some(conf),
-        new_conf,
-    ));
+    for step in add_file_steps(gw, src, conf, new_conf)? {
+        plan.push(step);
+    }
     let record = LoadedRecord::of(&new.rules.iter().collect::<Vec<_>>());
     // undone after `ipsecctl -d -f`, which may fail or stop part-way:
     // ipsecmgr's own copy of its lines and the full clean-up
@@ -229,6 +220,30 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         plan.push(step);
     }
     Ok(Planned::Plan(plan))
+}
+
+/// add's edits of the files: the fragment installed, ipsec.conf with its
+/// include line.
+pub(crate) fn add_file_steps(
+    gw: &Gateway,
+    src: &Source,
+    conf: Vec<u8>,
+    new_conf: Vec<u8>,
+) -> Result<[Step; 2], String> {
+    Ok([
+        Step::private_write(
+            src.dest.actual.clone(),
+            src.dest.gateway.clone(),
+            fs::read(&src.dest.actual).ok(),
+            src.text.clone(),
+        ),
+        Step::private_write(
+            gw.ipsec_conf_target()?,
+            gw.ipsec_conf.gateway.clone(),
+            Some(conf),
+            new_conf,
+        ),
+    ])
 }
 
 /// What `add` says of a fragment ipsec.conf includes already, or whose

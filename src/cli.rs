@@ -126,6 +126,24 @@ pub struct PlanOutput {
     pub show_keys: bool,
 }
 
+/// `--wait [SECONDS]` of the commands that may leave a clean-up pending.
+#[derive(Debug, clap::Args)]
+pub struct Wait {
+    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
+    // after which exchange.c: exchange_create's death timer frees it
+    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
+    /// exchanges in flight with a removed peer to end, then finish its
+    /// clean-up; without it, the next ipsecmgr run finishes it
+    #[arg(
+        id = "wait",
+        long = "wait",
+        value_name = "SECONDS",
+        num_args = 0..=1,
+        default_missing_value = "120"
+    )]
+    pub seconds: Option<u64>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct NameArgs {
     /// Print the plan and change nothing
@@ -136,13 +154,8 @@ pub struct NameArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 
-    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
-    // after which exchange.c: exchange_create's death timer frees it
-    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
-    /// exchanges in flight with a removed peer to end, then finish its
-    /// clean-up; without it, the next ipsecmgr run finishes it
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
-    pub wait: Option<u64>,
+    #[command(flatten)]
+    pub wait: Wait,
     #[command(flatten)]
     pub output: PlanOutput,
 }
@@ -163,13 +176,8 @@ pub struct RmArgs {
     #[arg(long, conflicts_with = "wait")]
     pub config_only: bool,
 
-    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
-    // after which exchange.c: exchange_create's death timer frees it
-    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
-    /// exchanges in flight with a removed peer to end, then finish its
-    /// clean-up; without it, the next ipsecmgr run finishes it
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
-    pub wait: Option<u64>,
+    #[command(flatten)]
+    pub wait: Wait,
     #[command(flatten)]
     pub output: PlanOutput,
 }
@@ -224,13 +232,8 @@ pub struct ApplyArgs {
     #[arg(long, conflicts_with = "wait")]
     pub config_only: bool,
 
-    // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
-    // after which exchange.c: exchange_create's death timer frees it
-    /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
-    /// exchanges in flight with a removed peer to end, then finish its
-    /// clean-up; without it, the next ipsecmgr run finishes it
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "120")]
-    pub wait: Option<u64>,
+    #[command(flatten)]
+    pub wait: Wait,
     #[command(flatten)]
     pub output: PlanOutput,
 }

@@ -226,7 +226,7 @@ pub fn rm(gw: &Gateway, args: &RmArgs) -> i32 {
     let run = Run {
         op: format!("rm {name}"),
         dry_run: args.dry_run,
-        wait: args.wait,
+        wait: args.wait.seconds,
         config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
@@ -252,7 +252,7 @@ pub fn updown(gw: &Gateway, args: &NameArgs, down: bool, up: bool) -> i32 {
     let run = Run {
         op: format!("{verb} {name}"),
         dry_run: args.dry_run,
-        wait: args.wait,
+        wait: args.wait.seconds,
         config_only: false,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
@@ -279,7 +279,7 @@ pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
     let run = Run {
         op,
         dry_run: args.dry_run,
-        wait: args.wait,
+        wait: args.wait.seconds,
         config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {

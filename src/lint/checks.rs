@@ -156,7 +156,12 @@ fn longest_field(ike: &crate::rules::model::Ike) -> String {
     for id in [&ike.srcid, &ike.dstid].into_iter().flatten() {
         fields.push(tags::id_section(&id.name));
     }
-    fields.extend(ike.peer.iter().chain(&ike.local).map(|a| a.name.clone()));
+    fields.extend(
+        ike.peer
+            .iter()
+            .chain(&ike.local)
+            .map(|a| a.name.to_string()),
+    );
     fields.extend(ike.tag.clone());
     if let IkeAuth::Psk(psk) = &ike.auth {
         fields.push("*".repeat(psk.0.len()));

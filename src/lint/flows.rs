@@ -64,7 +64,7 @@ struct Entry<'a> {
     unit: usize,
     rule: &'a Rule,
     sel: Selector,
-    peer: Option<String>,
+    peer: Option<&'a str>,
     v4: bool,
     src: Net,
     dst: Net,
@@ -94,16 +94,27 @@ pub struct Clashes<'a> {
 /// of a few hundred networks in two files overlap in millions of pairs.
 pub const MAX_FLOW_PAIRS: usize = 10_000_000;
 
-fn peer_of(rule: &Rule) -> Option<String> {
+fn peer_of(rule: &Rule) -> Option<&str> {
     match &rule.kind {
-        RuleKind::Flow(f) => f.peer.as_ref().map(|p| p.name.clone()),
-        RuleKind::Ike(i) => i.peer.as_ref().map(|p| p.name.clone()),
+        RuleKind::Flow(f) => f.peer.as_ref().map(|p| &*p.name),
+        RuleKind::Ike(i) => i.peer.as_ref().map(|p| &*p.name),
         _ => None,
     }
 }
 
 fn entries<'a>(units: &[Vec<&'a Rule>]) -> Vec<Entry<'a>> {
-    let mut entries = Vec::new();
+    // counted first: grown by doubling, the vector of a large gateway
+    // would be the run's peak of memory
+    let count = units
+        .iter()
+        .flatten()
+        .map(|r| match r.kind {
+            RuleKind::Flow(_) => 1,
+            RuleKind::Ike(_) => 2,
+            _ => 0,
+        })
+        .sum();
+    let mut entries = Vec::with_capacity(count);
     for (unit, rules) in units.iter().enumerate() {
         for rule in rules {
             for sel in selectors(rule) {

@@ -490,7 +490,14 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
     let name = r.text(parts[0]);
     match parts.iter().find(|x| x.rule == Rule::number) {
         Some(bits) => HostSpec {
-            text: format!("{}/{}", name.value, r.number(bits).0),
+            text: {
+                // `name/bits`, without the formatting machinery: every
+                // network of every rule is written so
+                let mut text = name.value;
+                text.push('/');
+                push_number(&mut text, r.number(bits).0);
+                text
+            },
             first: name.tok,
             last,
             has_mask: true,
@@ -501,6 +508,27 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
             last,
             has_mask: false,
         },
+    }
+}
+
+/// Appends `n` in decimal, as `{n}` formats it.
+fn push_number(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
     }
 }
 

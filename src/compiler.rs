@@ -74,7 +74,10 @@ pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
 
 /// Loads with `load`, resolving each statement as it comes: a statement's
 /// tokens and tree are dropped once its rules are made.
-fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parsed) -> Compiled {
+fn compile(
+    opts: &Options,
+    load: impl FnOnce(&mut dyn FnMut(&mut Statement)) -> Parsed,
+) -> Compiled {
     let resolve_opts = ResolveOptions {
         names: opts.names,
         root: &opts.root,
@@ -82,9 +85,9 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
     };
     let mut resolver = Resolver::new(&resolve_opts);
     let mut secrets = Vec::new();
-    let mut parsed = load(&mut |st: Statement| {
-        secrets.extend(secret_spans(std::slice::from_ref(&st)));
-        resolver.statement(&st);
+    let mut parsed = load(&mut |st: &mut Statement| {
+        secrets.extend(secret_spans(std::slice::from_ref(st)));
+        resolver.statement(st);
     });
     let resolved = resolver.finish();
     secrets.append(&mut parsed.unparsed_secrets);

@@ -102,6 +102,9 @@ pub struct Lexer {
     /// Bytes of macro values expanded in the current statement, and in all.
     statement_expanded: usize,
     total_expanded: usize,
+    /// Whether plain tokens are read straight from the bytes (see
+    /// `plain_token`); the tests compare with the careful path alone.
+    plain: bool,
 }
 
 /// isspace(3) in the C locale.
@@ -181,6 +184,7 @@ impl Lexer {
             digit_buf: Vec::with_capacity(16),
             statement_expanded: 0,
             total_expanded: 0,
+            plain: true,
         }
     }
 
@@ -401,7 +405,10 @@ impl Lexer {
     /// The next token.  After `Eof` it keeps returning `Eof`.
     pub fn next_token(&mut self, src: &Sources, macros: &mut Macros) -> Token {
         loop {
-            let _ = self.scan(src, |b| b == b' ' || b == b'\t');
+            self.skip_plain_blanks(src);
+            if let Some(token) = self.plain_token(src) {
+                return token;
+            }
             let mut c = self.lgetc(None, src);
             while let Some((b' ' | b'\t', _)) = c {
                 c = self.lgetc(None, src);
@@ -425,6 +432,130 @@ impl Lexer {
             }
             return self.token_after(c, src);
         }
+    }
+
+    /// The next token read straight from the file's bytes, when it is one
+    /// that cannot come out differently by the careful path: a word, a
+    /// number, a quoted string without escapes or newlines, a newline or
+    /// punctuation, in plain text (no macro being expanded, nothing put
+    /// back), ended by a byte that is there and is no backslash.  Most of a
+    /// configuration is such tokens.  `None` leaves the lexer as it was.
+    fn plain_token(&mut self, src: &Sources) -> Option<Token> {
+        if !self.plain || self.expansion.is_some() || !self.pushback.is_empty() {
+            return None;
+        }
+        let cur = self.stack.last()?;
+        let text = &src.get(cur.file).text;
+        let mut start = cur.pos;
+        if text.get(start) == Some(&b'#') {
+            // a comment ends at its newline, which is the token (unless a
+            // backslash joins the next line to it)
+            let len = text[start..]
+                .iter()
+                .position(|&c| c == b'\n' || c == b'\\')?;
+            start += len;
+        }
+        let b = *text.get(start)?;
+        let (kind, end) = match b {
+            b'\n' => (TokKind::Newline, start + 1),
+            b'"' | b'\'' => {
+                let len = text[start + 1..]
+                    .iter()
+                    .position(|&c| c == b || c == b'\\' || c == b'\n' || c == 0)?;
+                let close = start + 1 + len;
+                if text[close] != b || len >= QUOTED_MAX {
+                    return None;
+                }
+                let value = into_string(text[start + 1..close].to_vec());
+                (TokKind::Str(value), close + 1)
+            }
+            b'0'..=b'9' => {
+                let digits = text[start..].iter().position(|c| !c.is_ascii_digit())?;
+                let next = text[start + digits];
+                if next == b'\\' || digits > WORD_MAX {
+                    return None;
+                }
+                if ends_number(next) {
+                    let number = std::str::from_utf8(&text[start..start + digits]).ok()?;
+                    (TokKind::Number(parse_number(number).ok()?), start + digits)
+                } else {
+                    // digits that start a word: the word they begin
+                    self.plain_word(text, start)?
+                }
+            }
+            _ if starts_word(b) => self.plain_word(text, start)?,
+            b'#' | b'$' | b'-' | b'\\' | b' ' | b'\t' | 0 => return None,
+            _ => (TokKind::Char(b), start + 1),
+        };
+        let span = Span {
+            file: cur.file,
+            start: start as u32,
+            end: end as u32,
+            line: cur.line,
+            col: (start - cur.line_start) as u32 + 1,
+        };
+        self.token_start = Loc {
+            span: Span {
+                end: start as u32 + 1,
+                ..span
+            },
+            macro_use: None,
+        };
+        let cur = self.stack.last_mut()?;
+        cur.pos = end;
+        if kind == TokKind::Newline {
+            cur.line += 1;
+            cur.line_start = end;
+            self.statement_expanded = 0;
+        }
+        Some(Token {
+            kind,
+            span,
+            macro_use: None,
+        })
+    }
+
+    /// Skips blanks, and lines joined by a backslash, before a token: what
+    /// the careful path skips there, read straight from the bytes.
+    fn skip_plain_blanks(&mut self, src: &Sources) {
+        loop {
+            let _ = self.scan(src, |b| b == b' ' || b == b'\t');
+            if !self.plain || self.expansion.is_some() || !self.pushback.is_empty() {
+                return;
+            }
+            let Some(cur) = self.stack.last_mut() else {
+                return;
+            };
+            let text = &src.get(cur.file).text;
+            if text.get(cur.pos..cur.pos + 2) != Some(b"\\\n") {
+                return;
+            }
+            cur.pos += 2;
+            cur.line += 1;
+            cur.line_start = cur.pos;
+        }
+    }
+
+    /// The word at `start` of `text`, and where it ends, when a byte that
+    /// cannot continue it (and is no backslash) ends it.
+    fn plain_word(&self, text: &[u8], start: usize) -> Option<(TokKind, usize)> {
+        // a backslash continues a word, but may join the next line to it
+        let len = text[start..]
+            .iter()
+            .position(|&c| !continues_word(c) || c == b'\\')?;
+        let end = start + len;
+        if text[end] == b'\\' || len > WORD_MAX {
+            return None;
+        }
+        let word = &text[start..end];
+        let kind = match Keyword::lookup(word) {
+            Some(kw) => TokKind::Keyword(kw),
+            None => TokKind::Str(match std::str::from_utf8(word) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(word).into_owned(),
+            }),
+        };
+        Some((kind, end))
     }
 
     /// Reads `$name`; starts expanding it, or returns the token that ends the
@@ -712,6 +843,101 @@ mod tests {
 
     fn s(text: &str) -> TokKind {
         TokKind::Str(text.into())
+    }
+
+    /// Every token (kind, span, macro) and message, lexing `text` with the
+    /// plain path or with the careful path alone.
+    fn lex_all(text: &[u8], plain: bool) -> (Vec<String>, Vec<String>) {
+        let mut src = Sources::default();
+        let id = src.add(SourceFile {
+            name: "t".into(),
+            path: None,
+            text: text.to_vec(),
+            included_from: None,
+            uid: None,
+            mode: None,
+            identity: None,
+        });
+        let mut macros = Macros::default();
+        macros.define("m".into(), "{ 1.1.1.1 \"q\" }".into(), Span::default(), 0);
+        let mut lexer = Lexer::new(id);
+        lexer.plain = plain;
+        let mut tokens = Vec::new();
+        loop {
+            let t = lexer.next_token(&src, &mut macros);
+            tokens.push(format!("{:?} {:?} {:?}", t.kind, t.span, t.macro_use));
+            if t.kind == TokKind::Eof {
+                break;
+            }
+        }
+        let errs = lexer
+            .take_diags()
+            .into_iter()
+            .map(|d| format!("{d:?}"))
+            .collect();
+        (tokens, errs)
+    }
+
+    #[test]
+    fn the_plain_path_reads_as_the_careful_one() {
+        let mut texts: Vec<Vec<u8>> = [
+            "ike esp from 10.0.0.0/24 to 10.1.0.0/16 peer 1.2.3.4 psk \"k\"\n",
+            "a = \"x y\"\nflow from $a to $m\n",
+            "x\\\ny 12\\\n3 12( -5 -x - 99999999999999999999 7a 0x1f\n",
+            "'a\\'b' \"open\nline\" \"\" '' \"a\\\\\" # c \\\n more\n",
+            "\r\x0b{a,b}/24=\"v\"\t\t!x\x00y\u{e9}\u{2603} word\n",
+            "12",
+            "word",
+            "\"unterminated",
+            "-",
+            "7",
+            "a\\",
+            "tail 1",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        texts.push(
+            format!(
+                "{} {}\n",
+                "w".repeat(WORD_MAX + 1),
+                "1".repeat(WORD_MAX + 2)
+            )
+            .into_bytes(),
+        );
+        texts.push(
+            format!(
+                "\"{}\" \"{}\"\n",
+                "q".repeat(QUOTED_MAX - 1),
+                "q".repeat(QUOTED_MAX)
+            )
+            .into_bytes(),
+        );
+        texts.push(b"bad \xff\xfe utf8 \"\xc3\" 1\xff\n".to_vec());
+        let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+        for entry in std::fs::read_dir(cases).unwrap() {
+            texts.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        for text in &texts {
+            assert_eq!(
+                lex_all(text, true),
+                lex_all(text, false),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_reads_any_text_as_the_careful_one(
+            text in "[a-z0-9 \\t\\r\\n\"'\\\\#$=/{}(),:_*.!-]{0,60}"
+        ) {
+            proptest::prop_assert_eq!(
+                lex_all(text.as_bytes(), true),
+                lex_all(text.as_bytes(), false)
+            );
+        }
     }
 
     #[test]

@@ -207,8 +207,9 @@ fn build(r: &Vals, statement: &Node) -> Stmt {
     }
 }
 
-fn inner(p: &Node) -> Vec<&Node> {
-    p.children.iter().collect()
+/// A node's children (a slice: most statements ask for them several times).
+fn inner(p: &Node) -> &[Node] {
+    &p.children
 }
 
 fn varset(r: &Vals, p: &Node, end: Tok) -> Stmt {
@@ -284,7 +285,7 @@ fn ike_body(r: &Vals, p: &Node, i: &mut Ike) {
             Rule::tmode => i.tmode = Some(tmode(part)),
             Rule::proto => i.proto = Some(proto(r, part)),
             Rule::hosts => i.target = IkeTarget::Hosts(Box::new(hosts(r, part))),
-            Rule::iface => i.target = IkeTarget::Interface(r.text(inner(part)[1])),
+            Rule::iface => i.target = IkeTarget::Interface(r.text(&inner(part)[1])),
             Rule::peers => i.peers = peers(r, part),
             Rule::phase1 => i.phase1 = Some(phase(r, part)),
             Rule::phase2 => i.phase2 = Some(phase(r, part)),
@@ -296,7 +297,7 @@ fn ike_body(r: &Vals, p: &Node, i: &mut Ike) {
                     None => IkeAuth::Rsa,
                 });
             }
-            Rule::tag => i.tag = Some(r.text(inner(part)[1])),
+            Rule::tag => i.tag = Some(r.text(&inner(part)[1])),
             _ => {}
         }
     }
@@ -328,7 +329,7 @@ fn sa(r: &Vals, p: &Node, end: Tok) -> Sa {
             Rule::transforms => s.transforms = transforms(r, part),
             Rule::authkey => s.authkey = Some(keyspec(r, part)),
             Rule::enckey => s.enckey = Some(keyspec(r, part)),
-            Rule::bundle => s.bundle = Some(r.text(inner(part)[1])),
+            Rule::bundle => s.bundle = Some(r.text(&inner(part)[1])),
             _ => {}
         }
     }
@@ -411,7 +412,7 @@ fn flow_type(p: &Node) -> FlowType {
 }
 
 fn proto(r: &Vals, p: &Node) -> Proto {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::string => Proto::Name(r.text(value)),
         Rule::number => {
@@ -487,7 +488,7 @@ fn host(r: &Vals, p: &Node) -> Host {
 fn host_spec(r: &Vals, p: &Node) -> HostSpec {
     let last = r.last_tok(p);
     let parts = inner(p);
-    let name = r.text(parts[0]);
+    let name = r.text(&parts[0]);
     match parts.iter().find(|x| x.rule == Rule::number) {
         Some(bits) => HostSpec {
             text: {
@@ -533,7 +534,7 @@ fn push_number(out: &mut String, n: i64) {
 }
 
 fn port(r: &Vals, p: &Node) -> Port {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::number => {
             let (n, tok) = r.number(value);
@@ -570,7 +571,7 @@ fn ids(r: &Vals, p: &Node) -> Ids {
     let mut ids = Ids::default();
     for part in p.children.iter() {
         let rule = part.rule;
-        let value = r.text(inner(part)[1]);
+        let value = r.text(&inner(part)[1]);
         if rule == Rule::srcid {
             ids.srcid = Some(value);
         } else {
@@ -591,7 +592,7 @@ fn phase(r: &Vals, p: &Node) -> Phase {
             Rule::kw_aggressive => phase.aggressive = true,
             Rule::transforms => phase.transforms = transforms(r, part),
             Rule::lifetime => {
-                let value = inner(part).swap_remove(1);
+                let value = &inner(part)[1];
                 phase.lifetime = Some(match value.rule {
                     Rule::number => {
                         let (n, tok) = r.number(value);
@@ -619,14 +620,14 @@ fn transforms(r: &Vals, p: &Node) -> Vec<Transform> {
             };
             Transform {
                 kind,
-                name: r.text(parts[1]),
+                name: r.text(&parts[1]),
             }
         })
         .collect()
 }
 
 fn spi(r: &Vals, p: &Node) -> Spi {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::number => {
             let (n, tok) = r.number(value);
@@ -637,11 +638,11 @@ fn spi(r: &Vals, p: &Node) -> Spi {
 }
 
 fn keyspec(r: &Vals, p: &Node) -> KeySpec {
-    let spec = inner(p).swap_remove(1);
+    let spec = &inner(p)[1];
     let parts = inner(spec);
     match parts.len() {
-        2 => KeySpec::File(r.text(parts[1])),
-        _ => KeySpec::Hex(r.text(parts[0])),
+        2 => KeySpec::File(r.text(&parts[1])),
+        _ => KeySpec::Hex(r.text(&parts[0])),
     }
 }
 

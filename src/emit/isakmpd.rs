@@ -57,16 +57,19 @@ impl<T: Value + ?Sized> Value for &T {
     }
 }
 
-macro_rules! number_values {
+macro_rules! signed_values {
     ($($t:ty),*) => {$(
         impl Value for $t {
             fn push_to(&self, out: &mut String) {
-                let _ = write!(out, "{self}");
+                if *self < 0 {
+                    out.push('-');
+                }
+                tags::push_number(out, self.unsigned_abs() as u64);
             }
         }
     )*};
 }
-number_values!(i32, i64);
+signed_values!(i32, i64);
 
 macro_rules! unsigned_values {
     ($($t:ty),*) => {$(

@@ -8,7 +8,7 @@
 //! up in `[Phase 1]` by address): the peer can only ever reach the last
 //! one, whichever local address it talks to.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{Finding, Maker};
 use crate::diag::{Kind, Severity};
@@ -28,7 +28,7 @@ pub(super) fn check(
     makers: &[&Maker],
     out: &mut Vec<Finding>,
 ) {
-    let mut first: HashMap<&str, First> = HashMap::new();
+    let mut first: HashMap<&str, First> = HashMap::default();
     let mut said: std::collections::HashSet<(String, String)> = Default::default();
     for (u, rules) in units.iter().enumerate() {
         for rule in rules {

@@ -84,20 +84,18 @@ impl Rendered {
     }
 }
 
-/// A statement's shape: its tokens' kinds.
-fn shape(tokens: &[Token]) -> Vec<u8> {
-    tokens
-        .iter()
-        .map(|t| match &t.kind {
-            TokKind::Keyword(k) => 0x80 | *k as u8,
-            TokKind::Str(_) => b's',
-            TokKind::Number(_) => b'n',
-            TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => *c,
-            TokKind::Char(_) | TokKind::Error => b'!',
-            TokKind::Newline => b'\n',
-            TokKind::Eof => b'$',
-        })
-        .collect()
+/// A statement's shape: its tokens' kinds, into `out`.
+fn shape(tokens: &[Token], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(tokens.iter().map(|t| match &t.kind {
+        TokKind::Keyword(k) => 0x80 | *k as u8,
+        TokKind::Str(_) => b's',
+        TokKind::Number(_) => b'n',
+        TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => *c,
+        TokKind::Char(_) | TokKind::Error => b'!',
+        TokKind::Newline => b'\n',
+        TokKind::Eof => b'$',
+    }));
 }
 
 /// Statements longer than this are parsed afresh each time.
@@ -107,6 +105,8 @@ const CACHED_TOKENS: usize = 4096;
 #[derive(Default)]
 pub struct StatementParser {
     shapes: HashMap<Vec<u8>, Result<Arc<Node>, Tok>>,
+    /// The shape of the statement being parsed (reused).
+    key: Vec<u8>,
 }
 
 impl StatementParser {
@@ -119,12 +119,12 @@ impl StatementParser {
             let tree = parse_shape(tokens)?;
             return Ok(build(&Vals { tokens }, &tree));
         }
-        let key = shape(tokens);
-        let tree = match self.shapes.get(&key) {
+        shape(tokens, &mut self.key);
+        let tree = match self.shapes.get(self.key.as_slice()) {
             Some(tree) => tree.clone(),
             None => {
                 let tree = parse_shape(tokens);
-                self.shapes.insert(key, tree.clone());
+                self.shapes.insert(self.key.clone(), tree.clone());
                 tree
             }
         }?;

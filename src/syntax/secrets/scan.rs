@@ -123,11 +123,14 @@ impl<'t> Lexer<'t> {
     fn word(&self, start: usize) -> usize {
         let mut i = start;
         while i < self.text.len() {
-            let b = self.text[i];
-            if PLAIN[b as usize] {
-                i += 1;
-                continue;
-            }
+            let plain = self.text[i..]
+                .iter()
+                .take_while(|&&b| PLAIN[b as usize])
+                .count();
+            i += plain;
+            let Some(&b) = self.text.get(i) else {
+                break;
+            };
             let ends = is_blank(b)
                 || b == b'\n'
                 || b == b'='

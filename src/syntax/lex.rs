@@ -158,6 +158,66 @@ fn parse_number(text: &str) -> Result<i64, &'static str> {
     })
 }
 
+/// The token at `start` of plain bytes (a file's, or a macro's value),
+/// and where it ends, when the careful path cannot read it differently: a
+/// word or number ended by a byte that is there and is no backslash, a
+/// quoted string without escapes or newlines, or punctuation.
+fn plain_kind(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
+    let b = *text.get(start)?;
+    Some(match b {
+        b'"' | b'\'' => {
+            let len = text[start + 1..]
+                .iter()
+                .position(|&c| c == b || c == b'\\' || c == b'\n' || c == 0)?;
+            let close = start + 1 + len;
+            if text[close] != b || len >= QUOTED_MAX {
+                return None;
+            }
+            let value = into_string(text[start + 1..close].to_vec());
+            (TokKind::Str(value), close + 1)
+        }
+        b'0'..=b'9' => {
+            let digits = text[start..].iter().position(|c| !c.is_ascii_digit())?;
+            let next = text[start + digits];
+            if next == b'\\' || digits > WORD_MAX {
+                return None;
+            }
+            if ends_number(next) {
+                let number = std::str::from_utf8(&text[start..start + digits]).ok()?;
+                (TokKind::Number(parse_number(number).ok()?), start + digits)
+            } else {
+                // digits that start a word: the word they begin
+                plain_word(text, start)?
+            }
+        }
+        _ if starts_word(b) => plain_word(text, start)?,
+        b'\n' | b'#' | b'$' | b'-' | b'\\' | b' ' | b'\t' | 0 => return None,
+        _ => (TokKind::Char(b), start + 1),
+    })
+}
+
+/// The word at `start` of `text`, and where it ends, when a byte that
+/// cannot continue it (and is no backslash) ends it.
+fn plain_word(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
+    // a backslash continues a word, but may join the next line to it
+    let len = text[start..]
+        .iter()
+        .position(|&c| !continues_word(c) || c == b'\\')?;
+    let end = start + len;
+    if text[end] == b'\\' || len > WORD_MAX {
+        return None;
+    }
+    let word = &text[start..end];
+    let kind = match Keyword::lookup(word) {
+        Some(kw) => TokKind::Keyword(kw),
+        None => TokKind::Str(match std::str::from_utf8(word) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(word).into_owned(),
+        }),
+    };
+    Some((kind, end))
+}
+
 impl Lexer {
     pub fn new(file: FileId) -> Self {
         let start = Loc {
@@ -434,14 +494,21 @@ impl Lexer {
         }
     }
 
-    /// The next token read straight from the file's bytes, when it is one
-    /// that cannot come out differently by the careful path: a word, a
-    /// number, a quoted string without escapes or newlines, a newline or
-    /// punctuation, in plain text (no macro being expanded, nothing put
-    /// back), ended by a byte that is there and is no backslash.  Most of a
-    /// configuration is such tokens.  `None` leaves the lexer as it was.
+    /// The next token read straight from the bytes, when it is one that
+    /// cannot come out differently by the careful path (see [`plain_kind`]),
+    /// a newline, or a comment's newline.  Most of a
+    /// configuration is such tokens.  `None` leaves the lexer as it was
+    /// (but for blanks skipped in a macro's value).
     fn plain_token(&mut self, src: &Sources) -> Option<Token> {
-        if !self.plain || self.expansion.is_some() || !self.pushback.is_empty() {
+        if !self.plain {
+            return None;
+        }
+        // a macro's value is read before what was put back (the character
+        // after `$name` waits there until the value ends)
+        if self.expansion.is_some() {
+            return self.plain_macro_token();
+        }
+        if !self.pushback.is_empty() {
             return None;
         }
         let cur = self.stack.last()?;
@@ -455,37 +522,9 @@ impl Lexer {
                 .position(|&c| c == b'\n' || c == b'\\')?;
             start += len;
         }
-        let b = *text.get(start)?;
-        let (kind, end) = match b {
+        let (kind, end) = match *text.get(start)? {
             b'\n' => (TokKind::Newline, start + 1),
-            b'"' | b'\'' => {
-                let len = text[start + 1..]
-                    .iter()
-                    .position(|&c| c == b || c == b'\\' || c == b'\n' || c == 0)?;
-                let close = start + 1 + len;
-                if text[close] != b || len >= QUOTED_MAX {
-                    return None;
-                }
-                let value = into_string(text[start + 1..close].to_vec());
-                (TokKind::Str(value), close + 1)
-            }
-            b'0'..=b'9' => {
-                let digits = text[start..].iter().position(|c| !c.is_ascii_digit())?;
-                let next = text[start + digits];
-                if next == b'\\' || digits > WORD_MAX {
-                    return None;
-                }
-                if ends_number(next) {
-                    let number = std::str::from_utf8(&text[start..start + digits]).ok()?;
-                    (TokKind::Number(parse_number(number).ok()?), start + digits)
-                } else {
-                    // digits that start a word: the word they begin
-                    self.plain_word(text, start)?
-                }
-            }
-            _ if starts_word(b) => self.plain_word(text, start)?,
-            b'#' | b'$' | b'-' | b'\\' | b' ' | b'\t' | 0 => return None,
-            _ => (TokKind::Char(b), start + 1),
+            _ => plain_kind(text, start)?,
         };
         let span = Span {
             file: cur.file,
@@ -515,6 +554,38 @@ impl Lexer {
         })
     }
 
+    /// [`Lexer::plain_token`] in the value of the macro being expanded:
+    /// every token of it is placed at the `$name`.  Blanks are skipped as
+    /// the careful path skips them; a token must end inside the value (one
+    /// running to its end may go on in the file), and a newline, comment
+    /// or NUL byte take the careful path.
+    fn plain_macro_token(&mut self) -> Option<Token> {
+        let m = self.expansion.as_mut()?;
+        let value = m.value.as_bytes();
+        let from = usize::try_from(m.next).ok()?;
+        let blanks = value
+            .get(from..)?
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let start = from + blanks;
+        m.next = start as isize;
+        if matches!(value.get(start)?, b'\n' | b'#' | 0) {
+            return None;
+        }
+        let (kind, end) = plain_kind(value, start)?;
+        if value.get(end) == Some(&0) {
+            return None; // the value ends there
+        }
+        m.next = end as isize;
+        self.token_start = m.loc;
+        Some(Token {
+            kind,
+            span: m.loc.span,
+            macro_use: m.loc.macro_use,
+        })
+    }
+
     /// Skips blanks, and lines joined by a backslash, before a token: what
     /// the careful path skips there, read straight from the bytes.
     fn skip_plain_blanks(&mut self, src: &Sources) {
@@ -534,28 +605,6 @@ impl Lexer {
             cur.line += 1;
             cur.line_start = cur.pos;
         }
-    }
-
-    /// The word at `start` of `text`, and where it ends, when a byte that
-    /// cannot continue it (and is no backslash) ends it.
-    fn plain_word(&self, text: &[u8], start: usize) -> Option<(TokKind, usize)> {
-        // a backslash continues a word, but may join the next line to it
-        let len = text[start..]
-            .iter()
-            .position(|&c| !continues_word(c) || c == b'\\')?;
-        let end = start + len;
-        if text[end] == b'\\' || len > WORD_MAX {
-            return None;
-        }
-        let word = &text[start..end];
-        let kind = match Keyword::lookup(word) {
-            Some(kw) => TokKind::Keyword(kw),
-            None => TokKind::Str(match std::str::from_utf8(word) {
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from_utf8_lossy(word).into_owned(),
-            }),
-        };
-        Some((kind, end))
     }
 
     /// Reads `$name`; starts expanding it, or returns the token that ends the
@@ -859,7 +908,24 @@ mod tests {
             identity: None,
         });
         let mut macros = Macros::default();
-        macros.define("m".into(), "{ 1.1.1.1 \"q\" }".into(), Span::default(), 0);
+        // values ending in a word, a number or blanks (which go on in the
+        // file), with quotes, comments, newlines and dashes
+        let values = [
+            ("m", "{ 1.1.1.1 \"q\" }"),
+            ("n", " 12 ab-c 3x '#' \"x\\\"y\" -4 z"),
+            ("w", "word"),
+            ("d", "7"),
+            ("e", ""),
+            ("k", "a\tb\nc "),
+            ("h", "x # y"),
+            ("q", "\"open"),
+            ("s", "a\\ b/24,c=d"),
+            // a NUL ends a value (as in ipsecctl's C string)
+            ("z", "ab\0cd 1\0"),
+        ];
+        for (name, value) in values {
+            macros.define(name.into(), value.into(), Span::default(), 0);
+        }
         let mut lexer = Lexer::new(id);
         lexer.plain = plain;
         let mut tokens = Vec::new();
@@ -883,6 +949,8 @@ mod tests {
         let mut texts: Vec<Vec<u8>> = [
             "ike esp from 10.0.0.0/24 to 10.1.0.0/16 peer 1.2.3.4 psk \"k\"\n",
             "a = \"x y\"\nflow from $a to $m\n",
+            "$m$n $w$w $d1 $d $e $k $h $q\" $s x\n$w",
+            "$z-x $z x\n$z2\n",
             "x\\\ny 12\\\n3 12( -5 -x - 99999999999999999999 7a 0x1f\n",
             "'a\\'b' \"open\nline\" \"\" '' \"a\\\\\" # c \\\n more\n",
             "\r\x0b{a,b}/24=\"v\"\t\t!x\x00y\u{e9}\u{2603} word\n",

@@ -148,11 +148,7 @@ fn peer_section(o: &mut Out, ike: &Ike, tags: &IkeTags, show_secrets: bool) {
         o.set(p1, "Local-address", &local.name);
     }
     if let IkeAuth::Psk(psk) = &ike.auth {
-        let shown = if show_secrets {
-            psk.0.as_str()
-        } else {
-            REDACTED
-        };
+        let shown = if show_secrets { &*psk.0 } else { REDACTED };
         o.set(p1, "Authentication", shown);
     }
 }

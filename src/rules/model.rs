@@ -75,7 +75,7 @@ impl Id {
 
 /// A secret that must not be shown unless asked for: a pre-shared key.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(pub String);
+pub struct Secret(pub Arc<str>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,8 +169,10 @@ pub struct Ike {
     pub phase2: Phase,
     pub srcid: Option<Id>,
     pub dstid: Option<Id>,
+    /// The key and tag are shared, as the names are, by the rules a
+    /// statement's lists expand to.
     pub auth: IkeAuth,
-    pub tag: Option<String>,
+    pub tag: Option<Arc<str>>,
     /// `ike interface secN`: the unit N.
     pub iface: Option<u32>,
 }

@@ -75,7 +75,7 @@ struct Peers {
 /// must agree with: isakmpd has only one default peer.
 struct DefaultPeer {
     local: Option<std::sync::Arc<str>>,
-    psk: Option<String>,
+    psk: Option<std::sync::Arc<str>>,
     aggressive: bool,
     srcid: Option<String>,
     dstid: Option<String>,
@@ -555,7 +555,7 @@ impl<'a> Resolver<'a> {
             return self.abort(st, Kind::ImplicitAuth, i.end, msg);
         }
         let auth = match &i.auth {
-            Some(ast::IkeAuth::Psk(t)) => IkeAuth::Psk(Secret(t.value.clone())),
+            Some(ast::IkeAuth::Psk(t)) => IkeAuth::Psk(Secret(t.value.as_str().into())),
             _ => IkeAuth::Rsa,
         };
         let srcid = i.ids.srcid.as_ref().map(|t| Id::new(t.value.clone()));
@@ -584,7 +584,7 @@ impl<'a> Resolver<'a> {
             tag: if iface.is_some() {
                 None
             } else {
-                i.tag.as_ref().map(|t| t.value.clone())
+                i.tag.as_ref().map(|t| t.value.as_str().into())
             },
             iface,
         };

@@ -1,6 +1,8 @@
 //! The stages run one after the other: load and parse, resolve, and gather
 //! the diagnostics in the order ipsecctl reports them.
 
+use std::cell::OnceCell;
+
 use crate::diag::{self, Diagnostic};
 use crate::rules::model::Rule;
 use crate::rules::resolve::{ResolveOptions, Resolver};
@@ -27,8 +29,10 @@ pub struct Options<'a> {
 pub struct Compiled {
     pub parsed: Parsed,
     pub secrets: Vec<SecretToken>,
-    /// Where the secrets are, by what parsed and what the text could mean.
-    pub redaction: Redaction,
+    /// Where the secrets are, by what parsed and what the text could mean:
+    /// found when first asked for (it scans every file's text again, which
+    /// a clean tree's lint never needs).
+    redaction: OnceCell<Redaction>,
     pub rules: Vec<Rule>,
     /// Every problem, in the order ipsecctl would report them.
     pub diags: Vec<Diagnostic>,
@@ -37,6 +41,12 @@ pub struct Compiled {
 impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.diags.iter().any(Diagnostic::is_error)
+    }
+
+    /// Where the secrets are, by what parsed and what the text could mean.
+    pub fn redaction(&self) -> &Redaction {
+        self.redaction
+            .get_or_init(|| Redaction::new(&self.parsed, &self.secrets))
     }
 }
 
@@ -64,7 +74,10 @@ pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
 
 /// Loads with `load`, resolving each statement as it comes: a statement's
 /// tokens and tree are dropped once its rules are made.
-fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parsed) -> Compiled {
+fn compile(
+    opts: &Options,
+    load: impl FnOnce(&mut dyn FnMut(&mut Statement)) -> Parsed,
+) -> Compiled {
     let resolve_opts = ResolveOptions {
         names: opts.names,
         root: &opts.root,
@@ -72,9 +85,9 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
     };
     let mut resolver = Resolver::new(&resolve_opts);
     let mut secrets = Vec::new();
-    let mut parsed = load(&mut |st: Statement| {
-        secrets.extend(secret_spans(std::slice::from_ref(&st)));
-        resolver.statement(&st);
+    let mut parsed = load(&mut |st: &mut Statement| {
+        secrets.extend(secret_spans(std::slice::from_ref(st)));
+        resolver.statement(st);
     });
     let resolved = resolver.finish();
     secrets.append(&mut parsed.unparsed_secrets);
@@ -85,18 +98,19 @@ fn compile(opts: &Options, load: impl FnOnce(&mut dyn FnMut(Statement)) -> Parse
     diags.extend(recovery::syntax_errors(&parsed.outcomes));
     diags.extend(resolved.diags);
     diag::sort(&mut diags);
-    let redaction = Redaction::new(&parsed, &secrets);
+    let mut compiled = Compiled {
+        parsed,
+        secrets,
+        redaction: OnceCell::new(),
+        rules: resolved.rules,
+        diags: Vec::new(),
+    };
     if !diags.is_empty() {
-        let words = redaction.words(&parsed);
+        let words = compiled.redaction().words(&compiled.parsed);
         for d in &mut diags {
             d.redact(&|text| words.message(text));
         }
     }
-    Compiled {
-        parsed,
-        secrets,
-        redaction,
-        rules: resolved.rules,
-        diags,
-    }
+    compiled.diags = diags;
+    compiled
 }

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::emit::tags::{self, IkeTags};
+use crate::emit::tags::{self, IkeTags, cat};
 use crate::rules::inet;
 use crate::rules::model::{HostAddr, IdKind, Ike, IkeAuth, IkeMode, SaType, Tmode};
 use crate::rules::xf::{Auth, Enc, Group, Transforms, Xf};
@@ -45,22 +45,42 @@ impl Value for String {
     }
 }
 
+impl Value for std::sync::Arc<str> {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
 impl<T: Value + ?Sized> Value for &T {
     fn push_to(&self, out: &mut String) {
         (**self).push_to(out);
     }
 }
 
-macro_rules! number_values {
+macro_rules! signed_values {
     ($($t:ty),*) => {$(
         impl Value for $t {
             fn push_to(&self, out: &mut String) {
-                let _ = write!(out, "{self}");
+                if *self < 0 {
+                    out.push('-');
+                }
+                tags::push_number(out, self.unsigned_abs() as u64);
             }
         }
     )*};
 }
-number_values!(i32, u32, u64, i64, u8, u16, usize);
+signed_values!(i32, i64);
+
+macro_rules! unsigned_values {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn push_to(&self, out: &mut String) {
+                tags::push_number(out, *self as u64);
+            }
+        }
+    )*};
+}
+unsigned_values!(u32, u64, u8, u16, usize);
 
 impl Out<'_> {
     fn set(&mut self, section: &str, tag: &str, value: impl Value) {
@@ -90,7 +110,9 @@ pub fn add_commands(ike: &Ike, out: &mut String, show_secrets: bool) -> Result<(
     phase2_section(&mut o, ike, &tags.phase2)?;
     phase2_ids(&mut o, ike, &tags);
     let list = connection_list(ike.mode);
-    let _ = writeln!(o.0, "C add [Phase 2]:{list}={}", tags.phase2);
+    for part in ["C add [Phase 2]:", list, "=", &tags.phase2, "\n"] {
+        o.0.push_str(part);
+    }
     Ok(())
 }
 
@@ -126,11 +148,7 @@ fn peer_section(o: &mut Out, ike: &Ike, tags: &IkeTags, show_secrets: bool) {
         o.set(p1, "Local-address", &local.name);
     }
     if let IkeAuth::Psk(psk) = &ike.auth {
-        let shown = if show_secrets {
-            psk.0.as_str()
-        } else {
-            REDACTED
-        };
+        let shown = if show_secrets { &*psk.0 } else { REDACTED };
         o.set(p1, "Authentication", shown);
     }
 }
@@ -185,7 +203,7 @@ fn bits_label(key_length: Option<&str>) -> &str {
 fn lifetime(o: &mut Out, transform: &str, seconds: Option<i32>, default: &str) {
     match seconds {
         Some(s) => {
-            let life = format!("{transform}-life");
+            let life = cat(&[transform, "-life"]);
             o.set(transform, "Life", &life);
             o.set(&life, "LIFE_TYPE", "SECONDS");
             o.set(&life, "LIFE_DURATION", s);
@@ -206,14 +224,19 @@ pub struct Phase1Transform {
 impl Phase1Transform {
     /// The transform's section name (unique per peer and settings).
     pub fn name(&self, p1: &str) -> String {
-        format!(
-            "phase1-transform-{p1}-{}-{}-{}{}-{}",
+        cat(&[
+            "phase1-transform-",
+            p1,
+            "-",
             self.method,
+            "-",
             self.hash,
+            "-",
             self.enc,
             bits_label(self.key_length),
-            self.group
-        )
+            "-",
+            self.group,
+        ])
     }
 }
 
@@ -259,7 +282,7 @@ pub fn phase1_transform(ike: &Ike) -> Result<Phase1Transform, EmitError> {
 }
 
 fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
-    let config = format!("phase1-{p1}");
+    let config = cat(&["phase1-", p1]);
     o.set(p1, "Configuration", &config);
     let exchange = if ike.phase1.aggressive {
         "AGGRESSIVE"
@@ -269,10 +292,12 @@ fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
     o.set(&config, "EXCHANGE_TYPE", exchange);
     let t = phase1_transform(ike)?;
     let transform = t.name(p1);
-    let _ = writeln!(o.0, "C add [{config}]:Transforms={transform} force");
+    for part in ["C add [", &config, "]:Transforms=", &transform, " force\n"] {
+        o.0.push_str(part);
+    }
     o.set(&transform, "AUTHENTICATION_METHOD", t.method);
     o.set(&transform, "HASH_ALGORITHM", t.hash);
-    o.set(&transform, "ENCRYPTION_ALGORITHM", format!("{}_CBC", t.enc));
+    o.set(&transform, "ENCRYPTION_ALGORITHM", cat(&[t.enc, "_CBC"]));
     if let Some(k) = t.key_length {
         o.set(&transform, "KEY_LENGTH", k);
     }
@@ -301,7 +326,7 @@ fn connection_section(o: &mut Out, ike: &Ike, tags: &IkeTags) {
     let p2 = tags.phase2.as_str();
     o.set(p2, "Phase", 2);
     o.set(p2, "ISAKMP-peer", &tags.phase1);
-    o.set(p2, "Configuration", format!("phase2-{p2}"));
+    o.set(p2, "Configuration", cat(&["phase2-", p2]));
     o.set(p2, "Local-ID", &tags.local_id);
     if let Some(nat) = &tags.nat_id {
         o.set(p2, "NAT-ID", nat);
@@ -358,14 +383,19 @@ pub struct Phase2Transform {
 impl Phase2Transform {
     /// The transform's section name (unique per connection and settings).
     pub fn name(&self, p2: &str) -> String {
-        format!(
-            "phase2-transform-{p2}-{}{}-{}-{}-{}",
+        cat(&[
+            "phase2-transform-",
+            p2,
+            "-",
             self.enc.unwrap_or("NONE"),
             bits_label(self.key_length),
+            "-",
             self.auth.unwrap_or("NONE"),
+            "-",
             self.group.unwrap_or("NONE"),
+            "-",
             self.encap,
-        )
+        ])
     }
 }
 
@@ -412,15 +442,18 @@ pub fn phase2_transform(ike: &Ike) -> Result<Phase2Transform, EmitError> {
 }
 
 fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
-    let config = format!("phase2-{p2}");
-    let suite = format!("phase2-suite-{p2}");
-    let protocol = format!("phase2-protocol-{p2}");
+    let config = cat(&["phase2-", p2]);
+    let suite = cat(&["phase2-suite-", p2]);
+    let protocol = cat(&["phase2-protocol-", p2]);
     o.set(&config, "EXCHANGE_TYPE", "QUICK_MODE");
     o.set(&config, "Suites", &suite);
     o.set(&suite, "Protocols", &protocol);
-    let _ = write!(o.0, "C set [{protocol}]:PROTOCOL_ID=");
+    for part in ["C set [", &protocol, "]:PROTOCOL_ID="] {
+        o.0.push_str(part);
+    }
     let id = protocol_id(ike)?;
-    let _ = writeln!(o.0, "{id} force");
+    o.0.push_str(id);
+    o.0.push_str(" force\n");
     let t = phase2_transform(ike)?;
     let transform = t.name(p2);
     o.set(&protocol, "Transforms", &transform);
@@ -435,7 +468,7 @@ fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
     }
     o.set(&transform, "ENCAPSULATION_MODE", t.encap);
     if let Some(a) = t.auth {
-        o.set(&transform, "AUTHENTICATION_ALGORITHM", format!("HMAC_{a}"));
+        o.set(&transform, "AUTHENTICATION_ALGORITHM", cat(&["HMAC_", a]));
     }
     if let Some(g) = t.group {
         o.set(&transform, "GROUP_DESCRIPTION", g);
@@ -444,26 +477,39 @@ fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
     Ok(())
 }
 
-fn family(v4: bool) -> u8 {
-    if v4 { 4 } else { 6 }
+/// An IPv4 netmask of `prefix` bits, written out: made once for each.
+fn mask4_text(prefix: u8) -> &'static str {
+    static MASKS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let masks = MASKS.get_or_init(|| (0..=32).map(|p| inet::mask4(p).to_string()).collect());
+    &masks[usize::from(prefix.min(32))]
+}
+
+/// isakmpd's ID type of an address (`net`: a network) of a family.
+fn addr_type(v4: bool, net: bool) -> &'static str {
+    match (v4, net) {
+        (true, true) => "IPV4_ADDR_SUBNET",
+        (false, true) => "IPV6_ADDR_SUBNET",
+        (true, false) => "IPV4_ADDR",
+        (false, false) => "IPV6_ADDR",
+    }
 }
 
 /// An identity section for an address or network.  Networks are given by
 /// the name as written up to the `/` and the netmask; `v4` is the address
 /// family of the rule's source, which a NAT network is taken to share.
 fn network_id(o: &mut Out, section: &str, a: &HostAddr, v4: bool) {
-    let bare = a.name.rsplit_once('/').map_or(a.name.as_str(), |(n, _)| n);
+    let bare = a.name.rsplit_once('/').map_or(&*a.name, |(n, _)| n);
     if a.net {
         let mask = if v4 {
-            inet::mask4(a.prefix).to_string()
+            mask4_text(a.prefix).to_string()
         } else {
             inet::ntop6(&inet::mask6(a.prefix))
         };
-        o.set(section, "ID-type", format!("IPV{}_ADDR_SUBNET", family(v4)));
+        o.set(section, "ID-type", addr_type(v4, true));
         o.set(section, "Network", bare);
         o.set(section, "Netmask", mask);
     } else {
-        o.set(section, "ID-type", format!("IPV{}_ADDR", family(a.is_v4())));
+        o.set(section, "ID-type", addr_type(a.is_v4(), false));
         o.set(section, "Address", bare);
     }
 }
@@ -475,11 +521,8 @@ fn phase2_ids(o: &mut Out, ike: &Ike, tags: &IkeTags) {
         if nat.net {
             network_id(o, section, nat, v4);
         } else {
-            o.set(section, "ID-type", format!("IPV{}_ADDR", family(v4)));
-            let bare = nat
-                .name
-                .rsplit_once('/')
-                .map_or(nat.name.as_str(), |(n, _)| n);
+            o.set(section, "ID-type", addr_type(v4, false));
+            let bare = nat.name.rsplit_once('/').map_or(&*nat.name, |(n, _)| n);
             o.set(section, "Address", bare);
         }
     }

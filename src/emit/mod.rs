@@ -46,7 +46,7 @@ pub fn write_verbose_listing(
     sink: &mut dyn FnMut(&str),
 ) -> Vec<Diagnostic> {
     // a macro holding a key, by what parsed or what the text could mean
-    let hidden = |name: &str| !show_secrets && c.redaction.is_key_macro(name);
+    let hidden = |name: &str| !show_secrets && c.redaction().is_key_macro(name);
     let mut macros = c.parsed.macros.iter().peekable();
     let mut out = String::new();
     let mut diags = Vec::new();
@@ -65,7 +65,9 @@ pub fn write_verbose_listing(
                 } else {
                     &def.value
                 };
-                out.push_str(&format!("{} = \"{value}\"\n", def.name));
+                for part in [&*def.name, " = \"", value, "\"\n"] {
+                    out.push_str(part);
+                }
             }
             continue;
         }

@@ -29,18 +29,46 @@ pub struct IkeTags {
     pub nat_id: Option<String>,
 }
 
+/// The parts joined, in one allocation: every name of every rule is made
+/// so, where `format!` would cost several times the copying.
+pub fn cat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+/// Appends `n` in decimal, as `{n}` formats it.
+pub fn push_number(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
+
 /// The phase 1 (peer) name of an ike rule.
 pub fn phase1(ike: &Ike) -> String {
     match (&ike.peer, &ike.local) {
-        (Some(peer), Some(local)) => format!("peer-{}-local-{}", peer.name, local.name),
-        (Some(peer), None) => format!("peer-{}", peer.name),
+        (Some(peer), Some(local)) => cat(&["peer-", &peer.name, "-local-", &local.name]),
+        (Some(peer), None) => cat(&["peer-", &peer.name]),
         (None, _) => "peer-default".to_string(),
     }
 }
 
 /// The section an identity is described in.
 pub fn id_section(name: &str) -> String {
-    format!("id-{name}")
+    cat(&["id-", name])
 }
 
 pub fn ike_tags(ike: &Ike) -> IkeTags {
@@ -48,32 +76,33 @@ pub fn ike_tags(ike: &Ike) -> IkeTags {
     let (local_id, remote_id, nat_id) = match ike.iface {
         Some(unit) => (format!("from-sec{unit}"), format!("to-sec{unit}"), None),
         None => {
-            let proto = if ike.proto != 0 {
-                format!("={}", ike.proto)
-            } else {
-                String::new()
-            };
+            let mut proto = String::new();
+            if ike.proto != 0 {
+                proto.push('=');
+                push_number(&mut proto, u64::from(ike.proto));
+            }
             let port = |p: u16| {
+                let mut s = String::new();
                 if p != 0 {
-                    format!(":{p}")
-                } else {
-                    String::new()
+                    s.push(':');
+                    push_number(&mut s, u64::from(p));
                 }
+                s
             };
             let sport = port(ike.sport);
             (
-                format!("from-{}{proto}{sport}", ike.src.name),
-                format!("to-{}{proto}{}", ike.dst.name, port(ike.dport)),
+                cat(&["from-", &ike.src.name, &proto, &sport]),
+                cat(&["to-", &ike.dst.name, &proto, &port(ike.dport)]),
                 ike.src
                     .nat
                     .as_ref()
-                    .map(|nat| format!("nat-{}{proto}{sport}", nat.name)),
+                    .map(|nat| cat(&["nat-", &nat.name, &proto, &sport])),
             )
         }
     };
     IkeTags {
         phase1,
-        phase2: format!("{local_id}-{remote_id}"),
+        phase2: cat(&[&local_id, "-", &remote_id]),
         local_id,
         remote_id,
         nat_id,

@@ -95,7 +95,7 @@ pub struct Phase1Settings {
 pub fn phase1_settings(ike: &Ike) -> Phase1Settings {
     let x = &ike.phase1.xfs;
     Phase1Settings {
-        local: ike.local.as_ref().map(|l| l.name.clone()),
+        local: ike.local.as_ref().map(|l| l.name.to_string()),
         auth: ike.auth.clone(),
         aggressive: ike.phase1.aggressive,
         transforms: format!(
@@ -105,8 +105,8 @@ pub fn phase1_settings(ike: &Ike) -> Phase1Settings {
             x.group.map(|g| g.name)
         ),
         lifetime: ike.phase1.lifetime,
-        srcid: ike.srcid.as_ref().map(|i| i.name.clone()),
-        dstid: ike.dstid.as_ref().map(|i| i.name.clone()),
+        srcid: ike.srcid.as_ref().map(|i| i.name.to_string()),
+        dstid: ike.dstid.as_ref().map(|i| i.name.to_string()),
     }
 }
 

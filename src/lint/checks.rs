@@ -134,7 +134,7 @@ fn longest_bound(ike: &crate::rules::model::Ike) -> usize {
         IkeAuth::Psk(p) => p.0.len(),
         IkeAuth::Rsa => 0,
     };
-    let tag = ike.tag.as_ref().map_or(0, String::len);
+    let tag = ike.tag.as_ref().map_or(0, |t| t.len());
     // transform names: a prefix, the tag, and at most ~45 characters of
     // algorithm names, plus "-life"
     [p2 + 16 + 55, p1 + 17 + 50, nat, ids, psk, tag, lid, rid]
@@ -156,8 +156,13 @@ fn longest_field(ike: &crate::rules::model::Ike) -> String {
     for id in [&ike.srcid, &ike.dstid].into_iter().flatten() {
         fields.push(tags::id_section(&id.name));
     }
-    fields.extend(ike.peer.iter().chain(&ike.local).map(|a| a.name.clone()));
-    fields.extend(ike.tag.clone());
+    fields.extend(
+        ike.peer
+            .iter()
+            .chain(&ike.local)
+            .map(|a| a.name.to_string()),
+    );
+    fields.extend(ike.tag.as_deref().map(str::to_string));
     if let IkeAuth::Psk(psk) = &ike.auth {
         fields.push("*".repeat(psk.0.len()));
     }

@@ -59,15 +59,31 @@ fn compatible(a: u16, b: u16) -> bool {
     a == 0 || b == 0 || a == b
 }
 
-/// One flow selector of a rule, and who owns it.
+/// One flow selector of a rule, and who owns it.  Its networks and peer
+/// are worked out when asked for: a large gateway has tens of thousands of
+/// entries, held at once.
 struct Entry<'a> {
     unit: usize,
     rule: &'a Rule,
     sel: Selector,
-    peer: Option<String>,
-    v4: bool,
-    src: Net,
-    dst: Net,
+}
+
+impl Entry<'_> {
+    fn v4(&self) -> bool {
+        self.sel.src.0.is_ipv4()
+    }
+
+    fn src(&self) -> Net {
+        net(self.sel.src.0, self.sel.src.1).1
+    }
+
+    fn dst(&self) -> Net {
+        net(self.sel.dst.0, self.sel.dst.1).1
+    }
+
+    fn peer(&self) -> Option<&str> {
+        peer_of(self.rule)
+    }
 }
 
 /// Two statements of different units whose flows clash: the later
@@ -94,30 +110,31 @@ pub struct Clashes<'a> {
 /// of a few hundred networks in two files overlap in millions of pairs.
 pub const MAX_FLOW_PAIRS: usize = 10_000_000;
 
-fn peer_of(rule: &Rule) -> Option<String> {
+fn peer_of(rule: &Rule) -> Option<&str> {
     match &rule.kind {
-        RuleKind::Flow(f) => f.peer.as_ref().map(|p| p.name.clone()),
-        RuleKind::Ike(i) => i.peer.as_ref().map(|p| p.name.clone()),
+        RuleKind::Flow(f) => f.peer.as_ref().map(|p| &*p.name),
+        RuleKind::Ike(i) => i.peer.as_ref().map(|p| &*p.name),
         _ => None,
     }
 }
 
 fn entries<'a>(units: &[Vec<&'a Rule>]) -> Vec<Entry<'a>> {
-    let mut entries = Vec::new();
+    // counted first: grown by doubling, the vector of a large gateway
+    // would be the run's peak of memory
+    let count = units
+        .iter()
+        .flatten()
+        .map(|r| match r.kind {
+            RuleKind::Flow(_) => 1,
+            RuleKind::Ike(_) => 2,
+            _ => 0,
+        })
+        .sum();
+    let mut entries = Vec::with_capacity(count);
     for (unit, rules) in units.iter().enumerate() {
         for rule in rules {
             for sel in selectors(rule) {
-                let (v4, src) = net(sel.src.0, sel.src.1);
-                let (_, dst) = net(sel.dst.0, sel.dst.1);
-                entries.push(Entry {
-                    unit,
-                    rule,
-                    peer: peer_of(rule),
-                    sel,
-                    v4,
-                    src,
-                    dst,
-                });
+                entries.push(Entry { unit, rule, sel });
             }
         }
     }
@@ -138,83 +155,127 @@ fn last_address(v4: bool, n: Net) -> u128 {
 /// (direction, family, prefix length, network) of a destination.
 type DstKey = (Direction, bool, u8, u128);
 
-/// The entries with one destination network, sorted by source: by first
-/// address (networks nest or are apart, so those inside a network are a
-/// run of this order), then prefix length (an exact network is a run too).
-#[derive(Default)]
-struct Bucket {
-    /// (first address, prefix length, entry), in order.
-    by_start: Vec<(u128, u8, usize)>,
-    src_lengths: Vec<u8>,
-}
-
-impl Bucket {
-    /// The entries whose source is exactly `src`.
-    fn with_source(&self, src: Net) -> impl Iterator<Item = usize> + '_ {
-        let from = self
-            .by_start
-            .partition_point(|&(s, l, _)| (s, l) < (src.0, src.1));
-        self.by_start[from..]
-            .iter()
-            .take_while(move |&&(s, l, _)| (s, l) == (src.0, src.1))
-            .map(|&(_, _, j)| j)
-    }
-}
-
 /// Entries indexed by destination, then source: what overlaps an entry is
 /// found by lookups and one range per destination prefix length present,
 /// never by walking every entry with the same destination (a hub's
 /// inbound flows all share its local network).
+///
+/// The entries with one destination network (a bucket) are a run of
+/// `order`, sorted by source: by first address (networks nest or are
+/// apart, so those inside a network are a run of this order), then prefix
+/// length (an exact network is a run too); the source prefix lengths
+/// present are a run of `src_lengths`.  A few flat vectors: a gateway's
+/// entries are tens of thousands, and a vector or two per destination
+/// would cost several times them.
 struct Index {
-    buckets: HashMap<DstKey, Bucket>,
+    /// Destination → bucket number.
+    buckets: HashMap<DstKey, u32>,
+    /// (first source address, source prefix length, entry), by bucket.
+    order: Vec<(u128, u8, u32)>,
+    /// Where each bucket starts in `order` and in `src_lengths` (one more,
+    /// for the end of the last).
+    starts: Vec<(u32, u32)>,
+    src_lengths: Vec<u8>,
     dst_lengths: HashMap<(Direction, bool), Vec<u8>>,
 }
 
 impl Index {
     fn new(entries: &[Entry]) -> Self {
-        let mut buckets: HashMap<DstKey, Bucket> = HashMap::default();
+        let mut buckets: HashMap<DstKey, u32> = HashMap::default();
         let mut dst_lengths: HashMap<(Direction, bool), Vec<u8>> = HashMap::default();
+        let mut counts: Vec<u32> = Vec::new();
+        let bucket_of: Vec<u32> = entries
+            .iter()
+            .map(|e| {
+                let (v4, dst) = (e.v4(), e.dst());
+                let key = (e.sel.direction, v4, dst.1, dst.0);
+                let b = *buckets.entry(key).or_insert_with(|| {
+                    counts.push(0);
+                    dst_lengths.entry((key.0, key.1)).or_default().push(key.2);
+                    (counts.len() - 1) as u32
+                });
+                counts[b as usize] += 1;
+                b
+            })
+            .collect();
+        // each bucket's place in `order`, then its entries put there
+        let mut starts = Vec::with_capacity(counts.len() + 1);
+        let mut at = 0u32;
+        for &c in &counts {
+            starts.push((at, 0));
+            at += c;
+        }
+        starts.push((at, 0));
+        let mut next: Vec<u32> = starts.iter().map(|s| s.0).collect();
+        let mut order = vec![(0u128, 0u8, 0u32); entries.len()];
         for (i, e) in entries.iter().enumerate() {
-            let b = buckets
-                .entry((e.sel.direction, e.v4, e.dst.1, e.dst.0))
-                .or_default();
-            b.by_start.push((e.src.0, e.src.1, i));
-            b.src_lengths.push(e.src.1);
-            dst_lengths
-                .entry((e.sel.direction, e.v4))
-                .or_default()
-                .push(e.dst.1);
+            let slot = &mut next[bucket_of[i] as usize];
+            let src = e.src();
+            order[*slot as usize] = (src.0, src.1, i as u32);
+            *slot += 1;
         }
-        for b in buckets.values_mut() {
-            b.by_start.sort_unstable();
-            b.src_lengths.sort_unstable();
-            b.src_lengths.dedup();
+        let mut src_lengths = Vec::new();
+        let mut lengths: Vec<u8> = Vec::new();
+        for b in 0..counts.len() {
+            let run = &mut order[starts[b].0 as usize..starts[b + 1].0 as usize];
+            run.sort_unstable();
+            lengths.clear();
+            lengths.extend(run.iter().map(|r| r.1));
+            lengths.sort_unstable();
+            lengths.dedup();
+            starts[b].1 = src_lengths.len() as u32;
+            src_lengths.extend_from_slice(&lengths);
         }
+        let last = counts.len();
+        starts[last].1 = src_lengths.len() as u32;
         for l in dst_lengths.values_mut() {
             l.sort_unstable();
             l.dedup();
         }
         Index {
             buckets,
+            order,
+            starts,
+            src_lengths,
             dst_lengths,
         }
+    }
+
+    /// Bucket `b`'s entries, in order of source, and its source lengths.
+    fn bucket(&self, b: u32) -> (&[(u128, u8, u32)], &[u8]) {
+        let (from, to) = (self.starts[b as usize], self.starts[b as usize + 1]);
+        (
+            &self.order[from.0 as usize..to.0 as usize],
+            &self.src_lengths[from.1 as usize..to.1 as usize],
+        )
+    }
+
+    /// The entries of a run whose source is exactly `src`.
+    fn with_source(run: &[(u128, u8, u32)], src: Net) -> impl Iterator<Item = usize> + '_ {
+        let from = run.partition_point(|&(s, l, _)| (s, l) < (src.0, src.1));
+        run[from..]
+            .iter()
+            .take_while(move |&&(s, l, _)| (s, l) == (src.0, src.1))
+            .map(|&(_, _, j)| j as usize)
     }
 
     /// Every entry whose destination contains `e`'s and whose source
     /// contains or lies inside `e`'s, each once, handed to `each` with
     /// whether its destination is `e`'s own; stops when `each` says so.
     fn overlapping(&self, e: &Entry, each: &mut dyn FnMut(usize, bool) -> bool) -> bool {
-        let lengths = &self.dst_lengths[&(e.sel.direction, e.v4)];
-        for &len in lengths.iter().take_while(|&&l| l <= e.dst.1) {
-            let key = (e.sel.direction, e.v4, len, mask(e.dst.0, e.v4, len));
-            let Some(b) = self.buckets.get(&key) else {
+        let (v4, src, dst) = (e.v4(), e.src(), e.dst());
+        let lengths = &self.dst_lengths[&(e.sel.direction, v4)];
+        for &len in lengths.iter().take_while(|&&l| l <= dst.1) {
+            let key = (e.sel.direction, v4, len, mask(dst.0, v4, len));
+            let Some(&b) = self.buckets.get(&key) else {
                 continue;
             };
-            let same_dst = len == e.dst.1;
+            let (run, src_lengths) = self.bucket(b);
+            let same_dst = len == dst.1;
             // sources containing e's
-            for &sl in b.src_lengths.iter().take_while(|&&l| l < e.src.1) {
-                let outer = (mask(e.src.0, e.v4, sl), sl);
-                for j in b.with_source(outer) {
+            for &sl in src_lengths.iter().take_while(|&&l| l < src.1) {
+                let outer = (mask(src.0, v4, sl), sl);
+                for j in Index::with_source(run, outer) {
                     if !each(j, same_dst) {
                         return false;
                     }
@@ -222,16 +283,16 @@ impl Index {
             }
             // sources inside e's, its own included (one starting where e's
             // does but shorter contains it: found above)
-            let last = last_address(e.v4, e.src);
-            let from = b.by_start.partition_point(|&(s, _, _)| s < e.src.0);
-            for &(s, len, j) in &b.by_start[from..] {
+            let last = last_address(v4, src);
+            let from = run.partition_point(|&(s, _, _)| s < src.0);
+            for &(s, len, j) in &run[from..] {
                 if s > last {
                     break;
                 }
-                if len < e.src.1 {
+                if len < src.1 {
                     continue;
                 }
-                if !each(j, same_dst) {
+                if !each(j as usize, same_dst) {
                     return false;
                 }
             }
@@ -302,7 +363,7 @@ fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> 
             if mirrored(e, o) {
                 return true;
             }
-            debug_assert!(overlap(e.v4, e.src, o.src) && overlap(e.v4, e.dst, o.dst));
+            debug_assert!(overlap(e.v4(), e.src(), o.src()) && overlap(e.v4(), e.dst(), o.dst()));
             if !clash_between(e, o) {
                 return true;
             }
@@ -312,7 +373,7 @@ fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> 
             match by_pair.get(&key) {
                 Some(&k) => {
                     found[k].pairs += 1;
-                    found[k].peers_differ |= e.peer != o.peer;
+                    found[k].peers_differ |= e.peer() != o.peer();
                 }
                 None => {
                     by_pair.insert(key, found.len());
@@ -323,7 +384,7 @@ fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> 
                         other: earlier.rule,
                         selector: later.sel.clone(),
                         identical,
-                        peers_differ: e.peer != o.peer,
+                        peers_differ: e.peer() != o.peer(),
                         pairs: 1,
                     });
                 }
@@ -366,9 +427,9 @@ mod tests {
         for (i, e) in entries.iter().enumerate() {
             for o in &entries[..i] {
                 if e.sel.direction == o.sel.direction
-                    && e.v4 == o.v4
-                    && overlap(e.v4, e.src, o.src)
-                    && overlap(e.v4, e.dst, o.dst)
+                    && e.v4() == o.v4()
+                    && overlap(e.v4(), e.src(), o.src())
+                    && overlap(e.v4(), e.dst(), o.dst())
                     && clash_between(e, o)
                     && !mirrored(e, o)
                 {

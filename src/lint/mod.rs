@@ -168,7 +168,7 @@ fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
         .map(|(id, _)| {
             (
                 id,
-                c.redaction
+                c.redaction()
                     .ranges(id)
                     .iter()
                     .map(|r| (r.start, r.end))
@@ -179,19 +179,30 @@ fn secret_ranges(c: &Compiled) -> HashMap<FileId, Vec<(usize, usize)>> {
 }
 
 /// Turns a diagnostic-like hit into a finding, with its masked source line.
+/// What it masks with is found at the first finding: a clean tree needs
+/// none of it.
 struct Maker<'c> {
     c: &'c Compiled,
-    secrets: HashMap<FileId, Vec<(usize, usize)>>,
-    words: crate::syntax::secrets::SecretWords,
+    secrets: std::cell::OnceCell<HashMap<FileId, Vec<(usize, usize)>>>,
+    words: std::cell::OnceCell<crate::syntax::secrets::SecretWords>,
 }
 
 impl<'c> Maker<'c> {
     fn new(c: &'c Compiled) -> Self {
         Maker {
             c,
-            secrets: secret_ranges(c),
-            words: c.redaction.words(&c.parsed),
+            secrets: std::cell::OnceCell::new(),
+            words: std::cell::OnceCell::new(),
         }
+    }
+
+    fn secrets(&self) -> &HashMap<FileId, Vec<(usize, usize)>> {
+        self.secrets.get_or_init(|| secret_ranges(self.c))
+    }
+
+    fn words(&self) -> &crate::syntax::secrets::SecretWords {
+        self.words
+            .get_or_init(|| self.c.redaction().words(&self.c.parsed))
     }
 
     fn file_name(&self, file: FileId) -> String {
@@ -217,7 +228,7 @@ impl<'c> Maker<'c> {
             let line_start = span.start as usize + 1 - span.col as usize;
             let mut masked = line_bytes.to_vec();
             let ranges = self
-                .secrets
+                .secrets()
                 .get(&span.file)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
@@ -246,8 +257,8 @@ impl<'c> Maker<'c> {
             (String::new(), 1, 1)
         };
         let (message, help) = (
-            self.words.message(&message),
-            help.map(|h| self.words.message(&h)),
+            self.words().message(&message),
+            help.map(|h| self.words().message(&h)),
         );
         Finding {
             code: kind.code(),
@@ -452,8 +463,8 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             let RuleKind::Ike(ike) = &rule.kind else {
                 continue;
             };
-            let peer = ike.peer.as_ref().map(|p| p.name.as_str());
-            let local = peer.and(ike.local.as_ref().map(|l| l.name.as_str()));
+            let peer = ike.peer.as_ref().map(|p| &*p.name);
+            let local = peer.and(ike.local.as_ref().map(|l| &*l.name));
             match first.get(&(peer, local)) {
                 None => {
                     first.insert((peer, local), (u, rule));

@@ -8,15 +8,17 @@
 //! up in `[Phase 1]` by address): the peer can only ever reach the last
 //! one, whichever local address it talks to.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{Finding, Maker};
 use crate::diag::{Kind, Severity};
 use crate::emit::tags;
 use crate::rules::model::{Rule, RuleKind};
 
-/// The first rule seen for an address: its unit, the rule, its tag.
-type First<'a> = (usize, &'a Rule, String);
+/// The first rule seen for an address: its unit, the rule, and its local
+/// address, which with the peer's decides its tag (written out only when
+/// two differ: most gateways have none to report).
+type First<'a> = (usize, &'a Rule, Option<&'a str>);
 
 /// A warning for each rule whose peer address another file already puts
 /// under a different phase 1 tag (once per pair of tags).
@@ -26,7 +28,7 @@ pub(super) fn check(
     makers: &[&Maker],
     out: &mut Vec<Finding>,
 ) {
-    let mut first: HashMap<&str, First> = HashMap::new();
+    let mut first: HashMap<&str, First> = HashMap::default();
     let mut said: std::collections::HashSet<(String, String)> = Default::default();
     for (u, rules) in units.iter().enumerate() {
         for rule in rules {
@@ -34,12 +36,20 @@ pub(super) fn check(
                 continue;
             };
             let Some(peer) = &ike.peer else { continue };
-            let tag = tags::phase1(ike);
-            let Some((ou, other, other_tag)) = first.get(peer.name.as_str()) else {
-                first.insert(&peer.name, (u, rule, tag));
+            let local = ike.local.as_ref().map(|l| &*l.name);
+            let Some(&(ou, other, other_local)) = first.get(&*peer.name) else {
+                first.insert(&peer.name, (u, rule, local));
                 continue;
             };
-            if *ou == u || *other_tag == tag || !said.insert((other_tag.clone(), tag.clone())) {
+            // the same peer: the tags differ exactly when the locals do
+            if ou == u || other_local == local {
+                continue;
+            }
+            let RuleKind::Ike(other_ike) = &other.kind else {
+                continue;
+            };
+            let (tag, other_tag) = (tags::phase1(ike), tags::phase1(other_ike));
+            if !said.insert((other_tag.clone(), tag.clone())) {
                 continue;
             }
             out.push(makers[u].make(
@@ -48,7 +58,7 @@ pub(super) fn check(
                 Severity::Warning,
                 format!(
                     "peer {} is phase 1 {tag} here and {other_tag} in {}:{}; isakmpd keeps one [Phase 1]:{} (the last loaded), the only one the peer can reach when it starts the exchange",
-                    peer.name, unit_names[*ou], other.origin.line, peer.name
+                    peer.name, unit_names[ou], other.origin.line, peer.name
                 ),
                 Some("use one local address per peer address, or accept that the peer cannot start phase 1 for the others".into()),
                 rule.origin.span.line,

@@ -95,5 +95,5 @@ pub fn redacted_file(compiled: &Compiled, file: crate::diag::FileId, text: &[u8]
         .iter()
         .find(|(id, _)| *id == file)
         .map_or(&[][..], |(_, f)| f.text.as_slice());
-    compiled.redaction.text(file, text, read)
+    compiled.redaction().text(file, text, read)
 }

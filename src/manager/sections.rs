@@ -67,9 +67,9 @@ impl IkeSections {
 
 /// The names `ike`'s sections are built from.
 pub fn section_keys(ike: &Ike) -> Vec<SectionKey> {
-    let name = |n: &String| Some(n.clone());
+    let name = |n: &str| Some(n.to_string());
     let mut keys = vec![
-        (0, ike.peer.as_ref().map(|p| p.name.clone())),
+        (0, ike.peer.as_ref().map(|p| p.name.to_string())),
         (1, name(&ike.src.name)),
         (2, name(&ike.dst.name)),
     ];
@@ -123,13 +123,13 @@ pub fn ike_sections(ike: &Ike) -> IkeSections {
         phase1_key: ike
             .peer
             .as_ref()
-            .map_or("Default".to_string(), |p| p.name.clone()),
+            .map_or("Default".to_string(), |p| p.name.to_string()),
         phase1_sections: Vec::new(),
         id_sections: Vec::new(),
         phase2: tags.phase2.clone(),
         phase2_sections: Vec::new(),
         network_ids: Vec::new(),
-        peer_address: ike.peer.as_ref().map(|p| p.name.clone()),
+        peer_address: ike.peer.as_ref().map(|p| p.name.to_string()),
         passive: ike.mode == IkeMode::Passive,
         list_values: text.lines().filter_map(list_value).collect(),
         keys: section_keys(ike),

@@ -3,6 +3,7 @@
 //! or network, IPv6, then host name.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::rules::model::HostAddr;
 use crate::rules::{inet, num};
@@ -17,12 +18,12 @@ pub enum HostError {
     Undeclared,
 }
 
-fn addr(ip: IpAddr, prefix: u8, net: bool, name: String) -> HostAddr {
+fn addr(ip: IpAddr, prefix: u8, net: bool, name: impl Into<Arc<str>>) -> HostAddr {
     HostAddr {
         ip,
         prefix,
         net,
-        name,
+        name: name.into(),
         nat: None,
     }
 }
@@ -45,7 +46,7 @@ pub fn resolve(spec: &str, names: &Names) -> Result<Vec<HostAddr>, HostError> {
             .into_iter()
             .map(|ip| {
                 let full = if ip.is_ipv4() { 32 } else { 128 };
-                addr(ip, full, false, bare.to_string())
+                addr(ip, full, false, bare)
             })
             .collect());
     }
@@ -73,10 +74,10 @@ pub fn resolve(spec: &str, names: &Names) -> Result<Vec<HostAddr>, HostError> {
 fn v4(spec: &str) -> Option<HostAddr> {
     if spec.contains('/') {
         let (ip, bits) = inet::net_pton4(spec)?;
-        Some(addr(IpAddr::V4(ip), bits, true, spec.to_string()))
+        Some(addr(IpAddr::V4(ip), bits, true, spec))
     } else {
         let ip = inet::pton4(spec)?;
-        Some(addr(IpAddr::V4(ip), 32, false, spec.to_string()))
+        Some(addr(IpAddr::V4(ip), 32, false, spec))
     }
 }
 
@@ -99,17 +100,17 @@ fn resolved(ip: IpAddr) -> HostAddr {
     }
 }
 
-/// `any`, expanded: every IPv4 and every IPv6 address.
+/// `any`, expanded: every IPv4 and every IPv6 address.  Made once: every
+/// rule without a network shares the names.
 pub fn any() -> [HostAddr; 2] {
-    [
-        addr(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            0,
-            true,
-            "0.0.0.0/0".into(),
-        ),
-        addr(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0, true, "::/0".into()),
-    ]
+    static ANY: std::sync::OnceLock<[HostAddr; 2]> = std::sync::OnceLock::new();
+    ANY.get_or_init(|| {
+        [
+            addr(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0, true, "0.0.0.0/0"),
+            addr(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0, true, "::/0"),
+        ]
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -140,23 +141,23 @@ mod tests {
     #[test]
     fn addresses_and_networks_keep_their_written_names() {
         let a = one("10.0.2/24");
-        assert_eq!((a.name.as_str(), a.prefix, a.net), ("10.0.2/24", 24, true));
+        assert_eq!((&*a.name, a.prefix, a.net), ("10.0.2/24", 24, true));
         assert_eq!(a.ip, "10.0.2.0".parse::<IpAddr>().unwrap());
         let a = one("1.1.1.1/32");
         assert!(a.net);
         let a = one("3ffe:1::0/24");
-        assert_eq!((a.name.as_str(), a.prefix), ("3ffe:1::/24", 24));
+        assert_eq!((&*a.name, a.prefix), ("3ffe:1::/24", 24));
         let a = one("3ffe::1");
-        assert_eq!((a.name.as_str(), a.net), ("3ffe::1", false));
+        assert_eq!((&*a.name, a.net), ("3ffe::1", false));
     }
 
     #[test]
     fn interfaces_and_names() {
         let v = resolve("lo0", &names()).unwrap();
         assert_eq!(v.len(), 2);
-        assert!(v.iter().all(|a| a.name == "lo0" && !a.net));
+        assert!(v.iter().all(|a| &*a.name == "lo0" && !a.net));
         let v = resolve("gw", &names()).unwrap();
-        assert_eq!(v[1].name, "2001:db8::1");
+        assert_eq!(&*v[1].name, "2001:db8::1");
         assert_eq!(v[1].prefix, 0);
         assert_eq!(resolve("gw/24", &names()), Err(HostError::NotFound));
         assert_eq!(resolve("nosuch", &names()), Err(HostError::Undeclared));

@@ -11,11 +11,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub fn pton4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut n = 0;
-    for part in s.split('.') {
-        if n == 4 || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+    // split as bytes: a str pattern search costs more than the octets
+    for part in s.as_bytes().split(|&b| b == b'.') {
+        if n == 4 || part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let v = part.bytes().try_fold(0u32, |acc, b| {
+        let v = part.iter().try_fold(0u32, |acc, &b| {
             let v = acc * 10 + u32::from(b - b'0');
             (v <= 255).then_some(v)
         })?;
@@ -41,7 +42,15 @@ pub fn net_pton4(s: &str) -> Option<(Ipv4Addr, u8)> {
         let v = acc * 10 + u32::from(b - b'0');
         (v <= 32).then_some(v)
     })?;
-    let mut octets = Vec::with_capacity(4);
+    // more than four octets is no address: stop at the fifth
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut push = |o: u8| {
+        let slot = octets.get_mut(n)?;
+        *slot = o;
+        n += 1;
+        Some(())
+    };
     if let Some(hex) = addr
         .strip_prefix("0x")
         .or_else(|| addr.strip_prefix("0X"))
@@ -53,24 +62,23 @@ pub fn net_pton4(s: &str) -> Option<(Ipv4Addr, u8)> {
         for pair in hex.as_bytes().chunks(2) {
             let hi = (pair[0] as char).to_digit(16)? as u8;
             let lo = pair.get(1).map_or(Some(0), |&b| (b as char).to_digit(16))? as u8;
-            octets.push(hi << 4 | lo);
+            push(hi << 4 | lo)?;
         }
     } else {
-        for part in addr.split('.') {
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        for part in addr.as_bytes().split(|&b| b == b'.') {
+            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            let v = part.bytes().try_fold(0u32, |acc, b| {
+            let v = part.iter().try_fold(0u32, |acc, &b| {
                 let v = acc * 10 + u32::from(b - b'0');
                 (v <= 255).then_some(v)
             })?;
-            octets.push(v as u8);
+            push(v as u8)?;
         }
     }
-    if octets.is_empty() || octets.len() > 4 {
+    if n == 0 {
         return None;
     }
-    octets.resize(4, 0);
     Some((
         Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3]),
         bits as u8,

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::diag::{FileId, Span};
 use crate::rules::xf::Transforms;
@@ -20,8 +21,9 @@ pub struct HostAddr {
     /// Written as a network (`/bits`, or `any`): never taken as the peer.
     pub net: bool,
     /// The name isakmpd tags are built from: the address as written, or the
-    /// interface name, or the address a host name resolved to.
-    pub name: String,
+    /// interface name, or the address a host name resolved to.  Made once
+    /// and shared by every rule (and finding) that names the host.
+    pub name: Arc<str>,
     /// Flow NAT: the network the source is translated to.
     pub nat: Option<Box<HostAddr>>,
 }
@@ -40,7 +42,8 @@ impl HostAddr {
 /// An IKE identity and the ID type isakmpd is told.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Id {
-    pub name: String,
+    /// Shared by the rules a statement's lists expand to.
+    pub name: Arc<str>,
     pub kind: IdKind,
 }
 
@@ -55,7 +58,8 @@ pub enum IdKind {
 impl Id {
     /// Classifies an identity as ipsecctl does: an address, `user@fqdn`, or
     /// an FQDN.
-    pub fn new(name: String) -> Self {
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        let name: Arc<str> = name.into();
         let kind = if crate::rules::inet::pton4(&name).is_some() {
             IdKind::Ipv4
         } else if crate::rules::inet::pton6(&name).is_some() {
@@ -71,7 +75,7 @@ impl Id {
 
 /// A secret that must not be shown unless asked for: a pre-shared key.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(pub String);
+pub struct Secret(pub Arc<str>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,17 +169,21 @@ pub struct Ike {
     pub phase2: Phase,
     pub srcid: Option<Id>,
     pub dstid: Option<Id>,
+    /// The key and tag are shared, as the names are, by the rules a
+    /// statement's lists expand to.
     pub auth: IkeAuth,
-    pub tag: Option<String>,
+    pub tag: Option<Arc<str>>,
     /// `ike interface secN`: the unit N.
     pub iface: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Each kind boxed: a rule is then a few words (a large gateway holds tens
+/// of thousands), and the vector of rules grows without copying them.
 pub enum RuleKind {
-    Flow(Flow),
-    Sa(Sa),
-    Bundle(Bundle),
+    Flow(Box<Flow>),
+    Sa(Box<Sa>),
+    Bundle(Box<Bundle>),
     Ike(Box<Ike>),
 }
 

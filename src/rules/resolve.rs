@@ -74,8 +74,8 @@ struct Peers {
 /// What the first ike rule with the default peer set, which later ones
 /// must agree with: isakmpd has only one default peer.
 struct DefaultPeer {
-    local: Option<String>,
-    psk: Option<String>,
+    local: Option<std::sync::Arc<str>>,
+    psk: Option<std::sync::Arc<str>>,
     aggressive: bool,
     srcid: Option<String>,
     dstid: Option<String>,
@@ -492,9 +492,9 @@ impl<'a> Resolver<'a> {
                 dport: flow.sport,
                 ..flow.clone()
             });
-            r.push(st, f.end, RuleKind::Flow(flow));
+            r.push(st, f.end, RuleKind::Flow(Box::new(flow)));
             if let Some(rev) = reverse {
-                r.push(st, f.end, RuleKind::Flow(rev));
+                r.push(st, f.end, RuleKind::Flow(Box::new(rev)));
             }
             Ok(())
         });
@@ -555,7 +555,7 @@ impl<'a> Resolver<'a> {
             return self.abort(st, Kind::ImplicitAuth, i.end, msg);
         }
         let auth = match &i.auth {
-            Some(ast::IkeAuth::Psk(t)) => IkeAuth::Psk(Secret(t.value.clone())),
+            Some(ast::IkeAuth::Psk(t)) => IkeAuth::Psk(Secret(t.value.as_str().into())),
             _ => IkeAuth::Rsa,
         };
         let srcid = i.ids.srcid.as_ref().map(|t| Id::new(t.value.clone()));
@@ -575,7 +575,7 @@ impl<'a> Resolver<'a> {
             // isakmpd needs an identity for a dynamic peer: the host name
             srcid: srcid.clone().or_else(|| {
                 (mode == IkeMode::Dynamic).then(|| Id {
-                    name: self.opts.hostname.clone(),
+                    name: self.opts.hostname.as_str().into(),
                     kind: IdKind::Fqdn,
                 })
             }),
@@ -584,7 +584,7 @@ impl<'a> Resolver<'a> {
             tag: if iface.is_some() {
                 None
             } else {
-                i.tag.as_ref().map(|t| t.value.clone())
+                i.tag.as_ref().map(|t| t.value.as_str().into())
             },
             iface,
         };
@@ -648,8 +648,8 @@ impl<'a> Resolver<'a> {
                 aggressive: ike.phase1.aggressive,
                 // as written: the host name a dynamic rule falls back to
                 // is not part of what has to agree
-                srcid: srcid.map(|i| i.name.clone()),
-                dstid: ike.dstid.as_ref().map(|i| i.name.clone()),
+                srcid: srcid.map(|i| i.name.to_string()),
+                dstid: ike.dstid.as_ref().map(|i| i.name.to_string()),
             });
             return;
         };
@@ -666,10 +666,10 @@ impl<'a> Resolver<'a> {
         if first.aggressive != ike.phase1.aggressive {
             found.push("default peer phase 1 mode mismatch");
         }
-        if first.srcid.as_deref() != srcid.map(|i| i.name.as_str()) {
+        if first.srcid.as_deref() != srcid.map(|i| &*i.name) {
             found.push("default peer srcid mismatch");
         }
-        if first.dstid.as_deref() != ike.dstid.as_ref().map(|i| i.name.as_str()) {
+        if first.dstid.as_deref() != ike.dstid.as_ref().map(|i| &*i.name) {
             found.push("default peer dstid mismatch");
         }
         for msg in found {
@@ -794,9 +794,9 @@ impl<'a> Resolver<'a> {
 
     fn push_sa(&mut self, st: &Statement, end: Tok, sa: Sa, bundle: Option<&ast::Text>) {
         let grouped = bundle.and_then(|name| self.bundle(&sa, &name.value));
-        self.push(st, end, RuleKind::Sa(sa));
+        self.push(st, end, RuleKind::Sa(Box::new(sa)));
         if let Some(b) = grouped {
-            self.push(st, end, RuleKind::Bundle(b));
+            self.push(st, end, RuleKind::Bundle(Box::new(b)));
         }
     }
 
@@ -807,7 +807,7 @@ impl<'a> Resolver<'a> {
         let group = self
             .bundles
             .iter_mut()
-            .find(|g| g.src == sa.src.name && g.dst == sa.dst.name && g.name == name);
+            .find(|g| *g.src == *sa.src.name && *g.dst == *sa.dst.name && g.name == name);
         match group {
             Some(g) => {
                 let (dst, satype, spi) = std::mem::replace(&mut g.last, this);
@@ -822,8 +822,8 @@ impl<'a> Resolver<'a> {
             }
             None => {
                 self.bundles.push(BundleGroup {
-                    src: sa.src.name.clone(),
-                    dst: sa.dst.name.clone(),
+                    src: sa.src.name.to_string(),
+                    dst: sa.dst.name.to_string(),
                     name: name.to_string(),
                     last: this,
                 });

@@ -102,6 +102,9 @@ pub struct Lexer {
     /// Bytes of macro values expanded in the current statement, and in all.
     statement_expanded: usize,
     total_expanded: usize,
+    /// Whether plain tokens are read straight from the bytes (see
+    /// `plain_token`); the tests compare with the careful path alone.
+    plain: bool,
 }
 
 /// isspace(3) in the C locale.
@@ -155,6 +158,66 @@ fn parse_number(text: &str) -> Result<i64, &'static str> {
     })
 }
 
+/// The token at `start` of plain bytes (a file's, or a macro's value),
+/// and where it ends, when the careful path cannot read it differently: a
+/// word or number ended by a byte that is there and is no backslash, a
+/// quoted string without escapes or newlines, or punctuation.
+fn plain_kind(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
+    let b = *text.get(start)?;
+    Some(match b {
+        b'"' | b'\'' => {
+            let len = text[start + 1..]
+                .iter()
+                .position(|&c| c == b || c == b'\\' || c == b'\n' || c == 0)?;
+            let close = start + 1 + len;
+            if text[close] != b || len >= QUOTED_MAX {
+                return None;
+            }
+            let value = into_string(text[start + 1..close].to_vec());
+            (TokKind::Str(value), close + 1)
+        }
+        b'0'..=b'9' => {
+            let digits = text[start..].iter().position(|c| !c.is_ascii_digit())?;
+            let next = text[start + digits];
+            if next == b'\\' || digits > WORD_MAX {
+                return None;
+            }
+            if ends_number(next) {
+                let number = std::str::from_utf8(&text[start..start + digits]).ok()?;
+                (TokKind::Number(parse_number(number).ok()?), start + digits)
+            } else {
+                // digits that start a word: the word they begin
+                plain_word(text, start)?
+            }
+        }
+        _ if starts_word(b) => plain_word(text, start)?,
+        b'\n' | b'#' | b'$' | b'-' | b'\\' | b' ' | b'\t' | 0 => return None,
+        _ => (TokKind::Char(b), start + 1),
+    })
+}
+
+/// The word at `start` of `text`, and where it ends, when a byte that
+/// cannot continue it (and is no backslash) ends it.
+fn plain_word(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
+    // a backslash continues a word, but may join the next line to it
+    let len = text[start..]
+        .iter()
+        .position(|&c| !continues_word(c) || c == b'\\')?;
+    let end = start + len;
+    if text[end] == b'\\' || len > WORD_MAX {
+        return None;
+    }
+    let word = &text[start..end];
+    let kind = match Keyword::lookup(word) {
+        Some(kw) => TokKind::Keyword(kw),
+        None => TokKind::Str(match std::str::from_utf8(word) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(word).into_owned(),
+        }),
+    };
+    Some((kind, end))
+}
+
 impl Lexer {
     pub fn new(file: FileId) -> Self {
         let start = Loc {
@@ -181,6 +244,7 @@ impl Lexer {
             digit_buf: Vec::with_capacity(16),
             statement_expanded: 0,
             total_expanded: 0,
+            plain: true,
         }
     }
 
@@ -401,7 +465,10 @@ impl Lexer {
     /// The next token.  After `Eof` it keeps returning `Eof`.
     pub fn next_token(&mut self, src: &Sources, macros: &mut Macros) -> Token {
         loop {
-            let _ = self.scan(src, |b| b == b' ' || b == b'\t');
+            self.skip_plain_blanks(src);
+            if let Some(token) = self.plain_token(src) {
+                return token;
+            }
             let mut c = self.lgetc(None, src);
             while let Some((b' ' | b'\t', _)) = c {
                 c = self.lgetc(None, src);
@@ -424,6 +491,119 @@ impl Lexer {
                 }
             }
             return self.token_after(c, src);
+        }
+    }
+
+    /// The next token read straight from the bytes, when it is one that
+    /// cannot come out differently by the careful path (see [`plain_kind`]),
+    /// a newline, or a comment's newline.  Most of a
+    /// configuration is such tokens.  `None` leaves the lexer as it was
+    /// (but for blanks skipped in a macro's value).
+    fn plain_token(&mut self, src: &Sources) -> Option<Token> {
+        if !self.plain {
+            return None;
+        }
+        // a macro's value is read before what was put back (the character
+        // after `$name` waits there until the value ends)
+        if self.expansion.is_some() {
+            return self.plain_macro_token();
+        }
+        if !self.pushback.is_empty() {
+            return None;
+        }
+        let cur = self.stack.last()?;
+        let text = &src.get(cur.file).text;
+        let mut start = cur.pos;
+        if text.get(start) == Some(&b'#') {
+            // a comment ends at its newline, which is the token (unless a
+            // backslash joins the next line to it)
+            let len = text[start..]
+                .iter()
+                .position(|&c| c == b'\n' || c == b'\\')?;
+            start += len;
+        }
+        let (kind, end) = match *text.get(start)? {
+            b'\n' => (TokKind::Newline, start + 1),
+            _ => plain_kind(text, start)?,
+        };
+        let span = Span {
+            file: cur.file,
+            start: start as u32,
+            end: end as u32,
+            line: cur.line,
+            col: (start - cur.line_start) as u32 + 1,
+        };
+        self.token_start = Loc {
+            span: Span {
+                end: start as u32 + 1,
+                ..span
+            },
+            macro_use: None,
+        };
+        let cur = self.stack.last_mut()?;
+        cur.pos = end;
+        if kind == TokKind::Newline {
+            cur.line += 1;
+            cur.line_start = end;
+            self.statement_expanded = 0;
+        }
+        Some(Token {
+            kind,
+            span,
+            macro_use: None,
+        })
+    }
+
+    /// [`Lexer::plain_token`] in the value of the macro being expanded:
+    /// every token of it is placed at the `$name`.  Blanks are skipped as
+    /// the careful path skips them; a token must end inside the value (one
+    /// running to its end may go on in the file), and a newline, comment
+    /// or NUL byte take the careful path.
+    fn plain_macro_token(&mut self) -> Option<Token> {
+        let m = self.expansion.as_mut()?;
+        let value = m.value.as_bytes();
+        let from = usize::try_from(m.next).ok()?;
+        let blanks = value
+            .get(from..)?
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let start = from + blanks;
+        m.next = start as isize;
+        if matches!(value.get(start)?, b'\n' | b'#' | 0) {
+            return None;
+        }
+        let (kind, end) = plain_kind(value, start)?;
+        if value.get(end) == Some(&0) {
+            return None; // the value ends there
+        }
+        m.next = end as isize;
+        self.token_start = m.loc;
+        Some(Token {
+            kind,
+            span: m.loc.span,
+            macro_use: m.loc.macro_use,
+        })
+    }
+
+    /// Skips blanks, and lines joined by a backslash, before a token: what
+    /// the careful path skips there, read straight from the bytes.
+    fn skip_plain_blanks(&mut self, src: &Sources) {
+        loop {
+            let _ = self.scan(src, |b| b == b' ' || b == b'\t');
+            if !self.plain || self.expansion.is_some() || !self.pushback.is_empty() {
+                return;
+            }
+            let Some(cur) = self.stack.last_mut() else {
+                return;
+            };
+            let text = &src.get(cur.file).text;
+            if text.get(cur.pos..cur.pos + 2) != Some(b"\\\n") {
+                return;
+            }
+            cur.pos += 2;
+            cur.line += 1;
+            cur.line_start = cur.pos;
         }
     }
 
@@ -712,6 +892,120 @@ mod tests {
 
     fn s(text: &str) -> TokKind {
         TokKind::Str(text.into())
+    }
+
+    /// Every token (kind, span, macro) and message, lexing `text` with the
+    /// plain path or with the careful path alone.
+    fn lex_all(text: &[u8], plain: bool) -> (Vec<String>, Vec<String>) {
+        let mut src = Sources::default();
+        let id = src.add(SourceFile {
+            name: "t".into(),
+            path: None,
+            text: text.to_vec(),
+            included_from: None,
+            uid: None,
+            mode: None,
+            identity: None,
+        });
+        let mut macros = Macros::default();
+        // values ending in a word, a number or blanks (which go on in the
+        // file), with quotes, comments, newlines and dashes
+        let values = [
+            ("m", "{ 1.1.1.1 \"q\" }"),
+            ("n", " 12 ab-c 3x '#' \"x\\\"y\" -4 z"),
+            ("w", "word"),
+            ("d", "7"),
+            ("e", ""),
+            ("k", "a\tb\nc "),
+            ("h", "x # y"),
+            ("q", "\"open"),
+            ("s", "a\\ b/24,c=d"),
+            // a NUL ends a value (as in ipsecctl's C string)
+            ("z", "ab\0cd 1\0"),
+        ];
+        for (name, value) in values {
+            macros.define(name.into(), value.into(), Span::default(), 0);
+        }
+        let mut lexer = Lexer::new(id);
+        lexer.plain = plain;
+        let mut tokens = Vec::new();
+        loop {
+            let t = lexer.next_token(&src, &mut macros);
+            tokens.push(format!("{:?} {:?} {:?}", t.kind, t.span, t.macro_use));
+            if t.kind == TokKind::Eof {
+                break;
+            }
+        }
+        let errs = lexer
+            .take_diags()
+            .into_iter()
+            .map(|d| format!("{d:?}"))
+            .collect();
+        (tokens, errs)
+    }
+
+    #[test]
+    fn the_plain_path_reads_as_the_careful_one() {
+        let mut texts: Vec<Vec<u8>> = [
+            "ike esp from 10.0.0.0/24 to 10.1.0.0/16 peer 1.2.3.4 psk \"k\"\n",
+            "a = \"x y\"\nflow from $a to $m\n",
+            "$m$n $w$w $d1 $d $e $k $h $q\" $s x\n$w",
+            "$z-x $z x\n$z2\n",
+            "x\\\ny 12\\\n3 12( -5 -x - 99999999999999999999 7a 0x1f\n",
+            "'a\\'b' \"open\nline\" \"\" '' \"a\\\\\" # c \\\n more\n",
+            "\r\x0b{a,b}/24=\"v\"\t\t!x\x00y\u{e9}\u{2603} word\n",
+            "12",
+            "word",
+            "\"unterminated",
+            "-",
+            "7",
+            "a\\",
+            "tail 1",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        texts.push(
+            format!(
+                "{} {}\n",
+                "w".repeat(WORD_MAX + 1),
+                "1".repeat(WORD_MAX + 2)
+            )
+            .into_bytes(),
+        );
+        texts.push(
+            format!(
+                "\"{}\" \"{}\"\n",
+                "q".repeat(QUOTED_MAX - 1),
+                "q".repeat(QUOTED_MAX)
+            )
+            .into_bytes(),
+        );
+        texts.push(b"bad \xff\xfe utf8 \"\xc3\" 1\xff\n".to_vec());
+        let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+        for entry in std::fs::read_dir(cases).unwrap() {
+            texts.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        for text in &texts {
+            assert_eq!(
+                lex_all(text, true),
+                lex_all(text, false),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_reads_any_text_as_the_careful_one(
+            text in "[a-z0-9 \\t\\r\\n\"'\\\\#$=/{}(),:_*.!-]{0,60}"
+        ) {
+            proptest::prop_assert_eq!(
+                lex_all(text.as_bytes(), true),
+                lex_all(text.as_bytes(), false)
+            );
+        }
     }
 
     #[test]

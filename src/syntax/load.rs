@@ -81,17 +81,29 @@ pub struct Parsed {
     pub failed_includes: Vec<std::path::PathBuf>,
 }
 
+/// A statement handed on, whole: its tokens' vector is left empty, and a
+/// new one is made for the next statement.
+fn keep(st: &mut Statement) -> Statement {
+    Statement {
+        seq: st.seq,
+        file: st.file,
+        tokens: std::mem::take(&mut st.tokens),
+        stmt: std::mem::replace(&mut st.stmt, Stmt::Empty),
+    }
+}
+
 /// Reads `name` (`-` for standard input) and the files it includes.
 pub fn load(name: &str, opts: &LoadOptions) -> Parsed {
     let mut statements = Vec::new();
-    let mut p = load_with(name, opts, &mut |st| statements.push(st));
+    let mut p = load_with(name, opts, &mut |st| statements.push(keep(st)));
     p.statements = statements;
     p
 }
 
 /// [`load`], handing each statement to `sink` as soon as it is parsed
-/// rather than keeping them all.
-pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)) -> Parsed {
+/// rather than keeping them all.  What `sink` leaves of the statement's
+/// tokens (their vector) serves the next statement.
+pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(&mut Statement)) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
         opts,
@@ -99,6 +111,7 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)
         sink,
         ahead: None,
         includes: 0,
+        spare: Vec::new(),
     };
     let Some(file) = loader.open_main(name) else {
         return loader.p;
@@ -126,7 +139,7 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(Statement)
 /// Loads configuration text given in memory, named `name` in messages.
 pub fn load_text(name: &str, text: Vec<u8>, opts: &LoadOptions) -> Parsed {
     let mut statements = Vec::new();
-    let mut p = load_text_with(name, text, opts, &mut |st| statements.push(st));
+    let mut p = load_text_with(name, text, opts, &mut |st| statements.push(keep(st)));
     p.statements = statements;
     p
 }
@@ -136,7 +149,7 @@ pub fn load_text_with(
     name: &str,
     text: Vec<u8>,
     opts: &LoadOptions,
-    sink: &mut dyn FnMut(Statement),
+    sink: &mut dyn FnMut(&mut Statement),
 ) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
@@ -145,6 +158,7 @@ pub fn load_text_with(
         sink,
         ahead: None,
         includes: 0,
+        spare: Vec::new(),
     };
     let file = loader.p.sources.add(SourceFile {
         name: name.into(),
@@ -163,12 +177,19 @@ struct Loader<'o> {
     p: Parsed,
     opts: &'o LoadOptions,
     parser: StatementParser,
-    sink: &'o mut dyn FnMut(Statement),
+    sink: &'o mut dyn FnMut(&mut Statement),
     /// Included files read ahead on another thread, when there are many.
     ahead: Option<prefetch::Ahead>,
     /// Files included so far (each time they were).
     includes: usize,
+    /// The last statement's token vector, emptied, for the next: one
+    /// allocation for the run instead of one a statement.
+    spare: Vec<Token>,
 }
+
+/// The largest token vector kept for the next statement: one cut at
+/// [`MAX_STATEMENT_TOKENS`] is not held for the rest of the run.
+const SPARE_TOKENS: usize = 4096;
 
 impl Loader<'_> {
     fn open_main(&mut self, name: &str) -> Option<FileId> {
@@ -232,7 +253,7 @@ impl Loader<'_> {
         let mut lexer = Lexer::new(file);
         loop {
             let seq = self.p.outcomes.len() as u32;
-            let (tokens, cut) = self.statement_tokens(&mut lexer, seq);
+            let (mut tokens, cut) = self.statement_tokens(&mut lexer, seq);
             let at_eof = tokens.last().is_some_and(|t| t.kind == TokKind::Eof);
             if at_eof && tokens.len() == 1 {
                 break;
@@ -265,12 +286,19 @@ impl Loader<'_> {
                 Ok(Stmt::Macro { name, value, end }) => {
                     outcome.aborted = !self.define(&tokens, name, value, end, seq);
                 }
-                Ok(stmt) => (self.sink)(Statement {
-                    seq,
-                    file,
-                    tokens,
-                    stmt,
-                }),
+                Ok(stmt) => {
+                    let mut st = Statement {
+                        seq,
+                        file,
+                        tokens,
+                        stmt,
+                    };
+                    (self.sink)(&mut st);
+                    tokens = st.tokens;
+                }
+            }
+            if tokens.capacity() <= SPARE_TOKENS {
+                self.spare = tokens;
             }
             self.p.outcomes.push(outcome);
             // an include on the last line, without a newline, is still read
@@ -284,7 +312,9 @@ impl Loader<'_> {
     /// whether the statement was cut: past [`MAX_STATEMENT_TOKENS`] the rest
     /// is read but not kept, and only its last token (newline or end) is.
     fn statement_tokens(&mut self, lexer: &mut Lexer, seq: u32) -> (Vec<Token>, bool) {
-        let mut tokens = Vec::with_capacity(64);
+        let mut tokens = std::mem::take(&mut self.spare);
+        tokens.clear();
+        tokens.reserve(64);
         loop {
             let token = lexer.next_token(&self.p.sources, &mut self.p.macros);
             let at = (tokens.len() as u32).min(MAX_STATEMENT_TOKENS as u32);

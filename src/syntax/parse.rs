@@ -84,20 +84,18 @@ impl Rendered {
     }
 }
 
-/// A statement's shape: its tokens' kinds.
-fn shape(tokens: &[Token]) -> Vec<u8> {
-    tokens
-        .iter()
-        .map(|t| match &t.kind {
-            TokKind::Keyword(k) => 0x80 | *k as u8,
-            TokKind::Str(_) => b's',
-            TokKind::Number(_) => b'n',
-            TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => *c,
-            TokKind::Char(_) | TokKind::Error => b'!',
-            TokKind::Newline => b'\n',
-            TokKind::Eof => b'$',
-        })
-        .collect()
+/// A statement's shape: its tokens' kinds, into `out`.
+fn shape(tokens: &[Token], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(tokens.iter().map(|t| match &t.kind {
+        TokKind::Keyword(k) => 0x80 | *k as u8,
+        TokKind::Str(_) => b's',
+        TokKind::Number(_) => b'n',
+        TokKind::Char(c @ (b'{' | b'}' | b'(' | b')' | b',' | b'/' | b'=')) => *c,
+        TokKind::Char(_) | TokKind::Error => b'!',
+        TokKind::Newline => b'\n',
+        TokKind::Eof => b'$',
+    }));
 }
 
 /// Statements longer than this are parsed afresh each time.
@@ -107,6 +105,8 @@ const CACHED_TOKENS: usize = 4096;
 #[derive(Default)]
 pub struct StatementParser {
     shapes: HashMap<Vec<u8>, Result<Arc<Node>, Tok>>,
+    /// The shape of the statement being parsed (reused).
+    key: Vec<u8>,
 }
 
 impl StatementParser {
@@ -119,12 +119,12 @@ impl StatementParser {
             let tree = parse_shape(tokens)?;
             return Ok(build(&Vals { tokens }, &tree));
         }
-        let key = shape(tokens);
-        let tree = match self.shapes.get(&key) {
+        shape(tokens, &mut self.key);
+        let tree = match self.shapes.get(self.key.as_slice()) {
             Some(tree) => tree.clone(),
             None => {
                 let tree = parse_shape(tokens);
-                self.shapes.insert(key, tree.clone());
+                self.shapes.insert(self.key.clone(), tree.clone());
                 tree
             }
         }?;
@@ -207,8 +207,9 @@ fn build(r: &Vals, statement: &Node) -> Stmt {
     }
 }
 
-fn inner(p: &Node) -> Vec<&Node> {
-    p.children.iter().collect()
+/// A node's children (a slice: most statements ask for them several times).
+fn inner(p: &Node) -> &[Node] {
+    &p.children
 }
 
 fn varset(r: &Vals, p: &Node, end: Tok) -> Stmt {
@@ -284,7 +285,7 @@ fn ike_body(r: &Vals, p: &Node, i: &mut Ike) {
             Rule::tmode => i.tmode = Some(tmode(part)),
             Rule::proto => i.proto = Some(proto(r, part)),
             Rule::hosts => i.target = IkeTarget::Hosts(Box::new(hosts(r, part))),
-            Rule::iface => i.target = IkeTarget::Interface(r.text(inner(part)[1])),
+            Rule::iface => i.target = IkeTarget::Interface(r.text(&inner(part)[1])),
             Rule::peers => i.peers = peers(r, part),
             Rule::phase1 => i.phase1 = Some(phase(r, part)),
             Rule::phase2 => i.phase2 = Some(phase(r, part)),
@@ -296,7 +297,7 @@ fn ike_body(r: &Vals, p: &Node, i: &mut Ike) {
                     None => IkeAuth::Rsa,
                 });
             }
-            Rule::tag => i.tag = Some(r.text(inner(part)[1])),
+            Rule::tag => i.tag = Some(r.text(&inner(part)[1])),
             _ => {}
         }
     }
@@ -328,7 +329,7 @@ fn sa(r: &Vals, p: &Node, end: Tok) -> Sa {
             Rule::transforms => s.transforms = transforms(r, part),
             Rule::authkey => s.authkey = Some(keyspec(r, part)),
             Rule::enckey => s.enckey = Some(keyspec(r, part)),
-            Rule::bundle => s.bundle = Some(r.text(inner(part)[1])),
+            Rule::bundle => s.bundle = Some(r.text(&inner(part)[1])),
             _ => {}
         }
     }
@@ -411,7 +412,7 @@ fn flow_type(p: &Node) -> FlowType {
 }
 
 fn proto(r: &Vals, p: &Node) -> Proto {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::string => Proto::Name(r.text(value)),
         Rule::number => {
@@ -487,10 +488,17 @@ fn host(r: &Vals, p: &Node) -> Host {
 fn host_spec(r: &Vals, p: &Node) -> HostSpec {
     let last = r.last_tok(p);
     let parts = inner(p);
-    let name = r.text(parts[0]);
+    let name = r.text(&parts[0]);
     match parts.iter().find(|x| x.rule == Rule::number) {
         Some(bits) => HostSpec {
-            text: format!("{}/{}", name.value, r.number(bits).0),
+            text: {
+                // `name/bits`, without the formatting machinery: every
+                // network of every rule is written so
+                let mut text = name.value;
+                text.push('/');
+                push_number(&mut text, r.number(bits).0);
+                text
+            },
             first: name.tok,
             last,
             has_mask: true,
@@ -504,8 +512,29 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
     }
 }
 
+/// Appends `n` in decimal, as `{n}` formats it.
+fn push_number(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
+
 fn port(r: &Vals, p: &Node) -> Port {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::number => {
             let (n, tok) = r.number(value);
@@ -542,7 +571,7 @@ fn ids(r: &Vals, p: &Node) -> Ids {
     let mut ids = Ids::default();
     for part in p.children.iter() {
         let rule = part.rule;
-        let value = r.text(inner(part)[1]);
+        let value = r.text(&inner(part)[1]);
         if rule == Rule::srcid {
             ids.srcid = Some(value);
         } else {
@@ -563,7 +592,7 @@ fn phase(r: &Vals, p: &Node) -> Phase {
             Rule::kw_aggressive => phase.aggressive = true,
             Rule::transforms => phase.transforms = transforms(r, part),
             Rule::lifetime => {
-                let value = inner(part).swap_remove(1);
+                let value = &inner(part)[1];
                 phase.lifetime = Some(match value.rule {
                     Rule::number => {
                         let (n, tok) = r.number(value);
@@ -591,14 +620,14 @@ fn transforms(r: &Vals, p: &Node) -> Vec<Transform> {
             };
             Transform {
                 kind,
-                name: r.text(parts[1]),
+                name: r.text(&parts[1]),
             }
         })
         .collect()
 }
 
 fn spi(r: &Vals, p: &Node) -> Spi {
-    let value = inner(p).swap_remove(1);
+    let value = &inner(p)[1];
     match value.rule {
         Rule::number => {
             let (n, tok) = r.number(value);
@@ -609,11 +638,11 @@ fn spi(r: &Vals, p: &Node) -> Spi {
 }
 
 fn keyspec(r: &Vals, p: &Node) -> KeySpec {
-    let spec = inner(p).swap_remove(1);
+    let spec = &inner(p)[1];
     let parts = inner(spec);
     match parts.len() {
-        2 => KeySpec::File(r.text(parts[1])),
-        _ => KeySpec::Hex(r.text(parts[0])),
+        2 => KeySpec::File(r.text(&parts[1])),
+        _ => KeySpec::Hex(r.text(&parts[0])),
     }
 }
 

@@ -67,6 +67,19 @@ fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c')
 }
 
+/// The bytes that never end a word, whatever surrounds them: a word is
+/// read over them without the checks below (every byte of a file passes).
+const PLAIN: [bool; 256] = {
+    let mut table = [true; 256];
+    let special = b" \t\r\x0b\x0c\n=#\\\"':";
+    let mut i = 0;
+    while i < special.len() {
+        table[special[i] as usize] = false;
+        i += 1;
+    }
+    table
+};
+
 impl<'t> Lexer<'t> {
     /// The length of a backslash-newline (with an optional `\r`) at `pos`.
     fn continuation(&self, pos: usize) -> Option<usize> {
@@ -110,7 +123,14 @@ impl<'t> Lexer<'t> {
     fn word(&self, start: usize) -> usize {
         let mut i = start;
         while i < self.text.len() {
-            let b = self.text[i];
+            let plain = self.text[i..]
+                .iter()
+                .take_while(|&&b| PLAIN[b as usize])
+                .count();
+            i += plain;
+            let Some(&b) = self.text.get(i) else {
+                break;
+            };
             let ends = is_blank(b)
                 || b == b'\n'
                 || b == b'='

@@ -315,6 +315,28 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     assert_eq!(add.status.code(), Some(1));
     assert!(stderr(&add).contains("still loaded"), "{}", stderr(&add));
     untouched_isakmpd(&gw, "rm and add after rm --config-only");
+    // and status reports its tunnels, from its applied copy, not as strays
+    let status = gw.run(&["status", "--json", "acme"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    check_schema("status", &v);
+    let frags = v["fragments"].as_array().unwrap();
+    assert_eq!(frags.len(), 1, "{v}");
+    assert_eq!(frags[0]["name"], "acme", "{v}");
+    assert_eq!(frags[0]["removed"], true, "{v}");
+    let phase2: Vec<&Value> = frags[0]["tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["phase2"])
+        .collect();
+    let loaded: Vec<&Value> = before["phase2"].as_array().unwrap().iter().collect();
+    assert_eq!(phase2, loaded, "{v}");
+    let text = ok(&gw, &["status"]);
+    assert!(
+        text.contains("removed     no longer included, still loaded"),
+        "{text}"
+    );
 
     let later = later_lines(&out);
     assert_eq!(later.len(), 1, "{out}");

@@ -52,6 +52,13 @@ fn render_text(status: &Status) -> String {
 fn fragment_text(out: &mut String, f: &FragmentState) {
     let held = if f.held_down { "  (held down)" } else { "" };
     let _ = writeln!(out, "{}:{held}", f.name);
+    if f.removed {
+        let _ = writeln!(
+            out,
+            "  removed     no longer included, still loaded (until `ipsecmgr rm {}`)",
+            crate::escape::escaped(&f.name)
+        );
+    }
     if f.missing {
         let _ = writeln!(
             out,

@@ -63,7 +63,7 @@ pub fn listing(gw: &Gateway, tree: &Tree) -> Listing {
     fragments.sort_by_key(|e| e.line);
     let listed: Vec<String> = fragments.iter().map(|e| e.name.clone()).collect();
     fragments.extend(
-        still_loaded(gw, &listed)
+        state::still_loaded(gw, &listed)
             .into_iter()
             .map(|(name, copy)| removed_entry(gw, name, &copy, &held)),
     );
@@ -119,31 +119,6 @@ fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
         phase2: Vec::new(),
         not_applied: None,
     }
-}
-
-/// Fragments ipsec.conf no longer includes whose applied copy holds
-/// rules, by name: `rm --config-only` left them loaded until a normal `rm`.
-/// (An empty applied copy means nothing of the fragment is loaded.)
-fn still_loaded(gw: &Gateway, listed: &[String]) -> Vec<(String, Vec<u8>)> {
-    let dir = gw.state_dir.join("applied");
-    let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
-        let Ok(entry) = entry else { continue };
-        let Ok(rel) = entry.path().strip_prefix(&dir) else {
-            continue;
-        };
-        let Some(name) = rel.to_str().and_then(|n| n.strip_suffix(".conf")) else {
-            continue;
-        };
-        if !entry.file_type().is_file() || listed.iter().any(|l| l == name) {
-            continue;
-        }
-        match fs::read(entry.path()) {
-            Ok(copy) if !copy.is_empty() => found.push((name.to_string(), copy)),
-            _ => {}
-        }
-    }
-    found
 }
 
 /// A fragment removed from the tree but not unloaded: its applied copy is

@@ -48,6 +48,9 @@ pub struct FragmentState {
     pub flows: usize,
     /// ipsec.conf includes it, but its file does not exist
     pub missing: bool,
+    /// no longer included (`rm --config-only`), yet still loaded: its
+    /// tunnels are those of its applied copy
+    pub removed: bool,
 }
 
 impl FragmentState {
@@ -60,6 +63,7 @@ impl FragmentState {
             flows_loaded: 0,
             flows: 0,
             missing: true,
+            removed: false,
         }
     }
 }
@@ -91,7 +95,10 @@ pub fn only_fragment(
         return Ok(None);
     };
     let name = fragments::resolve(gw, arg)?;
-    if tree.fragment(&name).is_some() || tree.missing(gw).iter().any(|m| m.name == name) {
+    if tree.fragment(&name).is_some()
+        || tree.missing(gw).iter().any(|m| m.name == name)
+        || state::still_loaded(gw, &[]).iter().any(|(n, _)| *n == name)
+    {
         Ok(Some(name))
     } else {
         Err(format!("no fragment {}", escaped(&name)))
@@ -175,6 +182,7 @@ fn fragment_state(
         flows_loaded,
         flows: flow_rules.len(),
         missing: false,
+        removed: false,
     }
 }
 
@@ -205,12 +213,28 @@ fn gather(
             fragments.push(state);
         }
     }
-    let missing = tree.missing(gw).into_iter();
+    let missing = tree.missing(gw);
+    let mut listed: Vec<String> = tree.fragments.iter().map(|f| f.name.clone()).collect();
+    listed.extend(missing.iter().map(|m| m.name.clone()));
     fragments.extend(
         missing
+            .into_iter()
             .filter(|m| only.is_none_or(|n| n == m.name))
             .map(|m| FragmentState::missing(m.name)),
     );
+    // out of the tree with `rm --config-only`, still loaded until `rm`
+    for (name, text) in state::still_loaded(gw, &listed) {
+        let copy = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), &text);
+        let rules: Vec<&Rule> = copy.rules.iter().collect();
+        let mut state = fragment_state(&name, &rules, &index, &live, &mut known);
+        state.removed = true;
+        if only.is_none_or(|n| n == name) {
+            if only.is_some() {
+                only_peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
+            }
+            fragments.push(state);
+        }
+    }
     for ike in ikes(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i])) {
         known.add_tunnel(None, &ike_sections(ike));
     }

@@ -279,6 +279,17 @@ cases! {
 
     // ---- 3. the edited tree loads exactly the rules it should ----
 
+    config_only_add_changing_the_rules_of_others_is_refused_as_well => Case {
+        setup: |gw| {
+            lan_user(gw);
+            let text = format!("lan = \"10.0.0.0/8\"\n{}", tunnel(7, "c-secret-0123456789abcdef"));
+            vec!["add".into(), "--config-only".into(), home(gw, b"c", &text)]
+        },
+        ..refused(|_| Vec::new(), &[
+            "/etc/ipsec.conf as edited would load 2 rule(s) nobody asked for (the first at /etc/ipsec.conf: 7)",
+            "nothing was written",
+        ])
+    };
     add_of_a_fragment_changing_the_rules_of_others_is_refused => Case {
         setup: |gw| {
             lan_user(gw);

@@ -39,22 +39,10 @@ pub fn cat(parts: &[&str]) -> String {
     s
 }
 
-/// Appends `n` in decimal, as `{n}` formats it.
+/// Appends `n` in decimal, as `{n}` formats it, without `format!`'s
+/// machinery (names are built for every rule).
 pub fn push_number(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// The phase 1 (peer) name of an ike rule.

@@ -514,23 +514,7 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
 
 /// Appends `n` in decimal, as `{n}` formats it.
 fn push_number(out: &mut String, n: i64) {
-    if n < 0 {
-        out.push('-');
-    }
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 fn port(r: &Vals, p: &Node) -> Port {

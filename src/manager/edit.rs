@@ -36,15 +36,7 @@ fn statements(text: &[u8]) -> Vec<Statement> {
     use crate::syntax::macros::Macros;
     use crate::syntax::source::{SourceFile, Sources};
     let mut sources = Sources::default();
-    let file = sources.add(SourceFile {
-        name: String::new(),
-        path: None,
-        text: text.to_vec(),
-        included_from: None,
-        uid: None,
-        mode: None,
-        identity: None,
-    });
+    let file = sources.add(SourceFile::text("", text.to_vec()));
     let mut macros = Macros::default();
     let mut lexer = Lexer::new(file);
     let mut out = Vec::new();

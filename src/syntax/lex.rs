@@ -868,15 +868,7 @@ mod tests {
 
     fn lex(text: &str, macros: &mut Macros) -> (Vec<TokKind>, Vec<String>) {
         let mut src = Sources::default();
-        let id = src.add(SourceFile {
-            name: "t".into(),
-            path: None,
-            text: text.as_bytes().to_vec(),
-            included_from: None,
-            uid: None,
-            mode: None,
-            identity: None,
-        });
+        let id = src.add(SourceFile::text("t", text.as_bytes().to_vec()));
         let mut lexer = Lexer::new(id);
         let mut kinds = Vec::new();
         loop {
@@ -898,15 +890,7 @@ mod tests {
     /// plain path or with the careful path alone.
     fn lex_all(text: &[u8], plain: bool) -> (Vec<String>, Vec<String>) {
         let mut src = Sources::default();
-        let id = src.add(SourceFile {
-            name: "t".into(),
-            path: None,
-            text: text.to_vec(),
-            included_from: None,
-            uid: None,
-            mode: None,
-            identity: None,
-        });
+        let id = src.add(SourceFile::text("t", text.to_vec()));
         let mut macros = Macros::default();
         // values ending in a word, a number or blanks (which go on in the
         // file), with quotes, comments, newlines and dashes

@@ -160,15 +160,7 @@ pub fn load_text_with(
         includes: 0,
         spare: Vec::new(),
     };
-    let file = loader.p.sources.add(SourceFile {
-        name: name.into(),
-        path: None,
-        text,
-        included_from: None,
-        uid: None,
-        mode: None,
-        identity: None,
-    });
+    let file = loader.p.sources.add(SourceFile::text(name, text));
     loader.run(file);
     loader.p
 }
@@ -195,15 +187,10 @@ impl Loader<'_> {
     fn open_main(&mut self, name: &str) -> Option<FileId> {
         if name == "-" {
             let text = files::read_stdin();
-            let file = self.p.sources.add(SourceFile {
-                name: "stdin".into(),
-                path: None,
-                text: text.as_ref().map_or_else(|_| Vec::new(), |t| t.clone()),
-                included_from: None,
-                uid: None,
-                mode: None,
-                identity: None,
-            });
+            let file = self.p.sources.add(SourceFile::text(
+                "stdin",
+                text.as_ref().map_or_else(|_| Vec::new(), |t| t.clone()),
+            ));
             return match text {
                 Ok(_) => Some(file),
                 Err(e) => {

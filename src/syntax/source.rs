@@ -24,6 +24,22 @@ pub struct SourceFile {
     pub identity: Option<(u64, u64)>,
 }
 
+impl SourceFile {
+    /// Text that was not read from a file (standard input, a copy kept
+    /// in memory): no path, owner or mode.
+    pub fn text(name: &str, text: Vec<u8>) -> SourceFile {
+        SourceFile {
+            name: name.to_string(),
+            path: None,
+            text,
+            included_from: None,
+            uid: None,
+            mode: None,
+            identity: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,

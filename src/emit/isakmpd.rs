@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::emit::tags::{self, IkeTags, cat};
+use crate::emit::tags::{self, IkeTags};
 use crate::rules::inet;
 use crate::rules::model::{HostAddr, IdKind, Ike, IkeAuth, IkeMode, SaType, Tmode};
 use crate::rules::xf::{Auth, Enc, Group, Transforms, Xf};
@@ -57,30 +57,16 @@ impl<T: Value + ?Sized> Value for &T {
     }
 }
 
-macro_rules! signed_values {
+macro_rules! number_values {
     ($($t:ty),*) => {$(
         impl Value for $t {
             fn push_to(&self, out: &mut String) {
-                if *self < 0 {
-                    out.push('-');
-                }
-                tags::push_number(out, self.unsigned_abs() as u64);
+                out.push_str(itoa::Buffer::new().format(*self));
             }
         }
     )*};
 }
-signed_values!(i32, i64);
-
-macro_rules! unsigned_values {
-    ($($t:ty),*) => {$(
-        impl Value for $t {
-            fn push_to(&self, out: &mut String) {
-                tags::push_number(out, *self as u64);
-            }
-        }
-    )*};
-}
-unsigned_values!(u32, u64, u8, u16, usize);
+number_values!(i32, i64, u32, u64, u8, u16, usize);
 
 impl Out<'_> {
     fn set(&mut self, section: &str, tag: &str, value: impl Value) {
@@ -203,7 +189,7 @@ fn bits_label(key_length: Option<&str>) -> &str {
 fn lifetime(o: &mut Out, transform: &str, seconds: Option<i32>, default: &str) {
     match seconds {
         Some(s) => {
-            let life = cat(&[transform, "-life"]);
+            let life = [transform, "-life"].concat();
             o.set(transform, "Life", &life);
             o.set(&life, "LIFE_TYPE", "SECONDS");
             o.set(&life, "LIFE_DURATION", s);
@@ -224,7 +210,7 @@ pub struct Phase1Transform {
 impl Phase1Transform {
     /// The transform's section name (unique per peer and settings).
     pub fn name(&self, p1: &str) -> String {
-        cat(&[
+        [
             "phase1-transform-",
             p1,
             "-",
@@ -236,7 +222,8 @@ impl Phase1Transform {
             bits_label(self.key_length),
             "-",
             self.group,
-        ])
+        ]
+        .concat()
     }
 }
 
@@ -282,7 +269,7 @@ pub fn phase1_transform(ike: &Ike) -> Result<Phase1Transform, EmitError> {
 }
 
 fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
-    let config = cat(&["phase1-", p1]);
+    let config = ["phase1-", p1].concat();
     o.set(p1, "Configuration", &config);
     let exchange = if ike.phase1.aggressive {
         "AGGRESSIVE"
@@ -297,7 +284,7 @@ fn phase1_section(o: &mut Out, ike: &Ike, p1: &str) -> Result<(), EmitError> {
     }
     o.set(&transform, "AUTHENTICATION_METHOD", t.method);
     o.set(&transform, "HASH_ALGORITHM", t.hash);
-    o.set(&transform, "ENCRYPTION_ALGORITHM", cat(&[t.enc, "_CBC"]));
+    o.set(&transform, "ENCRYPTION_ALGORITHM", [t.enc, "_CBC"].concat());
     if let Some(k) = t.key_length {
         o.set(&transform, "KEY_LENGTH", k);
     }
@@ -326,7 +313,7 @@ fn connection_section(o: &mut Out, ike: &Ike, tags: &IkeTags) {
     let p2 = tags.phase2.as_str();
     o.set(p2, "Phase", 2);
     o.set(p2, "ISAKMP-peer", &tags.phase1);
-    o.set(p2, "Configuration", cat(&["phase2-", p2]));
+    o.set(p2, "Configuration", ["phase2-", p2].concat());
     o.set(p2, "Local-ID", &tags.local_id);
     if let Some(nat) = &tags.nat_id {
         o.set(p2, "NAT-ID", nat);
@@ -383,7 +370,7 @@ pub struct Phase2Transform {
 impl Phase2Transform {
     /// The transform's section name (unique per connection and settings).
     pub fn name(&self, p2: &str) -> String {
-        cat(&[
+        [
             "phase2-transform-",
             p2,
             "-",
@@ -395,7 +382,8 @@ impl Phase2Transform {
             self.group.unwrap_or("NONE"),
             "-",
             self.encap,
-        ])
+        ]
+        .concat()
     }
 }
 
@@ -442,9 +430,9 @@ pub fn phase2_transform(ike: &Ike) -> Result<Phase2Transform, EmitError> {
 }
 
 fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
-    let config = cat(&["phase2-", p2]);
-    let suite = cat(&["phase2-suite-", p2]);
-    let protocol = cat(&["phase2-protocol-", p2]);
+    let config = ["phase2-", p2].concat();
+    let suite = ["phase2-suite-", p2].concat();
+    let protocol = ["phase2-protocol-", p2].concat();
     o.set(&config, "EXCHANGE_TYPE", "QUICK_MODE");
     o.set(&config, "Suites", &suite);
     o.set(&suite, "Protocols", &protocol);
@@ -468,7 +456,11 @@ fn phase2_section(o: &mut Out, ike: &Ike, p2: &str) -> Result<(), EmitError> {
     }
     o.set(&transform, "ENCAPSULATION_MODE", t.encap);
     if let Some(a) = t.auth {
-        o.set(&transform, "AUTHENTICATION_ALGORITHM", cat(&["HMAC_", a]));
+        o.set(
+            &transform,
+            "AUTHENTICATION_ALGORITHM",
+            ["HMAC_", a].concat(),
+        );
     }
     if let Some(g) = t.group {
         o.set(&transform, "GROUP_DESCRIPTION", g);

@@ -29,34 +29,18 @@ pub struct IkeTags {
     pub nat_id: Option<String>,
 }
 
-/// The parts joined, in one allocation: every name of every rule is made
-/// so, where `format!` would cost several times the copying.
-pub fn cat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
-/// Appends `n` in decimal, as `{n}` formats it, without `format!`'s
-/// machinery (names are built for every rule).
-pub fn push_number(out: &mut String, n: u64) {
-    out.push_str(itoa::Buffer::new().format(n));
-}
-
 /// The phase 1 (peer) name of an ike rule.
 pub fn phase1(ike: &Ike) -> String {
     match (&ike.peer, &ike.local) {
-        (Some(peer), Some(local)) => cat(&["peer-", &peer.name, "-local-", &local.name]),
-        (Some(peer), None) => cat(&["peer-", &peer.name]),
+        (Some(peer), Some(local)) => ["peer-", &peer.name, "-local-", &local.name].concat(),
+        (Some(peer), None) => ["peer-", &peer.name].concat(),
         (None, _) => "peer-default".to_string(),
     }
 }
 
 /// The section an identity is described in.
 pub fn id_section(name: &str) -> String {
-    cat(&["id-", name])
+    ["id-", name].concat()
 }
 
 pub fn ike_tags(ike: &Ike) -> IkeTags {
@@ -67,30 +51,30 @@ pub fn ike_tags(ike: &Ike) -> IkeTags {
             let mut proto = String::new();
             if ike.proto != 0 {
                 proto.push('=');
-                push_number(&mut proto, u64::from(ike.proto));
+                proto.push_str(itoa::Buffer::new().format(ike.proto));
             }
             let port = |p: u16| {
                 let mut s = String::new();
                 if p != 0 {
                     s.push(':');
-                    push_number(&mut s, u64::from(p));
+                    s.push_str(itoa::Buffer::new().format(p));
                 }
                 s
             };
             let sport = port(ike.sport);
             (
-                cat(&["from-", &ike.src.name, &proto, &sport]),
-                cat(&["to-", &ike.dst.name, &proto, &port(ike.dport)]),
+                ["from-", &ike.src.name, &proto, &sport].concat(),
+                ["to-", &ike.dst.name, &proto, &port(ike.dport)].concat(),
                 ike.src
                     .nat
                     .as_ref()
-                    .map(|nat| cat(&["nat-", &nat.name, &proto, &sport])),
+                    .map(|nat| ["nat-", &nat.name, &proto, &sport].concat()),
             )
         }
     };
     IkeTags {
         phase1,
-        phase2: cat(&[&local_id, "-", &remote_id]),
+        phase2: [&local_id, "-", &remote_id].concat(),
         local_id,
         remote_id,
         nat_id,

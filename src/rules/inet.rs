@@ -7,20 +7,28 @@
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// A non-empty run of decimal digits (leading zeros allowed) whose value
+/// is at most `max`.
+fn decimal(digits: &[u8], max: u32) -> Option<u32> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |acc, &b| {
+        let v = acc * 10 + u32::from(b.is_ascii_digit().then(|| b - b'0')?);
+        (v <= max).then_some(v)
+    })
+}
+
 /// inet_pton(3) for IPv4: exactly four dotted decimal octets.
 pub fn pton4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut n = 0;
     // split as bytes: a str pattern search costs more than the octets
     for part in s.as_bytes().split(|&b| b == b'.') {
-        if n == 4 || part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+        if n == 4 {
             return None;
         }
-        let v = part.iter().try_fold(0u32, |acc, &b| {
-            let v = acc * 10 + u32::from(b - b'0');
-            (v <= 255).then_some(v)
-        })?;
-        octets[n] = v as u8;
+        octets[n] = decimal(part, 255)? as u8;
         n += 1;
     }
     (n == 4).then(|| Ipv4Addr::from(octets))
@@ -35,13 +43,7 @@ pub fn pton6(s: &str) -> Option<Ipv6Addr> {
 /// octets zero) and the prefix length.
 pub fn net_pton4(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (addr, bits) = s.split_once('/')?;
-    if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let bits = bits.bytes().try_fold(0u32, |acc, b| {
-        let v = acc * 10 + u32::from(b - b'0');
-        (v <= 32).then_some(v)
-    })?;
+    let bits = decimal(bits.as_bytes(), 32)?;
     // more than four octets is no address: stop at the fifth
     let mut octets = [0u8; 4];
     let mut n = 0;
@@ -66,14 +68,7 @@ pub fn net_pton4(s: &str) -> Option<(Ipv4Addr, u8)> {
         }
     } else {
         for part in addr.as_bytes().split(|&b| b == b'.') {
-            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let v = part.iter().try_fold(0u32, |acc, &b| {
-                let v = acc * 10 + u32::from(b - b'0');
-                (v <= 255).then_some(v)
-            })?;
-            push(v as u8)?;
+            push(decimal(part, 255)? as u8)?;
         }
     }
     if n == 0 {

@@ -210,10 +210,7 @@ fn plain_word(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
     let word = &text[start..end];
     let kind = match Keyword::lookup(word) {
         Some(kw) => TokKind::Keyword(kw),
-        None => TokKind::Str(match std::str::from_utf8(word) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(word).into_owned(),
-        }),
+        None => TokKind::Str(into_string(word.to_vec())),
     };
     Some((kind, end))
 }

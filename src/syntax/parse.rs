@@ -496,7 +496,7 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
                 // network of every rule is written so
                 let mut text = name.value;
                 text.push('/');
-                push_number(&mut text, r.number(bits).0);
+                text.push_str(itoa::Buffer::new().format(r.number(bits).0));
                 text
             },
             first: name.tok,
@@ -510,11 +510,6 @@ fn host_spec(r: &Vals, p: &Node) -> HostSpec {
             has_mask: false,
         },
     }
-}
-
-/// Appends `n` in decimal, as `{n}` formats it.
-fn push_number(out: &mut String, n: i64) {
-    out.push_str(itoa::Buffer::new().format(n));
 }
 
 fn port(r: &Vals, p: &Node) -> Port {

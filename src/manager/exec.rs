@@ -409,7 +409,12 @@ pub fn pending(gw: &Gateway) -> Option<String> {
         Err(e) => Some(e),
         Ok(Some(j)) => {
             let at = format!("step {} of {}", j.next + 1, j.plan.steps.len());
-            Some(match lock_holder(gw) {
+            let holder = crate::system::fs::Lock::holder(&gw.state_dir).map(|note| {
+                note.map_or("another ipsecmgr run holds the lock".to_string(), |n| {
+                    crate::escape::escaped(&n)
+                })
+            });
+            Some(match holder {
                 Some(holder) => format!("`{}` is in progress ({holder}), at {at}", j.plan.op),
                 None => format!(
                     "`{}` was interrupted at {at}; the next mutating ipsecmgr run will {}",
@@ -420,32 +425,6 @@ pub fn pending(gw: &Gateway) -> Option<String> {
                         "complete it"
                     }
                 ),
-            })
-        }
-    }
-}
-
-/// Who holds the lock now (what the holder wrote in it: its pid and
-/// command), or `None` when nobody does.  Only looks: the lock file is
-/// not created, and a free lock is let go at once.
-fn lock_holder(gw: &Gateway) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(gw.state_dir.join("lock"))
-        .ok()?;
-    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(_free) => None,
-        Err((mut file, _)) => {
-            let mut note = String::new();
-            let _ = file.read_to_string(&mut note);
-            let note = note.trim();
-            Some(if note.is_empty() {
-                "another ipsecmgr run holds the lock".to_string()
-            } else {
-                crate::escape::escaped(note)
             })
         }
     }

@@ -286,7 +286,30 @@ pub struct Lock {
 /// How long a second run waits for the lock before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
+/// What the holder of a lock wrote in it (its pid and command), if anything.
+fn holder_note(file: &mut File) -> Option<String> {
+    let mut note = String::new();
+    let _ = file.read_to_string(&mut note);
+    let note = note.trim();
+    (!note.is_empty()).then(|| note.to_string())
+}
+
 impl Lock {
+    /// Whether a run holds the lock in `state_dir` now, and then what it
+    /// wrote there, if anything.  Only looks: the lock file is not
+    /// created, and a free lock is let go at once.
+    pub fn holder(state_dir: &Path) -> Option<Option<String>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(state_dir.join("lock"))
+            .ok()?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(_free) => None,
+            Err((mut file, _)) => Some(holder_note(&mut file)),
+        }
+    }
+
     /// Takes the lock in `state_dir`, waiting up to `wait`; `what` says
     /// who holds it, for the run that has to wait.
     pub fn acquire(state_dir: &Path, what: &str, wait: Duration) -> Result<Lock, String> {
@@ -329,14 +352,8 @@ impl Lock {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err((mut file, _)) => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    let holder = holder.trim();
-                    let holder = if holder.is_empty() {
-                        "another ipsecmgr run"
-                    } else {
-                        holder
-                    };
+                    let holder = holder_note(&mut file);
+                    let holder = holder.as_deref().unwrap_or("another ipsecmgr run");
                     return Err(format!(
                         "{} is locked by {holder}; waited {} seconds",
                         path.display(),

@@ -43,6 +43,14 @@ impl Compiled {
         self.diags.iter().any(Diagnostic::is_error)
     }
 
+    /// Each error, rendered as ipsecctl prints it (`FILE: LINE: message`).
+    pub fn rendered_errors(&self) -> impl Iterator<Item = String> + '_ {
+        self.diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| diag::render_plain(d, &self.parsed.sources))
+    }
+
     /// Where the secrets are, by what parsed and what the text could mean.
     pub fn redaction(&self) -> &Redaction {
         self.redaction

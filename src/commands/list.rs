@@ -17,15 +17,7 @@ use crate::manager::tree::Tree;
 pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     crate::commands::manage::warn_pending(gw);
     let tree = Tree::load(gw);
-    for d in tree.compiled.diags.iter().filter(|d| d.is_error()) {
-        crate::err!(
-            "{}",
-            crate::escape::escaped_lines(&crate::diag::render_plain(
-                d,
-                &tree.compiled.parsed.sources
-            ))
-        );
-    }
+    crate::commands::print_errors(&tree.compiled);
     let listing = listing::listing(gw, &tree);
     if args.json {
         for p in &listing.pending {
@@ -117,15 +109,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
     };
     let mut failed = false;
     if let Target::File(compiled) = &target {
-        for d in compiled.diags.iter().filter(|d| d.is_error()) {
-            crate::err!(
-                "{}",
-                crate::escape::escaped_lines(&crate::diag::render_plain(
-                    d,
-                    &compiled.parsed.sources
-                ))
-            );
-        }
+        crate::commands::print_errors(compiled);
         failed = compiled.has_errors();
     }
     let list = tag_list::tag_list(&tree, &target, args.teardown);

@@ -12,7 +12,6 @@ use crate::cli::{AddArgs, ApplyArgs, NameArgs, RmArgs};
 use crate::commands::drive::{Reporter, Run, drive};
 use crate::commands::manage_json::JsonReport;
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
-use crate::diag;
 use crate::manager::config_only;
 use crate::manager::exec;
 use crate::manager::fragments;
@@ -35,21 +34,9 @@ pub fn warn_pending(gw: &Gateway) {
 
 /// Prints the tree's errors: commands go on, but the admin should know.
 fn warn_tree(gw: &Gateway, tree: &Tree) {
-    let errors: Vec<_> = tree
-        .compiled
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .collect();
-    if errors.is_empty() {
-        return;
-    }
-    say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
-    for d in errors {
-        crate::err!(
-            "{}",
-            crate::escape::escaped_lines(&diag::render_plain(d, &tree.compiled.parsed.sources))
-        );
+    if tree.compiled.has_errors() {
+        say(&format!("warning: {} has errors:", gw.ipsec_conf.gateway));
+        crate::commands::print_errors(&tree.compiled);
     }
 }
 
@@ -133,24 +120,22 @@ impl Reporter for Text {
     }
 
     fn executed(&mut self, op: &str, plan: &Plan, result: &Result<(), String>) {
-        match result {
-            Ok(()) if self.config_only => {
-                crate::outln!(
-                    "{op}: done, in the configuration only: no ipsecctl was run and isakmpd was told nothing"
-                );
-                for note in &plan.notes {
-                    crate::outln!("{note}");
-                }
-                print_later(&plan.later);
-            }
-            Ok(()) => {
-                crate::outln!("{op}: done");
-                for note in &plan.notes {
-                    crate::outln!("{note}");
-                }
-            }
-            Err(e) => say(&format!("{op}: {e}")),
+        if let Err(e) = result {
+            say(&format!("{op}: {e}"));
+            return;
         }
+        if self.config_only {
+            crate::outln!(
+                "{op}: done, in the configuration only: no ipsecctl was run and isakmpd was told nothing"
+            );
+        } else {
+            crate::outln!("{op}: done");
+        }
+        for note in &plan.notes {
+            crate::outln!("{note}");
+        }
+        // only --config-only plans leave something to run
+        print_later(&plan.later);
     }
 
     fn finish(&mut self, _plan: &Plan, result: Result<(), String>) -> i32 {

@@ -194,13 +194,7 @@ impl Reporter for JsonReport<'_> {
 /// admin should know.
 fn tree_errors(tree: &Tree) -> Vec<String> {
     tree.compiled
-        .diags
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| {
-            crate::diag::render_plain(d, &tree.compiled.parsed.sources)
-                .trim_end()
-                .to_string()
-        })
+        .rendered_errors()
+        .map(|text| text.trim_end().to_string())
         .collect()
 }

@@ -18,3 +18,10 @@ pub const EXIT_CONFIG: i32 = 1;
 /// ipsecmgr could not run: bad usage, unreadable settings; or its output
 /// could not be written.
 pub const EXIT_USAGE: i32 = 2;
+
+/// Prints the errors of what was compiled on stderr, escaped.
+pub fn print_errors(compiled: &crate::compiler::Compiled) {
+    for text in compiled.rendered_errors() {
+        crate::err!("{}", crate::escape::escaped_lines(&text));
+    }
+}

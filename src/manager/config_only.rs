@@ -143,14 +143,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
             // its file is gone, what it loaded is still loaded
             (Some(m), true) => {
                 let mut plan = Plan::new(format!("rm {name}"));
-                plan.extend(ops::include_removal(gw, tree, name, &m.gateway_path)?);
-                if plan.is_empty() {
-                    return Err(crate::manager::edit::not_alone(
-                        &gw.ipsec_conf.gateway,
-                        m.include_line,
-                        &m.gateway_path,
-                    ));
-                }
+                plan.push(ops::missing_include_removal(gw, tree, &m)?);
                 plan.later = unloads();
                 plan.commit_here();
                 return Ok(Planned::Plan(plan));
@@ -177,9 +170,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         ));
     }
     plan.extend(ops::include_removal(gw, tree, name, &frag.gateway_path)?);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let stamp = ops::unix_seconds();
     plan.extend(ops::move_aside(
         gw,
         &frag.actual,

@@ -11,7 +11,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::state;
 use crate::manager::teardown::ikes;
 use crate::manager::tree::{Fragment, Missing, Tree};
-use crate::rules::model::{Rule, RuleKind};
+use crate::rules::model::{Ike, Rule, RuleKind};
 
 /// One fragment, as `ls` shows it.
 #[derive(Serialize)]
@@ -76,82 +76,85 @@ pub fn listing(gw: &Gateway, tree: &Tree) -> Listing {
 
 fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Entry {
     let rules: Vec<&Rule> = tree.rules_of(f).collect();
-    let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
-    let own = ikes(rules.iter().copied());
     let copy = fs::read(gw.applied_copy(&f.name));
     let state = match &copy {
         Err(_) => "unmanaged",
         Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| &disk == copy) => "applied",
         Ok(_) => "modified",
     };
-    let phase2 = unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect());
-    let not_applied = match &copy {
-        Ok(copy) if state == "modified" => Some(not_applied(gw, &f.name, copy, &phase2)),
-        _ => None,
-    };
-    Entry {
-        name: f.name.clone(),
-        path: f.gateway_path.clone(),
-        line: f.include_line,
-        flows: count(|k| matches!(k, RuleKind::Flow(_))),
-        sas: count(|k| matches!(k, RuleKind::Sa(_))),
-        ike: own.len(),
+    let mut e = entry_of(
+        &f.name,
+        f.gateway_path.clone(),
+        f.include_line,
         state,
-        held_down: held.contains_key(&f.name),
-        phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
-        phase2,
-        not_applied,
+        held,
+        &rules,
+    );
+    if let Ok(copy) = &copy
+        && state == "modified"
+    {
+        e.not_applied = Some(not_applied(gw, &f.name, copy, &e.phase2));
     }
+    e
 }
 
 /// An include line whose file is gone: it loads nothing.
 fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
-    Entry {
-        name: m.name.clone(),
-        path: m.gateway_path.clone(),
-        line: m.include_line,
-        flows: 0,
-        sas: 0,
-        ike: 0,
-        state: "missing",
-        held_down: held.contains_key(&m.name),
-        phase1: Vec::new(),
-        phase2: Vec::new(),
-        not_applied: None,
-    }
+    entry_of(
+        &m.name,
+        m.gateway_path.clone(),
+        m.include_line,
+        "missing",
+        held,
+        &[],
+    )
 }
 
 /// A fragment removed from the tree but not unloaded: its applied copy is
 /// what isakmpd and the kernel still hold.
 fn removed_entry(gw: &Gateway, name: String, copy: &[u8], held: &state::HeldDown) -> Entry {
-    let applied = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), copy);
+    let path = gw.shown(&gw.applied_copy(&name));
+    let applied = gw.compile_text(&path, copy);
     let rules: Vec<&Rule> = applied.rules.iter().collect();
+    entry_of(&name, path, 0, "removed", held, &rules)
+}
+
+/// The entry of fragment `name` holding `rules`: its counts and tags
+/// (what differs from the applied copy is the caller's to add).
+fn entry_of(
+    name: &str,
+    path: String,
+    line: u32,
+    state: &'static str,
+    held: &state::HeldDown,
+    rules: &[&Rule],
+) -> Entry {
     let count = |p: fn(&RuleKind) -> bool| rules.iter().filter(|r| p(&r.kind)).count();
     let own = ikes(rules.iter().copied());
     Entry {
-        path: gw.shown(&gw.applied_copy(&name)),
-        line: 0,
+        name: name.to_string(),
+        path,
+        line,
         flows: count(|k| matches!(k, RuleKind::Flow(_))),
         sas: count(|k| matches!(k, RuleKind::Sa(_))),
         ike: own.len(),
-        state: "removed",
-        held_down: held.contains_key(&name),
+        state,
+        held_down: held.contains_key(name),
         phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
-        phase2: unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect()),
+        phase2: phase2_of(&own),
         not_applied: None,
-        name,
     }
+}
+
+/// The phase 2 tags of ike rules, each once, in include order.
+fn phase2_of(own: &[&Ike]) -> Vec<String> {
+    unique(own.iter().map(|i| tags::ike_tags(i).phase2).collect())
 }
 
 /// The phase 2 tags of the fragment's applied copy and of its file, compared.
 fn not_applied(gw: &Gateway, name: &str, copy: &[u8], on_disk: &[String]) -> NotApplied {
     let applied = gw.compile_text(&gw.shown(&gw.applied_copy(name)), copy);
-    let loaded: Vec<String> = unique(
-        ikes(applied.rules.iter())
-            .iter()
-            .map(|i| tags::ike_tags(i).phase2)
-            .collect(),
-    );
+    let loaded = phase2_of(&ikes(applied.rules.iter()));
     NotApplied {
         added: on_disk
             .iter()

@@ -32,7 +32,8 @@ pub enum Planned {
     Nothing(String),
 }
 
-fn unix_seconds() -> u64 {
+/// The time stamp that names what a run moves aside.
+pub(crate) fn unix_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -586,23 +587,24 @@ pub(crate) fn move_aside(gw: &Gateway, file: &Path, stem: &str) -> Option<Step> 
 /// nothing was loaded from it, so only its include line goes, which
 /// would make the next boot's `ipsecctl -f ipsec.conf` fail.
 pub(crate) fn plan_rm_missing(gw: &Gateway, tree: &Tree, m: &Missing) -> Result<Planned, String> {
-    let conf = fs::read(&gw.ipsec_conf.actual)
-        .map_err(|e| format!("{}: {}", gw.ipsec_conf.gateway, files::io_reason(&e)))?;
-    let new_conf = edit::remove_include(&conf, m.include_line, &m.gateway_path)
-        .map_err(|e| format!("{}: {e}", gw.ipsec_conf.gateway))?;
-    invariant::after_rm(gw, tree, &new_conf, &m.name)?;
     let mut plan = Plan::new(format!("rm {}", m.name));
-    plan.push(Step::private_write(
-        gw.ipsec_conf_target()?,
-        gw.ipsec_conf.gateway.clone(),
-        Some(conf),
-        new_conf,
-    ));
+    plan.push(missing_include_removal(gw, tree, m)?);
     plan.notes.push(format!(
         "{} does not exist: nothing was loaded from it, so there is nothing to unload",
         escaped(&m.gateway_path)
     ));
     Ok(Planned::Plan(plan))
+}
+
+/// The step removing the include of a fragment whose file is gone; refused
+/// when the include shares its line with more.
+pub(crate) fn missing_include_removal(
+    gw: &Gateway,
+    tree: &Tree,
+    m: &Missing,
+) -> Result<Step, String> {
+    include_removal(gw, tree, &m.name, &m.gateway_path)?
+        .ok_or_else(|| edit::not_alone(&gw.ipsec_conf.gateway, m.include_line, &m.gateway_path))
 }
 
 /// What an exchange in flight does to `restart` and `down`: no FIFO

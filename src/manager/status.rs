@@ -97,7 +97,8 @@ pub fn only_fragment(
     let name = fragments::resolve(gw, arg)?;
     if tree.fragment(&name).is_some()
         || tree.missing(gw).iter().any(|m| m.name == name)
-        || state::still_loaded(gw, &[]).iter().any(|(n, _)| *n == name)
+        // removed with --config-only and still loaded: a copy not empty
+        || std::fs::metadata(gw.applied_copy(&name)).is_ok_and(|m| m.is_file() && m.len() > 0)
     {
         Ok(Some(name))
     } else {
@@ -200,46 +201,61 @@ fn gather(
     let live: HashSet<FlowKey> = kernel.flows.iter().map(accounted::live_flow_key).collect();
     let mut known = Known::default();
     known.add_rules(&tree.compiled.rules);
-    let mut fragments = Vec::new();
-    let mut only_peers = HashSet::new();
+    let mut reported = Reported::new(only);
     for f in &tree.fragments {
         let copy = applied(gw, f);
         let rules = loaded_rules(tree, f, &copy);
         let state = fragment_state(&f.name, &rules, &index, &live, &mut known);
-        if only.is_none_or(|n| n == f.name) {
-            if only.is_some() {
-                only_peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
-            }
-            fragments.push(state);
-        }
+        reported.offer(state, &rules);
     }
     let missing = tree.missing(gw);
     let mut listed: Vec<String> = tree.fragments.iter().map(|f| f.name.clone()).collect();
     listed.extend(missing.iter().map(|m| m.name.clone()));
-    fragments.extend(
-        missing
-            .into_iter()
-            .filter(|m| only.is_none_or(|n| n == m.name))
-            .map(|m| FragmentState::missing(m.name)),
-    );
+    for m in missing {
+        reported.offer(FragmentState::missing(m.name), &[]);
+    }
     // out of the tree with `rm --config-only`, still loaded until `rm`
     for (name, text) in state::still_loaded(gw, &listed) {
         let copy = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), &text);
         let rules: Vec<&Rule> = copy.rules.iter().collect();
         let mut state = fragment_state(&name, &rules, &index, &live, &mut known);
         state.removed = true;
-        if only.is_none_or(|n| n == name) {
-            if only.is_some() {
-                only_peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
-            }
-            fragments.push(state);
-        }
+        reported.offer(state, &rules);
     }
     for ike in ikes(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i])) {
         known.add_tunnel(None, &ike_sections(ike));
     }
-    let strays = accounted::strays(&known, kernel, sas, only.map(|_| &only_peers));
-    (Status::of(fragments, strays), known)
+    let peers = only.map(|_| &reported.peers);
+    let strays = accounted::strays(&known, kernel, sas, peers);
+    (Status::of(reported.fragments, strays), known)
+}
+
+/// The fragments `status` reports: every one, or the one NAME names,
+/// whose peers then bound the strays listed.
+struct Reported<'a> {
+    only: Option<&'a str>,
+    fragments: Vec<FragmentState>,
+    peers: HashSet<String>,
+}
+
+impl<'a> Reported<'a> {
+    fn new(only: Option<&'a str>) -> Self {
+        Reported {
+            only,
+            fragments: Vec::new(),
+            peers: HashSet::new(),
+        }
+    }
+
+    /// Keeps `state` (of a fragment holding `rules`) when it is reported.
+    fn offer(&mut self, state: FragmentState, rules: &[&Rule]) {
+        if self.only.is_none_or(|n| n == state.name) {
+            if self.only.is_some() {
+                self.peers.extend(rules.iter().filter_map(|r| rule_peer(r)));
+            }
+            self.fragments.push(state);
+        }
+    }
 }
 
 impl Status {

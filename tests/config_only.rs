@@ -117,6 +117,17 @@ fn run_later(gw: &Gateway, argv: &[String]) -> Output {
 
 /// Runs a `--json` command: its exit status and document, which must
 /// follow the schema of the mutating commands' documents (or of ls).
+/// Runs the first command a --config-only run named, which must be
+/// `ipsecmgr --root ROOT VERB NAME` for `want` = [VERB, NAME], and checks
+/// that it succeeds.
+fn run_named(gw: &Gateway, out: &str, want: [&str; 2]) {
+    let later = later_lines(out);
+    assert!(!later.is_empty(), "nothing named: {out}");
+    assert_eq!(later[0].0[3..], want, "{out}");
+    let done = run_later(gw, &later[0].0);
+    assert!(done.status.success(), "{}", stderr(&done));
+}
+
 fn json(gw: &Gateway, args: &[&str]) -> (Option<i32>, Value) {
     let out = gw.run(args);
     let v: Value = serde_json::from_slice(&out.stdout)
@@ -207,9 +218,7 @@ fn add_config_only_edits_the_files_then_the_named_apply_loads_it() {
     let later = later_lines(&out);
     assert_eq!(later.len(), 1, "{out}");
     assert_eq!(later[0].1, "loads acme");
-    assert_eq!(later[0].0[3..], ["apply", "acme"]);
-    let loaded = run_later(&gw, &later[0].0);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    run_named(&gw, &out, ["apply", "acme"]);
     assert!(!gw.calls().is_empty());
     gw.check_db(&["b", "acme"], &[]).unwrap();
     assert_eq!(gw.read(&format!("{STATE}/applied/acme.conf")), acme());
@@ -340,10 +349,8 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
 
     let later = later_lines(&out);
     assert_eq!(later.len(), 1, "{out}");
-    assert_eq!(later[0].0[3..], ["rm", "acme"]);
     assert_eq!(later[0].1, "unloads acme");
-    let unloaded = run_later(&gw, &later[0].0);
-    assert!(unloaded.status.success(), "{}", stderr(&unloaded));
+    run_named(&gw, &out, ["rm", "acme"]);
     let deletes = gw
         .calls()
         .iter()
@@ -367,10 +374,7 @@ fn rm_config_only_of_a_fragment_loaded_without_ipsecmgr_keeps_its_file_as_applie
     assert!(out.contains("loaded without ipsecmgr"), "{out}");
     assert!(!gw.fragment("acme").exists());
     assert_eq!(gw.read(&format!("{STATE}/applied/acme.conf")), acme());
-    let later = later_lines(&out);
-    assert_eq!(later[0].0[3..], ["rm", "acme"]);
-    let unloaded = run_later(&gw, &later[0].0);
-    assert!(unloaded.status.success(), "{}", stderr(&unloaded));
+    run_named(&gw, &out, ["rm", "acme"]);
     gw.check_db(&["b"], &[]).unwrap();
 }
 
@@ -847,10 +851,7 @@ fn config_only_of_what_is_already_so_and_of_a_file_gone() {
     untouched_isakmpd(&gw, "rm --config-only of a file gone");
     assert!(!gw.read("etc/ipsec.conf").contains("acme"));
     assert_eq!(gw.read(&format!("{STATE}/applied/acme.conf")), acme());
-    let later = later_lines(&out);
-    assert_eq!(later[0].0[3..], ["rm", "acme"]);
-    let unloaded = run_later(&gw, &later[0].0);
-    assert!(unloaded.status.success(), "{}", stderr(&unloaded));
+    run_named(&gw, &out, ["rm", "acme"]);
     gw.check_db(&["b"], &[]).unwrap();
 }
 

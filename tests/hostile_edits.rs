@@ -30,7 +30,7 @@ fn run(gw: &Gateway, args: &[OsString]) -> Output {
         .output()
         .unwrap();
     // the FIFO reader may still be reading what was just written
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    gw.settle();
     out
 }
 

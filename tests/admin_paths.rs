@@ -471,6 +471,7 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
 
 #[test]
 fn status_shows_a_fragment_whose_file_is_gone() {
+    crate::require_isakmpd!();
     let gw = gateway();
     gw.write("var/ipsecctl.sa", "FLOWS:\nNo flows\n\nSAD:\nNo entries\n");
     gw.write("var/isakmpd.sa", "");

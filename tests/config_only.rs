@@ -164,6 +164,7 @@ fn ls_state(gw: &Gateway, name: &str) -> Value {
 
 #[test]
 fn add_config_only_edits_the_files_then_the_named_apply_loads_it() {
+    crate::require_isakmpd!();
     let gw = managed(&[("b", &tunnel(2, "b-secret-0123456789abcdef"))]);
     gw.write("home/acme.conf", &acme());
     let out = ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
@@ -228,6 +229,7 @@ fn add_config_only_edits_the_files_then_the_named_apply_loads_it() {
 
 #[test]
 fn config_only_needs_no_isakmpd_and_a_normal_run_does() {
+    crate::require_isakmpd!();
     let mut gw = managed(&[("b", &tunnel(2, "b-secret-0123456789abcdef"))]);
     gw.write("home/acme.conf", &acme());
     gw.write("home/b.conf", &tunnel(3, "b-secret-0123456789abcdef"));
@@ -278,6 +280,7 @@ fn config_only_needs_no_isakmpd_and_a_normal_run_does() {
 
 #[test]
 fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
+    crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = managed(&[("acme", &acme()), ("b", &b)]);
     let loaded_record = gw.read(&format!("{STATE}/loaded/acme.json"));
@@ -365,6 +368,7 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
 
 #[test]
 fn rm_config_only_of_a_fragment_loaded_without_ipsecmgr_keeps_its_file_as_applied_copy() {
+    crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     // loaded at boot: no applied copy
     let gw = Gateway::new(HEAD, &[("acme", &acme()), ("b", &b)]);
@@ -380,6 +384,7 @@ fn rm_config_only_of_a_fragment_loaded_without_ipsecmgr_keeps_its_file_as_applie
 
 #[test]
 fn apply_config_only_installs_the_file_and_the_named_apply_loads_the_change() {
+    crate::require_isakmpd!();
     let old = tunnel(5, "five-secret-0123456789ab");
     let new = format!("{old}{}", tunnel(6, "six-secret-0123456789abc"));
     // six loaded at boot (no applied copy), five added by ipsecmgr:
@@ -442,6 +447,7 @@ fn apply_config_only_installs_the_file_and_the_named_apply_loads_the_change() {
 
 #[test]
 fn a_normal_rm_after_add_config_only_unloads_nothing() {
+    crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = managed(&[("b", &b)]);
     gw.write("home/acme.conf", &acme());
@@ -512,6 +518,7 @@ fn a_dry_run_prints_the_config_only_plan_and_changes_nothing() {
 
 #[test]
 fn json_says_config_only_and_what_to_run_later() {
+    crate::require_isakmpd!();
     let gw = managed(&[("five", &tunnel(5, "five-secret-0123456789ab"))]);
     gw.write("home/acme.conf", &acme());
     gw.write("home/five.conf", &tunnel(6, "five-secret-0123456789ab"));
@@ -725,6 +732,7 @@ fn refusals_come_before_the_plan_and_leave_no_state() {
     ignore = "fault injection exists in debug builds only"
 )]
 fn interrupted_runs_and_config_only() {
+    crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = managed(&[("b", &b)]);
     gw.write("home/acme.conf", &acme());
@@ -809,6 +817,7 @@ fn interrupted_runs_and_config_only() {
 /// brings ipsecmgr's records up to date.
 #[test]
 fn the_named_apply_after_a_load_by_hand_is_harmless() {
+    crate::require_isakmpd!();
     let gw = managed(&[("b", &tunnel(2, "b-secret-0123456789abcdef"))]);
     gw.write("home/acme.conf", &acme());
     let out = ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
@@ -836,6 +845,7 @@ fn the_named_apply_after_a_load_by_hand_is_harmless() {
 /// the named rm.
 #[test]
 fn config_only_of_what_is_already_so_and_of_a_file_gone() {
+    crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = Gateway::new(HEAD, &[("acme", &acme())]);
     gw.write("home/acme.conf", &acme());

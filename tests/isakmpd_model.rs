@@ -44,6 +44,7 @@ fn sa_named<'a>(model: &'a Model, name: &str, phase: u8) -> Vec<&'a common::isak
 
 #[test]
 fn the_boot_load_sets_the_connection_up_after_the_deferred_reinit() {
+    crate::require_isakmpd!();
     let gw = Gateway::new(
         HEAD,
         &[("customer-b", &tunnel(2, "b-secret-0123456789abcdef"))],
@@ -68,6 +69,7 @@ fn the_boot_load_sets_the_connection_up_after_the_deferred_reinit() {
 /// the 60 s check starts nothing new, then starts over.
 #[test]
 fn a_peer_that_never_answers_leaves_phase_1_half_up() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Silent);
     assert_eq!(model.negotiating_with(PEER), 1);
     assert_eq!(model.exchanges[0].name, P1);
@@ -107,6 +109,7 @@ fn a_peer_that_never_answers_leaves_phase_1_half_up() {
 /// sa_check_peer compares ports: the ready phase 1 SA survives.
 #[test]
 fn t_main_by_address_matches_no_sa_and_by_name_does() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Answers);
     model.feed(&["t main 198.51.2.1"]);
     assert!(model.up(P1, 1));
@@ -119,6 +122,7 @@ fn t_main_by_address_matches_no_sa_and_by_name_does() {
 /// phase 2 an unnamed SA without flags, retried after max time.
 #[test]
 fn phase_1_up_and_phase_2_failing() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Phase1Only);
     assert!(model.up(P1, 1));
     assert!(!model.up(P2, 2));
@@ -146,6 +150,7 @@ fn phase_1_up_and_phase_2_failing() {
 /// one (sa_lookup_by_name skips replaced SAs).
 #[test]
 fn a_rekey_in_progress_shows_an_unnamed_sa_and_then_a_replaced_one() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Answers);
     assert!(model.up(P2, 2));
     model.peer(PEER, Peer::Silent);
@@ -186,6 +191,7 @@ fn a_rekey_in_progress_shows_an_unnamed_sa_and_then_a_replaced_one() {
 /// check brings the tunnel up again. Taken off the list first, it stays.
 #[test]
 fn down_followed_by_another_fragments_add() {
+    crate::require_isakmpd!();
     let other = "C add [Phase 2]:Connections=from-10.0.9.0/24-to-10.9.0.0/16";
     let (_gw, mut model) = booted(Peer::Answers);
     model.feed(&[format!("t {P2}")]);
@@ -216,6 +222,7 @@ fn down_followed_by_another_fragments_add() {
 /// (exchange_establish_finalize), with the connection off the lists.
 #[test]
 fn a_late_answer_after_down_brings_phase_2_up() {
+    crate::require_isakmpd!();
     let (gw, mut model) = booted(Peer::Silent);
     model.advance(20);
     run(&gw, &mut model, &["down", "customer-b"]);
@@ -237,6 +244,7 @@ fn a_late_answer_after_down_brings_phase_2_up() {
 /// policy pointer refers to freed memory (use after free in isakmpd).
 #[test]
 fn a_late_answer_after_its_sections_are_removed_is_a_use_after_free() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Silent);
     model.advance(30);
     model.feed(&[format!("C rms [{P1}]")]);
@@ -250,6 +258,7 @@ fn a_late_answer_after_its_sections_are_removed_is_a_use_after_free() {
 /// The same after the exchange died: nothing left to answer, no hazard.
 #[test]
 fn an_answer_after_max_time_finds_no_exchange() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Silent);
     model.feed(&[
         format!("C rmv [Phase 2]:Connections={P2}"),
@@ -267,6 +276,7 @@ fn an_answer_after_max_time_finds_no_exchange() {
 /// so `t main <that tag>` finds the SA in both directions.
 #[test]
 fn a_peer_initiated_phase_1_is_named_from_the_phase_1_address_tag() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Silent);
     model.advance(200);
     model.feed(&[
@@ -292,6 +302,7 @@ fn a_peer_initiated_phase_1_is_named_from_the_phase_1_address_tag() {
 /// `c` sets a connection up with its check due at once.
 #[test]
 fn c_connects_at_once() {
+    crate::require_isakmpd!();
     let (_gw, mut model) = booted(Peer::Answers);
     model.feed(&[format!("t {P2}")]);
     assert!(!model.up(P2, 2));
@@ -324,6 +335,7 @@ fn tunnel_state(status: &serde_json::Value) -> String {
 /// the tunnel up.
 #[test]
 fn status_on_the_models_reports() {
+    crate::require_isakmpd!();
     let (gw, mut model) = booted(Peer::Silent);
     model.advance(20);
     let state = tunnel_state(&status_json(&gw, &model));

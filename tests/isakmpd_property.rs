@@ -640,6 +640,7 @@ type CaseResult = (u64, Option<usize>, usize, String);
 
 #[test]
 fn property_every_command_leaves_a_fresh_load_of_what_should_be_loaded() {
+    crate::require_isakmpd!();
     let start = Instant::now();
     let seeds: Vec<u64> = match env_number("PROPERTY_SEED") {
         Some(seed) => vec![seed],

@@ -376,6 +376,7 @@ type Scenario = fn() -> Result<(), String>;
 
 #[test]
 fn isakmpd_truth_live_operations_leave_a_fresh_load() {
+    crate::require_isakmpd!();
     let scenarios: &[(&str, Scenario)] = &[
         ("1 no t main <address>", no_teardown_by_address),
         ("2 down lasts until up", down_lasts_until_up),

@@ -106,6 +106,7 @@ fn conns(db: &Dump) -> String {
 
 #[test]
 fn no_teardown_by_address_is_ever_sent() {
+    crate::require_isakmpd!();
     let live = Live::new(&[
         (
             "a",
@@ -188,6 +189,7 @@ fn three() -> Live {
 
 #[test]
 fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
+    crate::require_isakmpd!();
     let live = three();
     let before = live.own().len();
     live.ok(&["down", "a"]);
@@ -251,6 +253,7 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
 
 #[test]
 fn an_apply_of_a_held_down_fragment_keeps_its_connections_off() {
+    crate::require_isakmpd!();
     let live = three();
     live.ok(&["down", "a"]);
     live.gw.write(
@@ -284,6 +287,7 @@ fn an_apply_of_a_held_down_fragment_keeps_its_connections_off() {
 
 #[test]
 fn passive_down_and_up_use_the_passive_list_and_up_says_it_waits() {
+    crate::require_isakmpd!();
     let live = Live::new(&[(
         "p",
         "ike passive esp from 10.0.4.0/24 to 10.4.0.0/16 peer 198.51.100.4 psk \"p-secret-0123456789abcd\"\n",
@@ -311,6 +315,7 @@ fn passive_down_and_up_use_the_passive_list_and_up_says_it_waits() {
 
 #[test]
 fn restart_says_an_exchange_in_flight_finishes_first() {
+    crate::require_isakmpd!();
     let live = three();
     let said = live.ok(&["restart", "a"]);
     assert!(said.contains("finishes or times out first"), "{said}");
@@ -321,6 +326,7 @@ fn restart_says_an_exchange_in_flight_finishes_first() {
 
 #[test]
 fn rm_of_one_tag_keeps_the_address_key_of_another() {
+    crate::require_isakmpd!();
     let a = ike(
         "10.0.1.0/24",
         "10.1.0.0/16",
@@ -357,6 +363,7 @@ fn rm_of_one_tag_keeps_the_address_key_of_another() {
 
 #[test]
 fn apply_in_the_middle_leaves_the_address_key_to_the_last_fragment() {
+    crate::require_isakmpd!();
     let a = ike(
         "10.0.1.0/24",
         "10.1.0.0/16",
@@ -450,6 +457,7 @@ fn lint_warns_of_one_address_under_two_phase_1_tags_naming_both_files() {
 
 #[test]
 fn apply_of_a_phase_1_upgrade_leaves_only_the_new_transform() {
+    crate::require_isakmpd!();
     let old = ike(
         "10.0.1.0/24",
         "10.1.0.0/16",
@@ -493,6 +501,7 @@ fn apply_of_a_phase_1_upgrade_leaves_only_the_new_transform() {
 
 #[test]
 fn apply_moving_connections_between_lists_and_changing_networks_is_a_fresh_load() {
+    crate::require_isakmpd!();
     let old = format!(
         "{}{}",
         ike(
@@ -530,6 +539,7 @@ fn apply_moving_connections_between_lists_and_changing_networks_is_a_fresh_load(
 
 #[test]
 fn rm_after_a_failed_ipsecctl_d_leaves_no_connection() {
+    crate::require_isakmpd!();
     let live = three();
     live.gw
         .write("etc/ipsecctl.fail", "ipsecctl: no address for vpn.example");
@@ -542,6 +552,7 @@ fn rm_after_a_failed_ipsecctl_d_leaves_no_connection() {
 
 #[test]
 fn a_failed_add_is_undone_in_isakmpd_too() {
+    crate::require_isakmpd!();
     let live = three();
     let before = live.database();
     live.gw.write("etc/ipsecctl.fail-after-send", "");
@@ -564,6 +575,7 @@ fn a_failed_add_is_undone_in_isakmpd_too() {
 
 #[test]
 fn an_interrupted_add_rolled_back_leaves_isakmpd_as_before() {
+    crate::require_isakmpd!();
     let live = three();
     let before = live.database();
     live.gw.write(
@@ -606,6 +618,7 @@ fn one() -> Live {
 
 #[test]
 fn rm_tears_down_by_the_names_loaded_not_by_todays_dns() {
+    crate::require_isakmpd!();
     let live = one();
     live.add(
         "gwb",
@@ -627,6 +640,7 @@ fn rm_tears_down_by_the_names_loaded_not_by_todays_dns() {
 
 #[test]
 fn down_and_up_use_the_names_loaded() {
+    crate::require_isakmpd!();
     let live = one();
     live.add(
         "gwb",
@@ -654,6 +668,7 @@ const READY: &str = "SA name: peer-198.51.100.1 (Phase 1/Initiator)\nsrc: 192.0.
 
 #[test]
 fn rm_during_a_negotiation_leaves_the_peer_pending_until_it_ends() {
+    crate::require_isakmpd!();
     let live = three();
     live.set_report(NEGOTIATING);
     let said = live.ok(&["rm", "a"]);
@@ -693,6 +708,7 @@ fn rm_during_a_negotiation_leaves_the_peer_pending_until_it_ends() {
 
 #[test]
 fn wait_polls_and_tears_down_an_sa_that_became_ready_under_a_removed_name() {
+    crate::require_isakmpd!();
     let live = three();
     live.set_report(NEGOTIATING);
     let start = std::time::Instant::now();
@@ -719,6 +735,7 @@ fn wait_polls_and_tears_down_an_sa_that_became_ready_under_a_removed_name() {
 
 #[test]
 fn down_during_a_negotiation_tears_a_late_sa_down_again() {
+    crate::require_isakmpd!();
     let live = three();
     live.set_report(NEGOTIATING);
     let said = live.ok(&["down", "a"]);

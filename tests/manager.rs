@@ -31,6 +31,7 @@ const BOTH: [&str; 2] = ["customer-acme", "customer-b"];
 
 #[test]
 fn add_loads_the_file_and_adds_one_include_line() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let before = gw.read("etc/ipsec.conf");
     gw.write(
@@ -132,6 +133,7 @@ fn add_refuses_conflicts_and_outside_macros_and_changes_nothing() {
 
 #[test]
 fn add_undoes_everything_when_ipsecctl_fails() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let before = gw.read("etc/ipsec.conf");
     gw.write("etc/ipsecctl.fail", "ipsecctl: failed to add rule 3\n");
@@ -150,6 +152,7 @@ fn add_undoes_everything_when_ipsecctl_fails() {
 
 #[test]
 fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let before = gw.read("etc/ipsec.conf");
     let out = gw.run(&["rm", "customer-acme"]);
@@ -210,6 +213,7 @@ fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
 
 #[test]
 fn rm_keeps_a_phase_1_peer_another_fragment_shares() {
+    crate::require_isakmpd!();
     let shared_a = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 192.0.2.50 psk \"shared-secret-0123456789\"\n";
     let shared_b = "ike esp from 10.0.2.0/24 to 10.2.0.0/16 peer 192.0.2.50 psk \"shared-secret-0123456789\"\n";
     let gw = Gateway::new("", &[("a", shared_a), ("b", shared_b)]);
@@ -237,6 +241,7 @@ fn rm_keeps_a_phase_1_peer_another_fragment_shares() {
 
 #[test]
 fn down_up_and_restart_send_exactly_their_lines() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let out = gw.run(&["down", "customer-b"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -296,6 +301,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 fn apply_touches_only_the_rules_that_change() {
+    crate::require_isakmpd!();
     let old = "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\
                ike esp from 10.0.6.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\
                flow esp from 10.0.7.0/24 to 10.7.0.0/16 peer 198.51.5.1\n";
@@ -386,6 +392,7 @@ fn apply_touches_only_the_rules_that_change() {
 
 #[test]
 fn one_fragment_among_twenty_touches_no_other_tag() {
+    crate::require_isakmpd!();
     let texts: Vec<(String, String)> = (1..=20)
         .map(|n| {
             (
@@ -508,6 +515,7 @@ fn a_held_lock_names_its_holder_and_a_stale_one_is_taken() {
     ignore = "fault injection exists in debug builds only"
 )]
 fn an_interrupted_rm_is_completed_by_the_next_run() {
+    crate::require_isakmpd!();
     let gw = gateway();
     // abort after ipsecctl -d and the FIFO cleanup, before ipsec.conf is edited
     let out = gw.run_env(&["rm", "customer-acme"], &[("IPSECMGR_FAIL_AT", "2")]);
@@ -533,6 +541,7 @@ fn an_interrupted_rm_is_completed_by_the_next_run() {
     ignore = "fault injection exists in debug builds only"
 )]
 fn an_interrupted_add_is_rolled_back_by_the_next_run() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let before = gw.read("etc/ipsec.conf");
     gw.write("home/c.conf", &tunnel(7, "c-secret-0123456789abcdef"));
@@ -583,6 +592,7 @@ fn names_never_escape_the_fragment_directory() {
 
 #[test]
 fn ls_tags_and_status() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let out = stdout(&gw.run(&["ls"]));
     assert!(out.contains("customer-acme"), "{out}");
@@ -666,6 +676,7 @@ fn diff_of_a_version_with_errors_says_so_and_fails() {
 /// leave the database a fresh load gives.
 #[test]
 fn the_double_writes_what_ipsecctl_sends_and_the_replay_sees_it() {
+    crate::require_isakmpd!();
     let gw = gateway();
     assert_eq!(gw.replay(), gw.fresh(), "nothing run yet");
     gw.write("home/c7.conf", &tunnel(7, "c7-secret-0123456789abcd"));

@@ -243,6 +243,7 @@ fn failures_are_json_with_the_message_and_the_journal() {
 /// database is a fresh load of what stays.
 #[test]
 fn json_runs_finish_the_clean_ups_the_text_runs_finish() {
+    crate::require_isakmpd!();
     let gw = gateway();
     let (code, v) = json(&gw, &["rm", "--json", "customer-b"]);
     assert_eq!(code, Some(0), "{v}");

@@ -318,6 +318,7 @@ fn set_live_state(gw: &Gateway) {
 
 #[test]
 fn no_command_prints_a_secret_and_every_written_file_is_private() {
+    crate::require_isakmpd!();
     let mut gw = gateway();
     record_modes(&gw);
     set_live_state(&gw);

@@ -106,10 +106,12 @@ pub struct AddArgs {
 
     /// Change the files only (fragment, include line): run no ipsecctl,
     /// tell isakmpd nothing, need no isakmpd; then say what to run once
-    /// isakmpd runs to load the fragment
-    #[arg(long)]
+    /// isakmpd runs to load the fragment (not with --wait)
+    #[arg(long, conflicts_with = "wait")]
     pub config_only: bool,
 
+    #[command(flatten)]
+    pub wait: Wait,
     #[command(flatten)]
     pub output: PlanOutput,
 }
@@ -126,14 +128,16 @@ pub struct PlanOutput {
     pub show_keys: bool,
 }
 
-/// `--wait [SECONDS]` of the commands that may leave a clean-up pending.
+/// `--wait [SECONDS]` of the commands that load rules or may leave a
+/// clean-up pending.
 #[derive(Debug, clap::Args)]
 pub struct Wait {
     // 120 s: isakmpd's Exchange-max-time (exchange.h: EXCHANGE_MAX_TIME),
     // after which exchange.c: exchange_create's death timer frees it
     /// Wait (up to SECONDS, default 120: isakmpd's exchange max time) for
-    /// exchanges in flight with a removed peer to end, then finish its
-    /// clean-up; without it, the next ipsecmgr run finishes it
+    /// phase 1 exchanges in flight: before loading rules for a peer one may
+    /// be with (without it, such a run is refused), and after, to finish a
+    /// removed peer's clean-up (without it, the next ipsecmgr run does)
     #[arg(
         id = "wait",
         long = "wait",

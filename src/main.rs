@@ -31,6 +31,11 @@ fn changes_gateway(command: &Command) -> bool {
     }
 }
 
+/// Whether the command asks isakmpd for a report (`S`, `C get`).
+fn asks_isakmpd(command: &Command) -> bool {
+    changes_gateway(command) || matches!(command, Command::Status(_))
+}
+
 /// Whether the command works on the gateway's tree, so cannot run without
 /// its ipsec.conf (`tags FILE` of a file there and `diff --tree` read only
 /// what they are given).
@@ -59,6 +64,11 @@ fn main() {
         }
         Command::Lint(args) => finish(&cli.command, commands::lint::run(args, &settings, &root)),
         _ => {}
+    }
+    if asks_isakmpd(&cli.command) {
+        for w in settings.test_only_warnings(&root) {
+            ipsecmgr::errln!("ipsecmgr: warning: {w}");
+        }
     }
     let gw = Gateway::new(settings, root, false);
     if needs_ipsec_conf(&cli.command)

@@ -9,6 +9,7 @@
 //! isakmpd_result = "/var/run/isakmpd.result"
 //! state_dir = "/var/db/ipsecmgr"
 //! ipsecctl_timeout = 60            # seconds one ipsecctl run may take
+//! isakmpd_reinit_window = 7        # seconds a run watches isakmpd's reinit
 //!
 //! [hosts]
 //! gw-berlin = ["192.0.2.1"]
@@ -67,6 +68,12 @@ pub struct Settings {
     /// and the command fails (and is rolled back).
     #[serde(default = "default_ipsecctl_timeout")]
     pub ipsecctl_timeout: u64,
+    /// How long (seconds) after changing isakmpd's connection lists a run
+    /// watches for a peer re-initiating what it took away: isakmpd keeps
+    /// answering for a connection until it rebuilds them, 5 s after the
+    /// last change.  Only a stand-in isakmpd for tests needs less.
+    #[serde(default = "default_reinit_window")]
+    pub isakmpd_reinit_window: u64,
     /// Which lint codes `ipsecmgr lint` reports.
     #[serde(default)]
     pub lint: LintSelection,
@@ -93,6 +100,14 @@ fn default_isakmpd_result() -> String {
 fn default_state_dir() -> String {
     "/var/db/ipsecmgr".into()
 }
+/// isakmpd's 5 s (ui.c: ui_conn_reinit) and room for a busy daemon.
+fn default_reinit_window() -> u64 {
+    7
+}
+
+/// Below this, a window ends before isakmpd's reinit.
+const MIN_REINIT_WINDOW: u64 = 6;
+
 fn default_ipsecctl_timeout() -> u64 {
     crate::system::ipsecctl::DEFAULT_TIMEOUT.as_secs()
 }
@@ -110,6 +125,7 @@ impl Default for Settings {
             isakmpd_result: default_isakmpd_result(),
             state_dir: default_state_dir(),
             ipsecctl_timeout: default_ipsecctl_timeout(),
+            isakmpd_reinit_window: default_reinit_window(),
             lint: LintSelection::default(),
             source: None,
         }
@@ -235,6 +251,36 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Warnings about settings that only a test set-up should have, on a
+    /// real gateway (no `--root`).  isakmpd writes its answers to the path
+    /// compiled into ui.h whatever its `-f`; and it rebuilds its
+    /// connections 5 s after a list change (ui.c: ui_conn_reinit), a window
+    /// `down`, `rm` and `apply` must watch to the end.
+    pub fn test_only_warnings(&self, root: &Root) -> Vec<String> {
+        let mut out = Vec::new();
+        if root.0.is_some() {
+            return out;
+        }
+        if self.isakmpd_result != default_isakmpd_result() {
+            out.push(format!(
+                "isakmpd_result is set to {}, but isakmpd writes its answers to {} whatever its -f (ui.h); \
+                 status and the live commands read the setting's path and time out unless something \
+                 puts isakmpd's answers there",
+                crate::escape::escaped(&self.isakmpd_result),
+                default_isakmpd_result()
+            ));
+        }
+        if self.isakmpd_reinit_window < MIN_REINIT_WINDOW {
+            out.push(format!(
+                "isakmpd_reinit_window is {} s, shorter than isakmpd's own 5 s before it rebuilds its \
+                 connections (ui.c: ui_conn_reinit): a peer re-initiating a tunnel taken away in that \
+                 time can bring it back",
+                self.isakmpd_reinit_window
+            ));
+        }
+        out
     }
 
     /// The name tables; names not in them go to the system unless `offline`.

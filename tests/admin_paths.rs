@@ -553,3 +553,57 @@ fn plans_quote_paths_that_a_shell_would_split() {
     assert!(out.contains(&run), "{out}");
     assert!(out.contains("edit /etc/ipsec.conf:"), "{out}");
 }
+
+/// Settings that only a test set-up should have are warned about on a
+/// gateway (no `--root`): isakmpd writes its answers to its own result
+/// file whatever its -f (ui.h), and rebuilds its connections 5 s after a
+/// list change (ui.c: ui_conn_reinit); under `--root` nothing is said.
+#[test]
+fn test_only_settings_are_warned_about_on_a_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("ipsecmgr.conf");
+    write_private(
+        &settings,
+        "isakmpd_result = \"/var/run/elsewhere.result\"\nisakmpd_reinit_window = 1\n",
+    );
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&settings)
+        .arg("status")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: isakmpd_result is set to /var/run/elsewhere.result")
+            && err.contains("/var/run/isakmpd.result"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: isakmpd_reinit_window is 1 s"),
+        "{err}"
+    );
+    // lint and compile ask isakmpd nothing
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&settings)
+        .args(["compile", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        !stderr(&out).contains("warning: isakmpd"),
+        "{}",
+        stderr(&out)
+    );
+    // a test set-up under --root
+    let gw = Gateway::new(HEAD, &[("b", &tunnel(2, "b-secret-0123456789abcdef"))]);
+    gw.write(
+        "etc/ipsecmgr.conf",
+        "isakmpd_result = \"/var/run/elsewhere.result\"\nisakmpd_reinit_window = 1\n",
+    );
+    let out = run_in(&gw, gw.root(), &["status"]);
+    assert!(
+        !stderr(&out).contains("warning: isakmpd"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -54,6 +54,7 @@ fn base() -> Gateway {
     gw.write(&format!("{STATE}/applied/five.conf"), FIVE_OLD);
     gw.write("home/c.conf", &new_fragment());
     gw.write("home/five.conf", FIVE_NEW);
+    gw.peers_up(&["203.0.113.20", "198.51.5.1", "198.51.9.1"]);
     gw
 }
 
@@ -487,7 +488,7 @@ fn reference(case: &Case, plan: &PlanInfo) -> Reference {
     Reference {
         end,
         calls: normal_calls(&gw),
-        fifo: gw.fifo(),
+        fifo: gw.commands(),
         undo_fifo: plan.undo_fifo.clone(),
     }
 }
@@ -498,7 +499,7 @@ fn harmless_lines() -> Vec<String> {
     let out = gw.run(&HARMLESS);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(gw.calls().is_empty());
-    let lines = gw.fifo();
+    let lines = gw.commands();
     assert!(!lines.is_empty());
     lines
 }
@@ -662,7 +663,7 @@ fn recovers(gw: &Gateway, s: &Subject, n: usize, start: &Snapshot) -> Result<(),
     );
 
     // the FIFO lines of the operation: all but those of the harmless command
-    let mut fifo = gw.fifo();
+    let mut fifo = gw.commands();
     ensure!(
         fifo.ends_with(harmless),
         "the harmless command's FIFO lines are not last: {fifo:?}"
@@ -808,7 +809,7 @@ fn error_at(s: &Subject, n: usize) -> Result<(), String> {
         );
         let diff = differences(&mid, &start);
         ensure!(diff.is_empty(), "it says nothing changed, but:\n{diff}");
-        return gateway_ends_as(&gw, &gw.fifo(), false, reference);
+        return gateway_ends_as(&gw, &gw.commands(), false, reference);
     }
     ensure!(
         err.contains("is partly done; the next ipsecmgr run completes it"),
@@ -1184,7 +1185,7 @@ fn disk_full_at(s: &Subject, n: usize, room: Room) -> Result<bool, String> {
         );
         let diff = differences(&mid, &start);
         ensure!(diff.is_empty(), "it says nothing changed, but:\n{diff}");
-        gateway_ends_as(&gw, &gw.fifo(), false, reference)?;
+        gateway_ends_as(&gw, &gw.commands(), false, reference)?;
         return Ok(true);
     };
     // the message says what the next run will do, as the journal does
@@ -1293,7 +1294,7 @@ fn full_disk_during_recovery(s: &Subject, n: usize, m: usize) -> Result<bool, St
             let want = if completed { &reference.end } else { &start };
             let diff = differences(&snapshot(&gw), want);
             ensure!(diff.is_empty(), "recovered on a full disk, but:\n{diff}");
-            gateway_ends_as(&gw, &gw.fifo(), completed, reference)?;
+            gateway_ends_as(&gw, &gw.commands(), completed, reference)?;
             return Ok(true);
         }
         (Some(_), None) => {}
@@ -1481,7 +1482,7 @@ fn unwritable_state_directory(how: Unusable) -> bool {
         let diff = differences(&snapshot(&gw), &before);
         assert!(diff.is_empty(), "{}: files changed:\n{diff}", case.op);
         assert!(gw.calls().is_empty(), "{}: {:?}", case.op, gw.calls());
-        assert!(gw.fifo().is_empty(), "{}: {:?}", case.op, gw.fifo());
+        assert!(gw.commands().is_empty(), "{}: {:?}", case.op, gw.commands());
         eprintln!("{}: state directory {how:?}: {}", case.op, err.trim_end());
     }
     true

@@ -108,8 +108,14 @@ fn b_is_up(s: &Setup, ran: &Ran) {
     assert_eq!(asked.first().map(String::as_str), Some("S"), "{asked:?}");
 }
 
-/// The usual isakmpd replaced by the stand-in on the default FIFO.
+/// The usual isakmpd replaced by the stand-in on the default FIFO; the
+/// kernel has customer-b's flows, as with its tunnel up.
 fn own_isakmpd(gw: &mut Gateway, how: Behaviour) -> Isakmpd {
+    gw.write(
+        "var/ipsecctl.sa",
+        "FLOWS:\nflow esp out from 10.0.2.0/24 to 10.2.0.0/16 peer 198.51.2.1 type require\n\
+         flow esp in from 10.2.0.0/16 to 10.0.2.0/24 peer 198.51.2.1 type require\n\nSAD:\nNo entries\n",
+    );
     gw.stop_isakmpd();
     Isakmpd::start(gw, "var/run/isakmpd.fifo", "var/run/isakmpd.result", how)
 }
@@ -458,6 +464,7 @@ fn a_stalled_fifo_gets_whole_lines_and_a_resumed_run_sends_only_the_rest() {
     // the next run once S shows no exchange with them), and down's lines
     assert!(
         got[expected.len()..].iter().all(|l| l == "S"
+            || l == "C get [General]:Exchange-max-time"
             || l.contains("198.51.100.")
             || l.contains("198.51.2.1")
             || l.contains("10.0.2.0")),

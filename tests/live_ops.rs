@@ -49,9 +49,9 @@ impl Live {
         text
     }
 
-    /// The lines ipsecmgr itself sent, without the `S` requests.
+    /// The lines ipsecmgr itself sent, without its queries (`S`, `C get`).
     fn own(&self) -> Vec<String> {
-        self.gw.fifo().into_iter().filter(|l| l != "S").collect()
+        self.gw.commands()
     }
 
     /// Those sent after the first `since`.
@@ -199,6 +199,8 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
         vec![
             format!("C rmv [Phase 2]:Connections={p2}"),
             format!("t {p2}"),
+            // the peer finds no phase 1 to negotiate, then loses its SA
+            "C rm [Phase 1]:198.51.100.1".into(),
             "t main peer-198.51.100.1".into(),
         ]
     );
@@ -243,6 +245,7 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     assert_eq!(
         live.own_lines(before),
         vec![
+            "C set [Phase 1]:198.51.100.1=peer-198.51.100.1 force".to_string(),
             format!("C add [Phase 2]:Connections={p2}"),
             format!("c {p2}")
         ]
@@ -307,7 +310,10 @@ fn passive_down_and_up_use_the_passive_list_and_up_says_it_waits() {
     let said = live.ok(&["up", "p"]);
     assert_eq!(
         live.own_lines(before),
-        vec![format!("C add [Phase 2]:Passive-Connections={p2}")]
+        vec![
+            "C set [Phase 1]:198.51.100.4=peer-198.51.100.4 force".to_string(),
+            format!("C add [Phase 2]:Passive-Connections={p2}")
+        ]
     );
     assert!(said.contains("wait for their peer"), "{said}");
     live.assert_fresh(&[]);
@@ -379,6 +385,8 @@ fn apply_in_the_middle_leaves_the_address_key_to_the_last_fragment() {
         "s-secret-0123456789abcd",
     );
     let live = Live::new(&[("a", &a), ("c", &c)]);
+    // c keeps isakmpd reaching the peer: it must be up for a's load
+    live.gw.peers_up(&["198.51.100.5"]);
     let a2 = format!(
         "{a}{}",
         ike(

@@ -191,6 +191,8 @@ fn rm_deletes_and_cleans_up_exactly_its_own_sections() {
     expected.extend([
         format!("t main {p1}"),
         "S".into(),
+        // how long an exchange in flight may live (isakmpd's own bound)
+        "C get [General]:Exchange-max-time".into(),
         "C rm [Phase 1]:203.0.113.20".into(),
         format!("C rms [{p1}]"),
         format!("C rms [phase1-{p1}]"),
@@ -251,8 +253,10 @@ fn down_up_and_restart_send_exactly_their_lines() {
         vec![
             format!("C rmv [Phase 2]:Connections={p2}"),
             format!("t {p2}"),
+            "C rm [Phase 1]:198.51.2.1".into(),
             "t main peer-198.51.2.1".into(),
             "S".into(),
+            "C get [General]:Exchange-max-time".into(),
         ]
     );
     assert_db(&gw, &BOTH, &["customer-b"]);
@@ -261,6 +265,7 @@ fn down_up_and_restart_send_exactly_their_lines() {
     assert_eq!(
         gw.fifo(),
         vec![
+            "C set [Phase 1]:198.51.2.1=peer-198.51.2.1 force".into(),
             format!("C add [Phase 2]:Connections={p2}"),
             format!("c {p2}")
         ]
@@ -268,7 +273,8 @@ fn down_up_and_restart_send_exactly_their_lines() {
     assert_db(&gw, &BOTH, &[]);
     gw.clear();
     gw.run(&["restart", "customer-b.conf"]);
-    assert_eq!(gw.fifo().len(), 5);
+    // down's four, then up's three
+    assert_eq!(gw.commands().len(), 7, "{:?}", gw.commands());
     assert_db(&gw, &BOTH, &[]);
     assert!(
         gw.calls().is_empty(),
@@ -312,6 +318,8 @@ fn apply_touches_only_the_rules_that_change() {
             ("other", &tunnel(3, "other-secret-0123456789")),
         ],
     );
+    // five keeps a rule with its peer: the peer must be up for the load
+    gw.peers_up(&["198.51.5.1"]);
     // bring it under ipsecmgr's management: the applied copy
     gw.write("var/db/ipsecmgr/applied/five.conf", old);
     let new = "ike esp from 10.0.5.0/24 to 10.5.0.0/16 peer 198.51.5.1 psk \"five-secret-0123456789ab\"\n\

@@ -151,6 +151,8 @@ fn down_up_and_restart_list_the_fifo_lines_they_send() {
 #[test]
 fn rm_and_apply_plan_moves_and_edits() {
     let gw = gateway();
+    // acme keeps a rule with its peer: it must be up for apply's load
+    gw.peers_up(&["203.0.113.20"]);
     let (_, rm) = json(&gw, &["rm", "-n", "--json", "customer-b"]);
     assert!(kinds(&rm).contains(&"move"), "{rm}");
     assert!(kinds(&rm).contains(&"ipsecctl"), "{rm}");

@@ -72,6 +72,8 @@ fn live(connections: Option<&str>) -> (Gateway, Isakmpd) {
     gw.write("var/isakmpd.sa", &live_report());
     if let Some(list) = connections {
         gw.write("var/isakmpd.get/Phase 2:Connections", list);
+        // the passive connection on its own list
+        gw.write("var/isakmpd.get/Phase 2:Passive-Connections", PASSIVE);
     }
     gw.stop_isakmpd();
     let isakmpd = Isakmpd::start(
@@ -201,9 +203,9 @@ fn drift_both_ways_is_reported_in_text_and_json() {
 }
 
 #[test]
-fn no_connections_at_all_means_every_active_one_is_missing() {
-    // isakmpd has no [Phase 2]:Connections: its answer is an empty file
-    let (gw, _isakmpd) = live(None);
+fn no_connections_at_all_means_every_one_is_missing() {
+    // isakmpd has neither list: its answers are empty files
+    let (gw, isakmpd) = live(None);
     let v = json(&status(&gw, &["--json"]));
     let missing: Vec<&str> = v["drift"]["missing"]
         .as_array()
@@ -211,8 +213,14 @@ fn no_connections_at_all_means_every_active_one_is_missing() {
         .iter()
         .map(|m| m["connection"].as_str().unwrap())
         .collect();
-    assert_eq!(missing.len(), 5, "{missing:?}");
-    assert!(!missing.contains(&PASSIVE));
+    assert_eq!(missing.len(), 6, "{missing:?}");
+    // the passive one too: drift reads Passive-Connections as well
+    assert!(missing.contains(&PASSIVE));
+    assert!(
+        isakmpd
+            .lines()
+            .contains(&"C get [Phase 2]:Passive-Connections".to_string())
+    );
 }
 
 #[test]

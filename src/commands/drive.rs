@@ -107,7 +107,10 @@ pub fn drive(
         Ok(Planned::Plan(plan)) if plan.is_empty() => {
             return rep.nothing(plan.notes.join("\n"), &plan.later);
         }
-        Ok(Planned::Plan(plan)) => plan,
+        Ok(Planned::Plan(mut plan)) => {
+            plan.initiating = ops::initiating(gw, &tree);
+            plan
+        }
     };
     if run.config_only && plan.touches_isakmpd() {
         // the planners of --config-only make none: a bug, said as one
@@ -120,9 +123,11 @@ pub fn drive(
     if run.dry_run {
         return rep.planned(&plan);
     }
-    let result = exec::execute(gw, &plan, &mut |m| rep.warn(m));
+    let wait = run.wait.map(Duration::from_secs);
+    let result = exec::execute(gw, &plan, wait, &mut |m| rep.warn(m));
     rep.executed(op, &plan, &result);
     if result.is_ok() && !run.config_only {
+        pending::window_from_now(gw);
         pending::finish(gw, run.wait.map(Duration::from_secs), &mut |m| rep.say(m));
     }
     rep.finish(&plan, result)

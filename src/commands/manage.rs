@@ -179,7 +179,7 @@ pub fn add(gw: &Gateway, args: &AddArgs) -> i32 {
     let run = Run {
         op: format!("add {}", src.name),
         dry_run: args.dry_run,
-        wait: None,
+        wait: args.wait.seconds,
         config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {

@@ -5,6 +5,7 @@
 
 pub mod checkout;
 pub mod conflicts;
+pub mod neighbours;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ pub mod phase1_keys;
 pub mod render;
 pub mod sarif;
 pub mod select;
+pub mod shared_local;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -455,6 +456,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
         ));
     }
     phase1_keys::check(units, unit_names, makers, out);
+    shared_local::check(units, unit_names, makers, out);
     // keyed by what names the phase 1 tag (peer and local address), so no
     // tag is written out unless it is reported
     let mut first: rustc_hash::FxHashMap<Phase1Key, (usize, &Rule)> = Default::default();

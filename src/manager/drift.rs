@@ -27,39 +27,49 @@ pub struct Drift {
 /// itself), its name, and whether it is passive.
 pub type Expected = (Option<String>, String, bool);
 
-/// Compares isakmpd's `[Phase 2]:Connections` with the connections the
-/// fragments (and ipsec.conf) have.  Passive connections are listed under
-/// `Passive-Connections` instead, so they are never missing from it.
-/// `held_down`: connections taken down to stay down; isakmpd holding one
-/// again means something reloaded it.  With `only`, just that fragment's.
+/// isakmpd's two connection lists: `[Phase 2]:Connections` (it starts
+/// those itself) and `Passive-Connections` (it only answers for those).
+#[derive(Debug, Default, Clone)]
+pub struct Lists {
+    pub active: Vec<String>,
+    pub passive: Vec<String>,
+}
+
+/// Compares isakmpd's connection lists with the connections the fragments
+/// (and ipsec.conf) have: each connection on its own list, active ones on
+/// `Connections`, passive ones on `Passive-Connections`.  `held_down`:
+/// connections taken down to stay down; isakmpd holding one again, on
+/// either list, means something reloaded it.  With `only`, just that
+/// fragment's.
 pub fn drift(
     expected: &[Expected],
     held_down: &HashSet<String>,
-    isakmpd: &[String],
+    isakmpd: &Lists,
     only: Option<&str>,
 ) -> Drift {
-    let held: HashSet<&str> = isakmpd.iter().map(String::as_str).collect();
+    let active: HashSet<&str> = isakmpd.active.iter().map(String::as_str).collect();
+    let passive: HashSet<&str> = isakmpd.passive.iter().map(String::as_str).collect();
     let known: HashSet<&str> = expected.iter().map(|(_, c, _)| c.as_str()).collect();
     let wanted = |fragment: &Option<String>| only.is_none_or(|n| fragment.as_deref() == Some(n));
     let mut d = Drift::default();
     if only.is_none() {
-        d.unknown = isakmpd
-            .iter()
-            .filter(|c| !known.contains(c.as_str()))
-            .cloned()
-            .collect();
+        for c in isakmpd.active.iter().chain(&isakmpd.passive) {
+            if !known.contains(c.as_str()) && !d.unknown.contains(c) {
+                d.unknown.push(c.clone());
+            }
+        }
     }
-    for (fragment, connection, passive) in expected.iter().filter(|(f, _, _)| wanted(f)) {
+    for (fragment, connection, is_passive) in expected.iter().filter(|(f, _, _)| wanted(f)) {
         let entry = || Connection {
             fragment: fragment.clone().unwrap_or_default(),
             connection: connection.clone(),
         };
-        let holds = held.contains(connection.as_str());
+        let name = connection.as_str();
         if held_down.contains(connection) {
-            if holds {
+            if active.contains(name) || passive.contains(name) {
                 d.held_down_active.push(entry());
             }
-        } else if !holds && !passive {
+        } else if !(if *is_passive { &passive } else { &active }).contains(name) {
             d.missing.push(entry());
         }
     }
@@ -79,17 +89,22 @@ mod tests {
             (Some("b".to_string()), "c3".to_string(), false),
         ];
         let held: HashSet<String> = ["c3".to_string()].into();
-        let d = drift(
-            &expected,
-            &held,
-            &["c1".into(), "x".into(), "c3".into()],
-            None,
-        );
+        let lists = |active: &[&str], passive: &[&str]| Lists {
+            active: active.iter().map(|s| s.to_string()).collect(),
+            passive: passive.iter().map(|s| s.to_string()).collect(),
+        };
+        let d = drift(&expected, &held, &lists(&["c1", "x", "c3"], &["p1"]), None);
         assert_eq!(d.unknown, ["x"]);
         assert_eq!(d.missing.len(), 1);
         assert_eq!(d.missing[0].connection, "c2");
         assert_eq!(d.held_down_active[0].connection, "c3");
-        let d = drift(&expected, &held, &["x".into()], Some("b"));
+        let d = drift(&expected, &held, &lists(&["x"], &["p1"]), Some("b"));
         assert!(d.unknown.is_empty() && d.missing.is_empty() && d.held_down_active.is_empty());
+        // the passive list is read too: what is missing from it, what only
+        // it has, and a held-down connection back on it
+        let d = drift(&expected, &held, &lists(&["c1", "c2"], &["y", "c3"]), None);
+        assert_eq!(d.unknown, ["y"]);
+        assert_eq!(d.missing[0].connection, "p1");
+        assert_eq!(d.held_down_active[0].connection, "c3");
     }
 }

@@ -6,11 +6,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::{Plan, Step};
+use crate::manager::quiet;
 use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
 use crate::system::ipsecctl::{self, Ipsecctl};
@@ -141,14 +143,22 @@ fn check_fifo_for(gw: &Gateway, input: Option<&[u8]>) -> Result<(), String> {
 
 /// Checks what the plan needs before touching anything: ipsecctl can be
 /// run, isakmpd reads its FIFO when a step writes into it, every FIFO
-/// line can be sent whole.
-fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
+/// line can be sent whole, and (without `--wait`) no load would re-set the
+/// sections of a peer an exchange in flight may be with (see
+/// [`crate::manager::quiet`]).
+fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<(), String> {
+    let mut peers = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Ipsecctl { args, file, .. } => {
                 check_executable(&gw.ipsecctl)?;
                 let input = ipsecctl_input(&plan.steps[..i], args, file);
                 check_fifo_for(gw, input.as_deref())?;
+                if is_load(args)
+                    && let Some(text) = &input
+                {
+                    peers.extend(quiet::peers_of(gw, text));
+                }
             }
             Step::Fifo { lines } => {
                 fifo::check_lines(lines)?;
@@ -160,7 +170,42 @@ fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    quiet::check_before(gw, &peers, &plan.initiating, &plan.initiating_kept, wait)
+}
+
+/// Whether ipsecctl `args` load rules (`-f` without `-d`).
+fn is_load(args: &[String]) -> bool {
+    rules_file(args).is_some() && !args.iter().any(|a| a == "-d")
+}
+
+/// How long a load may wait for an exchange in flight (see
+/// [`crate::manager::quiet`]): forward, what `--wait` allows; to undo or
+/// to complete an interrupted run, up to isakmpd's own bound on an
+/// exchange's life, as nothing is gained by leaving the run half done.
+#[derive(Clone, Copy)]
+enum LoadWait {
+    Forward(Duration),
+    Recovering,
+}
+
+impl LoadWait {
+    fn bound(self, gw: &Gateway) -> Duration {
+        match self {
+            LoadWait::Forward(d) => d,
+            // the exchanges of the connections taken away end by then
+            LoadWait::Recovering => {
+                Duration::from_secs(crate::manager::pending::exchange_max_time(gw) + 5)
+            }
+        }
+    }
+}
+
+/// What a load checks before it runs: how long it may wait, and which
+/// peers isakmpd may be starting exchanges with.
+#[derive(Clone, Copy)]
+struct LoadGuard<'a> {
+    wait: LoadWait,
+    initiating: &'a [String],
 }
 
 fn check_executable(path: &Path) -> Result<(), String> {
@@ -181,6 +226,7 @@ fn run_ipsecctl(
     args: &[String],
     file: &Option<(PathBuf, Vec<u8>)>,
     tolerant: bool,
+    guard: LoadGuard,
     log: &mut dyn FnMut(String),
 ) -> Result<(), Failed> {
     if let Some((path, text)) = file {
@@ -190,7 +236,18 @@ fn run_ipsecctl(
         atomic_write(path, text, 0o600)?;
     }
     let input = ipsecctl_input(&[], args, file);
-    let outcome = check_fifo_for(gw, input.as_deref()).and_then(|()| ipsecctl(gw).run(args));
+    let quiet = || match &input {
+        Some(text) if is_load(args) => quiet::wait_until_quiet(
+            gw,
+            &quiet::peers_of(gw, text),
+            guard.initiating,
+            guard.wait.bound(gw),
+        ),
+        _ => Ok(()),
+    };
+    let outcome = check_fifo_for(gw, input.as_deref())
+        .and_then(|()| quiet())
+        .and_then(|()| ipsecctl(gw).run(args));
     if let Some((path, _)) = file {
         let _ = fs::remove_file(path);
     }
@@ -244,6 +301,7 @@ fn run_step(
     index: usize,
     from: usize,
     forward_only: bool,
+    load_wait: LoadWait,
     log: &mut dyn FnMut(String),
 ) -> Result<(), Failed> {
     match &plan.steps[index] {
@@ -267,7 +325,13 @@ fn run_step(
             file,
             tolerant,
             ..
-        } => run_ipsecctl(gw, args, file, *tolerant || forward_only, log),
+        } => {
+            let guard = LoadGuard {
+                wait: load_wait,
+                initiating: &plan.initiating,
+            };
+            run_ipsecctl(gw, args, file, *tolerant || forward_only, guard, log)
+        }
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
     }
@@ -306,7 +370,13 @@ fn roll_back(
                 undo: Some(args),
                 file,
                 ..
-            } => run_ipsecctl(gw, args, file, true, log).map_err(|f| f.why),
+            } => {
+                let guard = LoadGuard {
+                    wait: LoadWait::Recovering,
+                    initiating: &plan.initiating,
+                };
+                run_ipsecctl(gw, args, file, true, guard, log).map_err(|f| f.why)
+            }
             // only when the step after it (which it undoes) may have run;
             // isakmpd may be gone by now: what cannot be sent is said, and
             // the rest of the rollback goes on
@@ -338,8 +408,17 @@ fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> Stri
 /// Runs `plan`.  On a failure before the commit point, what was done is
 /// undone and the error returned; after it, the error is returned and the
 /// journal kept, for the next run to complete.
-pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
-    preflight(gw, plan).map_err(|e| format!("{e}\nnothing was changed"))?;
+/// `wait` (`--wait`) is how long a load may wait for an exchange in
+/// flight with its peers; without it, a plan whose loads would have to
+/// wait is refused before any step.
+pub fn execute(
+    gw: &Gateway,
+    plan: &Plan,
+    wait: Option<Duration>,
+    log: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    preflight(gw, plan, wait).map_err(|e| format!("{e}\nnothing was changed"))?;
+    let started = std::time::Instant::now();
     for i in 0..plan.steps.len() {
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step
@@ -352,7 +431,10 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
             Ok(()) => {
                 let result = crate::faults::before_step(i)
                     .map_err(Failed::from)
-                    .and_then(|()| run_step(gw, plan, i, 0, false, log));
+                    .and_then(|()| {
+                        let left = wait.unwrap_or_default().saturating_sub(started.elapsed());
+                        run_step(gw, plan, i, 0, false, LoadWait::Forward(left), log)
+                    });
                 match result {
                     Ok(()) => continue,
                     // a step that fails may have done part of its work
@@ -530,7 +612,7 @@ pub fn recover(
             let from = if i == next { journal.sent } else { 0 };
             write_journal_sent(gw, plan, i, from)
                 .map_err(Failed::from)
-                .and_then(|()| run_step(gw, plan, i, from, true, log))
+                .and_then(|()| run_step(gw, plan, i, from, true, LoadWait::Recovering, log))
                 .map_err(|Failed { why: e, .. }| {
                     format!(
                         "completing the interrupted `{}`: {e}\nthe next ipsecmgr run tries again",

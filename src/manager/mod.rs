@@ -13,6 +13,7 @@ pub mod ops;
 pub mod pending;
 pub mod plan;
 pub mod plan_json;
+pub mod quiet;
 pub mod redact;
 pub mod render;
 pub mod rule_diff;

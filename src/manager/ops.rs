@@ -6,8 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::compiler::Compiled;
+use crate::emit::ipsecctl::addr;
 use crate::emit::tags;
 use crate::escape::{escaped, escaped_path};
+use crate::gateway::neighbours;
 use crate::manager::conflicts::{self, Other};
 use crate::manager::edit;
 use crate::manager::fragments::{self, Loaded, LoadedFrom};
@@ -16,10 +18,10 @@ use crate::manager::invariant;
 use crate::manager::plan::{Plan, Step};
 use crate::manager::render;
 use crate::manager::sections::{IkeSections, ike_sections};
-use crate::manager::state::{self, LoadedRecord, PendingCleanup};
-use crate::manager::teardown::{self, Kept, ikes};
+use crate::manager::state::{self, LoadedRecord, PendingCleanup, held_rules};
+use crate::manager::teardown::{self, HeldRules, Kept, ikes};
 use crate::manager::tree::{Missing, Tree};
-use crate::rules::model::{Ike, Rule, RuleKind};
+use crate::rules::model::{Ike, IkeMode, Rule, RuleKind};
 use crate::system::files;
 use crate::system::ipsecctl::Ipsecctl;
 
@@ -32,12 +34,7 @@ pub enum Planned {
     Nothing(String),
 }
 
-/// The time stamp that names what a run moves aside.
-pub(crate) fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::manager::state::unix_seconds;
 
 fn others<'a>(tree: &'a Tree, gw: &'a Gateway, except: &str) -> Vec<Other<'a>> {
     let mut out = Vec::new();
@@ -206,7 +203,8 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     // undone after `ipsecctl -d -f`, which may fail or stop part-way:
     // ipsecmgr's own copy of its lines and the full clean-up
     let remaining = ikes(tree.rules_except(name));
-    let undo = teardown::cleanup(&record.ikes, &Kept::of(&remaining, &record.ikes));
+    let kept = Kept::holding(&remaining, &record.ikes, &held_rules(gw, tree, name));
+    let undo = teardown::cleanup(&record.ikes, &kept);
     if !record.ikes.is_empty() {
         plan.push(Step::FifoOnUndo { lines: undo.all() });
     }
@@ -216,6 +214,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         tolerant: false,
         undo: Some(Ipsecctl::delete_args(&src.dest.actual)),
     });
+    plan.initiating_kept = initiating_kept(gw, tree, "", &[]);
     plan.commit_here();
     for step in record_steps(gw, name, copy_text, &src.text, &record) {
         plan.push(step);
@@ -346,6 +345,66 @@ pub(crate) fn add_edit(gw: &Gateway, tree: &Tree, src: &Source) -> Result<AddEdi
     })
 }
 
+/// The phase 1 tags of the active rules among `rules`: isakmpd keeps
+/// starting exchanges for their connections (connection.c:
+/// connection_checker).
+fn active_peers<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<String> {
+    ikes(rules)
+        .into_iter()
+        .filter(|ike| ike.mode != IkeMode::Passive)
+        .map(tags::phase1)
+        .collect()
+}
+
+/// The phase 1 tags isakmpd keeps starting exchanges with, fragment
+/// `except` aside (`""`: none), and those of the rules `staying` (of that
+/// fragment, which the plan leaves loaded): those of the connections it
+/// keeps up itself, not held down.
+pub fn initiating_kept(gw: &Gateway, tree: &Tree, except: &str, staying: &[&Rule]) -> Vec<String> {
+    let held = state::held_fragments(gw);
+    let mut tags = active_peers(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i]));
+    for f in tree
+        .fragments
+        .iter()
+        .filter(|f| f.name != except && !held.contains_key(&f.name))
+    {
+        tags.extend(active_peers(tree.rules_of(f)));
+    }
+    if !held.contains_key(except) {
+        tags.extend(active_peers(staying.iter().copied()));
+    }
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The phase 1 tags isakmpd may be starting exchanges with now: those of
+/// the connections it keeps up itself, and those of pending clean-ups (an
+/// exchange started before their connections went may still live).
+pub fn initiating(gw: &Gateway, tree: &Tree) -> Vec<String> {
+    let mut tags = initiating_kept(gw, tree, "", &[]);
+    for p in state::pending_cleanups(gw) {
+        tags.extend(p.peers);
+        tags.extend(p.removed.into_iter().map(|s| s.phase1));
+    }
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// `held`, and `own` too when the fragment they belong to is held down.
+fn with_own(held: &HeldRules, is_held: bool, own: &[&Rule]) -> HeldRules {
+    let mut all = held.clone();
+    if is_held {
+        all.extend(
+            ikes(own.iter().copied())
+                .into_iter()
+                .map(|i| i as *const Ike),
+        );
+    }
+    all
+}
+
 /// The ike rules of the tree in include order, with fragment `name`'s
 /// rules replaced by `replacement` where they stand (at the end when the
 /// fragment holds none).
@@ -407,6 +466,7 @@ fn loaded_names(
 
 /// A pending phase 1 clean-up of the peers `orphans` of `removed`.
 fn pending_entry(
+    gw: &Gateway,
     name: &str,
     op: &str,
     removed: &[IkeSections],
@@ -418,10 +478,14 @@ fn pending_entry(
         .filter(|s| orphans.contains(&s.phase1))
         .cloned()
         .collect();
+    // a quick mode still to be named (it has its peer's address only) may
+    // become one of the connections taken away
     let mut addresses: Vec<String> = of_orphans
         .iter()
+        .chain(connections)
         .filter_map(|s| s.peer_address.clone())
         .collect();
+    addresses.sort();
     addresses.dedup();
     let mut phase2_names: Vec<String> = connections.iter().map(|s| s.phase2.clone()).collect();
     phase2_names.dedup();
@@ -433,6 +497,9 @@ fn pending_entry(
         phase1_names: orphans.to_vec(),
         phase2_names,
         removed: of_orphans,
+        exchanges: None,
+        deadline: None,
+        not_before: unix_seconds() + crate::manager::pending::reinit_window(gw).as_secs(),
     }
 }
 
@@ -488,6 +555,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .fragment(name)
         .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
     let mut plan = Plan::new(format!("rm {name}"));
+    plan.initiating_kept = initiating_kept(gw, tree, name, &[]);
     if never_loaded(&loaded) {
         plan.notes.push(format!(
             "nothing of {name} was loaded, so there was nothing to unload"
@@ -496,15 +564,18 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         delete_loaded(gw, tree, name, &loaded, &mut plan)?;
     }
     let own = loaded_names(gw, name, &rules, None);
-    let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
+    let held = held_rules(gw, tree, name);
+    let kept = Kept::holding(&remaining_in_order(tree, name, &[]), &own, &held);
     let cleanup = teardown::cleanup(&own, &kept);
     if !cleanup.connections.is_empty() {
         plan.push(Step::Fifo {
             lines: cleanup.connections.clone(),
         });
     }
-    if !cleanup.orphans.is_empty() {
-        let entry = pending_entry(name, "rm", &own, &cleanup.orphans, &own);
+    // even with no peer to clean up, the connections' names are watched
+    // until isakmpd's reinit: a peer re-initiating meanwhile is accepted
+    if !own.is_empty() {
+        let entry = pending_entry(gw, name, "rm", &own, &cleanup.orphans, &own);
         add_pending(gw, entry, &mut plan)?;
     }
     let mut held = state::held_fragments(gw);
@@ -641,22 +712,29 @@ pub fn plan_updown(
     };
     let mut plan = Plan::new(format!("{op} {name}"));
     let mut lines = Vec::new();
-    let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
+    let held_others = held_rules(gw, tree, name);
+    let kept = Kept::holding(&remaining_in_order(tree, name, &[]), &own, &held_others);
     if down {
         lines.extend(teardown::down_lines(&own, &kept));
     }
     if up {
-        lines.extend(teardown::up_lines(&own));
+        let with_own = Kept::holding(&remaining_in_order(tree, name, &rules), &own, &held_others);
+        lines.extend(teardown::up_lines(&own, &with_own));
     }
     plan.push(Step::Fifo { lines });
     let mut held = state::held_fragments(gw);
     if down && !up {
         held.insert(name.to_string(), state::held_connections(&own));
-        let orphans = teardown::cleanup(&own, &kept).orphans;
-        add_pending(gw, pending_entry(name, op, &[], &orphans, &own), &mut plan)?;
+        let orphans = teardown::peer_tags_left_down(&own, &kept);
+        add_pending(
+            gw,
+            pending_entry(gw, name, op, &[], &orphans, &own),
+            &mut plan,
+        )?;
         plan.notes.push(format!(
             "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `ipsecmgr up {name}`"
         ));
+        plan.notes.extend(not_held_notes(gw, tree, name, &rules));
     } else {
         held.remove(name);
         // a late teardown would take the connections down again
@@ -680,6 +758,56 @@ pub fn plan_updown(
         plan.notes.push(EXCHANGE_NOTE.to_string());
     }
     Ok(Planned::Plan(plan))
+}
+
+/// What `down` of `name` (loaded with `rules`) cannot hold: its tunnels
+/// whose peer keeps phase 1 through a fragment that stays up, and whose
+/// networks a tunnel that stays up would carry (see
+/// [`crate::gateway::neighbours`]).
+fn not_held_notes(gw: &Gateway, tree: &Tree, name: &str, rules: &[&Rule]) -> Vec<String> {
+    let held = state::held_fragments(gw);
+    let mut units: Vec<Vec<&Rule>> = vec![rules.to_vec()];
+    let mut unit_names = vec![name.to_string()];
+    units.push(
+        tree.main_rules
+            .iter()
+            .map(|&i| &tree.compiled.rules[i])
+            .collect(),
+    );
+    unit_names.push(gw.ipsec_conf.gateway.clone());
+    for f in tree
+        .fragments
+        .iter()
+        .filter(|f| f.name != name && !held.contains_key(&f.name))
+    {
+        units.push(tree.rules_of(f).collect());
+        unit_names.push(f.name.clone());
+    }
+    let mut notes = Vec::new();
+    for e in neighbours::exposures(&units)
+        .into_iter()
+        .filter(|e| e.tunnel.0 == 0)
+    {
+        let ike_of = |(u, i): neighbours::At| match &units[u][i].kind {
+            RuleKind::Ike(ike) => Some(ike.as_ref()),
+            _ => None,
+        };
+        let (Some(ike), Some(carrier)) = (ike_of(e.tunnel), ike_of(e.carrier)) else {
+            continue;
+        };
+        let peer = ike.peer.as_ref().map(addr).unwrap_or_default();
+        notes.push(format!(
+            "{} ({} to {}) cannot be held down against an active peer: {peer} keeps its phase 1 through {}, and isakmpd accepts its re-initiation of these networks as {} of {} (its local network matches: connection.c, connection_passive_lookup_by_ids); `ipsecmgr status` then shows {name} as flows-only; take {} down too to hold it",
+            tags::ike_tags(ike).phase2,
+            addr(&ike.src),
+            addr(&ike.dst),
+            escaped(&unit_names[e.via.0]),
+            tags::ike_tags(carrier).phase2,
+            escaped(&unit_names[e.carrier.0]),
+            escaped(&unit_names[e.carrier.0]),
+        ));
+    }
+    notes
 }
 
 /// How a fragment's rules change between two versions.
@@ -778,6 +906,12 @@ pub fn plan_apply(
         return Ok(Planned::Nothing(format!("{name}: nothing to apply")));
     }
     let mut plan = Plan::new(format!("apply {name}"));
+    let staying: Vec<&Rule> = old_rules
+        .iter()
+        .copied()
+        .filter(|r| !ch.removed.iter().any(|gone| std::ptr::eq(*gone, *r)))
+        .collect();
+    plan.initiating_kept = initiating_kept(gw, tree, name, &staying);
     if file_given && on_disk.as_deref() != Some(new_text) {
         plan.push(Step::private_write(
             dest.actual.clone(),
@@ -794,23 +928,45 @@ pub fn plan_apply(
         .collect();
     let mut held = state::held_fragments(gw);
     let is_held = held.contains_key(name);
-    apply_runs(gw, name, &ch, &old_rules, is_held, &mut plan)?;
+    let held_others = held_rules(gw, tree, name);
+    apply_runs(
+        gw,
+        tree,
+        name,
+        &ch,
+        &old_rules,
+        is_held,
+        &held_others,
+        &mut plan,
+    )?;
     plan.commit_here();
     let remaining = remaining_in_order(tree, name, &new_rules);
     let touched: Vec<IkeSections> = removed.iter().chain(&added).cloned().collect();
-    let kept = Kept::of(&remaining, &touched);
+    let kept = Kept::holding(
+        &remaining,
+        &touched,
+        &with_own(&held_others, is_held, &new_rules),
+    );
     let cleanup = teardown::cleanup(&removed, &kept);
     let mut lines = after_apply_lines(&cleanup, &added, &kept, &ch.rekey);
     if is_held {
-        // ipsecctl -f put the new connections on the lists
-        lines.extend(teardown::hold_lines(&added));
+        // ipsecctl -f put the new connections on the lists, and their
+        // peers' keys back
+        lines.extend(teardown::hold_lines(&added, &kept));
         held.insert(name.to_string(), state::held_connections(&record.ikes));
     }
     if !lines.is_empty() {
         plan.push(Step::Fifo { lines });
     }
-    if !cleanup.orphans.is_empty() {
-        let entry = pending_entry(name, "apply", &removed, &cleanup.orphans, &removed);
+    // the connections that go for good (not those loaded again under the
+    // same name) are watched until isakmpd's reinit, as after rm
+    let gone: Vec<IkeSections> = removed
+        .iter()
+        .filter(|r| !added.iter().any(|a| a.phase2 == r.phase2))
+        .cloned()
+        .collect();
+    if !gone.is_empty() || !cleanup.orphans.is_empty() {
+        let entry = pending_entry(gw, name, "apply", &removed, &cleanup.orphans, &gone);
         add_pending(gw, entry, &mut plan)?;
     }
     plan.extend(state::write_held(gw, &held));
@@ -823,20 +979,28 @@ pub fn plan_apply(
 /// apply's ipsecctl runs: `-d -f` on the rules removed, `-f` on those
 /// added; for a held-down fragment, preceded by what puts the old
 /// connections off the lists again should they be undone.
+#[allow(clippy::too_many_arguments)]
 fn apply_runs(
     gw: &Gateway,
+    tree: &Tree,
     name: &str,
     ch: &Changes,
     old_rules: &[&Rule],
     is_held: bool,
+    held_others: &HeldRules,
     plan: &mut Plan,
 ) -> Result<(), String> {
     if is_held {
         // an undone `ipsecctl -d` loads the old rules again, and with
-        // them their connections: off the lists once more
+        // them their connections and keys: held down once more
         let old = loaded_names(gw, name, old_rules, None);
+        let kept = Kept::holding(
+            &remaining_in_order(tree, name, old_rules),
+            &old,
+            &with_own(held_others, true, old_rules),
+        );
         plan.push(Step::FifoOnUndo {
-            lines: teardown::hold_lines(&old),
+            lines: teardown::hold_lines(&old, &kept),
         });
     }
     if !ch.removed.is_empty() {

@@ -30,12 +30,40 @@ const REPORT_WAIT: Duration = Duration::from_secs(10);
 /// How often `--wait` asks isakmpd again.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Whether `sa` belongs to what `p` waits for.  An SA isakmpd has not
-/// named yet and that has no transport to tell its peer by (sa.c: sa_dump
-/// prints `<no transport>`) may be any peer's: it counts for every one.
-fn concerns(p: &PendingCleanup, sa: &IsakmpdSa) -> bool {
+/// How long after its last change to a connection list isakmpd rebuilds
+/// its connections: ui.c: ui_conn_reinit arms a 5 s timer, re-armed by
+/// every change; the setting `isakmpd_reinit_window` adds room for a busy
+/// daemon.  Until then the passive record of a connection taken off its
+/// list lives (connection.c: connection_teardown leaves it to
+/// connection_reinit), and a peer that re-initiates is accepted under its
+/// name: what a run takes away is watched at least this long.
+pub fn reinit_window(gw: &Gateway) -> Duration {
+    Duration::from_secs(gw.settings.isakmpd_reinit_window)
+}
+
+/// isakmpd's Exchange-max-time when `[General]` does not set it
+/// (exchange.h: EXCHANGE_MAX_TIME).
+const DEFAULT_EXCHANGE_MAX_TIME: u64 = 120;
+
+/// How long isakmpd has to answer `C get`, once it has answered `S`.
+const GET_WAIT: Duration = Duration::from_secs(2);
+
+fn now() -> u64 {
+    state::unix_seconds()
+}
+
+/// Whether `sa` belongs to what `p` waits for: an SA of its names or
+/// peers, or an initiator exchange that was in flight when its connections
+/// went (isakmpd does not say with whom) and may still live.
+fn concerns(p: &PendingCleanup, sa: &IsakmpdSa, now: u64) -> bool {
     let by_address = |a: &Option<String>| a.as_ref().is_some_and(|a| p.addresses.contains(a));
-    (sa.unnamed() && sa.dst.is_none())
+    let earlier_exchange = sa.initiator_in_flight()
+        && p.deadline.is_none_or(|d| now < d)
+        && p.exchanges
+            .as_ref()
+            .zip(sa.icookie.as_ref())
+            .is_some_and(|(seen, c)| seen.contains(c));
+    earlier_exchange
         || p.peers.contains(&sa.name)
         || p.phase2_names.contains(&sa.name)
         || by_address(&sa.dst)
@@ -66,14 +94,49 @@ fn late_teardowns(pending: &[PendingCleanup], sas: &[IsakmpdSa]) -> Vec<String> 
     lines
 }
 
+/// isakmpd's Exchange-max-time, in seconds.
+pub fn exchange_max_time(gw: &Gateway) -> u64 {
+    report::isakmpd_get(
+        &gw.fifo,
+        &gw.result,
+        "General",
+        "Exchange-max-time",
+        GET_WAIT,
+    )
+    .ok()
+    .flatten()
+    .and_then(|v| v.trim().parse().ok())
+    .unwrap_or(DEFAULT_EXCHANGE_MAX_TIME)
+}
+
+/// Notes, in the clean-ups first seen since their run, the initiator
+/// exchanges in flight now and when the last of them must be over.
+/// Returns whether any was filled in.
+fn note_exchanges(gw: &Gateway, pending: &mut [PendingCleanup], sas: &[IsakmpdSa]) -> bool {
+    if pending.iter().all(|p| p.exchanges.is_some()) {
+        return false;
+    }
+    let in_flight: Vec<String> = sas
+        .iter()
+        .filter(|s| s.initiator_in_flight())
+        .filter_map(|s| s.icookie.clone())
+        .collect();
+    let deadline = now() + exchange_max_time(gw) + POLL.as_secs();
+    for p in pending.iter_mut().filter(|p| p.exchanges.is_none()) {
+        p.exchanges = Some(in_flight.clone());
+        p.deadline = Some(deadline);
+    }
+    true
+}
+
 /// The lines that finish `p` now, against what the gateway loads now (a
 /// fragment added since may use the peer again).
-fn finishing_lines(p: &PendingCleanup, tree: &Tree) -> Vec<String> {
+fn finishing_lines(gw: &Gateway, p: &PendingCleanup, tree: &Tree) -> Vec<String> {
     if p.removed.is_empty() {
         return Vec::new();
     }
     let remaining = ikes(tree.compiled.rules.iter());
-    let kept = Kept::of(&remaining, &p.removed);
+    let kept = Kept::holding(&remaining, &p.removed, &state::held_rules(gw, tree, ""));
     teardown::phase1_cleanup(&p.removed, &kept)
 }
 
@@ -87,23 +150,27 @@ pub fn check_sendable(p: &PendingCleanup) -> Result<(), String> {
     fifo::check_lines(&lines)
 }
 
-/// Reads `S` once, tears down late SAs, finishes every clean-up whose peer
-/// has no exchange in flight.  Returns the clean-ups still waiting.
+/// Reads `S` once, tears down late SAs, finishes every clean-up whose
+/// peer has no exchange in flight and whose window has passed.  Returns
+/// the clean-ups still waiting.
 pub fn settle(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Vec<PendingCleanup>, String> {
-    let pending = state::pending_cleanups(gw);
+    let mut pending = state::pending_cleanups(gw);
     if pending.is_empty() {
         return Ok(pending);
     }
     let text = report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT)?;
     let sas = report::parse_sa_report(&text);
+    let noted = note_exchanges(gw, &mut pending, &sas);
     let mut lines = late_teardowns(&pending, &sas);
-    let (waiting, done): (Vec<PendingCleanup>, Vec<PendingCleanup>) = pending
-        .into_iter()
-        .partition(|p| sas.iter().any(|sa| negotiating(sa) && concerns(p, sa)));
+    let now = now();
+    let (waiting, done): (Vec<PendingCleanup>, Vec<PendingCleanup>) =
+        pending.into_iter().partition(|p| {
+            now < p.not_before || sas.iter().any(|sa| negotiating(sa) && concerns(p, sa, now))
+        });
     if done.iter().any(|p| !p.removed.is_empty()) {
         let tree = Tree::load(gw);
         for p in &done {
-            lines.extend(finishing_lines(p, &tree));
+            lines.extend(finishing_lines(gw, p, &tree));
         }
     }
     fifo::send(&gw.fifo, &lines)?;
@@ -117,7 +184,7 @@ pub fn settle(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Vec<PendingCl
             ));
         }
     }
-    if !done.is_empty() {
+    if !done.is_empty() || noted {
         state::store_pending(gw, &waiting)?;
     }
     Ok(waiting)
@@ -131,8 +198,26 @@ fn names(p: &PendingCleanup) -> String {
     }
 }
 
+/// Starts the reinit window of the clean-ups still in it from now: the
+/// run that made them has just sent its last list change.
+pub fn window_from_now(gw: &Gateway) {
+    let now = now();
+    let mut pending = state::pending_cleanups(gw);
+    let mut moved = false;
+    for p in pending.iter_mut().filter(|p| p.not_before > now) {
+        p.not_before = now + reinit_window(gw).as_secs();
+        moved = true;
+    }
+    if moved {
+        // a window that stays as planned is a second or two short at worst
+        let _ = state::store_pending(gw, &pending);
+    }
+}
+
 /// [`settle`], repeated until nothing waits or `wait` has passed (`None`:
-/// once), saying what is still waiting.
+/// once), saying what is still waiting.  A clean-up whose connections
+/// went in this run is waited for until isakmpd's reinit has run, `wait`
+/// or not: what a peer brought back meanwhile is torn down then.
 pub fn finish(gw: &Gateway, wait: Option<Duration>, log: &mut dyn FnMut(String)) {
     let start = Instant::now();
     let mut last_said: Option<Instant> = None;
@@ -149,8 +234,17 @@ pub fn finish(gw: &Gateway, wait: Option<Duration>, log: &mut dyn FnMut(String))
         if waiting.is_empty() {
             return;
         }
-        let left = wait.and_then(|w| w.checked_sub(start.elapsed()));
-        let Some(left) = left.filter(|l| !l.is_zero()) else {
+        let now = now();
+        let reinit = waiting
+            .iter()
+            .map(|p| p.not_before.saturating_sub(now))
+            .max()
+            .filter(|&s| s <= reinit_window(gw).as_secs())
+            .map(Duration::from_secs)
+            .unwrap_or_default();
+        let asked = wait.unwrap_or_default().saturating_sub(start.elapsed());
+        let left = asked.max(reinit);
+        if left.is_zero() {
             for p in &waiting {
                 log(format!(
                     "{}; the next ipsecmgr run (or --wait) finishes it",
@@ -158,14 +252,21 @@ pub fn finish(gw: &Gateway, wait: Option<Duration>, log: &mut dyn FnMut(String))
                 ));
             }
             return;
-        };
+        }
         if last_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-            let peers: Vec<String> = waiting.iter().map(names).collect();
-            log(format!(
-                "waiting for the exchanges with {} to end ({} s left)",
-                peers.join(", "),
-                left.as_secs()
-            ));
+            if asked.is_zero() {
+                log(format!(
+                    "waiting {} s for isakmpd's connection reinit, to tear down what a peer brings back meanwhile",
+                    left.as_secs().max(1)
+                ));
+            } else {
+                let peers: Vec<String> = waiting.iter().map(names).collect();
+                log(format!(
+                    "waiting for the exchanges with {} to end ({} s left)",
+                    peers.join(", "),
+                    left.as_secs()
+                ));
+            }
             last_said = Some(Instant::now());
         }
         std::thread::sleep(POLL.min(left));

@@ -83,6 +83,17 @@ pub struct Plan {
     /// isakmpd runs, to make the gateway match its configuration.
     #[serde(default)]
     pub later: Vec<Later>,
+    /// The phase 1 tags isakmpd may have started exchanges with when the
+    /// plan was made (those of its active connections, and of clean-ups
+    /// pending): a load for one of them waits while an exchange may be in
+    /// flight (see [`crate::manager::quiet`]).
+    #[serde(default)]
+    pub initiating: Vec<String>,
+    /// Those of them that connections staying up keep starting exchanges
+    /// with, the plan's own removals aside: a load for one of them without
+    /// a phase 1 SA is refused, as an exchange may start at any moment.
+    #[serde(default)]
+    pub initiating_kept: Vec<String>,
 }
 
 /// A command to run later, and what it does.

@@ -29,7 +29,9 @@ use crate::emit::isakmpd;
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::Step;
 use crate::manager::sections::{IkeSections, ike_sections};
-use crate::manager::teardown::ikes;
+use crate::manager::teardown::{HeldRules, ikes};
+use crate::manager::tree::Tree;
+use crate::rules::model::Ike;
 use crate::rules::model::Rule;
 
 /// What one fragment was loaded with.
@@ -86,6 +88,23 @@ pub struct PendingCleanup {
     /// What was loaded under those peers and goes (empty after `down`,
     /// which removes no configuration).
     pub removed: Vec<IkeSections>,
+    /// The initiator phase 1 exchanges in flight when the connections
+    /// went, by icookie: isakmpd does not say which peer such an exchange
+    /// is with, so any of them may be with these peers.  Filled in by the
+    /// first settle after the run; an exchange started later is not for a
+    /// connection already gone.
+    #[serde(default)]
+    pub exchanges: Option<Vec<String>>,
+    /// Unix time after which none of `exchanges` can still live: isakmpd
+    /// ends an exchange at Exchange-max-time (exchange.c: exchange_create).
+    #[serde(default)]
+    pub deadline: Option<u64>,
+    /// Unix time before which the clean-up is not finished: until
+    /// isakmpd's connection reinit (ui.c: ui_conn_reinit, 5 s after the
+    /// last list change) the connections' passive records live, and a peer
+    /// re-initiating is accepted under a name taken away.
+    #[serde(default)]
+    pub not_before: u64,
 }
 
 fn loaded_path(gw: &Gateway, name: &str) -> PathBuf {
@@ -186,6 +205,25 @@ pub fn held_connections(own: &[IkeSections]) -> Vec<HeldConnection> {
     out
 }
 
+/// The time stamp that names what a run moves aside, and the clock of the
+/// pending clean-ups.
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The ike rules of the fragments held down with `down`, but `except`'s.
+pub fn held_rules(gw: &Gateway, tree: &Tree, except: &str) -> HeldRules {
+    let mut held = HeldRules::new();
+    for name in held_fragments(gw).keys().filter(|n| n.as_str() != except) {
+        if let Some(f) = tree.fragment(name) {
+            held.extend(ikes(tree.rules_of(f)).into_iter().map(|i| i as *const Ike));
+        }
+    }
+    held
+}
+
 /// The phase 1 clean-ups that wait, oldest first.
 pub fn pending_cleanups(gw: &Gateway) -> Vec<PendingCleanup> {
     fs::read(pending_path(gw))
@@ -227,11 +265,14 @@ pub fn describe(p: &PendingCleanup) -> String {
     } else {
         "clean-up"
     };
+    let whom = if p.peers.is_empty() {
+        p.phase2_names.join(", ")
+    } else {
+        p.peers.join(", ")
+    };
     format!(
-        "{what} of {} after `{} {}` waits until no exchange with it is in flight",
-        p.peers.join(", "),
-        p.op,
-        p.fragment
+        "{what} of {whom} after `{} {}` waits until no exchange with it is in flight",
+        p.op, p.fragment
     )
 }
 

@@ -9,16 +9,17 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::compiler::Compiled;
+use crate::emit::ipsecctl::addr;
 use crate::escape::escaped;
 use crate::manager::accounted::{self, FlowKey, Known, Strays, flow_keys, rule_peer};
-use crate::manager::drift::{Drift, drift};
+use crate::manager::drift::{Drift, Lists, drift};
 use crate::manager::fragments;
 use crate::manager::gateway::Gateway;
 use crate::manager::sections::ike_sections;
 use crate::manager::state;
 use crate::manager::teardown::ikes;
 use crate::manager::tree::{Fragment, Tree};
-use crate::manager::tunnel_state::{SaIndex, tunnel_state};
+use crate::manager::tunnel_state::{SaIndex, TunnelFacts, tunnel_state};
 use crate::rules::model::{Rule, RuleKind};
 use crate::system::report::{self, IsakmpdSa, KernelState};
 
@@ -33,7 +34,8 @@ const GET_WAIT: Duration = Duration::from_secs(1);
 pub struct Tunnel {
     pub phase2: String,
     pub phase1: String,
-    /// up, negotiating, phase1-only (half up), or down
+    /// up, not-installed, flows-only, negotiating, phase1-only (half up),
+    /// or down (see manager::tunnel_state)
     pub state: &'static str,
 }
 
@@ -112,24 +114,31 @@ pub fn only_fragment(
 pub fn status(gw: &Gateway, tree: &Tree, only: Option<&str>) -> Result<Status, String> {
     let kernel = report::kernel_state(&gw.ipsecctl, gw.ipsecctl_timeout)?;
     let sas = report::parse_sa_report(&report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT)?);
-    let (mut status, known) = gather(gw, tree, only, &kernel, &sas);
     let held = state::held_fragments(gw);
-    for f in &mut status.fragments {
-        f.held_down = held.contains_key(&f.name);
-    }
+    let (mut status, known) = gather(gw, tree, only, &kernel, &sas, &|name| {
+        held.contains_key(name)
+    });
     status.pending_cleanups = state::pending_cleanups(gw)
         .iter()
         .filter(|p| only.is_none_or(|n| n == p.fragment))
         .map(state::describe)
         .collect();
     let held_down: HashSet<String> = state::held_down(gw).into_iter().collect();
-    let connections =
-        report::isakmpd_get_list(&gw.fifo, &gw.result, "Phase 2", "Connections", GET_WAIT);
-    match connections {
-        Ok(list) => status.drift = Some(drift(&known.connections, &held_down, &list, only)),
+    match isakmpd_lists(gw) {
+        Ok(lists) => status.drift = Some(drift(&known.connections, &held_down, &lists, only)),
         Err(e) => status.drift_unchecked = Some(e),
     }
     Ok(status)
+}
+
+/// isakmpd's `[Phase 2]:Connections` and `Passive-Connections`: both make
+/// connections (connection.c: connection_init).
+fn isakmpd_lists(gw: &Gateway) -> Result<Lists, String> {
+    let get = |tag| report::isakmpd_get_list(&gw.fifo, &gw.result, "Phase 2", tag, GET_WAIT);
+    Ok(Lists {
+        active: get("Connections")?,
+        passive: get("Passive-Connections")?,
+    })
 }
 
 /// The applied copy of a fragment, compiled, if it has one.  Looked up by
@@ -149,21 +158,37 @@ fn loaded_rules<'a>(tree: &'a Tree, f: &'a Fragment, copy: &'a Option<Compiled>)
     }
 }
 
+/// What a fragment's tunnels are judged by: isakmpd's SAs, the kernel's
+/// flows, and whether the fragment is held down.
+struct Live<'a> {
+    index: SaIndex<'a>,
+    flows: HashSet<FlowKey>,
+}
+
 /// One fragment's tunnels and flows, as the live state has them; what it
 /// accounts for goes into `known`.
 fn fragment_state(
     name: &str,
+    held_down: bool,
     rules: &[&Rule],
-    index: &SaIndex,
-    live: &HashSet<FlowKey>,
+    live: &Live,
     known: &mut Known,
 ) -> FragmentState {
     let mut tunnels = Vec::new();
     for ike in ikes(rules.iter().copied()) {
         let s = ike_sections(ike);
         known.add_tunnel(Some(name), &s);
+        let out_flow = ("out".to_string(), addr(&ike.src), addr(&ike.dst));
+        let facts = TunnelFacts {
+            phase1: &s.phase1,
+            phase2: &s.phase2,
+            peer: s.peer_address.as_deref(),
+            flow_installed: live.flows.contains(&out_flow),
+            active: !s.passive && !held_down,
+            held_down,
+        };
         tunnels.push(Tunnel {
-            state: tunnel_state(index, &s.phase1, &s.phase2, s.peer_address.as_deref()),
+            state: tunnel_state(&live.index, &facts),
             phase2: s.phase2,
             phase1: s.phase1,
         });
@@ -174,11 +199,11 @@ fn fragment_state(
         .collect();
     let flows_loaded = flow_rules
         .iter()
-        .filter(|r| flow_keys(r).iter().all(|k| live.contains(k)))
+        .filter(|r| flow_keys(r).iter().all(|k| live.flows.contains(k)))
         .count();
     FragmentState {
         name: name.to_string(),
-        held_down: false,
+        held_down,
         tunnels,
         flows_loaded,
         flows: flow_rules.len(),
@@ -196,16 +221,19 @@ fn gather(
     only: Option<&str>,
     kernel: &KernelState,
     sas: &[IsakmpdSa],
+    held: &dyn Fn(&str) -> bool,
 ) -> (Status, Known) {
-    let index = SaIndex::new(sas);
-    let live: HashSet<FlowKey> = kernel.flows.iter().map(accounted::live_flow_key).collect();
+    let live = Live {
+        index: SaIndex::new(sas),
+        flows: kernel.flows.iter().map(accounted::live_flow_key).collect(),
+    };
     let mut known = Known::default();
     known.add_rules(&tree.compiled.rules);
     let mut reported = Reported::new(only);
     for f in &tree.fragments {
         let copy = applied(gw, f);
         let rules = loaded_rules(tree, f, &copy);
-        let state = fragment_state(&f.name, &rules, &index, &live, &mut known);
+        let state = fragment_state(&f.name, held(&f.name), &rules, &live, &mut known);
         reported.offer(state, &rules);
     }
     let missing = tree.missing(gw);
@@ -218,7 +246,7 @@ fn gather(
     for (name, text) in state::still_loaded(gw, &listed) {
         let copy = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), &text);
         let rules: Vec<&Rule> = copy.rules.iter().collect();
-        let mut state = fragment_state(&name, &rules, &index, &live, &mut known);
+        let mut state = fragment_state(&name, held(&name), &rules, &live, &mut known);
         state.removed = true;
         reported.offer(state, &rules);
     }

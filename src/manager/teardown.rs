@@ -40,10 +40,18 @@ pub fn ikes<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<&'a Ike> {
         .collect()
 }
 
+/// The ike rules held down with `down`, by address (they are looked up
+/// among the tree's rules, so the address names the rule).
+pub type HeldRules = HashSet<*const Ike>;
+
 /// What the rules that stay use.
 pub struct Kept {
     sections: HashSet<String>,
+    /// Phase 1 tags a remaining rule's configuration uses (held down or
+    /// not): their sections stay.
     phase1: HashSet<String>,
+    /// Those a rule that stays up uses: their peers keep phase 1.
+    phase1_up: HashSet<String>,
     phase2: HashSet<String>,
     list_values: HashSet<ListValue>,
     general: HashSet<String>,
@@ -58,6 +66,7 @@ impl Kept {
         Kept {
             sections: HashSet::new(),
             phase1: HashSet::new(),
+            phase1_up: HashSet::new(),
             phase2: HashSet::new(),
             list_values: HashSet::new(),
             general: HashSet::new(),
@@ -71,9 +80,18 @@ impl Kept {
     /// of tunnels, writing out every rule's sections would cost more than
     /// reading the configuration.
     pub fn of(remaining: &[&Ike], touched: &[IkeSections]) -> Kept {
+        Kept::holding(remaining, touched, &HashSet::new())
+    }
+
+    /// [`Kept::of`], with the rules in `held` held down: their sections
+    /// stay (the configuration is kept), but they use no phase 1 peer and
+    /// no `[Phase 1]` key — a held-down tunnel's peer must find no phase 1
+    /// to answer it (see [`down_lines`]).
+    pub fn holding(remaining: &[&Ike], touched: &[IkeSections], held: &HeldRules) -> Kept {
         let mut kept = Kept::empty();
         let keys: FxHashSet<&SectionKey> = touched.iter().flat_map(|s| &s.keys).collect();
         for ike in remaining {
+            let is_held = held.contains(&(*ike as *const Ike));
             let (mut shares, mut beyond_ids) = (false, false);
             for key in section_keys(ike) {
                 if keys.contains(&key) {
@@ -84,7 +102,7 @@ impl Kept {
             // `from-secN` names come from the interface, not the networks;
             // `ike dynamic` rules share the `[General]` check intervals
             if ike.iface.is_some() || beyond_ids || ike.mode == IkeMode::Dynamic {
-                kept.add(&ike_sections(ike));
+                kept.add(&ike_sections(ike), is_held);
             } else if shares {
                 // many tunnels share the gateway's own identity: only its
                 // section is in common
@@ -94,12 +112,15 @@ impl Kept {
         kept
     }
 
-    /// Everything `s` uses.
-    fn add(&mut self, s: &IkeSections) {
+    /// Everything `s` uses; a held-down rule no peer nor key.
+    fn add(&mut self, s: &IkeSections, held: bool) {
         self.phase1.insert(s.phase1.clone());
+        if !held {
+            self.phase1_up.insert(s.phase1.clone());
+            self.phase1_keys
+                .insert(s.phase1_key.clone(), s.phase1.clone());
+        }
         self.phase2.insert(s.phase2.clone());
-        self.phase1_keys
-            .insert(s.phase1_key.clone(), s.phase1.clone());
         self.sections.extend(s.phase1_sections.iter().cloned());
         self.sections.extend(s.id_sections.iter().cloned());
         self.sections.extend(s.phase2_sections.iter().cloned());
@@ -147,21 +168,53 @@ impl Cleanup {
     }
 }
 
+/// `[General]:DPD-check-interval`, which is never removed (see [`cleanup`]).
+pub fn is_dpd_interval(tag: &str) -> bool {
+    tag.eq_ignore_ascii_case("DPD-check-interval")
+}
+
 /// The distinct phase 1 peers of `removed` that no remaining rule uses.
 fn orphaned_peers<'a>(removed: &'a [IkeSections], kept: &Kept) -> Vec<&'a IkeSections> {
-    let mut seen = HashSet::new();
-    removed
-        .iter()
-        .filter(|s| !kept.phase1.contains(&s.phase1) && seen.insert(s.phase1.clone()))
+    distinct_peers(removed, |s| !kept.phase1.contains(&s.phase1))
+}
+
+/// The distinct phase 1 peers of `own` that no rule staying up uses:
+/// taking `own` down leaves them no tunnel.
+fn peers_left_down<'a>(own: &'a [IkeSections], kept: &Kept) -> Vec<&'a IkeSections> {
+    distinct_peers(own, |s| !kept.phase1_up.contains(&s.phase1))
+}
+
+/// The phase 1 tags of [`peers_left_down`].
+pub fn peer_tags_left_down(own: &[IkeSections], kept: &Kept) -> Vec<String> {
+    peers_left_down(own, kept)
+        .into_iter()
+        .map(|s| s.phase1.clone())
         .collect()
 }
 
+fn distinct_peers(of: &[IkeSections], keep: impl Fn(&IkeSections) -> bool) -> Vec<&IkeSections> {
+    let mut seen = HashSet::new();
+    of.iter()
+        .filter(|s| keep(s) && seen.insert(s.phase1.clone()))
+        .collect()
+}
+
+/// isakmpd's own `[Phase 1]:Default`, which it holds from its start
+/// (conf.c: conf_load_defaults) until a `peer any` rule's forced set
+/// replaces it; removing that one leaves none at all.
+const BUILT_IN_DEFAULT: &str = "Default-phase-1";
+
 /// `[Phase 1]:<key>` after `removed` goes: removed when no rule that stays
-/// uses the key, else set to the tag a fresh load leaves there (another
-/// fragment's peer at the same address, exchange.c looks the responder's
-/// phase 1 up by it).
+/// uses the key (`Default` back to isakmpd's own, as a fresh start has
+/// it), else set to the tag a fresh load leaves there (another fragment's
+/// peer at the same address, exchange.c looks the responder's phase 1 up
+/// by it).
 fn phase1_key_line(s: &IkeSections, kept: &Kept) -> Option<String> {
     match kept.phase1_key(&s.phase1_key) {
+        None if s.phase1_key.eq_ignore_ascii_case("Default") => Some(format!(
+            "C set [Phase 1]:{}={BUILT_IN_DEFAULT} force",
+            s.phase1_key
+        )),
         None => Some(format!("C rm [Phase 1]:{}", s.phase1_key)),
         Some(tag) if tag != s.phase1 => {
             Some(format!("C set [Phase 1]:{}={tag} force", s.phase1_key))
@@ -206,8 +259,16 @@ pub fn cleanup(removed: &[IkeSections], kept: &Kept) -> Cleanup {
         if !phase1_part && let Some(line) = phase1_key_line(s, kept) {
             push_unique(&mut out.connections, line);
         }
-        // a fresh load without `ike dynamic` rules sets no check intervals
-        for tag in s.general.iter().filter(|t| !kept.general.contains(*t)) {
+        // a fresh load without `ike dynamic` rules sets no check intervals;
+        // but DPD-check-interval stays: with it gone, dpd.c:
+        // dpd_timer_interval returns 0, and dpd_timer_reset re-arms the
+        // timer of every DPD phase 1 SA at once on each R_U_THERE_ACK, a
+        // storm of thousands of messages a second
+        for tag in s
+            .general
+            .iter()
+            .filter(|t| !kept.general.contains(*t) && !is_dpd_interval(t))
+        {
             push_unique(&mut out.connections, format!("C rm [General]:{tag}"));
         }
     }
@@ -268,7 +329,12 @@ pub fn cleanup_lines(removed: &[&Ike], remaining: &[&Ike]) -> Vec<String> {
 
 /// `down`: each connection off its list first, so that no reinit brings it
 /// back (connection.c: connection_reinit), then torn down; and each phase 1
-/// peer no remaining rule uses.  The configuration stays.
+/// peer no rule that stays up uses: its phase 1 SAs torn down, and its
+/// `[Phase 1]` key taken away (or given to the tag a rule that stays up
+/// has there), so that the peer finds no phase 1 to negotiate with
+/// (exchange.c: exchange_setup_p1 answers only addresses that key names,
+/// or `Default`).  Without phase 1, an active peer cannot re-initiate the
+/// tunnel.  The rest of the configuration stays.
 pub fn down_lines(own: &[IkeSections], kept: &Kept) -> Vec<String> {
     let mut lines = Vec::new();
     for s in own {
@@ -278,16 +344,49 @@ pub fn down_lines(own: &[IkeSections], kept: &Kept) -> Vec<String> {
         );
         push_unique(&mut lines, format!("t {}", s.phase2));
     }
-    for s in orphaned_peers(own, kept) {
+    lines.extend(held_key_lines(own, kept));
+    for s in peers_left_down(own, kept) {
         push_unique(&mut lines, format!("t main {}", s.phase1));
     }
     lines
 }
 
-/// `up`: each connection back on its list, then started; passive ones
-/// only go back on the list, to wait for their peer.
-pub fn up_lines(own: &[IkeSections]) -> Vec<String> {
+/// Each `[Phase 1]` key of `held` as the rules that stay up leave it:
+/// taken away when none uses it, else the tag the last of them sets
+/// (`held`'s own may have been the last one set).
+fn held_key_lines(held: &[IkeSections], kept: &Kept) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    for s in held {
+        if !keys.contains(&s.phase1_key.as_str()) {
+            keys.push(&s.phase1_key);
+        }
+    }
+    for key in keys {
+        let Some(last) = held.iter().rev().find(|s| s.phase1_key == key) else {
+            continue;
+        };
+        if let Some(line) = phase1_key_line(last, kept) {
+            push_unique(&mut lines, line);
+        }
+    }
+    lines
+}
+
+/// `up`: each `[Phase 1]` key back to the tag a fresh load of what is up
+/// leaves there (`kept` counts `own` as up), each connection back on its
+/// list, then started; passive ones only go back on the list, to wait for
+/// their peer.
+pub fn up_lines(own: &[IkeSections], kept: &Kept) -> Vec<String> {
+    let mut lines = Vec::new();
+    for s in own {
+        if let Some(tag) = kept.phase1_key(&s.phase1_key) {
+            push_unique(
+                &mut lines,
+                format!("C set [Phase 1]:{}={tag} force", s.phase1_key),
+            );
+        }
+    }
     for s in own {
         push_unique(
             &mut lines,
@@ -301,8 +400,9 @@ pub fn up_lines(own: &[IkeSections]) -> Vec<String> {
 }
 
 /// Lines that keep held-down connections off their lists after an
-/// `ipsecctl -f` put them back.
-pub fn hold_lines(held: &[IkeSections]) -> Vec<String> {
+/// `ipsecctl -f` put them back, and their peers' `[Phase 1]` keys as
+/// `down` left them (`kept`: with the held-down rules held).
+pub fn hold_lines(held: &[IkeSections], kept: &Kept) -> Vec<String> {
     let mut lines = Vec::new();
     for s in held {
         push_unique(
@@ -311,6 +411,7 @@ pub fn hold_lines(held: &[IkeSections]) -> Vec<String> {
         );
         push_unique(&mut lines, format!("t {}", s.phase2));
     }
+    lines.extend(held_key_lines(held, kept));
     lines
 }
 
@@ -403,7 +504,7 @@ ike esp from 10.14.0.0/24 to 10.15.0.0/24 peer 192.0.2.7 srcid a.example psk \"k
             let fast = Kept::of(&remaining, std::slice::from_ref(&theirs));
             let mut full = Kept::empty();
             for ike in &remaining {
-                full.add(&ike_sections(ike));
+                full.add(&ike_sections(ike), false);
             }
             assert_same_kept(i, &theirs, &fast, &full);
         }

@@ -17,6 +17,9 @@ pub struct IsakmpdSa {
     pub dst: Option<String>,
     /// The `Flags 0x...` line (sa.c: sa_dump), when the report has one.
     pub flags: Option<u32>,
+    /// A phase 1 SA's initiator cookie (sa.c: report_phase1), which names
+    /// it from the exchange's first message on, before isakmpd names it.
+    pub icookie: Option<String>,
 }
 
 /// sa.h: SA_FLAG_READY, set once the exchange that makes the SA finished.
@@ -35,9 +38,17 @@ impl IsakmpdSa {
         self.flags.is_some_and(|f| f & SA_FLAG_REPLACED != 0)
     }
 
-    /// isakmpd has not named it (sa.c prints `<unnamed>`), as during a rekey.
+    /// isakmpd has not named it (sa.c prints `<unnamed>`): its exchange
+    /// has not finished (exchange.c: exchange_finalize names it).
     pub fn unnamed(&self) -> bool {
         self.name == "<unnamed>"
+    }
+
+    /// A phase 1 exchange this side started and the peer has not answered:
+    /// unnamed, not ready, and with no transport yet, so its peer cannot
+    /// be told (tests/isakmpd_daemon.rs shows the real report).
+    pub fn initiator_in_flight(&self) -> bool {
+        self.phase == 1 && self.unnamed() && !self.ready() && self.dst.is_none()
     }
 }
 
@@ -64,6 +75,7 @@ pub fn parse_sa_report(report: &[u8]) -> Vec<IsakmpdSa> {
             src: None,
             dst: None,
             flags: None,
+            icookie: None,
         };
         if let Some(ids) = lines.peek().and_then(|l| l.strip_prefix("src: ")) {
             if let Some((src, dst)) = ids.split_once(" dst: ") {
@@ -76,6 +88,8 @@ pub fn parse_sa_report(report: &[u8]) -> Vec<IsakmpdSa> {
         while let Some(line) = lines.next_if(|l| !l.is_empty() && !l.starts_with("SA name: ")) {
             if let Some(hex) = line.strip_prefix("Flags 0x") {
                 sa.flags = u32::from_str_radix(hex.trim(), 16).ok();
+            } else if let Some(rest) = line.strip_prefix("icookie ") {
+                sa.icookie = rest.split_whitespace().next().map(str::to_string);
             }
         }
         sas.push(sa);

@@ -128,6 +128,37 @@ impl Dump {
         }
     }
 
+    /// The dump as compared with `fresh`, a fresh load of what should be
+    /// loaded: without `[General]:DPD-check-interval` when the fresh load
+    /// has none.  ipsecmgr keeps it on purpose when the last `ike
+    /// dynamic` rule goes (with it gone, dpd.c's timer re-arms at once:
+    /// a DPD storm on the real daemon, tests/isakmpd_daemon.rs).
+    /// So is `[Phase 1]:Default=Default-phase-1`, isakmpd's built-in
+    /// (conf.c: conf_load_defaults, which this harness leaves out unless
+    /// asked): ipsecmgr sets it back when the last `peer any` rule goes,
+    /// as a fresh start of isakmpd has it (the real daemon shows the
+    /// removal leaving none at all, tests/isakmpd_property.rs).
+    pub fn compared_with(&self, fresh: &Dump) -> Dump {
+        let dpd = |l: &String| {
+            l.to_ascii_lowercase()
+                .starts_with("[general]:dpd-check-interval=")
+        };
+        let default = |l: &String| l.to_ascii_lowercase().starts_with("[phase 1]:default=");
+        let built_in = |l: &String| l.eq_ignore_ascii_case("[Phase 1]:Default=Default-phase-1");
+        let keep_dpd = fresh.lines.iter().any(dpd);
+        let keep_default = fresh.lines.iter().any(default);
+        Dump {
+            lines: self
+                .lines
+                .iter()
+                .filter(|l| keep_dpd || !dpd(l))
+                .filter(|l| keep_default || !built_in(l))
+                .cloned()
+                .collect(),
+            stderr: self.stderr.clone(),
+        }
+    }
+
     /// Lines only in `self` (`+`) and only in `expected` (`-`), both sorted.
     pub fn diff(&self, expected: &Dump) -> String {
         let mut out = String::new();
@@ -315,6 +346,18 @@ pub fn replay<S: AsRef<str>>(lines: &[S]) -> Dump {
     run_harness(&input, &[])
 }
 
+/// Replays `lines` on top of isakmpd's built-in defaults, as the daemon
+/// holds them from its start (conf.c: conf_load_defaults, among them
+/// `[Phase 1]:Default=Default-phase-1`).
+pub fn replay_with_defaults<S: AsRef<str>>(lines: &[S]) -> Dump {
+    let mut input = String::new();
+    for l in lines {
+        input.push_str(l.as_ref());
+        input.push('\n');
+    }
+    run_harness(&input, &[OsStr::new("--defaults")])
+}
+
 /// Replays `lines` on top of the database `init` (an isakmpd.conf, mode
 /// 0600) loads, as `isakmpd -c FILE` would load it.
 pub fn replay_with_init<S: AsRef<str>>(init: &Path, lines: &[S]) -> Dump {
@@ -327,6 +370,7 @@ pub fn replay_with_init<S: AsRef<str>>(init: &Path, lines: &[S]) -> Dump {
 }
 
 fn run_harness(input: &str, args: &[&OsStr]) -> Dump {
+    use std::io::Read;
     let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::piped())
@@ -337,30 +381,44 @@ fn run_harness(input: &str, args: &[&OsStr]) -> Dump {
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_string();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    // read both outputs as they come: a dump of the defaults is larger
+    // than a pipe holds
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > REPLAY_BOUND {
             let _ = child.kill();
             panic!("isakmpd-conf ran for over {REPLAY_BOUND:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
+    };
     writer
         .join()
         .unwrap()
         .expect("writing isakmpd-conf's input");
-    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     assert!(
-        out.status.success(),
+        status.success(),
         "isakmpd-conf failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&stderr)
     );
     Dump {
-        lines: String::from_utf8_lossy(&out.stdout)
+        lines: String::from_utf8_lossy(&stdout)
             .lines()
             .map(str::to_string)
             .collect(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
 
@@ -424,6 +482,42 @@ pub fn fresh_lines(settings: &Path, files: &[PathBuf]) -> Vec<String> {
     files
         .iter()
         .flat_map(|f| ipsecctl_lines(settings, f, false))
+        .collect()
+}
+
+/// The `[Phase 1]` keys while fragments are held down: each key the
+/// held-down fragments' lines (`down`) set holds what the lines of the
+/// rest (`up`, in load order) set there last, or nothing — a held-down
+/// tunnel's peer must find no phase 1 to negotiate (exchange.c:
+/// exchange_setup_p1 looks the peer up by that key).
+pub fn held_down_keys(down: &[String], up: &[String]) -> Vec<String> {
+    let key_of = |l: &str| {
+        l.strip_prefix("C set [Phase 1]:")
+            .and_then(|rest| rest.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_end_matches(" force").to_string()))
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for (k, _) in down.iter().filter_map(|l| key_of(l)) {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|k| {
+            let last = up
+                .iter()
+                .rev()
+                .filter_map(|l| key_of(l))
+                .find(|(uk, _)| *uk == k);
+            match last {
+                Some((_, v)) => format!("C set [Phase 1]:{k}={v} force"),
+                // isakmpd's built-in, which a fresh start has
+                None if k.eq_ignore_ascii_case("Default") => {
+                    "C set [Phase 1]:Default=Default-phase-1 force".to_string()
+                }
+                None => format!("C rm [Phase 1]:{k}"),
+            }
+        })
         .collect()
 }
 

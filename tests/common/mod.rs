@@ -8,8 +8,9 @@
 //! ipsecmgr's own lines, `stream()`/`history()` all of them. `replay()`
 //! runs the boot load and the history through isakmpd's own conf.c/ui.c
 //! (`isakmpd.rs`), `fresh()`/`fresh_of()` give the database a fresh load
-//! leaves, and `check_db()` compares the two. `isakmpd_model.rs` models the
-//! connections, SAs and exchanges the harness stubs.
+//! leaves, and `check_db()` compares the two.  The connections, SAs and
+//! exchanges the harness stubs are tested on the real daemon
+//! (`daemon.rs`, tests/isakmpd_daemon.rs).
 #![allow(dead_code)]
 
 use std::fs;
@@ -241,8 +242,9 @@ exit 0
     )
 }
 
-pub const SETTINGS: &str =
-    "hostname = \"gw1.example.net\"\n\n[hosts]\n\"gw-b.example.net\" = [\"198.51.100.2\"]\n";
+/// The test gateways' settings.  Their isakmpd is a stand-in with no
+/// connection reinit to wait for (see `isakmpd_reinit_window`).
+pub const SETTINGS: &str = "hostname = \"gw1.example.net\"\nisakmpd_reinit_window = 0\n\n[hosts]\n\"gw-b.example.net\" = [\"198.51.100.2\"]\n";
 
 impl Gateway {
     /// A gateway whose ipsec.conf includes `fragments` (name, text), in
@@ -384,6 +386,29 @@ impl Gateway {
             .collect()
     }
 
+    /// Makes the stand-in's `S` report show a live phase 1 SA with each of
+    /// `peers` (addresses): isakmpd then starts no phase 1 with them, so a
+    /// load for them need not wait (see manager::quiet).
+    pub fn peers_up(&self, peers: &[&str]) {
+        let mut report = String::new();
+        for peer in peers {
+            report.push_str(&format!(
+                "SA name: peer-{peer} (Phase 1/Initiator)\nsrc: 192.0.2.1 dst: {peer}\n\
+                 Flags 0x00000003\nicookie 0123456789abcdef rcookie 0123456789abcdef\n\n"
+            ));
+        }
+        self.write("var/isakmpd.sa", &report);
+    }
+
+    /// The FIFO lines ipsecmgr itself wrote that change isakmpd: without
+    /// the queries (`S`, `C get`), which only read its state.
+    pub fn commands(&self) -> Vec<String> {
+        self.fifo()
+            .into_iter()
+            .filter(|l| l != "S" && !l.starts_with("C get "))
+            .collect()
+    }
+
     /// Every FIFO line isakmpd read so far, ipsecctl's and ipsecmgr's, in
     /// the order it read them.
     pub fn stream(&self) -> Vec<String> {
@@ -487,10 +512,13 @@ impl Gateway {
 
     /// `check_db` against `fresh_of_texts`.
     pub fn check_db_texts(&self, fragments: &[(&str, &str)], down: &[&str]) -> Result<(), String> {
-        let got = self.replay().connection_order_ignored();
         let want = self
             .fresh_of_texts(fragments, down)
             .connection_order_ignored();
+        let got = self
+            .replay()
+            .connection_order_ignored()
+            .compared_with(&want);
         if got == want {
             return Ok(());
         }
@@ -507,10 +535,21 @@ impl Gateway {
 
     fn fresh_lines_of(&self, files: &[PathBuf], down: &[PathBuf]) -> Vec<String> {
         let mut lines = self.head_lines();
+        let up: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| !down.contains(f))
+            .cloned()
+            .collect();
         lines.extend(isakmpd::fresh_lines(&self.settings(), files));
         for f in down {
             lines.extend(isakmpd::held_down_lines(&self.settings(), f));
         }
+        let mut held_keys = self.head_lines();
+        held_keys.extend(isakmpd::fresh_lines(&self.settings(), &up));
+        lines.extend(isakmpd::held_down_keys(
+            &isakmpd::fresh_lines(&self.settings(), down),
+            &held_keys,
+        ));
         lines
     }
 
@@ -528,8 +567,11 @@ impl Gateway {
     /// connection lists (see `Dump::connection_order_ignored`); else the
     /// differing lines.
     pub fn check_db(&self, names: &[&str], down: &[&str]) -> Result<(), String> {
-        let got = self.replay().connection_order_ignored();
         let want = self.fresh_of(names, down).connection_order_ignored();
+        let got = self
+            .replay()
+            .connection_order_ignored()
+            .compared_with(&want);
         if got == want {
             return Ok(());
         }
@@ -606,6 +648,6 @@ pub fn tunnel(n: u32, psk: &str) -> String {
     )
 }
 
+pub mod daemon;
 pub mod isakmpd;
-pub mod isakmpd_model;
 pub mod programs;

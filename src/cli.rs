@@ -100,7 +100,8 @@ pub struct AddArgs {
     #[arg(short = 'n')]
     pub dry_run: bool,
 
-    /// A tunnel file: a path, or a name in the fragment directory
+    /// A tunnel file, read from the current directory; a bare name found
+    /// nowhere there is the file of that name in the fragment directory
     #[arg(value_name = "FILE")]
     pub file: String,
 

@@ -152,8 +152,10 @@ pub fn read_arg(path: &Path) -> Result<Vec<u8>, ArgError> {
         .map_err(|e| ArgError::Unreadable(format!("{}: {}", escaped_path(path), e.0)))
 }
 
-/// `add FILE`: a path (it holds a `/`) is read as typed, from the current
-/// directory; a bare name is the file of that name in the fragment directory.
+/// `add FILE`: a path (it holds a `/`), or a bare name of a file that
+/// exists here, is read as typed, from the current directory; a bare name
+/// that names no file here is the file of that name in the fragment
+/// directory.  When neither exists, the message names both places.
 pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     if arg.starts_with('-') {
         return Err(ArgError::Refused(format!(
@@ -164,10 +166,20 @@ pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     let name = crate::manager::tree::fragment_name(arg);
     fragments::check_name(&name).map_err(ArgError::Refused)?;
     let dest = fragments::file_of(gw, &name);
-    let (from, shown) = if arg.contains('/') {
+    let typed = arg.contains('/') || Path::new(arg).exists();
+    let (from, shown) = if typed {
         (PathBuf::from(arg), escaped(arg))
-    } else {
+    } else if dest.actual.exists() {
         (dest.actual.clone(), dest.gateway.clone())
+    } else {
+        return Err(ArgError::Unreadable(format!(
+            "{}: no such file in the current directory, nor {} in the fragment directory; \
+             give the file's path (`./{}`) or the name of a file in {}",
+            escaped(arg),
+            escaped_path(&dest.actual),
+            escaped(arg),
+            escaped_path(&gw.fragment_dir.actual)
+        )));
     };
     let text = read_arg(&from)?;
     Ok(Source {

@@ -193,8 +193,9 @@ pub struct DiffArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// --tree: text, json, or markdown (a table for a pull request)
-    #[arg(long, value_enum, requires = "tree", conflicts_with = "json")]
+    /// text, json (as --json), or with --tree only, markdown (a table
+    /// for a pull request)
+    #[arg(long, value_enum, conflicts_with = "json")]
     pub format: Option<TreeFormat>,
 
     /// The fragment
@@ -241,7 +242,10 @@ pub struct ApplyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LsArgs {
-    /// One JSON object per fragment, in an array
+    /// As one JSON object, {"version": 1, "fragments": [...]}: each
+    /// fragment with name, path, line, flows, sas, ike, state, held_down,
+    /// phase1, phase2 and, when modified, not_applied (pending clean-ups
+    /// go to standard error)
     #[arg(long)]
     pub json: bool,
 }

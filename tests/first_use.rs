@@ -96,3 +96,181 @@ fn add_of_a_bare_name_not_here_is_the_fragment_file() {
         stdout(&o)
     );
 }
+
+// ------------------------------------------------------- help and usage
+
+#[test]
+fn ls_help_describes_the_json_ls_prints() {
+    let gw = gateway();
+    let help = stdout(&run_in(&gw, gw.root(), &["ls", "--help"]));
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--json"))
+        .expect("ls --help names --json");
+    let out = run_in(&gw, gw.root(), &["ls", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    for key in &keys {
+        assert!(line.contains(&format!("\"{key}\"")), "{key} not in: {line}");
+    }
+    let entry = doc["fragments"][0].as_object().unwrap();
+    for key in ["name", "state", "phase1", "phase2"] {
+        assert!(entry.contains_key(key) && line.contains(key), "{line}");
+    }
+}
+
+#[test]
+fn diff_format_without_tree_is_honoured_or_refused() {
+    let gw = gateway();
+    let json = run_in(&gw, gw.root(), &["diff", "--format", "json", "c1"]);
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(doc["fragment"], "c1");
+    let same = run_in(&gw, gw.root(), &["diff", "--json", "c1"]);
+    assert_eq!(json.stdout, same.stdout);
+    let md = run_in(&gw, gw.root(), &["diff", "--format", "markdown", "c1"]);
+    assert_eq!(code(&md), 2, "{}", stdout(&md));
+    assert!(stdout(&md).is_empty(), "{}", stdout(&md));
+    assert!(stderr(&md).contains("--tree"), "{}", stderr(&md));
+}
+
+// ------------------------------------------------------------ diff --tree
+
+#[test]
+fn diff_tree_of_a_directory_that_is_no_gateway_tree_cannot_run() {
+    let gw = gateway();
+    let empty = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["diff", "--tree"])
+        .arg(gw.root())
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{}/etc/ipsec.conf", empty.path().display()))
+            && err.contains("not a gateway tree"),
+        "{err}"
+    );
+    // a tree that is one but has errors is still a finding: exit 1
+    gw.write("etc/ipsec.d/c1.conf", "ike esp from nowhere\n");
+    let o = Command::new(BIN)
+        .args(["diff", "--tree"])
+        .arg(gw.root())
+        .arg(gw.root())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn diff_tree_markdown_shows_ipsec_conf_apart_from_the_fragments() {
+    let gw = gateway();
+    let new = tempfile::tempdir().unwrap();
+    let copy = |rel: &str, text: &str| {
+        let p = new.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        write_private(&p, text);
+    };
+    copy(
+        "etc/ipsec.conf",
+        &gw.read("etc/ipsec.conf").replace(
+            "flow in from 10.0.0.0/16 to 10.0.0.1 type bypass",
+            "flow in from 10.0.0.0/16 to 10.0.0.2 type bypass",
+        ),
+    );
+    copy("etc/ipsec.d/c1.conf", &gw.read("etc/ipsec.d/c1.conf"));
+    copy("etc/ipsecmgr.conf", &gw.read("etc/ipsecmgr.conf"));
+    let o = Command::new(BIN)
+        .args(["diff", "--tree"])
+        .arg(gw.root())
+        .arg(new.path())
+        .args(["--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(!md.contains('\u{2035}'), "{md}");
+    assert!(!md.contains("fragment(s) change"), "{md}");
+    assert!(md.contains("ipsec.conf's own rules change"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| `ipsec.conf`"))
+        .expect("a row for ipsec.conf");
+    // prose, with real code spans, not prose inside one code span
+    assert!(row.contains("by hand, `ipsecctl -d -f OLD`"), "{row}");
+}
+
+// -------------------------------------------------------------- compile
+
+#[test]
+fn compile_goes_on_past_the_file_mode_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ipsec.conf");
+    fs::write(
+        &file,
+        "flow in from 10.0.0.0/16 to 10.0.0.1 type bypass\nike esp from 10.0.1.0/24 frm 10.1.0.0/16\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let o = Command::new(BIN)
+        .args(["-c", "/dev/null", "compile"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    let shown = file.display().to_string();
+    assert!(err.contains(&format!("{shown}: ")), "{err}");
+    assert!(err.contains("syntax error"), "{err}");
+    assert!(
+        err.find("syntax error") > err.find("group or others")
+            && err.contains(&format!("{shown}: 2: ")),
+        "{err}"
+    );
+}
+
+// ------------------------------------------------------------- settings
+
+#[test]
+fn a_setting_after_a_table_says_which_table_it_landed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, table, key) in [
+        (
+            "[hosts]\n\"a.example\" = [\"192.0.2.1\"]\nstate_dir = \"/var/db/x\"\n",
+            "[hosts]",
+            "state_dir",
+        ),
+        (
+            "[interfaces]\nem0 = [\"192.0.2.1\"]\nipsecctl_timeout = 5\n",
+            "[interfaces]",
+            "ipsecctl_timeout",
+        ),
+        (
+            "[lint]\nignore = [\"L401\"]\nhostname = \"gw\"\n",
+            "[lint]",
+            "hostname",
+        ),
+    ] {
+        let settings = dir.path().join("ipsecmgr.conf");
+        fs::write(&settings, text).unwrap();
+        let o = Command::new(BIN)
+            .arg("-c")
+            .arg(&settings)
+            .args(["compile", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}: 3: ", settings.display()))
+                && err.contains(table)
+                && err.contains(&format!("`{key}`"))
+                && err.contains("above the first table"),
+            "{err}"
+        );
+    }
+}

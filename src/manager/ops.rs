@@ -166,10 +166,12 @@ pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     let name = crate::manager::tree::fragment_name(arg);
     fragments::check_name(&name).map_err(ArgError::Refused)?;
     let dest = fragments::file_of(gw, &name);
-    let typed = arg.contains('/') || Path::new(arg).exists();
-    let (from, shown) = if typed {
+    // an entry that is there, even one that cannot be read (a link loop),
+    // is what was meant: reading it says why it cannot be
+    let here = |p: &Path| fs::symlink_metadata(p).is_ok();
+    let (from, shown) = if arg.contains('/') || here(Path::new(arg)) {
         (PathBuf::from(arg), escaped(arg))
-    } else if dest.actual.exists() {
+    } else if here(&dest.actual) {
         (dest.actual.clone(), dest.gateway.clone())
     } else {
         return Err(ArgError::Unreadable(format!(

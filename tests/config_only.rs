@@ -206,9 +206,10 @@ fn add_config_only_edits_the_files_then_the_named_apply_loads_it() {
     let again = gw.run(&["add", &gw.actual("home/acme.conf")]);
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        stderr(&again).contains(
-            "not loaded (it was added with --config-only); `ipsecmgr apply acme` loads it"
-        ),
+        stderr(&again).contains(&format!(
+            "not loaded (it was added with --config-only); `ipsecmgr --root {} apply acme` loads it",
+            gw.root().display()
+        )),
         "{}",
         stderr(&again)
     );
@@ -311,7 +312,10 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     assert!(!listed["phase2"].as_array().unwrap().is_empty(), "{listed}");
     let ls = ok(&gw, &["ls"]);
     assert!(
-        ls.contains("still loaded (until `ipsecmgr rm acme`)"),
+        ls.contains(&format!(
+            "still loaded (until `ipsecmgr --root {} rm acme`)",
+            gw.root().display()
+        )),
         "{ls}"
     );
     // a second one has nothing to edit, and says the same

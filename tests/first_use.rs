@@ -274,3 +274,65 @@ fn a_setting_after_a_table_says_which_table_it_landed_in() {
         );
     }
 }
+
+// ---------------------------------------------------------------- hints
+
+/// Every `ipsecmgr …` a message suggests, as printed between backticks.
+fn hints(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("ipsecmgr "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_hint_under_root_and_c_names_them() {
+    let gw = Gateway::new(HEAD, &[]);
+    let settings = home(&gw).join("alt settings.conf");
+    fs::copy(gw.settings(), &settings).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .arg("-c")
+            .arg(&settings)
+            .arg("--root")
+            .arg(gw.root())
+            .args(args)
+            .output()
+            .unwrap();
+        gw.settle();
+        format!("{}{}", stdout(&o), stderr(&o))
+    };
+    let mut said = String::new();
+    gw.write("home/c1.conf", &tunnel(1, "k1-0123456789abcdefghij"));
+    run(&["add", &gw.actual("home/c1.conf")]);
+    // modified on disk: ls points at diff
+    gw.write(
+        "etc/ipsec.d/c1.conf",
+        &tunnel(1, "k1-0123456789abcdefghij").replace("10.1.0.0/16", "10.11.0.0/16"),
+    );
+    said += &run(&["ls"]);
+    // an included, changed file added again points at apply
+    said += &run(&["add", "-n", &gw.actual("etc/ipsec.d/c1.conf")]);
+    // held down: down's note and ls point at up
+    said += &run(&["down", "c1"]);
+    said += &run(&["ls"]);
+    // added with --config-only: what to run later, and down points at apply
+    gw.write("home/c2.conf", &tunnel(2, "k2-0123456789abcdefghij"));
+    said += &run(&["add", "--config-only", &gw.actual("home/c2.conf")]);
+    said += &run(&["down", "c2"]);
+    let found = hints(&said);
+    assert!(found.len() >= 5, "{said}");
+    let root = format!("--root {}", gw.root().display());
+    let c = format!("-c '{}'", settings.display());
+    for h in &found {
+        assert!(h.contains(&root) && h.contains(&c), "{h}\n---\n{said}");
+    }
+    for verb in ["diff c1", "apply c1", "up c1", "apply c2"] {
+        assert!(
+            found.iter().any(|h| h.ends_with(verb)),
+            "no hint of {verb}: {found:?}"
+        );
+    }
+}

@@ -58,10 +58,11 @@ fn report_errors(tree: &Tree, dir: &Path) -> bool {
         );
     }
     if !errors.is_empty() {
+        let lint = crate::gateway::command::shell_word(&dir.display().to_string());
         crate::errln!(
             "ipsecmgr: diff --tree: {} has errors; nothing compared (`ipsecmgr --root {} lint` shows them)",
             crate::escape::escaped_path(dir),
-            crate::escape::escaped_path(dir)
+            crate::escape::escaped(&lint)
         );
     }
     !errors.is_empty()

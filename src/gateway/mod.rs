@@ -4,6 +4,7 @@
 //! them ([`conflicts`]).  Lint and the manager both stand on this stage.
 
 pub mod checkout;
+pub mod command;
 pub mod conflicts;
 pub mod tree;
 

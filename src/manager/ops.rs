@@ -275,13 +275,15 @@ fn already_there(
             Ok(Planned::Nothing(format!("{name} is already loaded")))
         } else if copy_text.is_some_and(|t| t.is_empty()) {
             Err(format!(
-                "{name} is already included by {} but not loaded (it was added with --config-only); `ipsecmgr apply {name}` loads it",
-                gw.ipsec_conf.gateway
+                "{name} is already included by {} but not loaded (it was added with --config-only); `{}` loads it",
+                gw.ipsec_conf.gateway,
+                gw.command(&["apply", name])
             ))
         } else {
             Err(format!(
-                "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
-                gw.ipsec_conf.gateway
+                "{name} is already included by {}; `{}` loads a changed file",
+                gw.ipsec_conf.gateway,
+                gw.command(&["apply", name])
             ))
         });
     }
@@ -320,9 +322,12 @@ fn record_steps(
 /// loaded before is still loaded (its include went with `rm --config-only`).
 pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
     format!(
-        "{name} is not included by {} but still loaded ({} holds what; `rm --config-only` left it): `ipsecmgr rm {name}` unloads it, or `ipsecmgr add --config-only` puts the file back and `ipsecmgr apply {name}` then loads the change",
+        "{name} is not included by {} but still loaded ({} holds what; `rm --config-only` left it): `{}` unloads it, or `{}` puts the file back and `{}` then loads the change",
         gw.ipsec_conf.gateway,
-        gw.shown(&gw.applied_copy(name))
+        gw.shown(&gw.applied_copy(name)),
+        gw.command(&["rm", name]),
+        gw.command(&["add", "--config-only", "FILE"]),
+        gw.command(&["apply", name])
     )
 }
 
@@ -642,7 +647,8 @@ pub fn plan_updown(
     let own = loaded_names(gw, name, &rules, None);
     if own.is_empty() && never_loaded(&loaded) {
         return Ok(Planned::Nothing(format!(
-            "{name} is not loaded (it was added with --config-only): `ipsecmgr apply {name}` loads it"
+            "{name} is not loaded (it was added with --config-only): `{}` loads it",
+            gw.command(&["apply", name])
         )));
     }
     if own.is_empty() {
@@ -669,7 +675,8 @@ pub fn plan_updown(
         let orphans = teardown::cleanup(&own, &kept).orphans;
         add_pending(gw, pending_entry(name, op, &[], &orphans, &own), &mut plan)?;
         plan.notes.push(format!(
-            "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `ipsecmgr up {name}`"
+            "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `{}`",
+            gw.command(&["up", name])
         ));
     } else {
         held.remove(name);

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::gateway::command::shell_word;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Replace a file atomically (`old`: its bytes before, `None` if new).
@@ -196,17 +198,5 @@ impl Plan {
             }
         }
         out
-    }
-}
-
-/// `word` as a shell reads it back: as it is when it holds only characters
-/// no shell treats specially, else in single quotes, so that a path in a
-/// plan can be pasted into a command line.
-pub fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

@@ -336,3 +336,63 @@ fn every_hint_under_root_and_c_names_them() {
         );
     }
 }
+
+// ------------------------------------------- refusals before any change
+
+/// The files of the gateway, to see that a refused run changed none.
+fn snapshot(gw: &Gateway) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(gw.root())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| !e.path().starts_with(gw.path("var/log")))
+        .map(|e| {
+            (
+                e.path().display().to_string(),
+                fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn add_refuses_an_ipsec_conf_that_does_not_compile() {
+    let gw = gateway();
+    gw.write("home/c5.conf", &tunnel(5, "k5-0123456789abcdefghij"));
+    let new = gw.actual("home/c5.conf");
+    // a typo in ipsec.conf's own rules
+    gw.write(
+        "etc/ipsec.conf",
+        &gw.read("etc/ipsec.conf").replace("flow in", "flow inn"),
+    );
+    let before = snapshot(&gw);
+    for args in [&["add", &new][..], &["add", "--config-only", &new]] {
+        let o = run_in(&gw, gw.root(), args);
+        assert_eq!(code(&o), 1, "{args:?}: {}{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("/etc/ipsec.conf has errors and would not load")
+                && err.contains(&format!("ipsecmgr --root {} lint", gw.root().display())),
+            "{err}"
+        );
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+        assert_eq!(snapshot(&gw), before, "{args:?} changed a file");
+    }
+    // Libreswan's ipsec.conf where OpenBSD's is expected: say so, and how
+    // to point at a gateway's copy
+    gw.write(
+        "etc/ipsec.conf",
+        "config setup\n\tprotostack=netkey\n\nconn office\n\tleft=192.0.2.1\n\tright=%any\n",
+    );
+    let before = snapshot(&gw);
+    let o = run_in(&gw, gw.root(), &["add", &new]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not an OpenBSD ipsec.conf(5)") && err.contains("--root DIR"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&gw), before);
+}

@@ -335,6 +335,7 @@ pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
 /// has found the fragment is not included yet.
 pub(crate) fn add_edit(gw: &Gateway, tree: &Tree, src: &Source) -> Result<AddEdit, String> {
     let name = &src.name;
+    check_tree_compiles(gw, tree)?;
     let same_file = fs::canonicalize(&src.from).ok() == fs::canonicalize(&src.dest.actual).ok();
     if !same_file
         && let Ok(existing) = fs::read(&src.dest.actual)
@@ -362,6 +363,57 @@ pub(crate) fn add_edit(gw: &Gateway, tree: &Tree, src: &Source) -> Result<AddEdi
         compiled: new,
         conf,
         new_conf,
+    })
+}
+
+/// `add` edits ipsec.conf only when its own text compiles (its rules and
+/// include lines): an include line added to a file ipsecctl refuses would
+/// not load, and the checks against the rest of the tree would see only
+/// part of it.  A file that is not OpenBSD's (Libreswan and strongSwan
+/// keep an ipsec.conf of `conn` sections) is said to be one, with the way
+/// to point at a gateway's copy.  Errors in other fragments are warned of
+/// and the add goes on: the edited tree must still load exactly the old
+/// rules and the new ones ([`invariant::after_add`]).
+fn check_tree_compiles(gw: &Gateway, tree: &Tree) -> Result<(), String> {
+    let in_main_file = |d: &crate::diag::Diagnostic| d.span.is_some_and(|s| s.file == 0);
+    if !tree
+        .compiled
+        .diags
+        .iter()
+        .any(|d| d.is_error() && in_main_file(d))
+    {
+        return Ok(());
+    }
+    let conf = &gw.ipsec_conf.gateway;
+    let text = fs::read(&gw.ipsec_conf.actual).unwrap_or_default();
+    if looks_foreign(&text) {
+        return Err(format!(
+            "{} is not an OpenBSD ipsec.conf(5): it holds `conn` or `config setup` sections, \
+             as Libreswan's and strongSwan's do; to work on a copy of a gateway's files, \
+             give their root with --root DIR (DIR/etc/ipsec.conf)",
+            escaped(conf)
+        ));
+    }
+    Err(format!(
+        "{} has errors and would not load: fix them before adding a fragment \
+         (`{}` lists them)",
+        escaped(conf),
+        gw.command(&["lint"])
+    ))
+}
+
+/// Whether ipsec.conf text is another IPsec suite's: section headers of
+/// Libreswan's and strongSwan's ipsec.conf(5), which OpenBSD's grammar
+/// has no word for.
+fn looks_foreign(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text).lines().any(|l| {
+        let mut words = l.split_whitespace();
+        // `conn = ...` would be a macro of that name
+        match (words.next(), words.next()) {
+            (Some("conn"), Some(w)) => !w.starts_with('='),
+            (Some("config"), Some("setup")) => true,
+            _ => false,
+        }
     })
 }
 

@@ -339,13 +339,27 @@ fn every_hint_under_root_and_c_names_them() {
 
 // ------------------------------------------- refusals before any change
 
-/// The files of the gateway, to see that a refused run changed none.
-fn snapshot(gw: &Gateway) -> Vec<(String, Vec<u8>)> {
+/// The files of the gateway, to see that a refused run changed none (the
+/// lock's note of who last held it aside).
+#[derive(PartialEq)]
+struct Snapshot(Vec<(String, Vec<u8>)>);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (path, bytes) in &self.0 {
+            writeln!(f, "{path} ({} bytes)", bytes.len())?;
+        }
+        Ok(())
+    }
+}
+
+fn snapshot(gw: &Gateway) -> Snapshot {
     let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(gw.root())
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .filter(|e| !e.path().starts_with(gw.path("var/log")))
+        .filter(|e| e.path() != gw.path("var/db/ipsecmgr/lock"))
         .map(|e| {
             (
                 e.path().display().to_string(),
@@ -354,7 +368,7 @@ fn snapshot(gw: &Gateway) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     files.sort();
-    files
+    Snapshot(files)
 }
 
 #[test]
@@ -395,4 +409,40 @@ fn add_refuses_an_ipsec_conf_that_does_not_compile() {
         "{err}"
     );
     assert_eq!(snapshot(&gw), before);
+}
+
+// ------------------------------------------------------ runs repeated
+
+#[test]
+fn rm_run_again_is_done_already() {
+    let gw = gateway();
+    let first = run_in(&gw, gw.root(), &["rm", "c1"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let before = snapshot(&gw);
+    let again = run_in(&gw, gw.root(), &["rm", "c1"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let said = stdout(&again);
+    assert!(said.contains("c1 was already removed on 20"), "{said}");
+    assert!(said.contains("/var/db/ipsecmgr/removed/c1.conf."), "{said}");
+    assert_eq!(snapshot(&gw), before, "a second rm changed something");
+    let json = run_in(&gw, gw.root(), &["rm", "--json", "c1"]);
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["result"]["status"], "unchanged", "{doc}");
+    let config_only = run_in(&gw, gw.root(), &["rm", "--config-only", "c1"]);
+    assert_eq!(code(&config_only), 0, "{}", stderr(&config_only));
+    // a name that never was is still no fragment
+    let never = run_in(&gw, gw.root(), &["rm", "c9"]);
+    assert_eq!(code(&never), 1, "{}", stderr(&never));
+    // and add, run again, was and stays done
+    gw.write("home/c3.conf", &tunnel(3, "k3-0123456789abcdefghij"));
+    let c3 = gw.actual("home/c3.conf");
+    assert_eq!(code(&run_in(&gw, gw.root(), &["add", &c3])), 0);
+    let again = run_in(&gw, gw.root(), &["add", &c3]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("c3 is already loaded"),
+        "{}",
+        stdout(&again)
+    );
 }

@@ -141,7 +141,11 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
                     unloads(),
                 ));
             }
-            (None, false) => {}
+            (None, false) => {
+                if let Some(done) = ops::already_removed(gw, tree, name) {
+                    return Ok(done);
+                }
+            }
         }
         // says why there is no such fragment
         fragments::loaded(gw, tree, name)?;

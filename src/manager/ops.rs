@@ -552,6 +552,9 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     {
         return plan_rm_missing(gw, tree, &m);
     }
+    if let Some(done) = already_removed(gw, tree, name) {
+        return Ok(done);
+    }
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
     let file = fragments::file_of(gw, name);
@@ -595,6 +598,21 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
     Ok(Planned::Plan(plan))
+}
+
+/// `rm` run again: a fragment that is neither included nor loaded, and
+/// that an earlier `rm` moved aside, is removed already (nothing to do, as
+/// a configuration tool running `rm` again expects).
+pub(crate) fn already_removed(gw: &Gateway, tree: &Tree, name: &str) -> Option<Planned> {
+    if tree.fragment(name).is_some() || fs::symlink_metadata(gw.applied_copy(name)).is_ok() {
+        return None;
+    }
+    let (when, file) = state::last_removed(gw, name)?;
+    Some(Planned::Nothing(format!(
+        "{name} was already removed on {} (its file is {})",
+        humantime::format_rfc3339_seconds(when),
+        gw.shown(&file)
+    )))
 }
 
 /// Whether the applied copy says nothing of the fragment is loaded: it is

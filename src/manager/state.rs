@@ -145,6 +145,36 @@ pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
     })
 }
 
+/// When fragment `name` was last removed (`rm` moved its file or applied
+/// copy aside, named `NAME.conf.SECONDS` or `NAME.applied.SECONDS`), and
+/// that file: so that an `rm` run again can say it is done already.
+pub fn last_removed(gw: &Gateway, name: &str) -> Option<(std::time::SystemTime, PathBuf)> {
+    let at = gw.removed_dir().join(name);
+    let dir = at.parent()?;
+    let base = at.file_name()?.to_str()?.to_string();
+    let stamp_of = |file: &str| {
+        [".conf.", ".applied."].iter().find_map(|kind| {
+            let rest = file.strip_prefix(&base)?.strip_prefix(kind)?;
+            // `.N` follows when a name was taken within the same second
+            rest.split('.').next()?.parse::<u64>().ok()
+        })
+    };
+    // a stamp no run of ipsecmgr wrote (past the year 9999) is not one
+    const YEAR_10000: u64 = 253_402_300_800;
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let stamp = stamp_of(e.file_name().to_str()?)?;
+            (stamp < YEAR_10000).then(|| (stamp, e.path()))
+        })
+        .max()
+        .map(|(stamp, path)| {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(stamp);
+            (when, path)
+        })
+}
+
 /// The held-down fragments and their connections.
 pub fn held_fragments(gw: &Gateway) -> HeldDown {
     fs::read(held_path(gw))

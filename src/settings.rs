@@ -276,6 +276,13 @@ const TOP_LEVEL: &[&str] = &[
 /// sequence") names neither.
 fn in_table(text: &str, line: usize, msg: String) -> String {
     let lines: Vec<&str> = text.lines().collect();
+    // an error at a header is about that table itself
+    if lines
+        .get(line.wrapping_sub(1))
+        .is_some_and(|l| table_header(l).is_some())
+    {
+        return msg;
+    }
     let Some(table) = lines[..line.saturating_sub(1).min(lines.len())]
         .iter()
         .rev()
@@ -411,6 +418,8 @@ mod tests {
         assert!(e.starts_with("2: in [hosts], `b`: "), "{e}");
         let e = Settings::parse("hostname = 5\n").unwrap_err();
         assert!(e.starts_with("1: invalid type"), "{e}");
+        let e = Settings::parse("[hosts]\n[hostz]\n").unwrap_err();
+        assert!(e.starts_with("2: unknown field `hostz`"), "{e}");
         assert_eq!(table_header("[[a.b]]").as_deref(), Some("a.b"));
         assert_eq!(table_header("x = [1]"), None);
     }

@@ -446,3 +446,122 @@ fn rm_run_again_is_done_already() {
         stdout(&again)
     );
 }
+
+// ------------------------------------------- one notion of "has errors"
+
+/// A tunnel whose transform ipsecctl knows and isakmpd has no name for
+/// (E047): `compile` and `lint` reject it.
+fn no_isakmpd_name(n: u32, where_: &str) -> String {
+    tunnel(n, &format!("k{n}-0123456789abcdefghij")).replace(
+        match where_ {
+            "main" => "main auth hmac-sha2-256 enc aes-256",
+            _ => "quick enc aes-256-gcm",
+        },
+        match where_ {
+            "main" => "main auth hmac-sha2-256 enc aes-256-gcm",
+            _ => "quick enc chacha20-poly1305",
+        },
+    )
+}
+
+#[test]
+fn a_file_compile_rejects_is_refused_by_every_command_before_any_step() {
+    for place in ["main", "quick"] {
+        let gw = gateway();
+        let bad = no_isakmpd_name(5, place);
+        gw.write("home/c5.conf", &bad);
+        gw.write("home/c1-new.conf", &no_isakmpd_name(1, place));
+        let (c5, c1_new) = (gw.actual("home/c5.conf"), gw.actual("home/c1-new.conf"));
+        // compile and lint reject it: the reference
+        let compiled = run_in(&gw, gw.root(), &["compile", &c5]);
+        assert_eq!(code(&compiled), 1, "{place}: {}", stderr(&compiled));
+        let lint = run_in(&gw, gw.root(), &["lint", &c5]);
+        assert_eq!(code(&lint), 1, "{place}: {}", stdout(&lint));
+        assert!(stdout(&lint).contains("E047"), "{}", stdout(&lint));
+        let before = snapshot(&gw);
+        for args in [
+            &["add", "-n", &c5][..],
+            &["add", &c5],
+            &["add", "--config-only", &c5],
+            &["add", "--json", "-n", &c5],
+            &["apply", "-n", "c1", &c1_new],
+            &["apply", "c1", &c1_new],
+            &["apply", "--config-only", "c1", &c1_new],
+        ] {
+            let o = run_in(&gw, gw.root(), args);
+            assert_eq!(
+                code(&o),
+                1,
+                "{place} {args:?}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+            let said = format!("{}{}", stdout(&o), stderr(&o));
+            assert!(
+                said.contains("illegal transform"),
+                "{place} {args:?}: {said}"
+            );
+            assert!(
+                !said.contains("edit /etc/ipsec.conf"),
+                "{place} {args:?}: {said}"
+            );
+            assert_eq!(snapshot(&gw), before, "{place} {args:?} changed a file");
+            assert!(gw.calls().is_empty(), "{place} {args:?} ran ipsecctl");
+            assert!(gw.fifo().is_empty(), "{place} {args:?} wrote into the FIFO");
+        }
+        let diff = run_in(&gw, gw.root(), &["diff", "--json", "c1", &c1_new]);
+        assert_eq!(code(&diff), 1, "{place}: {}", stderr(&diff));
+        let doc: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+        assert_eq!(doc["new_has_errors"], true, "{place}: {doc}");
+        assert_eq!(doc["apply"]["status"], "refused", "{place}: {doc}");
+    }
+}
+
+#[test]
+fn a_rollback_says_what_isakmpd_saw() {
+    for reload_fails in [false, true] {
+        // c1 loaded through ipsecmgr; apply of a changed network deletes
+        // the old rule (ipsecctl -d -f), then the load of the new one fails
+        let gw = Gateway::new(HEAD, &[]);
+        gw.write("home/c1.conf", &tunnel(1, "k1-0123456789abcdefghij"));
+        let o = run_in(&gw, gw.root(), &["add", &gw.actual("home/c1.conf")]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let refused = if reload_fails { "*" } else { "*-added-*" };
+        common::programs::wrap_ipsecctl(
+            &gw,
+            &format!(
+                r#"for a in "$@"; do [ "$a" = -d ] && exec "$DOUBLE" "$@"; done
+case "$*" in {refused}) echo "ipsecctl: load refused" >&2; exit 1 ;; esac
+exec "$DOUBLE" "$@""#
+            ),
+        );
+        gw.write(
+            "home/c1-new.conf",
+            &tunnel(1, "k1-0123456789abcdefghij").replace("10.1.0.0/16", "10.11.0.0/16"),
+        );
+        let o = run_in(
+            &gw,
+            gw.root(),
+            &["apply", "c1", &gw.actual("home/c1-new.conf")],
+        );
+        assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("nothing was changed in the files (what was done is undone), but isakmpd saw the run: "),
+            "{err}"
+        );
+        let said = if reload_fails {
+            "failed to load them again (as said above): they stay down"
+        } else {
+            "loaded them again (they negotiate anew)"
+        };
+        assert!(
+            err.contains("tore its tunnels down and `ipsecctl -f") && err.contains(said),
+            "{err}"
+        );
+        assert_eq!(
+            gw.read("etc/ipsec.d/c1.conf"),
+            tunnel(1, "k1-0123456789abcdefghij")
+        );
+    }
+}

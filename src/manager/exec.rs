@@ -273,16 +273,27 @@ fn run_step(
     }
 }
 
-/// Takes back the steps before `done`, last first.  Stops at the first
-/// step it cannot undo (say the disk is full) and returns its index and
-/// why: the steps below it are still done, and undoing it again later is
-/// safe, as undoing any step twice is.
+/// What taking back an ipsecctl run did: the undo run, and whether it
+/// failed (the rollback goes on: the files are still put back).
+struct Undone {
+    /// The step taken back.
+    index: usize,
+    run: Vec<String>,
+    undo: Vec<String>,
+    failed: bool,
+}
+
+/// Takes back the steps before `done`, last first, and returns what it
+/// did to isakmpd.  Stops at the first step it cannot undo (say the disk
+/// is full) and returns its index and why: the steps below it are still
+/// done, and undoing it again later is safe, as undoing any step twice is.
 fn roll_back(
     gw: &Gateway,
     plan: &Plan,
     done: usize,
     log: &mut dyn FnMut(String),
-) -> Result<(), (usize, String)> {
+) -> Result<Vec<Undone>, (usize, String)> {
+    let mut undone = Vec::new();
     for (i, step) in plan.steps[..done].iter().enumerate().rev() {
         let result = match step {
             Step::Write {
@@ -303,10 +314,23 @@ fn roll_back(
             },
             Step::Move { from, to, .. } if to.exists() => move_file(to, from),
             Step::Ipsecctl {
+                args: run,
                 undo: Some(args),
                 file,
                 ..
-            } => run_ipsecctl(gw, args, file, true, log).map_err(|f| f.why),
+            } => {
+                // a failed undo is said, and the rollback goes on
+                let failed = run_ipsecctl(gw, args, file, false, log)
+                    .map_err(|f| log(format!("undoing `ipsecctl {}`: {}", run.join(" "), f.why)))
+                    .is_err();
+                undone.push(Undone {
+                    index: i,
+                    run: run.clone(),
+                    undo: args.clone(),
+                    failed,
+                });
+                Ok(())
+            }
             // only when the step after it (which it undoes) may have run;
             // isakmpd may be gone by now: what cannot be sent is said, and
             // the rest of the rollback goes on
@@ -320,7 +344,7 @@ fn roll_back(
         };
         result.map_err(|e| (i, e))?;
     }
-    Ok(())
+    Ok(undone)
 }
 
 /// After an undo failed at step `stuck`: the journal is kept, naming that
@@ -346,21 +370,26 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
         // that fails.  `recorded` is the step the journal on disk names,
         // where the next run would take up; `done` how many steps may have
         // done something and are undone if the run is rolled back.
-        let (e, recorded, done) = match write_journal(gw, plan, i) {
+        // `ran`: how many steps reached what they act on, for saying what
+        // isakmpd saw
+        let (e, recorded, done, ran) = match write_journal(gw, plan, i) {
             Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
-            Err(e) => (e, i - 1, i),
-            Ok(()) => {
-                let result = crate::faults::before_step(i)
-                    .map_err(Failed::from)
-                    .and_then(|()| run_step(gw, plan, i, 0, false, log));
-                match result {
+            Err(e) => (e, i - 1, i, i),
+            Ok(()) => match crate::faults::before_step(i) {
+                // an injected fault stands for a step that failed part-way:
+                // undone, though it never ran
+                Err(e) => (e, i, i + 1, i),
+                Ok(()) => match run_step(gw, plan, i, 0, false, log) {
                     Ok(()) => continue,
                     // a step that fails may have done part of its work
                     // (ipsecctl goes on past a rule it rejects): it is
                     // undone too, unless it did nothing at all
-                    Err(f) => (f.why, i, if f.touched { i + 1 } else { i }),
-                }
-            }
+                    Err(f) => {
+                        let done = if f.touched { i + 1 } else { i };
+                        (f.why, i, done, done)
+                    }
+                },
+            },
         };
         if recorded >= plan.commit {
             return Err(format!(
@@ -368,14 +397,62 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
                 plan.op
             ));
         }
-        if let Err((stuck, why)) = roll_back(gw, plan, done, log) {
-            return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
-        }
+        let undone = match roll_back(gw, plan, done, log) {
+            Ok(undone) => undone,
+            Err((stuck, why)) => {
+                return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
+            }
+        };
         clear_journal(gw, log);
-        return Err(format!("{e}\nnothing was changed: what was done is undone"));
+        return Err(format!("{e}\n{}", rolled_back(plan, ran, &undone)));
     }
     clear_journal(gw, log);
     Ok(())
+}
+
+/// What a rollback leaves to say, when the first `ran` steps of `plan`
+/// had run: the files are as they were, but an ipsecctl run or FIFO lines
+/// that went out reached isakmpd, which acted on them (a tunnel torn down
+/// and loaded again negotiates anew), and an undo that failed left it so.
+fn rolled_back(plan: &Plan, ran: usize, undone: &[Undone]) -> String {
+    let mut seen: Vec<String> = undone
+        .iter()
+        .rev()
+        .filter(|u| u.index < ran)
+        .map(|u| {
+            let (run, undo) = (u.run.join(" "), u.undo.join(" "));
+            let deletes = u.run.iter().any(|a| a == "-d");
+            match (deletes, u.failed) {
+                (true, false) => format!(
+                    "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` loaded them again (they negotiate anew)"
+                ),
+                (false, false) => format!(
+                    "`ipsecctl {run}` loaded its rules and `ipsecctl {undo}` took them out again"
+                ),
+                (true, true) => format!(
+                    "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` failed to load them again (as said above): they stay down"
+                ),
+                (false, true) => format!(
+                    "`ipsecctl {run}` loaded its rules and `ipsecctl {undo}` failed to take them out again (as said above): they may stay loaded"
+                ),
+            }
+        })
+        .collect();
+    for step in &plan.steps[..ran] {
+        if let Step::Fifo { lines } = step {
+            seen.push(format!(
+                "{} line(s) went into isakmpd's FIFO, which cannot be taken back",
+                lines.len()
+            ));
+        }
+    }
+    if seen.is_empty() {
+        return "nothing was changed: what was done is undone".to_string();
+    }
+    format!(
+        "nothing was changed in the files (what was done is undone), but isakmpd saw the run: {}",
+        seen.join("; ")
+    )
 }
 
 /// The journal an interrupted run left, if any.
@@ -515,7 +592,7 @@ pub fn recover(
         // the run may have died after step `next` did its work and before
         // the journal said so: it is undone too (undoing a step that did
         // not happen changes nothing)
-        if let Err((stuck, why)) = roll_back(gw, plan, next + 1, log) {
+        if let Err((stuck, why)) = roll_back(gw, plan, next + 1, log).map(|_| ()) {
             return Err(format!(
                 "rolling back the interrupted `{}`: {}",
                 plan.op,

@@ -125,6 +125,11 @@ pub struct PlanOutput {
     /// With --json: show keys and pre-shared keys in file edits
     #[arg(short = 'k', requires = "json")]
     pub show_keys: bool,
+
+    /// Show ipsecmgr's own records (what was loaded, applied copies,
+    /// held-down fragments, pending clean-ups) in full, not in one line each
+    #[arg(short = 'v')]
+    pub verbose: bool,
 }
 
 /// `--wait [SECONDS]` of the commands that may leave a clean-up pending.
@@ -205,6 +210,11 @@ pub struct DiffArgs {
     /// The new version [default: the fragment's file as it is on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+
+    /// In the plan apply would carry out, show ipsecmgr's own records in
+    /// full, not in one line each
+    #[arg(short = 'v', conflicts_with = "tree")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

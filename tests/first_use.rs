@@ -565,3 +565,96 @@ exec "$DOUBLE" "$@""#
         );
     }
 }
+
+// ------------------------------------------------------------ readable plans
+
+/// A customer of two local and two remote networks: four connections.
+fn two_by_two() -> String {
+    "beta_local = \"{ 10.0.60.0/24, 10.0.61.0/24 }\"\n\
+     beta_nets = \"{ 172.16.20.0/24, 172.16.21.0/24 }\"\n\
+     ike esp from $beta_local to $beta_nets peer 203.0.113.30 \\\n\
+     \tquick enc aes-128-gcm psk \"beta-0123456789abcdefghij\"\n"
+        .to_string()
+}
+
+#[test]
+fn plans_say_what_records_hold_in_one_line_each() {
+    let gw = gateway();
+    gw.write("home/customer-beta.conf", &two_by_two());
+    let file = gw.actual("home/customer-beta.conf");
+    let plan = run_in(&gw, gw.root(), &["add", "-n", &file]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert!(
+        text.contains(
+            "record /var/db/ipsecmgr/loaded/customer-beta.json: what customer-beta loaded: 4 connection(s), "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("record /var/db/ipsecmgr/applied/customer-beta.conf: the copy of customer-beta as applied: 4 line(s)"),
+        "{text}"
+    );
+    assert!(!text.contains("{\"ikes\""), "{text}");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 512, "a line of {longest} bytes:\n{text}");
+    // the full text with -v
+    let full = stdout(&run_in(&gw, gw.root(), &["add", "-n", "-v", &file]));
+    assert!(full.contains("+{\"ikes\""), "{full}");
+    assert!(
+        text.len() * 2 < full.len(),
+        "{} / {}",
+        text.len(),
+        full.len()
+    );
+    // the JSON steps keep the diff and say what the record holds
+    let json = run_in(&gw, gw.root(), &["add", "-n", "--json", &file]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let record = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "/var/db/ipsecmgr/loaded/customer-beta.json")
+        .expect("the loaded record's step");
+    assert!(
+        record["record"]
+            .as_str()
+            .unwrap()
+            .starts_with("what customer-beta loaded: 4")
+    );
+    assert!(record["diff"].as_str().unwrap().contains("{\"ikes\""));
+    // diff's preview of apply is as short
+    let o = run_in(&gw, gw.root(), &["add", &file]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    gw.write(
+        "etc/ipsec.d/customer-beta.conf",
+        &two_by_two().replace("172.16.21.0/24", "172.16.22.0/24"),
+    );
+    let diff = stdout(&run_in(&gw, gw.root(), &["diff", "customer-beta"]));
+    assert!(
+        diff.contains(
+            "record /var/db/ipsecmgr/loaded/customer-beta.json: what customer-beta loaded: 4"
+        ),
+        "{diff}"
+    );
+    assert!(!diff.contains("{\"ikes\""), "{diff}");
+    let diff = stdout(&run_in(&gw, gw.root(), &["diff", "-v", "customer-beta"]));
+    assert!(diff.contains("{\"ikes\""), "{diff}");
+}
+
+#[test]
+fn a_refused_run_prints_the_refusal_not_the_plan() {
+    let mut gw = gateway();
+    gw.write("home/c5.conf", &tunnel(5, "k5-0123456789abcdefghij"));
+    gw.stop_isakmpd();
+    let before = snapshot(&gw);
+    let o = run_in(&gw, gw.root(), &["add", &gw.actual("home/c5.conf")]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).is_empty(), "a plan was printed:\n{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("isakmpd") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&gw), before);
+}

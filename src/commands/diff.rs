@@ -32,7 +32,7 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
         return crate::commands::manage::arg_error_status(&e);
     }
     let name = args.name.as_deref().unwrap_or_default();
-    match rule_diff::report(gw, name, args.file.as_deref()) {
+    match rule_diff::report(gw, name, args.file.as_deref(), args.verbose) {
         Ok(r) => {
             if json {
                 crate::outln!("{}", crate::json::object(&r));

@@ -116,6 +116,14 @@ pub fn drive(
             "internal error: a --config-only plan runs ipsecctl or writes into the FIFO; nothing was changed".to_string(),
         );
     }
+    // a run refused for what it needs (isakmpd not reading its FIFO, an
+    // ipsecctl that cannot run) says so alone, without a plan it will not
+    // carry out
+    if !run.dry_run
+        && let Err(e) = exec::preflight(gw, &plan)
+    {
+        return rep.refused(op, format!("{e}\nnothing was changed"));
+    }
     rep.plan(gw, &tree, &plan);
     if run.dry_run {
         return rep.planned(&plan);

@@ -36,8 +36,7 @@ fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
 /// The step writing `text` as the applied copy of `name`, where there is
 /// none yet.
 fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
-    let copy = gw.applied_copy(name);
-    Step::private_write(copy.clone(), gw.shown(&copy), None, text)
+    crate::manager::state::write_applied(gw, name, None, text)
 }
 
 /// The text of an unmanaged fragment, kept as its applied copy; refused

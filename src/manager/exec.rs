@@ -141,8 +141,9 @@ fn check_fifo_for(gw: &Gateway, input: Option<&[u8]>) -> Result<(), String> {
 
 /// Checks what the plan needs before touching anything: ipsecctl can be
 /// run, isakmpd reads its FIFO when a step writes into it, every FIFO
-/// line can be sent whole.
-fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
+/// line can be sent whole.  A run checks this before it shows its plan,
+/// so that a refused run shows the refusal alone.
+pub fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
             Step::Ipsecctl { args, file, .. } => {

@@ -304,13 +304,7 @@ fn record_steps(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     if copy_text.as_deref() != Some(text) {
-        let copy = gw.applied_copy(name);
-        steps.push(Step::private_write(
-            copy.clone(),
-            gw.shown(&copy),
-            copy_text,
-            text.to_vec(),
-        ));
+        steps.push(state::write_applied(gw, name, copy_text, text.to_vec()));
     }
     if state::read_loaded(gw, name).as_ref() != Some(record) {
         steps.push(state::write_loaded(gw, name, record));

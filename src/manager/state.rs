@@ -114,15 +114,34 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     text
 }
 
-/// A step that writes `new` over `path` (state files are private).
-fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>) -> Step {
+/// A step that writes `new` over `path` (state files are private), said
+/// in a plan as `what` it records.
+fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>, what: String) -> Step {
     let old = fs::read(&path).ok();
-    Step::private_write(path.clone(), gw.shown(&path), old, new)
+    Step::record(path.clone(), gw.shown(&path), old, new, what)
 }
 
 /// The step storing what `name` is loaded with.
 pub fn write_loaded(gw: &Gateway, name: &str, record: &LoadedRecord) -> Step {
-    write_step(gw, loaded_path(gw, name), json(record))
+    let what = format!(
+        "what {name} loaded: {} connection(s), {} FIFO line(s)",
+        record.ikes.len(),
+        record.lines.len()
+    );
+    write_step(gw, loaded_path(gw, name), json(record), what)
+}
+
+/// The step keeping `text` as the applied copy of `name` (what is loaded
+/// of it: an empty copy, nothing), said in a plan in one line.
+pub fn write_applied(gw: &Gateway, name: &str, old: Option<Vec<u8>>, text: Vec<u8>) -> Step {
+    let copy = gw.applied_copy(name);
+    let what = match text.iter().filter(|&&b| b == b'\n').count() {
+        _ if text.is_empty() => {
+            format!("the copy of {name} as applied: empty, none of it is loaded")
+        }
+        lines => format!("the copy of {name} as applied: {lines} line(s)"),
+    };
+    Step::record(copy.clone(), gw.shown(&copy), old, text, what)
 }
 
 /// The step moving the record of a removed fragment aside (kept, as rm
@@ -198,7 +217,15 @@ pub fn held_down(gw: &Gateway) -> Vec<String> {
 
 /// The step writing `held`, if it differs from what is stored.
 pub fn write_held(gw: &Gateway, held: &HeldDown) -> Option<Step> {
-    (held_fragments(gw) != *held).then(|| write_step(gw, held_path(gw), json(held)))
+    (held_fragments(gw) != *held).then(|| {
+        let what = if held.is_empty() {
+            "no fragment held down".to_string()
+        } else {
+            let names: Vec<&str> = held.keys().map(String::as_str).collect();
+            format!("the fragments held down: {}", names.join(", "))
+        };
+        write_step(gw, held_path(gw), json(held), what)
+    })
 }
 
 /// The connections of `own` as held down.
@@ -226,7 +253,21 @@ pub fn pending_cleanups(gw: &Gateway) -> Vec<PendingCleanup> {
 
 /// The step writing `pending`, if it differs from what is stored.
 pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Option<Step> {
-    (pending_cleanups(gw) != pending).then(|| write_step(gw, pending_path(gw), json(&pending)))
+    (pending_cleanups(gw) != pending).then(|| {
+        let what = format!(
+            "the phase 1 clean-ups pending: {}",
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending
+                    .iter()
+                    .map(|p| format!("{} after `{} {}`", p.peers.join(", "), p.op, p.fragment))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        );
+        write_step(gw, pending_path(gw), json(&pending), what)
+    })
 }
 
 /// Writes `pending` now, outside a plan (finishing a clean-up); none

@@ -13,6 +13,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::plan::{Plan, Step};
 use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
+use crate::system::interrupt;
 use crate::system::ipsecctl::{self, Ipsecctl};
 use crate::system::{fifo, files};
 
@@ -177,11 +178,14 @@ fn check_executable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs an ipsecctl step; an `interruptible` run (a forward step of this
+/// run, not an undo or a recovery) is stopped by a caught signal.
 fn run_ipsecctl(
     gw: &Gateway,
     args: &[String],
     file: &Option<(PathBuf, Vec<u8>)>,
     tolerant: bool,
+    interruptible: bool,
     log: &mut dyn FnMut(String),
 ) -> Result<(), Failed> {
     if let Some((path, text)) = file {
@@ -191,7 +195,11 @@ fn run_ipsecctl(
         atomic_write(path, text, 0o600)?;
     }
     let input = ipsecctl_input(&[], args, file);
-    let outcome = check_fifo_for(gw, input.as_deref()).and_then(|()| ipsecctl(gw).run(args));
+    let ctl = Ipsecctl {
+        interruptible,
+        ..ipsecctl(gw)
+    };
+    let outcome = check_fifo_for(gw, input.as_deref()).and_then(|()| ctl.run(args));
     if let Some((path, _)) = file {
         let _ = fs::remove_file(path);
     }
@@ -268,7 +276,14 @@ fn run_step(
             file,
             tolerant,
             ..
-        } => run_ipsecctl(gw, args, file, *tolerant || forward_only, log),
+        } => run_ipsecctl(
+            gw,
+            args,
+            file,
+            *tolerant || forward_only,
+            !forward_only,
+            log,
+        ),
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
     }
@@ -321,7 +336,7 @@ fn roll_back(
                 ..
             } => {
                 // a failed undo is said, and the rollback goes on
-                let failed = run_ipsecctl(gw, args, file, false, log)
+                let failed = run_ipsecctl(gw, args, file, false, false, log)
                     .map_err(|f| log(format!("undoing `ipsecctl {}`: {}", run.join(" "), f.why)))
                     .is_err();
                 undone.push(Undone {
@@ -366,6 +381,10 @@ fn keep_for_rollback(gw: &Gateway, plan: &Plan, stuck: usize, why: &str) -> Stri
 pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result<(), String> {
     preflight(gw, plan).map_err(|e| format!("{e}\nnothing was changed"))?;
     for i in 0..plan.steps.len() {
+        crate::faults::signal_before_step(i);
+        if let Some(sig) = interrupt::caught() {
+            return Err(stop_at(gw, plan, i, sig, log));
+        }
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step
         // that fails.  `recorded` is the step the journal on disk names,
@@ -411,6 +430,46 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
     Ok(())
 }
 
+/// A signal caught before step `next`: the steps before it are done.  Up
+/// to the commit point they are rolled back; past it the journal records
+/// where the run stopped, for the next run to complete it.  Says which.
+fn stop_at(
+    gw: &Gateway,
+    plan: &Plan,
+    next: usize,
+    sig: i32,
+    log: &mut dyn FnMut(String),
+) -> String {
+    let caught = format!(
+        "caught {} before step {} of {}",
+        interrupt::name(sig),
+        next + 1,
+        plan.steps.len()
+    );
+    if next > plan.commit {
+        return match write_journal(gw, plan, next) {
+            Ok(()) => format!(
+                "{caught}: stopped there; `{}` is partly done, and the next ipsecmgr run completes it",
+                plan.op
+            ),
+            Err(e) => format!(
+                "{caught}: stopped there ({e}); `{}` is partly done, and the next ipsecmgr run completes it",
+                plan.op
+            ),
+        };
+    }
+    match roll_back(gw, plan, next, log) {
+        Ok(undone) => {
+            clear_journal(gw, log);
+            format!(
+                "{caught}: rolled back; {}",
+                rolled_back(plan, next, &undone)
+            )
+        }
+        Err((stuck, why)) => format!("{caught}: {}", keep_for_rollback(gw, plan, stuck, &why)),
+    }
+}
+
 /// What a rollback leaves to say, when the first `ran` steps of `plan`
 /// had run: the files are as they were, but an ipsecctl run or FIFO lines
 /// that went out reached isakmpd, which acted on them (a tunnel torn down
@@ -428,13 +487,13 @@ fn rolled_back(plan: &Plan, ran: usize, undone: &[Undone]) -> String {
                     "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` loaded them again (they negotiate anew)"
                 ),
                 (false, false) => format!(
-                    "`ipsecctl {run}` loaded its rules and `ipsecctl {undo}` took them out again"
+                    "`ipsecctl {run}` ran and `ipsecctl {undo}` took its rules out again"
                 ),
                 (true, true) => format!(
                     "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` failed to load them again (as said above): they stay down"
                 ),
                 (false, true) => format!(
-                    "`ipsecctl {run}` loaded its rules and `ipsecctl {undo}` failed to take them out again (as said above): they may stay loaded"
+                    "`ipsecctl {run}` ran and `ipsecctl {undo}` failed to take its rules out again (as said above): they may stay loaded"
                 ),
             }
         })

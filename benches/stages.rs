@@ -323,7 +323,7 @@ fn main() {
         let redact = ops::tree_redactor(&f.gateway, &f.tree);
         b.iter(
             || match ops::plan_rm(&f.gateway, &f.tree, black_box(&f.middle)) {
-                Ok(Planned::Plan(plan)) => plan.render(&redact),
+                Ok(Planned::Plan(plan)) => plan.render(&redact, false),
                 Ok(Planned::Nothing(why)) => panic!("rm {}: nothing to do: {why}", f.middle),
                 Err(e) => panic!("rm {}: {e}", f.middle),
             },

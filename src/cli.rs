@@ -100,7 +100,8 @@ pub struct AddArgs {
     #[arg(short = 'n')]
     pub dry_run: bool,
 
-    /// A tunnel file: a path, or a name in the fragment directory
+    /// A tunnel file, read from the current directory; a bare name found
+    /// nowhere there is the file of that name in the fragment directory
     #[arg(value_name = "FILE")]
     pub file: String,
 
@@ -126,6 +127,11 @@ pub struct PlanOutput {
     /// With --json: show keys and pre-shared keys in file edits
     #[arg(short = 'k', requires = "json")]
     pub show_keys: bool,
+
+    /// Show ipsecmgr's own records (what was loaded, applied copies,
+    /// held-down fragments, pending clean-ups) in full, not in one line each
+    #[arg(short = 'v')]
+    pub verbose: bool,
 }
 
 /// `--wait [SECONDS]` of the commands that load rules or may leave a
@@ -196,8 +202,9 @@ pub struct DiffArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// --tree: text, json, or markdown (a table for a pull request)
-    #[arg(long, value_enum, requires = "tree", conflicts_with = "json")]
+    /// text, json (as --json), or with --tree only, markdown (a table
+    /// for a pull request)
+    #[arg(long, value_enum, conflicts_with = "json")]
     pub format: Option<TreeFormat>,
 
     /// The fragment
@@ -207,6 +214,11 @@ pub struct DiffArgs {
     /// The new version [default: the fragment's file as it is on disk]
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
+
+    /// In the plan apply would carry out, show ipsecmgr's own records in
+    /// full, not in one line each
+    #[arg(short = 'v', conflicts_with = "tree")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -244,7 +256,10 @@ pub struct ApplyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LsArgs {
-    /// One JSON object per fragment, in an array
+    /// As one JSON object, {"version": 1, "fragments": [...]}: each
+    /// fragment with name, path, line, flows, sas, ike, state, held_down,
+    /// phase1, phase2 and, when modified, not_applied (pending clean-ups
+    /// go to standard error)
     #[arg(long)]
     pub json: bool,
 }

@@ -10,6 +10,8 @@
 //!   with ENOSPC, as write(2) does, and so does every write after it; with
 //!   `IPSECMGR_DISK_FULL_FOR=K`, only K writes fail, as when removing the
 //!   file that filled the disk gives the room back.
+//! - `IPSECMGR_SIGNAL_AT=N` sends the run a SIGINT just before step N, as
+//!   a Ctrl-C at that moment would.
 
 use std::io::{self, Write};
 
@@ -29,6 +31,17 @@ pub fn before_step(index: usize) -> Result<(), String> {
     }
     let _ = index;
     Ok(())
+}
+
+/// Just before step `index` of a plan: sends this process a SIGINT when
+/// asked to (debug builds).
+pub fn signal_before_step(index: usize) {
+    #[cfg(debug_assertions)]
+    if env_number("IPSECMGR_SIGNAL_AT") == Some(index) {
+        crate::errln!("ipsecmgr: injected SIGINT before step {index}");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT);
+    }
+    let _ = index;
 }
 
 /// Writes all of `bytes` to a file, unless the disk is (made) full.

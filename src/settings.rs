@@ -175,7 +175,7 @@ impl Settings {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().trim_end().to_string();
             match line {
-                Some(line) => format!("{line}: {msg}"),
+                Some(line) => format!("{line}: {}", in_table(text, line, msg)),
                 None => msg,
             }
         })?;
@@ -304,6 +304,66 @@ impl Settings {
     }
 }
 
+/// The settings that belong at the top of the file, before any table.
+const TOP_LEVEL: &[&str] = &[
+    "hostname",
+    "ipsec_conf",
+    "fragment_dir",
+    "ipsecctl",
+    "isakmpd_fifo",
+    "isakmpd_result",
+    "state_dir",
+    "ipsecctl_timeout",
+];
+
+/// `msg`, an error at `line`, with the table and key it is in: in TOML a
+/// key belongs to the last `[table]` header above it, so a setting written
+/// below a table lands in it, and the parser's message ("expected a
+/// sequence") names neither.
+fn in_table(text: &str, line: usize, msg: String) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    // an error at a header is about that table itself
+    if lines
+        .get(line.wrapping_sub(1))
+        .is_some_and(|l| table_header(l).is_some())
+    {
+        return msg;
+    }
+    let Some(table) = lines[..line.saturating_sub(1).min(lines.len())]
+        .iter()
+        .rev()
+        .find_map(|l| table_header(l))
+    else {
+        return msg;
+    };
+    let key = lines
+        .get(line.wrapping_sub(1))
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        return format!("in [{table}]: {msg}");
+    };
+    let key = crate::escape::escaped(&key);
+    if TOP_LEVEL.contains(&key.as_str()) {
+        format!(
+            "`{key}` is in the table [{table}], since a key below a [table] header belongs to it: \
+             move `{key}` above the first table ({msg})"
+        )
+    } else {
+        format!("in [{table}], `{key}`: {msg}")
+    }
+}
+
+/// The name of the table a `[name]` (or `[[name]]`) header line opens.
+fn table_header(line: &str) -> Option<String> {
+    let l = line.trim();
+    let l = l.split_once('#').map_or(l, |(head, _)| head.trim_end());
+    let name = l.strip_prefix('[')?.strip_suffix(']')?;
+    let name = name.trim_start_matches('[').trim_end_matches(']').trim();
+    (!name.is_empty()).then(|| crate::escape::escaped(name))
+}
+
 /// The `[lint]` table: codes lint reports only (`select`, all when empty)
 /// and codes it leaves out (`ignore`).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -390,6 +450,24 @@ mod tests {
             e.starts_with("state_dir: /../../tmp/s: leads out of"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_error_in_a_table_names_the_table_and_key() {
+        let e = Settings::parse("[hosts]\na = [\"192.0.2.1\"]\nstate_dir = \"/x\"\n").unwrap_err();
+        assert!(
+            e.starts_with("3: `state_dir` is in the table [hosts]")
+                && e.contains("above the first table"),
+            "{e}"
+        );
+        let e = Settings::parse("[hosts] # names\nb = \"192.0.2.1\"\n").unwrap_err();
+        assert!(e.starts_with("2: in [hosts], `b`: "), "{e}");
+        let e = Settings::parse("hostname = 5\n").unwrap_err();
+        assert!(e.starts_with("1: invalid type"), "{e}");
+        let e = Settings::parse("[hosts]\n[hostz]\n").unwrap_err();
+        assert!(e.starts_with("2: unknown field `hostz`"), "{e}");
+        assert_eq!(table_header("[[a.b]]").as_deref(), Some("a.b"));
+        assert_eq!(table_header("x = [1]"), None);
     }
 
     #[test]

@@ -132,12 +132,20 @@ const PATH_CASES: &[PathCase] = &[
         err: "",
     },
     PathCase {
-        what: "add of a bare name that is no fragment names the path tried",
+        what: "add of a bare name of a file in the current directory reads that file",
         args: &["add", "-n", "x.conf"],
+        cwd: "home",
+        code: 0,
+        out: "+include \"/etc/ipsec.d/x.conf\"",
+        err: "",
+    },
+    PathCase {
+        what: "add of a bare name found nowhere names the paths tried",
+        args: &["add", "-n", "y.conf"],
         cwd: "home",
         code: 2,
         out: "",
-        err: "@/etc/ipsec.d/x.conf: No such file or directory",
+        err: "@/etc/ipsec.d/y.conf in the fragment directory",
     },
     PathCase {
         what: "diff of a typed relative FILE reads it from the current directory",

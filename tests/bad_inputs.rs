@@ -915,7 +915,7 @@ cases! {
     };
     settings_wrong_type => Case {
         no_settings: false,
-        stderr: &["ipsecmgr: s.toml: 2: invalid type: string \"192.0.2.1\", expected a sequence"],
+        stderr: &["ipsecmgr: s.toml: 2: in [hosts], `foo`: invalid type: string \"192.0.2.1\", expected a sequence"],
         ..case(Env::Plain, |d| {
             put(d, "s.toml", b"[hosts]\nfoo = \"192.0.2.1\"\n");
             put(d, "e.conf", b"");
@@ -981,7 +981,7 @@ cases! {
     add_leading_dash => gw(|_| args(&["add", "--", "-x"]), 1, &["add: -x: a file name may not start with '-'"]);
     add_empty_name => gw(|_| args(&["add", ""]), 1, &["add: empty fragment name"]);
     add_directory_path => gw(|_| args(&["add", "/etc/ipsec.d/"]), 1, &["add: empty fragment name"]);
-    add_missing_fragment => gw(|_| args(&["add", "nosuch"]), 2, &["add: {dir}/etc/ipsec.d/nosuch.conf: No such file or directory"]);
+    add_missing_fragment => gw(|_| args(&["add", "nosuch"]), 2, &["add: nosuch: no such file in the current directory, nor {dir}/etc/ipsec.d/nosuch.conf in the fragment directory"]);
 
     // ---- a journal that is not one ----
 

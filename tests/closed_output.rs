@@ -64,7 +64,9 @@ fn gateway() -> Gateway {
 
 #[test]
 fn an_unread_output_stops_nothing_and_panics_nothing() {
-    crate::require_isakmpd!();
+    // status asks isakmpd's own conf.c (the harness) for its connections;
+    // without the harness the other commands still run
+    let live = common::isakmpd::available();
     let gw = gateway();
     let gamma = gw.path("home/gamma.conf").display().to_string();
     // (arguments, exit status when nothing is read)
@@ -87,6 +89,10 @@ fn an_unread_output_stops_nothing_and_panics_nothing() {
         (vec!["--help"], 0),
         (vec!["no-such-command"], 2),
     ];
+    let runs: Vec<_> = runs
+        .into_iter()
+        .filter(|(args, _)| live || args[0] != "status")
+        .collect();
     let mut failures = Vec::new();
     for which in [Unread::Stdout, Unread::Stderr] {
         for (args, want) in &runs {

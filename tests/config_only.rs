@@ -206,9 +206,10 @@ fn add_config_only_edits_the_files_then_the_named_apply_loads_it() {
     let again = gw.run(&["add", &gw.actual("home/acme.conf")]);
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        stderr(&again).contains(
-            "not loaded (it was added with --config-only); `ipsecmgr apply acme` loads it"
-        ),
+        stderr(&again).contains(&format!(
+            "not loaded (it was added with --config-only); `ipsecmgr --root {} apply acme` loads it",
+            gw.root().display()
+        )),
         "{}",
         stderr(&again)
     );
@@ -311,7 +312,10 @@ fn rm_config_only_keeps_what_is_loaded_until_the_named_rm_unloads_it() {
     assert!(!listed["phase2"].as_array().unwrap().is_empty(), "{listed}");
     let ls = ok(&gw, &["ls"]);
     assert!(
-        ls.contains("still loaded (until `ipsecmgr rm acme`)"),
+        ls.contains(&format!(
+            "still loaded (until `ipsecmgr --root {} rm acme`)",
+            gw.root().display()
+        )),
         "{ls}"
     );
     // a second one has nothing to edit, and says the same
@@ -478,13 +482,16 @@ fn a_dry_run_prints_the_config_only_plan_and_changes_nothing() {
         &gw,
         &["add", "-n", "--config-only", &gw.actual("home/acme.conf")],
     );
-    let edits: Vec<&str> = out.lines().filter(|l| l.starts_with("edit ")).collect();
+    let edits: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("edit ") || l.starts_with("record "))
+        .collect();
     assert_eq!(
         edits,
         [
             "edit /etc/ipsec.d/acme.conf:",
             "edit /etc/ipsec.conf:",
-            "edit /var/db/ipsecmgr/applied/acme.conf:"
+            "record /var/db/ipsecmgr/applied/acme.conf: the copy of acme as applied: empty, none of it is loaded"
         ],
         "{out}"
     );
@@ -493,10 +500,21 @@ fn a_dry_run_prints_the_config_only_plan_and_changes_nothing() {
         "{out}"
     );
     assert!(!out.contains(acme_psk()), "{out}");
-    // the applied copy is created empty: nothing of acme loaded
+    // the applied copy is created empty: nothing of acme loaded (said in
+    // full with -v)
+    let full = ok(
+        &gw,
+        &[
+            "add",
+            "-n",
+            "-v",
+            "--config-only",
+            &gw.actual("home/acme.conf"),
+        ],
+    );
     assert!(
-        out.contains("edit /var/db/ipsecmgr/applied/acme.conf:\n    (an empty file)\n"),
-        "{out}"
+        full.contains("edit /var/db/ipsecmgr/applied/acme.conf:\n    (an empty file)\n"),
+        "{full}"
     );
     assert_eq!(later_lines(&out)[0].0[3..], ["apply", "acme"]);
     let out = ok(&gw, &["rm", "-n", "--config-only", "b"]);

@@ -189,7 +189,7 @@ fn plan_of(case: &Case) -> PlanInfo {
     assert!(!kinds.is_empty(), "{}: an empty plan", case.op);
     assert!(commit <= kinds.len(), "{journal}");
 
-    // `-n` shows the same plan: one edit/move/run line per such step, one
+    // `-n` shows the same plan: one edit/record/move/run line per such step, one
     // fifo line per FIFO line
     let gw = base();
     let mut dry = (case.args)(&gw);
@@ -200,7 +200,9 @@ fn plan_of(case: &Case) -> PlanInfo {
     let shown = text
         .lines()
         .filter(|l| {
-            l.starts_with("edit ") || l.starts_with("move ") || l.starts_with("run ipsecctl ")
+            ["edit ", "record ", "move ", "run ipsecctl "]
+                .iter()
+                .any(|p| l.starts_with(p))
         })
         .count();
     assert_eq!(

@@ -77,6 +77,18 @@ fn up(d: &Daemons, name: &str) {
     );
 }
 
+/// Waits until A has no exchange in flight: both peers active at the start
+/// may leave a second negotiation going after the tunnel is up, and an
+/// exchange A started finishes whatever the FIFO says (late answers are
+/// `down_during_a_negotiation_tears_the_late_tunnel_down`'s business).
+fn settled(d: &Daemons) {
+    assert!(
+        eventually(Duration::from_secs(30), || d.sas('a').iter().all(Sa::ready)),
+        "A keeps negotiating: {:?}",
+        d.sas('a')
+    );
+}
+
 /// `down` with the peer active, a tunnel alone with its peer: once down
 /// returns, no SA and no flow of the tunnel comes back, though B keeps
 /// initiating (connection.c: connection_checker).
@@ -90,6 +102,7 @@ fn down_holds_against_an_active_peer() {
         &b_rule("active", "10.2.0.0/24", "10.1.0.0/24"),
     );
     up(&d, &t1);
+    settled(&d);
     d.ok(&["down", "c1"], RUN);
     assert!(
         throughout(Duration::from_secs(15), || !live(&d.sas('a'), &t1)
@@ -119,6 +132,7 @@ fn down_holds_when_the_peer_keeps_its_phase_1() {
     let d = start_eager(&[("c1", &c1), ("c3", &c3)], &peer);
     up(&d, &t1);
     up(&d, &t3);
+    settled(&d);
     d.ok(&["down", "c1"], RUN);
     assert!(
         throughout(Duration::from_secs(15), || !live(&d.sas('a'), &t1)
@@ -154,6 +168,7 @@ fn down_says_when_a_neighbour_can_carry_the_tunnel() {
         lint.stdout.contains("L107") && lint.stdout.contains(&t2),
         "lint does not warn about the shared local network: {lint:?}"
     );
+    settled(&d);
     let said = d.ok(&["down", "c1"], RUN);
     assert!(
         said.contains(&t2) && said.contains("10.1.0.0/24"),
@@ -522,6 +537,7 @@ fn rm_of_one_of_two_tunnels_to_a_peer() {
     up(&d, &t1);
     up(&d, &t3);
     let before = spis(&d, &t3);
+    settled(&d);
     d.ok(&["rm", "c1"], RUN);
     assert!(
         throughout(Duration::from_secs(12), || !live(&d.sas('a'), &t1)
@@ -734,6 +750,7 @@ fn down_holds_through_another_fragments_add() {
         + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
     let d = start_eager(&[("c1", &c1)], &peer);
     up(&d, &t1);
+    settled(&d);
     d.ok(&["down", "c1"], RUN);
     d.write(
         "home/c3.conf",

@@ -57,7 +57,7 @@ type Run<'a> = (&'static str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
 
 /// The documents of one gateway's life: looked at, changed by every
 /// mutating command (with and without -n), refused, interrupted.
-fn documents() -> Vec<(&'static str, String, Value)> {
+fn documents(live: bool) -> Vec<(&'static str, String, Value)> {
     let gw = Gateway::new(
         HEAD,
         &[
@@ -152,7 +152,7 @@ fn documents() -> Vec<(&'static str, String, Value)> {
         ("status", vec!["status", "--json"], vec![]),
     ];
     let mut docs = Vec::new();
-    for (which, args, env) in runs {
+    for (which, args, env) in runs.into_iter().filter(|r| live || r.0 != "status") {
         let out = gw.run_env(&args, &env);
         let what = format!("ipsecmgr {}", args.join(" "));
         docs.push((which, what.clone(), parse(&what, &out)));
@@ -192,8 +192,9 @@ fn documents() -> Vec<(&'static str, String, Value)> {
 
 #[test]
 fn every_json_output_follows_the_schema() {
-    crate::require_isakmpd!();
-    let docs = documents();
+    // status asks isakmpd's own conf.c (the harness) for its connections;
+    // without the harness the other documents are still checked
+    let docs = documents(common::isakmpd::available());
     let mut problems = Vec::new();
     for (which, what, doc) in &docs {
         problems.extend(check(which, what, doc));
@@ -231,16 +232,18 @@ fn every_json_output_follows_the_schema() {
         "{}",
         lint.2
     );
-    let status = &docs[1].2;
-    assert_eq!(
-        status["fragments"][1]["tunnels"][0]["state"], "up",
-        "{status}"
-    );
+    if let Some((_, _, status)) = docs.iter().find(|(_, w, _)| w == "ipsecmgr status --json") {
+        assert_eq!(
+            status["fragments"][1]["tunnels"][0]["state"], "up",
+            "{status}"
+        );
+    }
 }
 
 #[test]
 fn the_schema_refuses_what_ipsecmgr_must_not_print() {
-    let docs = documents();
+    let live = common::isakmpd::available();
+    let docs = documents(live);
     let find = |which: &str| docs.iter().find(|(w, _, _)| *w == which).unwrap().2.clone();
     let mut broken: Vec<(&str, Value)> = Vec::new();
     for which in [
@@ -252,7 +255,10 @@ fn the_schema_refuses_what_ipsecmgr_must_not_print() {
         "compile",
         "tags",
         "diff",
-    ] {
+    ]
+    .into_iter()
+    .filter(|w| live || *w != "status")
+    {
         let mut d = find(which);
         d.as_object_mut().unwrap().remove("version");
         broken.push((which, d));
@@ -291,7 +297,8 @@ fn the_schema_refuses_what_ipsecmgr_must_not_print() {
 /// fragment, and drift from isakmpd's answer to `C get`.
 #[test]
 fn the_documents_cover_held_down_fragments_and_drift() {
-    let docs = documents();
+    crate::require_isakmpd!();
+    let docs = documents(true);
     let last = |which: &str| {
         docs.iter()
             .rev()
@@ -315,7 +322,7 @@ fn the_documents_cover_held_down_fragments_and_drift() {
 /// compile, tags and diff say in JSON what their text says.
 #[test]
 fn compile_tags_and_diff_documents_hold_what_the_text_holds() {
-    let docs = documents();
+    let docs = documents(false);
     let doc = |what: &str| {
         docs.iter()
             .find(|(_, w, _)| w.contains(what))

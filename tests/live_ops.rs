@@ -233,7 +233,11 @@ fn down_takes_the_connection_off_the_list_and_later_commands_keep_it_off() {
     live.assert_fresh(&["a"]);
     assert!(!conns(&live.database()).contains(p2));
     let ls = live.ok(&["ls"]);
-    assert!(ls.contains("held down (until `ipsecmgr up a`)"), "{ls}");
+    let until = format!(
+        "held down (until `ipsecmgr --root {} up a`)",
+        live.gw.root().display()
+    );
+    assert!(ls.contains(&until), "{ls}");
     let json = live.ok(&["ls", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["fragments"][0]["name"], "a");

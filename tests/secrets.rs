@@ -318,7 +318,9 @@ fn set_live_state(gw: &Gateway) {
 
 #[test]
 fn no_command_prints_a_secret_and_every_written_file_is_private() {
-    crate::require_isakmpd!();
+    // status asks isakmpd's own conf.c (the harness) for its connections;
+    // without the harness the rest still runs
+    let live = common::isakmpd::available();
     let mut gw = gateway();
     record_modes(&gw);
     set_live_state(&gw);
@@ -428,15 +430,19 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     for n in names {
         c.run_ok(&gw, &["tags", n]);
         c.run_ok(&gw, &["tags", "--teardown", n]);
-        c.run_ok(&gw, &["status", n]);
-        c.run_ok(&gw, &["status", "--json", n]);
+        if live {
+            c.run_ok(&gw, &["status", n]);
+            c.run_ok(&gw, &["status", "--json", n]);
+        }
     }
     c.run_ok(&gw, &["tags", &gw.actual("home/new.conf")]);
     c.run_ok(&gw, &["tags", "--teardown", &gw.actual("home/new.conf")]);
     c.run_fails(&gw, &["tags", &gw.actual("home/broken/syntax.conf")]);
     c.run_fails(&gw, &["tags", &gw.actual("home/broken/unterminated.conf")]);
-    c.run_ok(&gw, &["status"]);
-    c.run_ok(&gw, &["status", "--json"]);
+    if live {
+        c.run_ok(&gw, &["status"]);
+        c.run_ok(&gw, &["status", "--json"]);
+    }
 
     // diff: unchanged, changed psk, changed manual keys, broken new versions
     for n in names {
@@ -492,8 +498,10 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     c.run_ok(&gw, &["add", "new"]); // already loaded
     c.run_ok(&gw, &["ls"]);
     c.run_ok(&gw, &["ls", "--json"]);
-    c.run_ok(&gw, &["status"]);
-    c.run_ok(&gw, &["status", "--json"]);
+    if live {
+        c.run_ok(&gw, &["status"]);
+        c.run_ok(&gw, &["status", "--json"]);
+    }
     c.run_ok(&gw, &["diff", "new"]);
 
     c.run_ok(
@@ -530,8 +538,10 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     c.run(&gw, &["lint", "--format", "github"]);
     c.run(&gw, &["ls"]);
     c.run(&gw, &["ls", "--json"]);
-    c.run(&gw, &["status"]);
-    c.run(&gw, &["status", "--json"]);
+    if live {
+        c.run(&gw, &["status"]);
+        c.run(&gw, &["status", "--json"]);
+    }
     c.run(&gw, &["compile", &conf]);
     c.run(&gw, &["compile", "-d", &conf]);
     gw.write("etc/ipsec.d/mac.conf", &mac_before);
@@ -550,10 +560,12 @@ fn no_command_prints_a_secret_and_every_written_file_is_private() {
     c.run_ok(&gw, &["rm", "man"]);
     c.run_ok(&gw, &["rm", "new"]);
     assert_private(&gw, "after rm");
-    c.run_fails(&gw, &["rm", "new"]); // already gone
+    c.run_ok(&gw, &["rm", "new"]); // already removed: says when
     c.run_fails(&gw, &["down", "new"]);
     c.run_ok(&gw, &["ls", "--json"]);
-    c.run_ok(&gw, &["status", "--json"]);
+    if live {
+        c.run_ok(&gw, &["status", "--json"]);
+    }
 
     // the FIFO carries no secret: ipsecmgr only tears down
     gw.stop_isakmpd();

@@ -38,8 +38,17 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     } else {
         Action::Add
     };
+    // ipsecctl reads nothing of a main file others can read, so prints no
+    // rule of it; its other errors are still reported
+    let refused = compiled
+        .diags
+        .iter()
+        .any(|d| d.kind == Kind::FileSecrecy && d.span.is_some_and(|s| s.file == 0));
     let mut listing = String::new();
     let late = emit::write_verbose_listing(&compiled, action, args.show_keys, &mut |text| {
+        if refused {
+            return;
+        }
         if args.json {
             listing.push_str(text);
         } else {

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::DiffArgs;
-use crate::commands::{EXIT_CONFIG, EXIT_OK};
+use crate::cli::{DiffArgs, TreeFormat};
+use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
 use crate::manager::gateway::Gateway;
 use crate::manager::ops;
 use crate::manager::rule_diff::{self, DiffReport};
@@ -14,6 +14,17 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     if let Some(trees) = &args.tree {
         return crate::commands::tree_diff::run(gw, &trees[0], &trees[1], args);
     }
+    let json = match args.format {
+        Some(TreeFormat::Markdown) => {
+            crate::errln!(
+                "ipsecmgr: diff: --format markdown is the review of two trees (diff --tree OLD NEW); a fragment's diff is text or json"
+            );
+            return EXIT_USAGE;
+        }
+        Some(TreeFormat::Json) => true,
+        Some(TreeFormat::Text) => false,
+        None => args.json,
+    };
     if let Some(typed) = &args.file
         && let Err(e) = ops::read_arg(std::path::Path::new(typed))
     {
@@ -21,9 +32,9 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
         return crate::commands::manage::arg_error_status(&e);
     }
     let name = args.name.as_deref().unwrap_or_default();
-    match rule_diff::report(gw, name, args.file.as_deref()) {
+    match rule_diff::report(gw, name, args.file.as_deref(), args.verbose) {
         Ok(r) => {
-            if args.json {
+            if json {
                 crate::outln!("{}", crate::json::object(&r));
             } else {
                 crate::out!("{}", crate::escape::escaped_lines(&render_text(&r)));

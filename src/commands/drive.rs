@@ -13,6 +13,7 @@ use crate::manager::pending;
 use crate::manager::plan::{Later, Plan};
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
+use crate::system::interrupt;
 
 /// How a run tells what it finds and does.  The methods returning a status
 /// end the run.
@@ -66,8 +67,30 @@ pub struct Run {
 /// Locks, recovers an interrupted run, finishes pending clean-ups that can
 /// be, loads the tree, plans with `planner`, then reports the plan (-n) or
 /// executes it; after it, finishes what it left pending, waiting up to
-/// `wait`.  A plan without steps changes nothing: its notes say why.
+/// `wait`.  A plan without steps changes nothing: its notes say why.  A
+/// signal caught on the way ends the run at a safe point, with the exit
+/// status a shell gives a command the signal ended (128 + its number).
 pub fn drive(
+    gw: &Gateway,
+    run: &Run,
+    rep: &mut dyn Reporter,
+    planner: impl Fn(&Gateway, &Tree) -> Result<Planned, String>,
+) -> i32 {
+    // from here on, Ctrl-C (or SIGTERM, SIGHUP) stops the run at a safe
+    // point rather than killing it with ipsecctl still loading rules
+    if !run.dry_run
+        && let Err(e) = interrupt::catch()
+    {
+        rep.warn(e);
+    }
+    let status = drive_run(gw, run, rep, planner);
+    match interrupt::caught() {
+        Some(sig) if !run.dry_run => interrupt::exit_status(sig),
+        _ => status,
+    }
+}
+
+fn drive_run(
     gw: &Gateway,
     run: &Run,
     rep: &mut dyn Reporter,
@@ -119,11 +142,19 @@ pub fn drive(
             "internal error: a --config-only plan runs ipsecctl or writes into the FIFO; nothing was changed".to_string(),
         );
     }
+    // a run refused for what it needs (isakmpd not reading its FIFO, an
+    // ipsecctl that cannot run) says so alone, without a plan it will not
+    // carry out
+    let wait = run.wait.map(Duration::from_secs);
+    if !run.dry_run
+        && let Err(e) = exec::preflight(gw, &plan, wait)
+    {
+        return rep.refused(op, format!("{e}\nnothing was changed"));
+    }
     rep.plan(gw, &tree, &plan);
     if run.dry_run {
         return rep.planned(&plan);
     }
-    let wait = run.wait.map(Duration::from_secs);
     let result = exec::execute(gw, &plan, wait, &mut |m| rep.warn(m));
     rep.executed(op, &plan, &result);
     if result.is_ok() && !run.config_only {

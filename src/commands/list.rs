@@ -33,7 +33,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         "NAME", "LINE", "FLOWS", "SAS", "IKE", "STATE"
     );
     for e in &listing.fragments {
-        entry_text(&mut out, e);
+        entry_text(&mut out, gw, e);
     }
     if !listing.pending.is_empty() {
         let _ = writeln!(out, "pending clean-ups:");
@@ -45,7 +45,8 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     EXIT_OK
 }
 
-fn entry_text(out: &mut String, e: &Entry) {
+fn entry_text(out: &mut String, gw: &Gateway, e: &Entry) {
+    let hint = |verb: &str| escaped(&gw.command(&[verb, &e.name]));
     let _ = writeln!(
         out,
         "{:<24} {:>5} {:>5} {:>4} {:>4}  {:<9}  {}",
@@ -65,16 +66,12 @@ fn entry_text(out: &mut String, e: &Entry) {
     if e.state == "removed" {
         let _ = writeln!(
             out,
-            "    no longer included, still loaded (until `ipsecmgr rm {}`)",
-            escaped(&e.name)
+            "    no longer included, still loaded (until `{}`)",
+            hint("rm")
         );
     }
     if e.held_down {
-        let _ = writeln!(
-            out,
-            "    held down (until `ipsecmgr up {}`)",
-            escaped(&e.name)
-        );
+        let _ = writeln!(out, "    held down (until `{}`)", hint("up"));
     }
     for t in e.phase1.iter().chain(&e.phase2) {
         let _ = writeln!(out, "    {t}");
@@ -82,8 +79,8 @@ fn entry_text(out: &mut String, e: &Entry) {
     if let Some(n) = &e.not_applied {
         let _ = writeln!(
             out,
-            "    modified, not applied (`ipsecmgr diff {}` shows how):",
-            escaped(&e.name)
+            "    modified, not applied (`{}` shows how):",
+            hint("diff")
         );
         for t in &n.added {
             let _ = writeln!(out, "      + {t}");

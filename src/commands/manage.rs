@@ -43,6 +43,8 @@ fn warn_tree(gw: &Gateway, tree: &Tree) {
 /// The text output: the plan and results on stdout, messages on stderr.
 pub struct Text {
     pub config_only: bool,
+    /// `-v`: ipsecmgr's own records in full
+    pub verbose: bool,
 }
 
 /// What a --config-only run leaves to run, pasteable.
@@ -110,7 +112,7 @@ impl Reporter for Text {
     fn plan(&mut self, gw: &Gateway, tree: &Tree, plan: &Plan) {
         crate::out!(
             "{}",
-            crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, tree)))
+            crate::escape::escaped_lines(&plan.render(&ops::tree_redactor(gw, tree), self.verbose))
         );
     }
 
@@ -157,7 +159,10 @@ fn reporter<'a>(
     if output.json {
         Box::new(JsonReport::new(gw, command, dry_run, config_only, output))
     } else {
-        Box::new(Text { config_only })
+        Box::new(Text {
+            config_only,
+            verbose: output.verbose,
+        })
     }
 }
 

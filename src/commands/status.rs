@@ -29,14 +29,17 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         crate::outln!("{}", crate::json::object(&status));
         return EXIT_OK;
     }
-    crate::out!("{}", crate::escape::escaped_lines(&render_text(&status)));
+    crate::out!(
+        "{}",
+        crate::escape::escaped_lines(&render_text(gw, &status))
+    );
     EXIT_OK
 }
 
-fn render_text(status: &Status) -> String {
+fn render_text(gw: &Gateway, status: &Status) -> String {
     let mut out = String::new();
     for f in &status.fragments {
-        fragment_text(&mut out, f);
+        fragment_text(&mut out, gw, f);
     }
     for (title, items) in lists(status) {
         if !items.is_empty() {
@@ -49,14 +52,14 @@ fn render_text(status: &Status) -> String {
     out
 }
 
-fn fragment_text(out: &mut String, f: &FragmentState) {
+fn fragment_text(out: &mut String, gw: &Gateway, f: &FragmentState) {
     let held = if f.held_down { "  (held down)" } else { "" };
     let _ = writeln!(out, "{}:{held}", f.name);
     if f.removed {
         let _ = writeln!(
             out,
-            "  removed     no longer included, still loaded (until `ipsecmgr rm {}`)",
-            crate::escape::escaped(&f.name)
+            "  removed     no longer included, still loaded (until `{}`)",
+            gw.command(&["rm", &f.name])
         );
     }
     if f.missing {

@@ -58,10 +58,11 @@ fn report_errors(tree: &Tree, dir: &Path) -> bool {
         );
     }
     if !errors.is_empty() {
+        let lint = crate::gateway::command::shell_word(&dir.display().to_string());
         crate::errln!(
             "ipsecmgr: diff --tree: {} has errors; nothing compared (`ipsecmgr --root {} lint` shows them)",
             crate::escape::escaped_path(dir),
-            crate::escape::escaped_path(dir)
+            crate::escape::escaped(&lint)
         );
     }
     !errors.is_empty()
@@ -96,7 +97,8 @@ fn text(changes: &[FragmentChange]) -> String {
 }
 
 /// The review for a pull request: a summary line, then one table row per
-/// fragment with its tunnels added, removed and changed, the phase 1 peers
+/// fragment (and one for ipsec.conf's own rules, with the steps to take by
+/// hand) with its tunnels added, removed and changed, the phase 1 peers
 /// that re-key, and the command that carries the change out.
 fn markdown(changes: &[FragmentChange]) -> String {
     let mut out = String::from("### IPsec tunnels\n\n");
@@ -105,11 +107,16 @@ fn markdown(changes: &[FragmentChange]) -> String {
         return out;
     }
     let total = |f: fn(&FragmentChange) -> usize| changes.iter().map(f).sum::<usize>();
+    let fragments = changes.iter().filter(|c| c.by_hand.is_none()).count();
+    let what = match (fragments, changes.len() > fragments) {
+        (0, _) => "ipsec.conf's own rules change".to_string(),
+        (n, true) => format!("{n} fragment(s) and ipsec.conf's own rules change"),
+        (n, false) => format!("{n} fragment(s) change"),
+    };
     let _ = writeln!(
         out,
-        "{} fragment(s) change: **{}** tunnel(s) added, **{}** removed, **{}** changed; \
+        "{what}: **{}** tunnel(s) added, **{}** removed, **{}** changed; \
          **{}** peer(s) re-key.\n",
-        changes.len(),
         total(|c| c.tunnels_added.len()),
         total(|c| c.tunnels_removed.len()),
         total(|c| c.tunnels_changed.len()),
@@ -124,16 +131,22 @@ fn table(out: &mut String, changes: &[FragmentChange]) {
     out.push_str("| Fragment | Change | Tunnels added | Tunnels removed | Tunnels changed | Peers that re-key | Command |\n");
     out.push_str("|---|---|---|---|---|---|---|\n");
     for c in changes {
+        // ipsec.conf's own rules: no command to run, but steps to take by hand
+        let (name, command) = match &c.by_hand {
+            Some(by_hand) => (
+                format!("{} (its own rules)", code_span(&c.name)),
+                by_hand.describe(&code_span),
+            ),
+            None => (code_span(&c.name), code_span(&c.command)),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            code_span(&c.name),
+            "| {name} | {} | {} | {} | {} | {} | {command} |",
             c.status,
             cell(&c.tunnels_added),
             cell(&c.tunnels_removed),
             cell(&c.tunnels_changed),
             cell(&c.rekey),
-            code_span(&c.command),
         );
     }
 }

@@ -85,15 +85,40 @@ pub fn write_verbose_listing(
             }
             RuleKind::Ike(ike) => {
                 if let Err(e) = isakmpd::add_commands(ike, &mut out, show_secrets) {
-                    let mut d = Diagnostic::error(Kind::IllegalTransform, rule.origin.span, e.0)
-                        .at_line(rule.origin.line)
-                        .ordered((rule.origin.stmt, u32::MAX));
-                    d.late = true;
-                    diags.push(d);
+                    diags.push(illegal_transform(rule, e));
                 }
             }
         }
     }
     sink(&out);
     diags
+}
+
+/// The problems ipsecctl finds only while it writes isakmpd's commands (a
+/// transform isakmpd has no name for, where ipsecctl stops that rule's
+/// commands), found without writing them: the same errors the listing
+/// reports, for every command that must see them before it changes
+/// anything.
+pub fn emission_errors(c: &Compiled) -> Vec<Diagnostic> {
+    c.rules
+        .iter()
+        .filter_map(|rule| match &rule.kind {
+            // the order add_commands meets them in
+            RuleKind::Ike(ike) => isakmpd::phase1_transform(ike)
+                .and_then(|_| isakmpd::phase2_transform(ike))
+                .err()
+                .map(|e| illegal_transform(rule, e)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// E047 for `rule`, at its line, reported as ipsecctl reports it: after
+/// the configuration parsed.
+fn illegal_transform(rule: &crate::rules::model::Rule, e: isakmpd::EmitError) -> Diagnostic {
+    let mut d = Diagnostic::error(Kind::IllegalTransform, rule.origin.span, e.0)
+        .at_line(rule.origin.line)
+        .ordered((rule.origin.stmt, u32::MAX));
+    d.late = true;
+    d
 }

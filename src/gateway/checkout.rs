@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use crate::system::files::Root;
 
 /// The include tree of the checkout in `dir`, with its own settings file
-/// if it has one; settings given with -c (and no --root) apply instead.
+/// if it has one; an error when `dir` holds no readable ipsec.conf; settings given with -c (and no --root) apply instead.
 /// Names only its name tables hold are resolved: nothing goes to the
 /// system resolver.
 pub fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
@@ -23,5 +23,10 @@ pub fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
         _ => Settings::load(None, &root),
     }
     .map_err(|e| e.0)?;
-    Ok(Tree::load(&Gateway::new(settings, root, true)))
+    let gw = Gateway::new(settings, root, true);
+    // a directory without the gateway's ipsec.conf is no tree to compare:
+    // it cannot be read, which is not an error in a tree
+    gw.check_ipsec_conf()
+        .map_err(|e| format!("{}: not a gateway tree: {e}", dir.display()))?;
+    Ok(Tree::load(&gw))
 }

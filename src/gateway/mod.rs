@@ -4,6 +4,7 @@
 //! them ([`conflicts`]).  Lint and the manager both stand on this stage.
 
 pub mod checkout;
+pub mod command;
 pub mod conflicts;
 pub mod neighbours;
 pub mod tree;
@@ -15,6 +16,18 @@ use crate::escape::{escaped, escaped_path};
 use crate::settings::Settings;
 use crate::system::files::Root;
 use crate::system::names::Names;
+
+/// What was compiled, with the errors ipsecctl finds only while writing
+/// isakmpd's commands (E047): a file `compile` and `lint` reject has
+/// errors for every command that works on the gateway, before any step.
+fn with_emission_errors(mut compiled: Compiled) -> Compiled {
+    let late = crate::emit::emission_errors(&compiled);
+    if !late.is_empty() {
+        compiled.diags.extend(late);
+        crate::diag::sort(&mut compiled.diags);
+    }
+    compiled
+}
 
 /// A path as the gateway names it, and where ipsecmgr finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +106,7 @@ impl Gateway {
 
     /// Compiles a file named as the gateway names it.
     pub fn compile(&self, gateway_path: &str) -> Compiled {
-        compiler::compile_file(gateway_path, &self.options())
+        with_emission_errors(compiler::compile_file(gateway_path, &self.options()))
     }
 
     /// Compiles text as if it were installed as the file `installed` (its
@@ -107,7 +120,7 @@ impl Gateway {
 
     /// Compiles text as if it were the file `name`, alone.
     pub fn compile_text(&self, name: &str, text: &[u8]) -> Compiled {
-        compiler::compile_text(name, text.to_vec(), &self.options())
+        with_emission_errors(compiler::compile_text(name, text.to_vec(), &self.options()))
     }
 
     /// Where the copy of a fragment as last applied is kept.

@@ -26,25 +26,9 @@ use crate::manager::ops::{self, Planned, Source};
 use crate::manager::plan::{Later, Plan, Step};
 use crate::manager::tree::Tree;
 
-/// `ipsecmgr` with `args`, as this run was started: its settings file
-/// when not the default one, and its `--root`.
-fn ipsecmgr(gw: &Gateway, args: &[&str]) -> Vec<String> {
-    let mut argv = vec!["ipsecmgr".to_string()];
-    if let Some(source) = &gw.settings.source
-        && *source != gw.root.map(crate::settings::DEFAULT_PATH)
-    {
-        argv.extend(["-c".to_string(), source.display().to_string()]);
-    }
-    if let Some(root) = &gw.root.0 {
-        argv.extend(["--root".to_string(), root.display().to_string()]);
-    }
-    argv.extend(args.iter().map(|a| a.to_string()));
-    argv
-}
-
 fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
     Later {
-        argv: ipsecmgr(gw, &[verb, name]),
+        argv: gw.command_argv(&[verb, name]),
         does,
     }
 }
@@ -52,8 +36,7 @@ fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
 /// The step writing `text` as the applied copy of `name`, where there is
 /// none yet.
 fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
-    let copy = gw.applied_copy(name);
-    Step::private_write(copy.clone(), gw.shown(&copy), None, text)
+    crate::manager::state::write_applied(gw, name, None, text)
 }
 
 /// The text of an unmanaged fragment, kept as its applied copy; refused
@@ -87,8 +70,9 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     if let Some(f) = tree.fragment(name) {
         if fs::read(&f.actual).ok().as_deref() != Some(src.text.as_slice()) {
             return Err(format!(
-                "{name} is already included by {}; `ipsecmgr apply --config-only {name} FILE` installs a changed file",
-                gw.ipsec_conf.gateway
+                "{name} is already included by {}; `{}` installs a changed file",
+                gw.ipsec_conf.gateway,
+                gw.command(&["apply", "--config-only", name, "FILE"])
             ));
         }
         if copy_text.as_deref() == Some(src.text.as_slice()) {
@@ -118,7 +102,8 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         // removed with --config-only and still loaded: the later apply
         // replaces what it loaded
         Some(_) => plan.notes.push(format!(
-            "what {name} loaded before is still loaded; `ipsecmgr apply {name}` replaces it"
+            "what {name} loaded before is still loaded; `{}` replaces it",
+            gw.command(&["apply", name])
         )),
     }
     if copy_text.as_deref() != Some(src.text.as_slice()) {
@@ -155,7 +140,11 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
                     unloads(),
                 ));
             }
-            (None, false) => {}
+            (None, false) => {
+                if let Some(done) = ops::already_removed(gw, tree, name) {
+                    return Ok(done);
+                }
+            }
         }
         // says why there is no such fragment
         fragments::loaded(gw, tree, name)?;
@@ -166,7 +155,8 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     if copy_text.is_none() {
         plan.push(write_copy(gw, name, unmanaged_text(&loaded, name)?));
         plan.notes.push(format!(
-            "{name} was loaded without ipsecmgr: its file is kept as its applied copy, what `ipsecmgr rm {name}` unloads"
+            "{name} was loaded without ipsecmgr: its file is kept as its applied copy, what `{}` unloads",
+            gw.command(&["rm", name])
         ));
     }
     plan.extend(ops::include_removal(gw, tree, name, &frag.gateway_path)?);
@@ -206,7 +196,8 @@ pub fn plan_apply(
         if matches!(loaded.from, LoadedFrom::Disk(_)) {
             plan.push(write_copy(gw, name, unmanaged_text(loaded, name)?));
             plan.notes.push(format!(
-                "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `ipsecmgr apply {name}` replaces"
+                "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `{}` replaces",
+                gw.command(&["apply", name])
             ));
         }
         plan.push(Step::private_write(

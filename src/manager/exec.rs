@@ -15,6 +15,7 @@ use crate::manager::plan::{Plan, Step};
 use crate::manager::quiet;
 use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
+use crate::system::interrupt;
 use crate::system::ipsecctl::{self, Ipsecctl};
 use crate::system::{fifo, files};
 
@@ -145,8 +146,9 @@ fn check_fifo_for(gw: &Gateway, input: Option<&[u8]>) -> Result<(), String> {
 /// run, isakmpd reads its FIFO when a step writes into it, every FIFO
 /// line can be sent whole, and (without `--wait`) no load would re-set the
 /// sections of a peer an exchange in flight may be with (see
-/// [`crate::manager::quiet`]).
-fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<(), String> {
+/// [`crate::manager::quiet`]).  A run checks this before it shows its
+/// plan, so that a refused run shows the refusal alone.
+pub fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<(), String> {
     let mut peers = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         match step {
@@ -200,6 +202,11 @@ impl LoadWait {
     }
 }
 
+/// What is left of `--wait` for a forward load, the run `started` then.
+fn forward_wait(wait: Option<Duration>, started: std::time::Instant) -> LoadWait {
+    LoadWait::Forward(wait.unwrap_or_default().saturating_sub(started.elapsed()))
+}
+
 /// What a load checks before it runs: how long it may wait, and which
 /// peers isakmpd may be starting exchanges with.
 #[derive(Clone, Copy)]
@@ -221,12 +228,15 @@ fn check_executable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs an ipsecctl step; an `interruptible` run (a forward step of this
+/// run, not an undo or a recovery) is stopped by a caught signal.
 fn run_ipsecctl(
     gw: &Gateway,
     args: &[String],
     file: &Option<(PathBuf, Vec<u8>)>,
     tolerant: bool,
     guard: LoadGuard,
+    interruptible: bool,
     log: &mut dyn FnMut(String),
 ) -> Result<(), Failed> {
     if let Some((path, text)) = file {
@@ -245,9 +255,13 @@ fn run_ipsecctl(
         ),
         _ => Ok(()),
     };
+    let ctl = Ipsecctl {
+        interruptible,
+        ..ipsecctl(gw)
+    };
     let outcome = check_fifo_for(gw, input.as_deref())
         .and_then(|()| quiet())
-        .and_then(|()| ipsecctl(gw).run(args));
+        .and_then(|()| ctl.run(args));
     if let Some((path, _)) = file {
         let _ = fs::remove_file(path);
     }
@@ -330,23 +344,42 @@ fn run_step(
                 wait: load_wait,
                 initiating: &plan.initiating,
             };
-            run_ipsecctl(gw, args, file, *tolerant || forward_only, guard, log)
+            run_ipsecctl(
+                gw,
+                args,
+                file,
+                *tolerant || forward_only,
+                guard,
+                !forward_only,
+                log,
+            )
         }
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
     }
 }
 
-/// Takes back the steps before `done`, last first.  Stops at the first
-/// step it cannot undo (say the disk is full) and returns its index and
-/// why: the steps below it are still done, and undoing it again later is
-/// safe, as undoing any step twice is.
+/// What taking back an ipsecctl run did: the undo run, and whether it
+/// failed (the rollback goes on: the files are still put back).
+struct Undone {
+    /// The step taken back.
+    index: usize,
+    run: Vec<String>,
+    undo: Vec<String>,
+    failed: bool,
+}
+
+/// Takes back the steps before `done`, last first, and returns what it
+/// did to isakmpd.  Stops at the first step it cannot undo (say the disk
+/// is full) and returns its index and why: the steps below it are still
+/// done, and undoing it again later is safe, as undoing any step twice is.
 fn roll_back(
     gw: &Gateway,
     plan: &Plan,
     done: usize,
     log: &mut dyn FnMut(String),
-) -> Result<(), (usize, String)> {
+) -> Result<Vec<Undone>, (usize, String)> {
+    let mut undone = Vec::new();
     for (i, step) in plan.steps[..done].iter().enumerate().rev() {
         let result = match step {
             Step::Write {
@@ -367,6 +400,7 @@ fn roll_back(
             },
             Step::Move { from, to, .. } if to.exists() => move_file(to, from),
             Step::Ipsecctl {
+                args: run,
                 undo: Some(args),
                 file,
                 ..
@@ -375,7 +409,17 @@ fn roll_back(
                     wait: LoadWait::Recovering,
                     initiating: &plan.initiating,
                 };
-                run_ipsecctl(gw, args, file, true, guard, log).map_err(|f| f.why)
+                // a failed undo is said, and the rollback goes on
+                let failed = run_ipsecctl(gw, args, file, false, guard, false, log)
+                    .map_err(|f| log(format!("undoing `ipsecctl {}`: {}", run.join(" "), f.why)))
+                    .is_err();
+                undone.push(Undone {
+                    index: i,
+                    run: run.clone(),
+                    undo: args.clone(),
+                    failed,
+                });
+                Ok(())
             }
             // only when the step after it (which it undoes) may have run;
             // isakmpd may be gone by now: what cannot be sent is said, and
@@ -390,7 +434,7 @@ fn roll_back(
         };
         result.map_err(|e| (i, e))?;
     }
-    Ok(())
+    Ok(undone)
 }
 
 /// After an undo failed at step `stuck`: the journal is kept, naming that
@@ -420,29 +464,35 @@ pub fn execute(
     preflight(gw, plan, wait).map_err(|e| format!("{e}\nnothing was changed"))?;
     let started = std::time::Instant::now();
     for i in 0..plan.steps.len() {
+        crate::faults::signal_before_step(i);
+        if let Some(sig) = interrupt::caught() {
+            return Err(stop_at(gw, plan, i, sig, log));
+        }
         // the journal must say where the run is before the step starts; a
         // journal that cannot be written stops the run there, like a step
         // that fails.  `recorded` is the step the journal on disk names,
         // where the next run would take up; `done` how many steps may have
         // done something and are undone if the run is rolled back.
-        let (e, recorded, done) = match write_journal(gw, plan, i) {
+        // `ran`: how many steps reached what they act on, for saying what
+        // isakmpd saw
+        let (e, recorded, done, ran) = match write_journal(gw, plan, i) {
             Err(e) if i == 0 => return Err(format!("{e}\nnothing was changed")),
-            Err(e) => (e, i - 1, i),
-            Ok(()) => {
-                let result = crate::faults::before_step(i)
-                    .map_err(Failed::from)
-                    .and_then(|()| {
-                        let left = wait.unwrap_or_default().saturating_sub(started.elapsed());
-                        run_step(gw, plan, i, 0, false, LoadWait::Forward(left), log)
-                    });
-                match result {
+            Err(e) => (e, i - 1, i, i),
+            Ok(()) => match crate::faults::before_step(i) {
+                // an injected fault stands for a step that failed part-way:
+                // undone, though it never ran
+                Err(e) => (e, i, i + 1, i),
+                Ok(()) => match run_step(gw, plan, i, 0, false, forward_wait(wait, started), log) {
                     Ok(()) => continue,
                     // a step that fails may have done part of its work
                     // (ipsecctl goes on past a rule it rejects): it is
                     // undone too, unless it did nothing at all
-                    Err(f) => (f.why, i, if f.touched { i + 1 } else { i }),
-                }
-            }
+                    Err(f) => {
+                        let done = if f.touched { i + 1 } else { i };
+                        (f.why, i, done, done)
+                    }
+                },
+            },
         };
         if recorded >= plan.commit {
             return Err(format!(
@@ -450,14 +500,102 @@ pub fn execute(
                 plan.op
             ));
         }
-        if let Err((stuck, why)) = roll_back(gw, plan, done, log) {
-            return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
-        }
+        let undone = match roll_back(gw, plan, done, log) {
+            Ok(undone) => undone,
+            Err((stuck, why)) => {
+                return Err(format!("{e}\n{}", keep_for_rollback(gw, plan, stuck, &why)));
+            }
+        };
         clear_journal(gw, log);
-        return Err(format!("{e}\nnothing was changed: what was done is undone"));
+        return Err(format!("{e}\n{}", rolled_back(plan, ran, &undone)));
     }
     clear_journal(gw, log);
     Ok(())
+}
+
+/// A signal caught before step `next`: the steps before it are done.  Up
+/// to the commit point they are rolled back; past it the journal records
+/// where the run stopped, for the next run to complete it.  Says which.
+fn stop_at(
+    gw: &Gateway,
+    plan: &Plan,
+    next: usize,
+    sig: i32,
+    log: &mut dyn FnMut(String),
+) -> String {
+    let caught = format!(
+        "caught {} before step {} of {}",
+        interrupt::name(sig),
+        next + 1,
+        plan.steps.len()
+    );
+    if next > plan.commit {
+        return match write_journal(gw, plan, next) {
+            Ok(()) => format!(
+                "{caught}: stopped there; `{}` is partly done, and the next ipsecmgr run completes it",
+                plan.op
+            ),
+            Err(e) => format!(
+                "{caught}: stopped there ({e}); `{}` is partly done, and the next ipsecmgr run completes it",
+                plan.op
+            ),
+        };
+    }
+    match roll_back(gw, plan, next, log) {
+        Ok(undone) => {
+            clear_journal(gw, log);
+            format!(
+                "{caught}: rolled back; {}",
+                rolled_back(plan, next, &undone)
+            )
+        }
+        Err((stuck, why)) => format!("{caught}: {}", keep_for_rollback(gw, plan, stuck, &why)),
+    }
+}
+
+/// What a rollback leaves to say, when the first `ran` steps of `plan`
+/// had run: the files are as they were, but an ipsecctl run or FIFO lines
+/// that went out reached isakmpd, which acted on them (a tunnel torn down
+/// and loaded again negotiates anew), and an undo that failed left it so.
+fn rolled_back(plan: &Plan, ran: usize, undone: &[Undone]) -> String {
+    let mut seen: Vec<String> = undone
+        .iter()
+        .rev()
+        .filter(|u| u.index < ran)
+        .map(|u| {
+            let (run, undo) = (u.run.join(" "), u.undo.join(" "));
+            let deletes = u.run.iter().any(|a| a == "-d");
+            match (deletes, u.failed) {
+                (true, false) => format!(
+                    "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` loaded them again (they negotiate anew)"
+                ),
+                (false, false) => format!(
+                    "`ipsecctl {run}` ran and `ipsecctl {undo}` took its rules out again"
+                ),
+                (true, true) => format!(
+                    "`ipsecctl {run}` tore its tunnels down and `ipsecctl {undo}` failed to load them again (as said above): they stay down"
+                ),
+                (false, true) => format!(
+                    "`ipsecctl {run}` ran and `ipsecctl {undo}` failed to take its rules out again (as said above): they may stay loaded"
+                ),
+            }
+        })
+        .collect();
+    for step in &plan.steps[..ran] {
+        if let Step::Fifo { lines } = step {
+            seen.push(format!(
+                "{} line(s) went into isakmpd's FIFO, which cannot be taken back",
+                lines.len()
+            ));
+        }
+    }
+    if seen.is_empty() {
+        return "nothing was changed: what was done is undone".to_string();
+    }
+    format!(
+        "nothing was changed in the files (what was done is undone), but isakmpd saw the run: {}",
+        seen.join("; ")
+    )
 }
 
 /// The journal an interrupted run left, if any.
@@ -597,7 +735,7 @@ pub fn recover(
         // the run may have died after step `next` did its work and before
         // the journal said so: it is undone too (undoing a step that did
         // not happen changes nothing)
-        if let Err((stuck, why)) = roll_back(gw, plan, next + 1, log) {
+        if let Err((stuck, why)) = roll_back(gw, plan, next + 1, log).map(|_| ()) {
             return Err(format!(
                 "rolling back the interrupted `{}`: {}",
                 plan.op,

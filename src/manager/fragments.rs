@@ -226,14 +226,21 @@ pub fn errors(c: &Compiled) -> Vec<String> {
         .iter()
         .filter(|d| d.is_error())
         .map(|d| {
-            let text = diag::render_plain(d, &c.parsed.sources);
+            // said by ipsecmgr's own message, not as ipsecctl's output
+            let d = diag::Diagnostic {
+                late: false,
+                ..d.clone()
+            };
+            let text = diag::render_plain(&d, &c.parsed.sources);
             let text = text.trim_end().to_string();
-            if d.kind == Kind::MacroUndefined {
-                format!(
+            match d.kind {
+                Kind::MacroUndefined => format!(
                     "{text} (a macro defined outside the file: `ipsecctl -f` reads the file alone)"
-                )
-            } else {
-                text
+                ),
+                Kind::IllegalTransform => format!(
+                    "{text} (isakmpd has no name for it there: ipsecctl would stop writing the rule's commands at it; `compile` and `lint` report it too)"
+                ),
+                _ => text,
             }
         })
         .collect();

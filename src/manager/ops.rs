@@ -149,8 +149,10 @@ pub fn read_arg(path: &Path) -> Result<Vec<u8>, ArgError> {
         .map_err(|e| ArgError::Unreadable(format!("{}: {}", escaped_path(path), e.0)))
 }
 
-/// `add FILE`: a path (it holds a `/`) is read as typed, from the current
-/// directory; a bare name is the file of that name in the fragment directory.
+/// `add FILE`: a path (it holds a `/`), or a bare name of a file that
+/// exists here, is read as typed, from the current directory; a bare name
+/// that names no file here is the file of that name in the fragment
+/// directory.  When neither exists, the message names both places.
 pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     if arg.starts_with('-') {
         return Err(ArgError::Refused(format!(
@@ -161,10 +163,22 @@ pub fn source(gw: &Gateway, arg: &str) -> Result<Source, ArgError> {
     let name = crate::manager::tree::fragment_name(arg);
     fragments::check_name(&name).map_err(ArgError::Refused)?;
     let dest = fragments::file_of(gw, &name);
-    let (from, shown) = if arg.contains('/') {
+    // an entry that is there, even one that cannot be read (a link loop),
+    // is what was meant: reading it says why it cannot be
+    let here = |p: &Path| fs::symlink_metadata(p).is_ok();
+    let (from, shown) = if arg.contains('/') || here(Path::new(arg)) {
         (PathBuf::from(arg), escaped(arg))
-    } else {
+    } else if here(&dest.actual) {
         (dest.actual.clone(), dest.gateway.clone())
+    } else {
+        return Err(ArgError::Unreadable(format!(
+            "{}: no such file in the current directory, nor {} in the fragment directory; \
+             give the file's path (`./{}`) or the name of a file in {}",
+            escaped(arg),
+            escaped_path(&dest.actual),
+            escaped(arg),
+            escaped_path(&gw.fragment_dir.actual)
+        )));
     };
     let text = read_arg(&from)?;
     Ok(Source {
@@ -260,13 +274,15 @@ fn already_there(
             Ok(Planned::Nothing(format!("{name} is already loaded")))
         } else if copy_text.is_some_and(|t| t.is_empty()) {
             Err(format!(
-                "{name} is already included by {} but not loaded (it was added with --config-only); `ipsecmgr apply {name}` loads it",
-                gw.ipsec_conf.gateway
+                "{name} is already included by {} but not loaded (it was added with --config-only); `{}` loads it",
+                gw.ipsec_conf.gateway,
+                gw.command(&["apply", name])
             ))
         } else {
             Err(format!(
-                "{name} is already included by {}; `ipsecmgr apply {name}` loads a changed file",
-                gw.ipsec_conf.gateway
+                "{name} is already included by {}; `{}` loads a changed file",
+                gw.ipsec_conf.gateway,
+                gw.command(&["apply", name])
             ))
         });
     }
@@ -287,13 +303,7 @@ fn record_steps(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     if copy_text.as_deref() != Some(text) {
-        let copy = gw.applied_copy(name);
-        steps.push(Step::private_write(
-            copy.clone(),
-            gw.shown(&copy),
-            copy_text,
-            text.to_vec(),
-        ));
+        steps.push(state::write_applied(gw, name, copy_text, text.to_vec()));
     }
     if state::read_loaded(gw, name).as_ref() != Some(record) {
         steps.push(state::write_loaded(gw, name, record));
@@ -305,9 +315,12 @@ fn record_steps(
 /// loaded before is still loaded (its include went with `rm --config-only`).
 pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
     format!(
-        "{name} is not included by {} but still loaded ({} holds what; `rm --config-only` left it): `ipsecmgr rm {name}` unloads it, or `ipsecmgr add --config-only` puts the file back and `ipsecmgr apply {name}` then loads the change",
+        "{name} is not included by {} but still loaded ({} holds what; `rm --config-only` left it): `{}` unloads it, or `{}` puts the file back and `{}` then loads the change",
         gw.ipsec_conf.gateway,
-        gw.shown(&gw.applied_copy(name))
+        gw.shown(&gw.applied_copy(name)),
+        gw.command(&["rm", name]),
+        gw.command(&["add", "--config-only", "FILE"]),
+        gw.command(&["apply", name])
     )
 }
 
@@ -315,6 +328,7 @@ pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
 /// has found the fragment is not included yet.
 pub(crate) fn add_edit(gw: &Gateway, tree: &Tree, src: &Source) -> Result<AddEdit, String> {
     let name = &src.name;
+    check_tree_compiles(gw, tree)?;
     let same_file = fs::canonicalize(&src.from).ok() == fs::canonicalize(&src.dest.actual).ok();
     if !same_file
         && let Ok(existing) = fs::read(&src.dest.actual)
@@ -403,6 +417,57 @@ fn with_own(held: &HeldRules, is_held: bool, own: &[&Rule]) -> HeldRules {
         );
     }
     all
+}
+
+/// `add` edits ipsec.conf only when its own text compiles (its rules and
+/// include lines): an include line added to a file ipsecctl refuses would
+/// not load, and the checks against the rest of the tree would see only
+/// part of it.  A file that is not OpenBSD's (Libreswan and strongSwan
+/// keep an ipsec.conf of `conn` sections) is said to be one, with the way
+/// to point at a gateway's copy.  Errors in other fragments are warned of
+/// and the add goes on: the edited tree must still load exactly the old
+/// rules and the new ones ([`invariant::after_add`]).
+fn check_tree_compiles(gw: &Gateway, tree: &Tree) -> Result<(), String> {
+    let in_main_file = |d: &crate::diag::Diagnostic| d.span.is_some_and(|s| s.file == 0);
+    if !tree
+        .compiled
+        .diags
+        .iter()
+        .any(|d| d.is_error() && in_main_file(d))
+    {
+        return Ok(());
+    }
+    let conf = &gw.ipsec_conf.gateway;
+    let text = fs::read(&gw.ipsec_conf.actual).unwrap_or_default();
+    if looks_foreign(&text) {
+        return Err(format!(
+            "{} is not an OpenBSD ipsec.conf(5): it holds `conn` or `config setup` sections, \
+             as Libreswan's and strongSwan's do; to work on a copy of a gateway's files, \
+             give their root with --root DIR (DIR/etc/ipsec.conf)",
+            escaped(conf)
+        ));
+    }
+    Err(format!(
+        "{} has errors and would not load: fix them before adding a fragment \
+         (`{}` lists them)",
+        escaped(conf),
+        gw.command(&["lint"])
+    ))
+}
+
+/// Whether ipsec.conf text is another IPsec suite's: section headers of
+/// Libreswan's and strongSwan's ipsec.conf(5), which OpenBSD's grammar
+/// has no word for.
+fn looks_foreign(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text).lines().any(|l| {
+        let mut words = l.split_whitespace();
+        // `conn = ...` would be a macro of that name
+        match (words.next(), words.next()) {
+            (Some("conn"), Some(w)) => !w.starts_with('='),
+            (Some("config"), Some("setup")) => true,
+            _ => false,
+        }
+    })
 }
 
 /// The ike rules of the tree in include order, with fragment `name`'s
@@ -548,6 +613,9 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     {
         return plan_rm_missing(gw, tree, &m);
     }
+    if let Some(done) = already_removed(gw, tree, name) {
+        return Ok(done);
+    }
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
     let file = fragments::file_of(gw, name);
@@ -595,6 +663,21 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
     Ok(Planned::Plan(plan))
+}
+
+/// `rm` run again: a fragment that is neither included nor loaded, and
+/// that an earlier `rm` moved aside, is removed already (nothing to do, as
+/// a configuration tool running `rm` again expects).
+pub(crate) fn already_removed(gw: &Gateway, tree: &Tree, name: &str) -> Option<Planned> {
+    if tree.fragment(name).is_some() || fs::symlink_metadata(gw.applied_copy(name)).is_ok() {
+        return None;
+    }
+    let (when, file) = state::last_removed(gw, name)?;
+    Some(Planned::Nothing(format!(
+        "{name} was already removed on {} (its file is {})",
+        humantime::format_rfc3339_seconds(when),
+        gw.shown(&file)
+    )))
 }
 
 /// Whether the applied copy says nothing of the fragment is loaded: it is
@@ -699,7 +782,8 @@ pub fn plan_updown(
     let own = loaded_names(gw, name, &rules, None);
     if own.is_empty() && never_loaded(&loaded) {
         return Ok(Planned::Nothing(format!(
-            "{name} is not loaded (it was added with --config-only): `ipsecmgr apply {name}` loads it"
+            "{name} is not loaded (it was added with --config-only): `{}` loads it",
+            gw.command(&["apply", name])
         )));
     }
     if own.is_empty() {
@@ -732,7 +816,8 @@ pub fn plan_updown(
             &mut plan,
         )?;
         plan.notes.push(format!(
-            "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `ipsecmgr up {name}`"
+            "{name} is held down: later add, rm and apply keep its connections off isakmpd's lists until `{}`",
+            gw.command(&["up", name])
         ));
         plan.notes.extend(not_held_notes(gw, tree, name, &rules));
     } else {

@@ -269,6 +269,13 @@ pub fn finish(gw: &Gateway, wait: Option<Duration>, log: &mut dyn FnMut(String))
             }
             last_said = Some(Instant::now());
         }
-        std::thread::sleep(POLL.min(left));
+        if !crate::system::interrupt::sleep(POLL.min(left)) {
+            log(format!(
+                "stopped waiting: caught {}; the clean-ups stay pending for the next ipsecmgr run",
+                crate::system::interrupt::caught()
+                    .map_or("a signal".into(), crate::system::interrupt::name)
+            ));
+            return;
+        }
     }
 }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::gateway::command::shell_word;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Replace a file atomically (`old`: its bytes before, `None` if new).
@@ -16,6 +18,11 @@ pub enum Step {
         old: Option<Vec<u8>>,
         new: Vec<u8>,
         mode: u32,
+        /// For one of ipsecmgr's own records (what a fragment loaded, its
+        /// applied copy, held-down fragments, pending clean-ups): what it
+        /// records, said in one line where a plan would show its text.
+        #[serde(default)]
+        record: Option<String>,
     },
     /// Move a file aside (never deleted).
     Move {
@@ -54,6 +61,36 @@ impl Step {
             old,
             new,
             mode: 0o600,
+            record: None,
+        }
+    }
+
+    /// Writing one of ipsecmgr's own records, which a plan shows as
+    /// `what` unless asked for every line.
+    pub fn record(
+        path: PathBuf,
+        shown: String,
+        old: Option<Vec<u8>>,
+        new: Vec<u8>,
+        what: String,
+    ) -> Step {
+        match Step::private_write(path, shown, old, new) {
+            Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                ..
+            } => Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record: Some(what),
+            },
+            other => other,
         }
     }
 
@@ -148,11 +185,20 @@ impl Plan {
 
     /// The plan for people: file edits as unified diffs, every ipsecctl
     /// run with the rules it is given, every FIFO line.  File contents go
-    /// through `redact`, which hides their secrets.
-    pub fn render(&self, redact: &dyn Fn(&[u8]) -> String) -> String {
+    /// through `redact`, which hides their secrets.  ipsecmgr's own
+    /// records are one line each, saying what they record, unless
+    /// `verbose`.
+    pub fn render(&self, redact: &dyn Fn(&[u8]) -> String, verbose: bool) -> String {
         let mut out = String::new();
         for step in &self.steps {
             match step {
+                Step::Write {
+                    shown,
+                    record: Some(what),
+                    ..
+                } if !verbose => {
+                    let _ = writeln!(out, "record {}: {what}", shell_word(shown));
+                }
                 Step::Write {
                     shown, old, new, ..
                 } => {
@@ -207,17 +253,5 @@ impl Plan {
             }
         }
         out
-    }
-}
-
-/// `word` as a shell reads it back: as it is when it holds only characters
-/// no shell treats specially, else in single quotes, so that a path in a
-/// plan can be pasted into a command line.
-pub fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }

@@ -14,12 +14,15 @@ use crate::manager::plan::{Later, Plan, Step};
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum StepJson {
-    /// A file replaced: its unified diff (secrets redacted).
+    /// A file replaced: its unified diff (secrets redacted); for one of
+    /// ipsecmgr's own records, what it records, in one line.
     Edit {
         path: String,
         created: bool,
         mode: String,
         diff: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        record: Option<String>,
     },
     /// A file moved aside.
     Move { from: String, to: String },
@@ -52,12 +55,14 @@ fn step(s: &Step, redact: &dyn Fn(&[u8]) -> String) -> StepJson {
             old,
             new,
             mode,
+            record,
             ..
         } => StepJson::Edit {
             path: shown.clone(),
             created: old.is_none(),
             mode: format!("{mode:04o}"),
             diff: unified_diff(shown, old.as_deref().map(redact), &redact(new)),
+            record: record.clone(),
         },
         Step::Move {
             shown_from,
@@ -288,6 +293,7 @@ mod tests {
             old: Some(b"a\n".to_vec()),
             new: b"a\nb psk \"k\"\n".to_vec(),
             mode: 0o600,
+            record: None,
         });
         p.push(Step::Ipsecctl {
             args: vec!["-f".into(), "/tmp/x".into()],

@@ -88,7 +88,13 @@ fn describe(rule: &Rule) -> String {
 
 /// The report on replacing fragment `arg` by `file` (by its file on disk
 /// when none is given).
-pub fn report(gw: &Gateway, arg: &str, file: Option<&str>) -> Result<DiffReport, String> {
+/// `verbose`: the plan shows ipsecmgr's own records in full.
+pub fn report(
+    gw: &Gateway,
+    arg: &str,
+    file: Option<&str>,
+    verbose: bool,
+) -> Result<DiffReport, String> {
     let name = fragments::resolve(gw, arg)?;
     let tree = Tree::load(gw);
     let loaded = fragments::loaded(gw, &tree, &name)?;
@@ -110,7 +116,7 @@ pub fn report(gw: &Gateway, arg: &str, file: Option<&str>) -> Result<DiffReport,
         compiled: &new,
         file_given: file.is_some(),
     };
-    let (apply, plan_text) = preview(gw, &tree, &version);
+    let (apply, plan_text) = preview(gw, &tree, &version, verbose);
     let diff = text_diff(&tree, &version, &old_shown, &new_shown);
     let tunnels = tunnel_changes(&ch);
     let others = |rules: &[&Rule]| -> Vec<String> { not_ike(rules).map(describe).collect() };
@@ -141,7 +147,7 @@ struct Version<'a> {
 }
 
 /// What `apply` would do, and its plan as text.
-fn preview(gw: &Gateway, tree: &Tree, v: &Version) -> (ApplyPreview, Vec<String>) {
+fn preview(gw: &Gateway, tree: &Tree, v: &Version, verbose: bool) -> (ApplyPreview, Vec<String>) {
     let redact = tree_redactor(gw, tree);
     let planned = ops::plan_apply(gw, tree, v.name, v.loaded, v.text, v.compiled, v.file_given);
     let (status, message, steps, text) = match planned {
@@ -149,7 +155,10 @@ fn preview(gw: &Gateway, tree: &Tree, v: &Version) -> (ApplyPreview, Vec<String>
             "plan",
             None,
             plan_json::steps(&plan, &redact),
-            plan.render(&redact).lines().map(str::to_string).collect(),
+            plan.render(&redact, verbose)
+                .lines()
+                .map(str::to_string)
+                .collect(),
         ),
         Ok(Planned::Nothing(why)) => ("nothing", Some(why), Vec::new(), Vec::new()),
         Err(e) => ("refused", Some(e), Vec::new(), Vec::new()),

@@ -133,15 +133,34 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     text
 }
 
-/// A step that writes `new` over `path` (state files are private).
-fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>) -> Step {
+/// A step that writes `new` over `path` (state files are private), said
+/// in a plan as `what` it records.
+fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>, what: String) -> Step {
     let old = fs::read(&path).ok();
-    Step::private_write(path.clone(), gw.shown(&path), old, new)
+    Step::record(path.clone(), gw.shown(&path), old, new, what)
 }
 
 /// The step storing what `name` is loaded with.
 pub fn write_loaded(gw: &Gateway, name: &str, record: &LoadedRecord) -> Step {
-    write_step(gw, loaded_path(gw, name), json(record))
+    let what = format!(
+        "what {name} loaded: {} connection(s), {} FIFO line(s)",
+        record.ikes.len(),
+        record.lines.len()
+    );
+    write_step(gw, loaded_path(gw, name), json(record), what)
+}
+
+/// The step keeping `text` as the applied copy of `name` (what is loaded
+/// of it: an empty copy, nothing), said in a plan in one line.
+pub fn write_applied(gw: &Gateway, name: &str, old: Option<Vec<u8>>, text: Vec<u8>) -> Step {
+    let copy = gw.applied_copy(name);
+    let what = match text.iter().filter(|&&b| b == b'\n').count() {
+        _ if text.is_empty() => {
+            format!("the copy of {name} as applied: empty, none of it is loaded")
+        }
+        lines => format!("the copy of {name} as applied: {lines} line(s)"),
+    };
+    Step::record(copy.clone(), gw.shown(&copy), old, text, what)
 }
 
 /// The step moving the record of a removed fragment aside (kept, as rm
@@ -162,6 +181,36 @@ pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
         from,
         to,
     })
+}
+
+/// When fragment `name` was last removed (`rm` moved its file or applied
+/// copy aside, named `NAME.conf.SECONDS` or `NAME.applied.SECONDS`), and
+/// that file: so that an `rm` run again can say it is done already.
+pub fn last_removed(gw: &Gateway, name: &str) -> Option<(std::time::SystemTime, PathBuf)> {
+    let at = gw.removed_dir().join(name);
+    let dir = at.parent()?;
+    let base = at.file_name()?.to_str()?.to_string();
+    let stamp_of = |file: &str| {
+        [".conf.", ".applied."].iter().find_map(|kind| {
+            let rest = file.strip_prefix(&base)?.strip_prefix(kind)?;
+            // `.N` follows when a name was taken within the same second
+            rest.split('.').next()?.parse::<u64>().ok()
+        })
+    };
+    // a stamp no run of ipsecmgr wrote (past the year 9999) is not one
+    const YEAR_10000: u64 = 253_402_300_800;
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let stamp = stamp_of(e.file_name().to_str()?)?;
+            (stamp < YEAR_10000).then(|| (stamp, e.path()))
+        })
+        .max()
+        .map(|(stamp, path)| {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(stamp);
+            (when, path)
+        })
 }
 
 /// The held-down fragments and their connections.
@@ -187,7 +236,15 @@ pub fn held_down(gw: &Gateway) -> Vec<String> {
 
 /// The step writing `held`, if it differs from what is stored.
 pub fn write_held(gw: &Gateway, held: &HeldDown) -> Option<Step> {
-    (held_fragments(gw) != *held).then(|| write_step(gw, held_path(gw), json(held)))
+    (held_fragments(gw) != *held).then(|| {
+        let what = if held.is_empty() {
+            "no fragment held down".to_string()
+        } else {
+            let names: Vec<&str> = held.keys().map(String::as_str).collect();
+            format!("the fragments held down: {}", names.join(", "))
+        };
+        write_step(gw, held_path(gw), json(held), what)
+    })
 }
 
 /// The connections of `own` as held down.
@@ -234,7 +291,21 @@ pub fn pending_cleanups(gw: &Gateway) -> Vec<PendingCleanup> {
 
 /// The step writing `pending`, if it differs from what is stored.
 pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Option<Step> {
-    (pending_cleanups(gw) != pending).then(|| write_step(gw, pending_path(gw), json(&pending)))
+    (pending_cleanups(gw) != pending).then(|| {
+        let what = format!(
+            "the phase 1 clean-ups pending: {}",
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending
+                    .iter()
+                    .map(|p| format!("{} after `{} {}`", p.peers.join(", "), p.op, p.fragment))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        );
+        write_step(gw, pending_path(gw), json(&pending), what)
+    })
 }
 
 /// Writes `pending` now, outside a plan (finishing a clean-up); none

@@ -26,6 +26,47 @@ pub struct FragmentChange {
     pub other_rules_added: usize,
     pub other_rules_removed: usize,
     pub rekey: Vec<String>,
+    /// For ipsec.conf's own rules, which no ipsecmgr command manages: the
+    /// ipsecctl runs that carry the change out by hand.
+    #[serde(skip)]
+    pub by_hand: Option<ByHand>,
+}
+
+/// What carries out a change of ipsec.conf's own rules: no ipsecmgr
+/// command manages them, and `ipsecctl -f` of the whole file would load
+/// every rule again and delete none.
+#[derive(Debug, Clone)]
+pub struct ByHand {
+    /// Rules are removed or changed: the old versions are deleted.
+    pub removes: bool,
+    /// Rules are added or changed: the new versions are loaded.
+    pub adds: bool,
+    /// ipsec.conf as the gateway names it.
+    pub conf: String,
+}
+
+impl ByHand {
+    /// The steps in words, each command through `code` (a code span).
+    pub fn describe(&self, code: &dyn Fn(&str) -> String) -> String {
+        let mut steps = Vec::new();
+        if self.removes {
+            steps.push(format!(
+                "{} of a file holding the old versions of the rules removed or changed",
+                code("ipsecctl -d -f OLD")
+            ));
+        }
+        if self.adds {
+            steps.push(format!(
+                "{} of a file holding the rules added or changed",
+                code("ipsecctl -f NEW")
+            ));
+        }
+        format!(
+            "by hand, {} (not {}: it loads every rule again and deletes none)",
+            steps.join(", then "),
+            code(&format!("ipsecctl -f {}", self.conf))
+        )
+    }
 }
 
 /// The errors that keep a tree from being compared: a rule that did not
@@ -44,7 +85,9 @@ pub fn errors(tree: &Tree) -> Vec<&Diagnostic> {
 pub fn compare(old: &Tree, new: &Tree, conf: &str) -> Vec<FragmentChange> {
     let mut out = Vec::new();
     if let Some(mut c) = change("ipsec.conf", &main_rules(old), &main_rules(new)) {
-        c.command = main_file_command(&c, conf);
+        let by_hand = by_hand(&c, conf);
+        c.command = by_hand.describe(&|s| format!("`{s}`"));
+        c.by_hand = Some(by_hand);
         out.push(c);
     }
     for f in &new.fragments {
@@ -81,6 +124,7 @@ fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
         other_rules_added: not_ike(&ch.added).count(),
         other_rules_removed: not_ike(&ch.removed).count(),
         rekey: ch.rekey,
+        by_hand: None,
     })
 }
 
@@ -110,27 +154,17 @@ fn main_rules(t: &Tree) -> Vec<&Rule> {
     t.main_rules.iter().map(|&i| &t.compiled.rules[i]).collect()
 }
 
-/// What carries out a change of ipsec.conf's own rules: no ipsecmgr
-/// command manages them, and `ipsecctl -f` of the whole file would load
-/// every rule again and delete none.
-fn main_file_command(c: &FragmentChange, conf: &str) -> String {
-    let removes = !c.tunnels_removed.is_empty()
-        || !c.tunnels_changed.is_empty()
-        || !c.rekey.is_empty()
-        || c.other_rules_removed > 0;
-    let adds = !c.tunnels_added.is_empty()
-        || !c.tunnels_changed.is_empty()
-        || !c.rekey.is_empty()
-        || c.other_rules_added > 0;
-    let mut steps = Vec::new();
-    if removes {
-        steps.push("`ipsecctl -d -f OLD` of a file holding the old versions of the rules removed or changed");
+/// How a change of ipsec.conf's own rules is carried out.
+fn by_hand(c: &FragmentChange, conf: &str) -> ByHand {
+    ByHand {
+        removes: !c.tunnels_removed.is_empty()
+            || !c.tunnels_changed.is_empty()
+            || !c.rekey.is_empty()
+            || c.other_rules_removed > 0,
+        adds: !c.tunnels_added.is_empty()
+            || !c.tunnels_changed.is_empty()
+            || !c.rekey.is_empty()
+            || c.other_rules_added > 0,
+        conf: conf.to_string(),
     }
-    if adds {
-        steps.push("`ipsecctl -f NEW` of a file holding the rules added or changed");
-    }
-    format!(
-        "by hand, {} (not `ipsecctl -f {conf}`: it loads every rule again and deletes none)",
-        steps.join(", then ")
-    )
 }

@@ -229,6 +229,12 @@ impl Loader<'_> {
         });
         match problem {
             None => Some(file),
+            // ipsecctl stops at a main file others can read; the file is
+            // read on, so that its other errors show in the same run
+            Some((kind @ Kind::FileSecrecy, why)) => {
+                self.p.diags.push(Diagnostic::file_error(kind, file, why));
+                Some(file)
+            }
             Some((kind, why)) => {
                 self.p.diags.push(Diagnostic::file_error(kind, file, why));
                 None

@@ -35,6 +35,9 @@ pub struct Ipsecctl {
     /// Passed as `-i FIFO` to runs that load or delete rules.
     pub fifo: Option<PathBuf>,
     pub timeout: Duration,
+    /// A caught signal ([`crate::system::interrupt`]) stops the run: its
+    /// process group is killed, and the run counts as failed.
+    pub interruptible: bool,
 }
 
 /// What one run of ipsecctl did.
@@ -67,6 +70,7 @@ impl Ipsecctl {
             path: path.into(),
             fifo: None,
             timeout: DEFAULT_TIMEOUT,
+            interruptible: false,
         }
     }
 
@@ -115,44 +119,58 @@ impl Ipsecctl {
         let start = Instant::now();
         let mut pipes = Pipes::start(&mut child);
         let mut status: Option<ExitStatus> = None;
-        let timed_out = loop {
+        let stopped = loop {
             if status.is_none() {
                 status = child.try_wait().ok().flatten();
             }
             if pipes.open == 0 && status.is_some() {
-                break false;
+                break None;
+            }
+            if let Some(sig) = self.interrupted() {
+                break Some(Stop::Signal(sig));
             }
             let left = self.timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
-                break true;
+                break Some(Stop::Deadline);
             }
             pipes.take(left.min(Duration::from_millis(10)));
         };
-        if timed_out {
+        if stopped.is_some() {
             status = Some(kill_group(&mut child));
             pipes.drain(DRAIN_AFTER_KILL);
         }
-        self.outcome(pipes.output, status, timed_out)
+        self.outcome(pipes.output, status, stopped)
+    }
+
+    /// The signal that stops this run, if it is one a signal stops.
+    fn interrupted(&self) -> Option<i32> {
+        self.interruptible
+            .then(crate::system::interrupt::caught)
+            .flatten()
     }
 
     fn outcome(
         &self,
         output: [Vec<u8>; 2],
         status: Option<ExitStatus>,
-        timed_out: bool,
+        stopped: Option<Stop>,
     ) -> Outcome {
         let [stdout, stderr] = output.map(|o| String::from_utf8_lossy(&o).into_owned());
-        let ended = if timed_out {
-            Some(format!(
+        let ended = match stopped {
+            Some(Stop::Deadline) => Some(format!(
                 "{} did not finish within {} seconds and was killed, with everything it started",
                 self.path.display(),
                 self.timeout.as_secs()
-            ))
-        } else {
-            status.and_then(describe_failure)
+            )),
+            Some(Stop::Signal(sig)) => Some(format!(
+                "{} was stopped, with everything it started: ipsecmgr caught {}",
+                self.path.display(),
+                crate::system::interrupt::name(sig)
+            )),
+            None => status.and_then(describe_failure),
         };
         Outcome {
-            success: !timed_out && status.is_some_and(|s| s.success()),
+            success: stopped.is_none() && status.is_some_and(|s| s.success()),
             stdout,
             stderr,
             ended,
@@ -168,6 +186,15 @@ impl Ipsecctl {
     pub fn delete_args(file: &Path) -> Vec<String> {
         vec!["-d".into(), "-f".into(), file.display().to_string()]
     }
+}
+
+/// Why a run was ended before it finished.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// It ran past its time limit.
+    Deadline,
+    /// ipsecmgr caught this signal.
+    Signal(i32),
 }
 
 /// A child's stdout and stderr, each read to its end in a thread, and

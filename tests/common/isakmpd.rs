@@ -185,21 +185,37 @@ pub fn available() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
         let src = harness_sources();
-        if src.join("build").is_file() {
+        let missing = if !src.join("build").is_file() {
+            format!(
+                "isakmpd harness not found at {} (no build script there)",
+                src.display()
+            )
+        } else if !src.join("openbsd/conf.c").is_file() {
+            format!(
+                "the isakmpd harness at {} lacks its OpenBSD sources (openbsd/, \
+                 daemon/openbsd/): `tests/fetch-isakmpd-sources {}` fetches sbin/isakmpd \
+                 at the revision the harness pins, and checks it",
+                src.display(),
+                src.display()
+            )
+        } else {
             return true;
-        }
+        };
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and the isakmpd harness is missing: {} has no build script \
-             (put the harness there or set ISAKMPD_HARNESS)",
-            src.display()
+            "CI=true and {missing}: the tests that check ipsecmgr against isakmpd's own \
+             code must run in CI"
         );
         skip_notice(&format!(
-            "isakmpd harness not found at {}: the tests that replay FIFO lines \
-             through isakmpd's own conf.c/ui.c, and the real-daemon tests, are \
-             skipped; every other test runs. To run them, put the harness at \
-             ../shared/isakmpd beside this checkout or set ISAKMPD_HARNESS to it.",
-            src.display()
+            "{missing}.\n\
+             Skipped: the tests that replay FIFO lines through isakmpd's own conf.c and \
+             ui.c (the database checks of live_ops, manager, config_only, isakmpd_truth, \
+             isakmpd_property, isakmpd_model, and status's drift check elsewhere); every \
+             other test runs.\n\
+             To run them: the harness is the project's shared test tooling, kept outside \
+             this repository; put it at ../shared/isakmpd beside this checkout, or set \
+             ISAKMPD_HARNESS to it (it builds with cc and libbsd-dev). README.md, Tests, \
+             says more."
         ));
         false
     })

@@ -215,7 +215,7 @@ impl Isakmpd {
             .open(&fifo)
             .unwrap();
         if let Some(size) = how.pipe_size {
-            nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size as i32)).unwrap();
+            shrink_pipe(&f, size);
         }
         me.reader = Some(std::thread::spawn(move || {
             let mut pending: Vec<u8> = Vec::new();
@@ -315,6 +315,18 @@ impl Answers {
             f.set_modified(t).unwrap();
         }
     }
+}
+
+/// Makes the pipe behind `f` hold `size` bytes (Linux: F_SETPIPE_SZ).
+#[cfg(target_os = "linux")]
+fn shrink_pipe(f: &fs::File, size: usize) {
+    nix::fcntl::fcntl(f, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size as i32)).unwrap();
+}
+
+/// Other systems have no call for it: a test that needs it cannot run.
+#[cfg(not(target_os = "linux"))]
+fn shrink_pipe(_: &fs::File, size: usize) {
+    panic!("a pipe of {size} bytes needs Linux's F_SETPIPE_SZ");
 }
 
 /// Waits (up to 5 s) until something reads the FIFO `rel`: the usual

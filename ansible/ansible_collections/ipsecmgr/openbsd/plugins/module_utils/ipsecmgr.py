@@ -74,6 +74,15 @@ def run_listing(module, args):
 
 
 def edits_diff(doc):
-    """The unified diffs of a plan's file edits, one after the other."""
-    return ''.join(
-        step['diff'] for step in doc.get('steps', []) if step.get('kind') == 'edit')
+    """The unified diffs of a plan's file edits, one after the other; an
+    edit of one of ipsecmgr's own records is one line saying what it
+    records, as the text plan shows it."""
+    out = []
+    for step in doc.get('steps', []):
+        if step.get('kind') != 'edit':
+            continue
+        if step.get('record'):
+            out.append('record %s: %s\n' % (step['path'], step['record']))
+        else:
+            out.append(step['diff'])
+    return ''.join(out)

@@ -151,6 +151,17 @@ class Run(object):
         self.commands = []
         self.changed = False
         self.journal = {'state': 'clean'}
+        # the temporary file holding the new text, and how messages name
+        # it: it is gone once the module ends
+        self.temporary = None
+        self.shown = None
+
+    def named(self, text):
+        """`text` naming the new text as the user gave it, not by the
+        temporary file it was written to."""
+        if self.temporary and text:
+            return text.replace(self.temporary, self.shown)
+        return text
 
     def mutate(self, args):
         """Runs a mutating command with --json (and -n in check mode)."""
@@ -161,10 +172,10 @@ class Run(object):
         result = doc['result']
         self.journal = result['journal']
         if result['status'] == 'failed':
-            self.fail(result.get('message') or stderr.strip(), rc)
+            self.fail(self.named(result.get('message') or stderr.strip()), rc)
         if result['status'] in ('done', 'planned') and doc['steps']:
             self.changed = True
-            self.commands.append(' '.join([verb] + rest))
+            self.commands.append(' '.join([verb] + [self.named(a) for a in rest]))
 
     def fail(self, msg, rc=None):
         self.module.fail_json(
@@ -196,6 +207,11 @@ def new_text_file(module, tmpdir):
 def ensure_present(run, module, tmpdir):
     name = module.params['name']
     path = new_text_file(module, tmpdir)
+    if path:
+        # messages name the fragment's text as given: the src file, or the
+        # module's content for the fragment, with their own line numbers
+        run.temporary = path
+        run.shown = module.params['src'] or 'content for %s.conf' % name
     if included(module, name):
         run.mutate(['apply', name] + ([path] if path else []))
     else:

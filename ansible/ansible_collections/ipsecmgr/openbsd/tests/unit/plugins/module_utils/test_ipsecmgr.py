@@ -42,3 +42,11 @@ def test_edits_diff_joins_the_edits_only():
     doc = dict(steps=[dict(kind='edit', diff='A'), dict(kind='fifo', lines=['t']),
                       dict(kind='edit', diff='B')])
     assert edits_diff(doc) == 'AB'
+
+
+def test_edits_diff_says_what_a_record_holds_in_one_line():
+    doc = dict(steps=[dict(kind='edit', path='/etc/ipsec.conf', diff='A'),
+                      dict(kind='edit', path='/var/db/ipsecmgr/loaded/x.json',
+                           diff='+{"ikes": []}\n', record='what x loaded: 1 connection(s)')])
+    assert edits_diff(doc) == (
+        'Arecord /var/db/ipsecmgr/loaded/x.json: what x loaded: 1 connection(s)\n')

@@ -65,6 +65,20 @@ def test_a_failure_carries_the_message_and_the_journal(ipsecmgr):
     assert result['rc'] == 1
 
 
+def test_a_failure_names_the_text_as_given_not_the_temporary_file(ipsecmgr):
+    def refuse(args):
+        path = args[-1]
+        return 1, plan_document('add', 'x', False, 'failed',
+                                message='add x: %s: 3: syntax error' % path)
+    ipsecmgr.answers['add'] = refuse
+    kind, result = run_module(fragment.main, dict(name='x', content='ike esp\n'))
+    assert kind == 'fail'
+    assert result['msg'] == 'add x: content for x.conf: 3: syntax error'
+    kind, result = run_module(fragment.main, dict(name='x', src=__file__))
+    assert kind == 'fail'
+    assert result['msg'] == 'add x: %s: 3: syntax error' % __file__
+
+
 def test_absent_removes_only_what_is_included(ipsecmgr):
     ipsecmgr.answers['rm'] = answer('rm', 'done', [dict(kind='move', **{'from': 'a', 'to': 'b'})])
     kind, result = run_module(fragment.main, dict(name='x', state='absent'))

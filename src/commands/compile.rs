@@ -52,7 +52,7 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     if args.json {
         let file = main_file(args, settings, root);
         let doc = CompileDoc::new(file, &listing, &diags, &compiled.parsed.sources);
-        crate::outln!("{}", crate::json::object(&doc));
+        crate::output::document(&crate::json::object(&doc));
     } else {
         for d in &diags {
             crate::err!(

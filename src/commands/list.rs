@@ -23,7 +23,7 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
         for p in &listing.pending {
             crate::errln!("ipsecmgr: pending: {}", escaped(p));
         }
-        crate::outln!("{}", crate::json::list("fragments", &listing.fragments));
+        crate::output::document(&crate::json::list("fragments", &listing.fragments));
         return EXIT_OK;
     }
     let mut out = String::new();
@@ -121,7 +121,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             ids: list.of("id"),
             teardown: list.teardown.as_deref(),
         };
-        crate::outln!("{}", crate::json::object(&doc));
+        crate::output::document(&crate::json::object(&doc));
     } else {
         crate::out!("{}", crate::escape::escaped_lines(&tags_text(&list)));
     }

@@ -26,7 +26,7 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
         crate::errln!("ipsecmgr: status: warning: drift not checked: {e}");
     }
     if args.json {
-        crate::outln!("{}", crate::json::object(&status));
+        crate::output::document(&crate::json::object(&status));
         return EXIT_OK;
     }
     crate::out!("{}", crate::escape::escaped_lines(&render_text(&status)));

@@ -99,7 +99,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         let meta = std::fs::metadata(path).map_err(|e| {
             format!(
                 "{}: {}",
-                path.display(),
+                crate::escape::escaped_path(path),
                 crate::system::files::io_reason(&e)
             )
         })?;

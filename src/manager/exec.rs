@@ -51,7 +51,7 @@ fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => log(format!(
             "cannot remove {}: {}; the run is over, so remove it by hand, or the next run takes it up again",
-            path.display(),
+            crate::escape::escaped_path(&path),
             files::io_reason(&e)
         )),
     }
@@ -165,13 +165,24 @@ fn preflight(gw: &Gateway, plan: &Plan) -> Result<(), String> {
 
 fn check_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), files::io_reason(&e)))?;
+    let meta = fs::metadata(path).map_err(|e| {
+        format!(
+            "{}: {}",
+            crate::escape::escaped_path(path),
+            files::io_reason(&e)
+        )
+    })?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err(format!(
+            "{} is not a regular file",
+            crate::escape::escaped_path(path)
+        ));
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{} is not executable", path.display()));
+        return Err(format!(
+            "{} is not executable",
+            crate::escape::escaped_path(path)
+        ));
     }
     Ok(())
 }
@@ -296,7 +307,7 @@ fn roll_back(
             } => match fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
                     "cannot remove {}: {}",
-                    path.display(),
+                    crate::escape::escaped_path(path),
                     files::io_reason(&e)
                 )),
                 _ => Ok(()),
@@ -387,7 +398,7 @@ fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
         Err(e) => {
             return Err(format!(
                 "cannot read {}: {}",
-                path.display(),
+                crate::escape::escaped_path(&path),
                 files::io_reason(&e)
             ));
         }
@@ -395,7 +406,7 @@ fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
     serde_json::from_slice(&text).map(Some).map_err(|e| {
         format!(
             "{}: unreadable journal ({e}); move it away to go on",
-            path.display()
+            crate::escape::escaped_path(&path)
         )
     })
 }

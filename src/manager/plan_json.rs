@@ -192,7 +192,7 @@ fn unreadable(path: &std::path::Path, why: &str) -> JournalState {
     JournalState {
         message: Some(format!(
             "{}: unreadable journal ({why}); move it away to go on",
-            path.display()
+            crate::escape::escaped_path(path)
         )),
         state: "unreadable",
         ..JournalState::clean()

@@ -212,7 +212,7 @@ pub fn store_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Result<(), Str
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!(
                 "cannot remove {}: {}",
-                path.display(),
+                crate::escape::escaped_path(&path),
                 crate::system::files::io_reason(&e)
             )),
         };

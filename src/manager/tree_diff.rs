@@ -18,14 +18,42 @@ pub struct FragmentChange {
     pub name: String,
     /// added, removed, changed
     pub status: &'static str,
-    /// the command that carries the change out
+    /// the command that carries the change out, code in backticks
     pub command: String,
+    /// The same in parts, so that each format sets the code apart its way
+    /// (a name may hold a backtick).
+    #[serde(skip)]
+    pub command_parts: Vec<Part>,
     pub tunnels_added: Vec<String>,
     pub tunnels_removed: Vec<String>,
     pub tunnels_changed: Vec<String>,
     pub other_rules_added: usize,
     pub other_rules_removed: usize,
     pub rekey: Vec<String>,
+}
+
+/// A piece of a command said for people: prose, or code to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Code(String),
+}
+
+/// `parts` as one line, code in backticks.
+fn plain(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.clone(),
+            Part::Code(c) => format!("`{c}`"),
+        })
+        .collect()
+}
+
+/// A change carried out by one ipsecmgr command.
+fn run(verb: &str, name: &str) -> (String, Vec<Part>) {
+    let code = format!("ipsecmgr {verb} {name}");
+    (code.clone(), vec![Part::Code(code)])
 }
 
 /// The errors that keep a tree from being compared: a rule that did not
@@ -44,7 +72,8 @@ pub fn errors(tree: &Tree) -> Vec<&Diagnostic> {
 pub fn compare(old: &Tree, new: &Tree, conf: &str) -> Vec<FragmentChange> {
     let mut out = Vec::new();
     if let Some(mut c) = change("ipsec.conf", &main_rules(old), &main_rules(new)) {
-        c.command = main_file_command(&c, conf);
+        c.command_parts = main_file_command(&c, conf);
+        c.command = plain(&c.command_parts);
         out.push(c);
     }
     for f in &new.fragments {
@@ -71,10 +100,12 @@ fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
         return None;
     }
     let tunnels = tunnel_changes(&ch);
+    let (command, command_parts) = run("apply", name);
     Some(FragmentChange {
         name: name.to_string(),
         status: "changed",
-        command: format!("ipsecmgr apply {name}"),
+        command,
+        command_parts,
         tunnels_added: tunnels.added,
         tunnels_removed: tunnels.removed,
         tunnels_changed: tunnels.changed,
@@ -85,10 +116,12 @@ fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
 }
 
 fn added(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
+    let (command, command_parts) = run("add", &f.name);
     FragmentChange {
         name: f.name.clone(),
         status: "added",
-        command: format!("ipsecmgr add {}", f.name),
+        command,
+        command_parts,
         tunnels_added: phase2_tags(rules).into_iter().collect(),
         other_rules_added: rules.len(),
         ..FragmentChange::default()
@@ -96,10 +129,12 @@ fn added(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
 }
 
 fn removed(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
+    let (command, command_parts) = run("rm", &f.name);
     FragmentChange {
         name: f.name.clone(),
         status: "removed",
-        command: format!("ipsecmgr rm {}", f.name),
+        command,
+        command_parts,
         tunnels_removed: phase2_tags(rules).into_iter().collect(),
         other_rules_removed: rules.len(),
         ..FragmentChange::default()
@@ -113,7 +148,7 @@ fn main_rules(t: &Tree) -> Vec<&Rule> {
 /// What carries out a change of ipsec.conf's own rules: no ipsecmgr
 /// command manages them, and `ipsecctl -f` of the whole file would load
 /// every rule again and delete none.
-fn main_file_command(c: &FragmentChange, conf: &str) -> String {
+fn main_file_command(c: &FragmentChange, conf: &str) -> Vec<Part> {
     let removes = !c.tunnels_removed.is_empty()
         || !c.tunnels_changed.is_empty()
         || !c.rekey.is_empty()
@@ -122,15 +157,23 @@ fn main_file_command(c: &FragmentChange, conf: &str) -> String {
         || !c.tunnels_changed.is_empty()
         || !c.rekey.is_empty()
         || c.other_rules_added > 0;
-    let mut steps = Vec::new();
+    let text = |t: &str| Part::Text(t.to_string());
+    let mut parts = vec![text("by hand, ")];
     if removes {
-        steps.push("`ipsecctl -d -f OLD` of a file holding the old versions of the rules removed or changed");
+        parts.push(Part::Code("ipsecctl -d -f OLD".into()));
+        parts.push(text(
+            " of a file holding the old versions of the rules removed or changed",
+        ));
     }
     if adds {
-        steps.push("`ipsecctl -f NEW` of a file holding the rules added or changed");
+        if removes {
+            parts.push(text(", then "));
+        }
+        parts.push(Part::Code("ipsecctl -f NEW".into()));
+        parts.push(text(" of a file holding the rules added or changed"));
     }
-    format!(
-        "by hand, {} (not `ipsecctl -f {conf}`: it loads every rule again and deletes none)",
-        steps.join(", then ")
-    )
+    parts.push(text(" (not "));
+    parts.push(Part::Code(format!("ipsecctl -f {conf}")));
+    parts.push(text(": it loads every rule again and deletes none)"));
+    parts
 }

@@ -4,6 +4,7 @@
 //! isakmpd would cut, weak crypto and keys, file modes, unused macros,
 //! fragments nothing includes.
 
+pub mod cap;
 pub mod checks;
 pub mod flows;
 pub mod listing;
@@ -42,6 +43,24 @@ pub struct Finding {
     /// The line of source, secrets masked.
     #[serde(skip)]
     pub source: String,
+    /// The other place a finding across files is about.
+    #[serde(skip)]
+    pub across: Across,
+}
+
+/// What else a finding is about, for allow comments: a finding about two
+/// files (the same flow in both, a phase 1 peer they set up differently)
+/// is silenced only where both allow it, so that a newcomer's comment
+/// cannot hide a clash with a file someone else keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Across {
+    /// Its own file alone.
+    #[default]
+    No,
+    /// Its own file and this one, at this line.
+    With(String, u32),
+    /// Its own file and several others: no comment silences it.
+    Many,
 }
 
 impl Finding {
@@ -61,6 +80,7 @@ impl Finding {
             message,
             help: None,
             source: String::new(),
+            across: Across::No,
         }
     }
 }
@@ -124,6 +144,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
     out.retain(|f| f.code != "E010" || !lexical.contains(&(f.file.clone(), f.line, f.column)));
     out.retain(|f| opts.selection.keeps(f.code));
     select::apply_allow_comments(&mut out)?;
+    cap::apply(&mut out);
     Ok(out)
 }
 
@@ -273,6 +294,7 @@ impl<'c> Maker<'c> {
             message,
             help,
             source,
+            across: Across::No,
         }
     }
 
@@ -433,25 +455,56 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             )
         };
         let m = makers[clash.unit];
-        out.push(m.make(
+        let mut f = m.make(
             clash.rule.origin.span,
             kind,
             severity,
             message,
             Some(help.into()),
             clash.rule.origin.span.line,
-        ));
+        );
+        f.across = Across::With(
+            unit_names[clash.other_unit].clone(),
+            clash.other.origin.line,
+        );
+        out.push(f);
     }
-    if clashes.stopped {
-        out.push(Finding::about_file(
-            Kind::OverlappingFlows,
-            "warning",
-            Path::new(&unit_names[0]),
+    for more in &clashes.more {
+        let (kind, severity, what) = if more.identical {
+            (
+                Kind::DuplicateFlow,
+                Severity::Error,
+                "clashes with (some the same flow)",
+            )
+        } else {
+            (Kind::OverlappingFlows, Severity::Warning, "overlaps")
+        };
+        let mut f = makers[more.unit].make(
+            more.rule.origin.span,
+            kind,
+            severity,
             format!(
-                "flow overlap check stopped after {} overlapping flow pairs; \
-                 the counts reported are lower bounds and later pairs are not checked",
-                flows::MAX_FLOW_PAIRS
+                "this rule also {what} flows of more statements of other files, {} flow pairs in all; only the first {} statements are named",
+                more.pairs,
+                flows::STATEMENTS_PER_STATEMENT
             ),
+            Some("keep each flow in one file, and the networks of files disjoint".into()),
+            more.rule.origin.span.line,
+        );
+        f.across = Across::Many;
+        out.push(f);
+    }
+    for &(unit, rule) in &clashes.cut {
+        out.push(makers[unit].make(
+            rule.origin.span,
+            Kind::OverlappingFlows,
+            Severity::Warning,
+            format!(
+                "a flow of this rule overlaps more than {} others; only that many were compared, so a clash with another file may be missing",
+                flows::PARTNERS_PER_FLOW
+            ),
+            Some("make the networks of files disjoint".into()),
+            rule.origin.span.line,
         ));
     }
     phase1_keys::check(units, unit_names, makers, out);
@@ -478,7 +531,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
                     if diff.is_empty() {
                         continue;
                     }
-                    out.push(makers[u].make(
+                    let mut f = makers[u].make(
                         rule.origin.span,
                         Kind::Phase1Conflict,
                         Severity::Error,
@@ -490,7 +543,9 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
                         ),
                         Some("give every rule with this peer the same phase 1 settings".into()),
                         rule.origin.span.line,
-                    ));
+                    );
+                    f.across = Across::With(unit_names[ou].clone(), other.origin.line);
+                    out.push(f);
                 }
                 Some(_) => {}
             }

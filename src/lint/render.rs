@@ -149,6 +149,7 @@ mod tests {
             message: "weak: 100%".into(),
             help: Some("use aes".into()),
             source: "ike esp from a to b".into(),
+            across: Default::default(),
         }
     }
 

@@ -176,6 +176,7 @@ mod tests {
             message: "weak transform".into(),
             help: Some("use aes".into()),
             source: String::new(),
+            across: Default::default(),
         }
     }
 

@@ -20,7 +20,14 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
         return EXIT_USAGE;
     }
     let paths = if args.paths.is_empty() {
-        vec![root.map(&settings.ipsec_conf)]
+        // a gateway path: its links are followed inside the root only
+        match root.resolve(std::path::Path::new(&settings.ipsec_conf)) {
+            Ok(p) => vec![p],
+            Err(e) => {
+                crate::errln!("ipsecmgr: lint: {}", e.0);
+                return EXIT_USAGE;
+            }
+        }
     } else {
         args.paths.clone()
     };

@@ -818,7 +818,27 @@ fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Findi
     // a broken link gets the compiler's own message
     let listing = listing::conf_entries(dir, usize::MAX);
     report_unreadable(&listing, out);
-    let files = listing.entries;
+    let mut files = listing.entries;
+    // under --root, a link leading out of the root is not followed: what
+    // a checkout links to is not the checkout's to show
+    if let Some(root) = &opts.root.0 {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        files.retain(|p| match std::fs::canonicalize(p) {
+            Ok(target) if !target.starts_with(&root) => {
+                out.push(Finding::about_file(
+                    Kind::FileUnreadable,
+                    "error",
+                    p,
+                    format!(
+                        "a link leading out of the root directory {}; not read",
+                        crate::escape::escaped_path(&root)
+                    ),
+                ));
+                false
+            }
+            _ => true,
+        });
+    }
     let compiled: Vec<Compiled> = files
         .iter()
         .map(|p| compiler::compile_file(&p.display().to_string(), copts))

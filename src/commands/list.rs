@@ -19,6 +19,9 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     let tree = Tree::load(gw);
     crate::commands::print_errors(&tree.compiled);
     let listing = listing::listing(gw, &tree);
+    for p in &listing.problems {
+        crate::errln!("ipsecmgr: warning: {p}");
+    }
     if args.json {
         for p in &listing.pending {
             crate::errln!("ipsecmgr: pending: {}", escaped(p));
@@ -62,6 +65,13 @@ fn entry_text(out: &mut String, e: &Entry) {
         e.state,
         escaped(&e.path)
     );
+    if let Some(problem) = &e.problem {
+        let _ = writeln!(
+            out,
+            "    still included, but cannot be read: {}",
+            escaped(problem)
+        );
+    }
     if e.state == "removed" {
         let _ = writeln!(
             out,

@@ -22,6 +22,9 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    for p in &status.problems {
+        crate::errln!("ipsecmgr: status: warning: {p}");
+    }
     if let Some(e) = &status.drift_unchecked {
         crate::errln!("ipsecmgr: status: warning: drift not checked: {e}");
     }
@@ -51,7 +54,7 @@ fn render_text(status: &Status) -> String {
 
 fn fragment_text(out: &mut String, f: &FragmentState) {
     let held = if f.held_down { "  (held down)" } else { "" };
-    let _ = writeln!(out, "{}:{held}", f.name);
+    let _ = writeln!(out, "{}:{held}", crate::escape::escaped(&f.name));
     if f.removed {
         let _ = writeln!(
             out,
@@ -63,6 +66,13 @@ fn fragment_text(out: &mut String, f: &FragmentState) {
         let _ = writeln!(
             out,
             "  missing     its file does not exist; it loads nothing"
+        );
+    }
+    if let Some(problem) = &f.problem {
+        let _ = writeln!(
+            out,
+            "  unreadable  still included, but cannot be read: {}",
+            crate::escape::escaped(problem)
         );
     }
     for t in &f.tunnels {

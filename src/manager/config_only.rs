@@ -24,6 +24,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::invariant;
 use crate::manager::ops::{self, Planned, Source};
 use crate::manager::plan::{Later, Plan, Step};
+use crate::manager::state;
 use crate::manager::tree::Tree;
 
 /// `ipsecmgr` with `args`, as this run was started: its settings file
@@ -82,7 +83,7 @@ fn nothing_to_edit(op: String, why: String, later: Vec<Later>) -> Planned {
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
     let op = format!("add {name}");
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     let loads = || vec![later(gw, "apply", name, format!("loads {name}"))];
     if let Some(f) = tree.fragment(name) {
         if fs::read(&f.actual).ok().as_deref() != Some(src.text.as_slice()) {
@@ -129,7 +130,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
 }
 
 pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
         // never loaded: the normal rm unloads nothing either
         return ops::plan_rm(gw, tree, name);

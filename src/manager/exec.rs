@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manager::gateway::Gateway;
+use crate::manager::journal_check;
 use crate::manager::plan::{Plan, Step};
+use crate::manager::state;
 use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
 use crate::system::ipsecctl::{self, Ipsecctl};
@@ -389,26 +391,20 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
     Ok(())
 }
 
-/// The journal an interrupted run left, if any.
+/// The journal an interrupted run left, if any: read as every state file
+/// is, and its steps checked ([`journal_check`]) before any is taken up.
 fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
     let path = gw.journal_path();
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "cannot read {}: {}",
-                crate::escape::escaped_path(&path),
-                files::io_reason(&e)
-            ));
-        }
+    let repair = "move it away to go on";
+    let Some(text) = state::read_file(gw, &path, state::MAX_STATE_BYTES, repair)? else {
+        return Ok(None);
     };
-    serde_json::from_slice(&text).map(Some).map_err(|e| {
-        format!(
-            "{}: unreadable journal ({e}); move it away to go on",
-            crate::escape::escaped_path(&path)
-        )
-    })
+    let shown = gw.shown(&path);
+    let journal: Journal = serde_json::from_slice(&text)
+        .map_err(|e| format!("{shown}: unreadable journal ({e}); {repair}"))?;
+    journal_check::check(gw, &journal.plan)
+        .map_err(|e| format!("{shown}: refused: {e}; {repair}"))?;
+    Ok(Some(journal))
 }
 
 /// What an interrupted run left for the next mutating run to do, said for
@@ -446,12 +442,17 @@ pub fn pending(gw: &Gateway) -> Option<String> {
 /// files it wrote for ipsecctl (the journal holds them again for a run
 /// that is to be completed or rolled back), and says so.
 fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
-    let mut dirs = vec![
+    // the directories ipsecmgr writes files in, and below them those of
+    // fragments in subdirectories (`sub/acme`)
+    let mut dirs = Vec::new();
+    for top in [
         gw.fragment_dir.actual.clone(),
-        gw.state_dir.clone(),
         gw.state_dir.join("applied"),
-        gw.removed_dir(),
-    ];
+        gw.state_dir.join("loaded"),
+    ] {
+        dirs.extend(directories(&top));
+    }
+    dirs.extend([gw.state_dir.clone(), gw.removed_dir()]);
     for conf in [Ok(gw.ipsec_conf.actual.clone()), gw.ipsec_conf_target()] {
         if let Some(dir) = conf.ok().as_deref().and_then(std::path::Path::parent) {
             dirs.push(dir.to_path_buf());
@@ -472,6 +473,18 @@ fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
             removed.join(", ")
         ));
     }
+}
+
+/// `top` and the directories below it, as deep as a fragment's name can
+/// go, links not followed.
+fn directories(top: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(top)
+        .max_depth(8)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_dir())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
 }
 
 /// Whether taking up `journal` runs ipsecctl or writes into the FIFO: a

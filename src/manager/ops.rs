@@ -189,7 +189,7 @@ pub(crate) struct AddEdit {
 
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     if let Some(refused) = already_there(gw, tree, name, copy_text.as_deref(), &src.text) {
         return refused;
     }
@@ -217,7 +217,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
         undo: Some(Ipsecctl::delete_args(&src.dest.actual)),
     });
     plan.commit_here();
-    for step in record_steps(gw, name, copy_text, &src.text, &record) {
+    for step in record_steps(gw, name, copy_text, &src.text, &record)? {
         plan.push(step);
     }
     Ok(Planned::Plan(plan))
@@ -285,7 +285,7 @@ fn record_steps(
     copy_text: Option<Vec<u8>>,
     text: &[u8],
     record: &LoadedRecord,
-) -> Vec<Step> {
+) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     if copy_text.as_deref() != Some(text) {
         let copy = gw.applied_copy(name);
@@ -296,10 +296,10 @@ fn record_steps(
             text.to_vec(),
         ));
     }
-    if state::read_loaded(gw, name).as_ref() != Some(record) {
+    if state::read_loaded(gw, name)?.as_ref() != Some(record) {
         steps.push(state::write_loaded(gw, name, record));
     }
-    steps
+    Ok(steps)
 }
 
 /// Why a fragment not in the configuration cannot be added: what it
@@ -380,9 +380,9 @@ fn loaded_names(
     name: &str,
     rules: &[&Rule],
     subset: Option<&[&Rule]>,
-) -> Vec<IkeSections> {
+) -> Result<Vec<IkeSections>, String> {
     let own = ikes(rules.iter().copied());
-    let stored = state::read_loaded(gw, name)
+    let stored = state::read_loaded(gw, name)?
         .map(|r| r.ikes)
         .filter(|s| s.len() == own.len());
     let wanted: Option<HashSet<*const Ike>> = subset.map(|sub| {
@@ -391,7 +391,8 @@ fn loaded_names(
             .map(|i| i as *const Ike)
             .collect()
     });
-    own.iter()
+    Ok(own
+        .iter()
         .enumerate()
         .filter(|(_, ike)| {
             wanted
@@ -402,7 +403,7 @@ fn loaded_names(
             Some(s) => s[k].clone(),
             None => ike_sections(ike),
         })
-        .collect()
+        .collect())
 }
 
 /// A pending phase 1 clean-up of the peers `orphans` of `removed`.
@@ -440,10 +441,10 @@ fn pending_entry(
 /// fragment and command).
 fn add_pending(gw: &Gateway, entry: PendingCleanup, plan: &mut Plan) -> Result<(), String> {
     crate::manager::pending::check_sendable(&entry)?;
-    let mut pending = state::pending_cleanups(gw);
+    let mut pending = state::pending_cleanups(gw)?;
     pending.retain(|p| !(p.fragment == entry.fragment && p.op == entry.op));
     pending.push(entry);
-    if let Some(step) = state::write_pending(gw, &pending) {
+    if let Some(step) = state::write_pending(gw, &pending)? {
         plan.push(step);
     }
     Ok(())
@@ -495,7 +496,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     } else {
         delete_loaded(gw, tree, name, &loaded, &mut plan)?;
     }
-    let own = loaded_names(gw, name, &rules, None);
+    let own = loaded_names(gw, name, &rules, None)?;
     let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
     let cleanup = teardown::cleanup(&own, &kept);
     if !cleanup.connections.is_empty() {
@@ -507,9 +508,9 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         let entry = pending_entry(name, "rm", &own, &cleanup.orphans, &own);
         add_pending(gw, entry, &mut plan)?;
     }
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     if held.remove(name).is_some()
-        && let Some(step) = state::write_held(gw, &held)
+        && let Some(step) = state::write_held(gw, &held)?
     {
         plan.push(step);
     }
@@ -625,7 +626,7 @@ pub fn plan_updown(
 ) -> Result<Planned, String> {
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
-    let own = loaded_names(gw, name, &rules, None);
+    let own = loaded_names(gw, name, &rules, None)?;
     if own.is_empty() && never_loaded(&loaded) {
         return Ok(Planned::Nothing(format!(
             "{name} is not loaded (it was added with --config-only): `ipsecmgr apply {name}` loads it"
@@ -649,7 +650,7 @@ pub fn plan_updown(
         lines.extend(teardown::up_lines(&own));
     }
     plan.push(Step::Fifo { lines });
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     if down && !up {
         held.insert(name.to_string(), state::held_connections(&own));
         let orphans = teardown::cleanup(&own, &kept).orphans;
@@ -660,11 +661,11 @@ pub fn plan_updown(
     } else {
         held.remove(name);
         // a late teardown would take the connections down again
-        let mut pending = state::pending_cleanups(gw);
+        let mut pending = state::pending_cleanups(gw)?;
         pending.retain(|p| !(p.fragment == name && p.op == "down"));
-        plan.extend(state::write_pending(gw, &pending));
+        plan.extend(state::write_pending(gw, &pending)?);
     }
-    plan.extend(state::write_held(gw, &held));
+    plan.extend(state::write_held(gw, &held)?);
     let passive: Vec<&str> = own
         .iter()
         .filter(|s| s.passive)
@@ -769,7 +770,7 @@ pub fn plan_apply(
     let ch = apply_changes(&old_rules, &new_rules);
     let dest = fragments::file_of(gw, name);
     let on_disk = fs::read(&dest.actual).ok();
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     let nothing = ch.removed.is_empty()
         && ch.added.is_empty()
         && copy_text.as_deref() == Some(new_text)
@@ -786,13 +787,13 @@ pub fn plan_apply(
             new_text.to_vec(),
         ));
     }
-    let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed));
+    let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed))?;
     let record = LoadedRecord::of(&new_rules);
     let added: Vec<IkeSections> = ikes(ch.added.iter().copied())
         .into_iter()
         .map(ike_sections)
         .collect();
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     let is_held = held.contains_key(name);
     apply_runs(gw, name, &ch, &old_rules, is_held, &mut plan)?;
     plan.commit_here();
@@ -813,8 +814,8 @@ pub fn plan_apply(
         let entry = pending_entry(name, "apply", &removed, &cleanup.orphans, &removed);
         add_pending(gw, entry, &mut plan)?;
     }
-    plan.extend(state::write_held(gw, &held));
-    for step in record_steps(gw, name, copy_text, new_text, &record) {
+    plan.extend(state::write_held(gw, &held)?);
+    for step in record_steps(gw, name, copy_text, new_text, &record)? {
         plan.push(step);
     }
     Ok(Planned::Plan(plan))
@@ -834,7 +835,7 @@ fn apply_runs(
     if is_held {
         // an undone `ipsecctl -d` loads the old rules again, and with
         // them their connections: off the lists once more
-        let old = loaded_names(gw, name, old_rules, None);
+        let old = loaded_names(gw, name, old_rules, None)?;
         plan.push(Step::FifoOnUndo {
             lines: teardown::hold_lines(&old),
         });

@@ -90,7 +90,7 @@ pub fn check_sendable(p: &PendingCleanup) -> Result<(), String> {
 /// Reads `S` once, tears down late SAs, finishes every clean-up whose peer
 /// has no exchange in flight.  Returns the clean-ups still waiting.
 pub fn settle(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Vec<PendingCleanup>, String> {
-    let pending = state::pending_cleanups(gw);
+    let pending = state::pending_cleanups(gw)?;
     if pending.is_empty() {
         return Ok(pending);
     }

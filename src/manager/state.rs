@@ -18,19 +18,70 @@
 //!
 //! Each file is written by a plan step (a `Step::Write`), so an interrupted
 //! run rolls it back or completes it with the rest of its plan.
+//!
+//! Each is read as input: a regular file of a bounded size, never through
+//! a link ([`crate::system::files::read_private`]), parsed, and checked
+//! ([`crate::manager::state_check`]).  One that is not so is an error that
+//! names it and says how to go on: read as empty, the next run would write
+//! it without what it held (a held-down fragment, a pending clean-up).
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::emit::isakmpd;
+use crate::manager::fragment_name::check_qualified;
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::Step;
 use crate::manager::sections::{IkeSections, ike_sections};
+use crate::manager::state_check;
 use crate::manager::teardown::ikes;
 use crate::rules::model::Rule;
+use crate::system::files;
+
+/// The largest state file read: a journal holds the texts of the files
+/// its run writes.
+pub const MAX_STATE_BYTES: u64 = 256 << 20;
+
+const HELD_REPAIR: &str = "move it away to go on (no fragment is then held down: `ipsecmgr down NAME` holds one down again)";
+const PENDING_REPAIR: &str =
+    "move it away to go on (the phase 1 clean-ups it held are then left undone)";
+const LOADED_REPAIR: &str = "move it away to go on (the fragment is then taken down by the names compiled from its applied copy)";
+const APPLIED_REPAIR: &str =
+    "move it away to go on (the fragment's file is then taken to be what is loaded)";
+
+/// The bytes of the state file `path`, `None` when there is none; an
+/// error naming it, and saying `repair`, when it is no regular file or
+/// too large.
+pub fn read_file(
+    gw: &Gateway,
+    path: &Path,
+    limit: u64,
+    repair: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    files::read_private(path, limit).map_err(|e| format!("{}: {}; {repair}", gw.shown(path), e.0))
+}
+
+/// The state file `path` parsed as `what` and checked by `check`.
+fn read_json<T: DeserializeOwned>(
+    gw: &Gateway,
+    path: &Path,
+    what: &str,
+    repair: &str,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<Option<T>, String> {
+    let Some(bytes) = read_file(gw, path, MAX_STATE_BYTES, repair)? else {
+        return Ok(None);
+    };
+    let shown = gw.shown(path);
+    let value: T = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{shown}: not {what} ({e}); {repair}"))?;
+    check(&value).map_err(|e| format!("{shown}: {e}; {repair}"))?;
+    Ok(Some(value))
+}
 
 /// What one fragment was loaded with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,11 +151,22 @@ fn pending_path(gw: &Gateway) -> PathBuf {
     gw.state_dir.join("pending-cleanup.json")
 }
 
-/// The record of fragment `name`, if ipsecmgr loaded it (a record that
-/// cannot be read counts as none: the names are then compiled afresh).
-pub fn read_loaded(gw: &Gateway, name: &str) -> Option<LoadedRecord> {
-    let text = fs::read(loaded_path(gw, name)).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The record of fragment `name`, if ipsecmgr loaded it.
+pub fn read_loaded(gw: &Gateway, name: &str) -> Result<Option<LoadedRecord>, String> {
+    let path = loaded_path(gw, name);
+    read_json(
+        gw,
+        &path,
+        "a loaded record",
+        LOADED_REPAIR,
+        state_check::record,
+    )
+}
+
+/// The applied copy of fragment `name`, if it has one: what was loaded.
+pub fn applied_copy(gw: &Gateway, name: &str) -> Result<Option<Vec<u8>>, String> {
+    let path = gw.applied_copy(name);
+    read_file(gw, &path, files::MAX_CONFIG_BYTES, APPLIED_REPAIR)
 }
 
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -114,15 +176,21 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     text
 }
 
-/// A step that writes `new` over `path` (state files are private).
-fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>) -> Step {
-    let old = fs::read(&path).ok();
+/// A step that writes `new` over `path` (state files are private), which
+/// was read before as `old`.
+fn write_step(gw: &Gateway, path: PathBuf, old: Option<Vec<u8>>, new: Vec<u8>) -> Step {
     Step::private_write(path.clone(), gw.shown(&path), old, new)
+}
+
+/// The bytes of a state file read and checked before, to undo its write.
+fn old_bytes(path: &Path) -> Option<Vec<u8>> {
+    files::read_private(path, MAX_STATE_BYTES).ok().flatten()
 }
 
 /// The step storing what `name` is loaded with.
 pub fn write_loaded(gw: &Gateway, name: &str, record: &LoadedRecord) -> Step {
-    write_step(gw, loaded_path(gw, name), json(record))
+    let path = loaded_path(gw, name);
+    write_step(gw, path.clone(), old_bytes(&path), json(record))
 }
 
 /// The step moving the record of a removed fragment aside (kept, as rm
@@ -146,29 +214,32 @@ pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
 }
 
 /// The held-down fragments and their connections.
-pub fn held_fragments(gw: &Gateway) -> HeldDown {
-    fs::read(held_path(gw))
-        .ok()
-        .and_then(|t| serde_json::from_slice(&t).ok())
-        .unwrap_or_default()
+pub fn held_fragments(gw: &Gateway) -> Result<HeldDown, String> {
+    let path = held_path(gw);
+    read_json(
+        gw,
+        &path,
+        "a held-down record",
+        HELD_REPAIR,
+        state_check::held,
+    )
+    .map(Option::unwrap_or_default)
 }
 
 /// The names of every held-down connection, sorted: what `status` checks
 /// isakmpd does not hold again.
-pub fn held_down(gw: &Gateway) -> Vec<String> {
-    let mut names: Vec<String> = held_fragments(gw)
-        .into_values()
-        .flatten()
-        .map(|c| c.name)
-        .collect();
+pub fn held_down(held: &HeldDown) -> Vec<String> {
+    let mut names: Vec<String> = held.values().flatten().map(|c| c.name.clone()).collect();
     names.sort();
     names.dedup();
     names
 }
 
 /// The step writing `held`, if it differs from what is stored.
-pub fn write_held(gw: &Gateway, held: &HeldDown) -> Option<Step> {
-    (held_fragments(gw) != *held).then(|| write_step(gw, held_path(gw), json(held)))
+pub fn write_held(gw: &Gateway, held: &HeldDown) -> Result<Option<Step>, String> {
+    let path = held_path(gw);
+    Ok((held_fragments(gw)? != *held)
+        .then(|| write_step(gw, path.clone(), old_bytes(&path), json(held))))
 }
 
 /// The connections of `own` as held down.
@@ -187,16 +258,24 @@ pub fn held_connections(own: &[IkeSections]) -> Vec<HeldConnection> {
 }
 
 /// The phase 1 clean-ups that wait, oldest first.
-pub fn pending_cleanups(gw: &Gateway) -> Vec<PendingCleanup> {
-    fs::read(pending_path(gw))
-        .ok()
-        .and_then(|t| serde_json::from_slice(&t).ok())
-        .unwrap_or_default()
+pub fn pending_cleanups(gw: &Gateway) -> Result<Vec<PendingCleanup>, String> {
+    let path = pending_path(gw);
+    let check = |p: &Vec<PendingCleanup>| state_check::pending(p);
+    read_json(
+        gw,
+        &path,
+        "a list of pending clean-ups",
+        PENDING_REPAIR,
+        check,
+    )
+    .map(Option::unwrap_or_default)
 }
 
 /// The step writing `pending`, if it differs from what is stored.
-pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Option<Step> {
-    (pending_cleanups(gw) != pending).then(|| write_step(gw, pending_path(gw), json(&pending)))
+pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Result<Option<Step>, String> {
+    let path = pending_path(gw);
+    Ok((pending_cleanups(gw)? != pending)
+        .then(|| write_step(gw, path.clone(), old_bytes(&path), json(&pending))))
 }
 
 /// Writes `pending` now, outside a plan (finishing a clean-up); none
@@ -220,6 +299,15 @@ pub fn store_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Result<(), Str
     crate::system::fs::atomic_write(&path, &json(&pending), 0o600)
 }
 
+/// Checks the state files every run reads (held-down fragments, pending
+/// clean-ups): a run that changes the gateway refuses to go on past one
+/// that cannot be read, rather than write it again without what it held.
+pub fn check(gw: &Gateway) -> Result<(), String> {
+    held_fragments(gw)?;
+    pending_cleanups(gw)?;
+    Ok(())
+}
+
 /// One line saying what a pending clean-up waits for, for `ls`.
 pub fn describe(p: &PendingCleanup) -> String {
     let what = if p.removed.is_empty() {
@@ -237,24 +325,43 @@ pub fn describe(p: &PendingCleanup) -> String {
 
 /// Fragments ipsec.conf no longer includes whose applied copy holds
 /// rules, by name: `rm --config-only` left them loaded until a normal `rm`.
-/// (An empty applied copy means nothing of the fragment is loaded.)
-pub fn still_loaded(gw: &Gateway, listed: &[String]) -> Vec<(String, Vec<u8>)> {
+/// (An empty applied copy means nothing of the fragment is loaded.)  What
+/// is there and cannot be one (no fragment name, no regular file) is said
+/// in `problems`.
+pub fn still_loaded(
+    gw: &Gateway,
+    listed: &[String],
+    problems: &mut Vec<String>,
+) -> Vec<(String, Vec<u8>)> {
     let dir = gw.state_dir.join("applied");
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
         let Ok(entry) = entry else { continue };
+        if entry.file_type().is_dir() {
+            continue;
+        }
         let Ok(rel) = entry.path().strip_prefix(&dir) else {
             continue;
         };
-        let Some(name) = rel.to_str().and_then(|n| n.strip_suffix(".conf")) else {
-            continue;
-        };
-        if !entry.file_type().is_file() || listed.iter().any(|l| l == name) {
+        let name = rel.to_str().and_then(|n| n.strip_suffix(".conf"));
+        // what a killed run left half written is not a copy
+        if crate::system::fs::is_temp_name(entry.file_name()) {
             continue;
         }
-        match fs::read(entry.path()) {
-            Ok(copy) if !copy.is_empty() => found.push((name.to_string(), copy)),
-            _ => {}
+        let Some(name) = name.filter(|n| check_qualified(n).is_ok()) else {
+            problems.push(format!(
+                "{}: not the applied copy of a fragment name; move it away",
+                gw.shown(entry.path())
+            ));
+            continue;
+        };
+        if listed.iter().any(|l| l == name) {
+            continue;
+        }
+        match applied_copy(gw, name) {
+            Ok(Some(copy)) if !copy.is_empty() => found.push((name.to_string(), copy)),
+            Ok(_) => {}
+            Err(e) => problems.push(e),
         }
     }
     found

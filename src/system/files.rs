@@ -89,14 +89,39 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
     if let Some(data) = stand_in(path) {
         return Ok(data);
     }
+    read_opened(path, limit, nix::fcntl::OFlag::empty())
+}
+
+/// A file of ipsecmgr's own state: a regular file of at most `limit`
+/// bytes, not reached through a symbolic link (one planted there could
+/// lead anywhere: a device, a file of a size without end); `None` when
+/// there is none.
+pub fn read_private(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ReadError(io_reason(&e))),
+        Ok(_) => {}
+    }
+    read_opened(path, limit, nix::fcntl::OFlag::O_NOFOLLOW).map(|d| Some(d.bytes))
+}
+
+fn read_opened(path: &Path, limit: u64, flags: nix::fcntl::OFlag) -> Result<FileData, ReadError> {
     use std::os::unix::fs::OpenOptionsExt;
     // without O_NONBLOCK, opening a FIFO would wait for a writer; what was
     // opened is then checked to be a regular file before anything is read
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .custom_flags((nix::fcntl::OFlag::O_NONBLOCK | flags).bits())
         .open(path)
-        .map_err(|e| ReadError(io_reason(&e)))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(code)
+                if code == nix::errno::Errno::ELOOP as i32
+                    && flags.contains(nix::fcntl::OFlag::O_NOFOLLOW) =>
+            {
+                ReadError("is a symbolic link, not a regular file".into())
+            }
+            _ => ReadError(io_reason(&e)),
+        })?;
     let meta = file.metadata().map_err(|e| ReadError(io_reason(&e)))?;
     if let Some(why) = file_kind(&meta) {
         return Err(ReadError(why.into()));

@@ -301,7 +301,8 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// What the holder of a lock wrote in it (its pid and command), if anything.
 fn holder_note(file: &mut File) -> Option<String> {
     let mut note = String::new();
-    let _ = file.read_to_string(&mut note);
+    // a note is a line; a lock file made large is not read whole
+    let _ = file.take(4096).read_to_string(&mut note);
     let note = note.trim();
     (!note.is_empty()).then(|| note.to_string())
 }
@@ -311,11 +312,13 @@ impl Lock {
     /// wrote there, if anything.  Only looks: the lock file is not
     /// created, and a free lock is let go at once.
     pub fn holder(state_dir: &Path) -> Option<Option<String>> {
+        // a FIFO planted there would keep a plain open waiting
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
             .open(state_dir.join("lock"))
-            .ok()?;
+            .ok()
+            .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(_free) => None,
             Err((mut file, _)) => Some(holder_note(&mut file)),
@@ -331,14 +334,16 @@ impl Lock {
         let start = Instant::now();
         loop {
             // never through a link: one planted there would have its
-            // target truncated
+            // target truncated; nor waiting for a FIFO's other end
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .custom_flags(
+                    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits(),
+                )
                 .open(&path)
                 .map_err(|e| context("cannot open", &path, &e))?;
             let meta = file

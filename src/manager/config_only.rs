@@ -50,11 +50,11 @@ fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
     }
 }
 
-/// The step writing `text` as the applied copy of `name`, where there is
-/// none yet.
-fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
+/// The step writing `text` as the applied copy of `name`, over `old`
+/// (`None`: there is none yet).
+fn write_copy(gw: &Gateway, name: &str, old: Option<Vec<u8>>, text: Vec<u8>) -> Step {
     let copy = gw.applied_copy(name);
-    Step::private_write(copy.clone(), gw.shown(&copy), None, text)
+    Step::private_write(copy.clone(), gw.shown(&copy), old, text)
 }
 
 /// The text of an unmanaged fragment, kept as its applied copy; refused
@@ -114,7 +114,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     }
     match &copy_text {
         // nothing of it is loaded
-        None => plan.push(write_copy(gw, name, Vec::new())),
+        None => plan.push(write_copy(gw, name, None, Vec::new())),
         Some(t) if t.is_empty() => {}
         // removed with --config-only and still loaded: the later apply
         // replaces what it loaded
@@ -131,8 +131,10 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
 
 pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
     let copy_text = state::applied_copy(gw, name)?;
-    if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
-        // never loaded: the normal rm unloads nothing either
+    let added_config_only = copy_text.as_ref().is_some_and(|t| t.is_empty());
+    if added_config_only && tree.fragment(name).is_none() {
+        // never loaded, and its file is gone: the normal rm unloads
+        // nothing either
         return ops::plan_rm(gw, tree, name);
     }
     let unloads = || vec![later(gw, "rm", name, format!("unloads {name}"))];
@@ -165,9 +167,22 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     let loaded = fragments::loaded(gw, tree, name)?;
     let mut plan = Plan::new(format!("rm {name}"));
     if copy_text.is_none() {
-        plan.push(write_copy(gw, name, unmanaged_text(&loaded, name)?));
+        plan.push(write_copy(gw, name, None, unmanaged_text(&loaded, name)?));
         plan.notes.push(format!(
             "{name} was loaded without ipsecmgr: its file is kept as its applied copy, what `ipsecmgr rm {name}` unloads"
+        ));
+    } else if added_config_only {
+        // a boot may have loaded it since: what its file holds is what
+        // the later rm unloads
+        let on_disk = fragments::on_disk(gw, tree, name)?;
+        plan.push(write_copy(
+            gw,
+            name,
+            copy_text,
+            unmanaged_text(&on_disk, name)?,
+        ));
+        plan.notes.push(format!(
+            "{name} was added with --config-only, and a boot may have loaded it since: its file is kept as its applied copy, what `ipsecmgr rm {name}` unloads"
         ));
     }
     plan.extend(ops::include_removal(gw, tree, name, &frag.gateway_path)?);
@@ -205,7 +220,7 @@ pub fn plan_apply(
     } == new_text;
     if file_given && on_disk.as_deref() != Some(new_text) {
         if matches!(loaded.from, LoadedFrom::Disk(_)) {
-            plan.push(write_copy(gw, name, unmanaged_text(loaded, name)?));
+            plan.push(write_copy(gw, name, None, unmanaged_text(loaded, name)?));
             plan.notes.push(format!(
                 "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `ipsecmgr apply {name}` replaces"
             ));

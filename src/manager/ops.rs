@@ -302,6 +302,26 @@ fn record_steps(
     Ok(steps)
 }
 
+/// Whether ipsec.conf includes fragment `name` (its file there, or gone):
+/// `apply` changes such a fragment only.  One `rm --config-only` took out
+/// is in no include line, though still loaded: installed and loaded, its
+/// file would hold tunnels ipsec.conf does not.
+pub fn check_included(gw: &Gateway, tree: &Tree, name: &str) -> Result<(), String> {
+    if tree.fragment(name).is_some() || tree.missing(gw).iter().any(|m| m.name == name) {
+        return Ok(());
+    }
+    if state::applied_copy(gw, name)?.is_some_and(|t| !t.is_empty()) {
+        return Err(format!(
+            "{name} is not included by {} (`rm --config-only` took it out, and what it loaded is still loaded): `ipsecmgr rm {name}` unloads it, or `ipsecmgr add --config-only FILE` puts the file back and `ipsecmgr apply {name}` then loads the change",
+            escaped(&gw.ipsec_conf.gateway)
+        ));
+    }
+    Err(format!(
+        "no fragment {name}: not included by {}",
+        escaped(&gw.ipsec_conf.gateway)
+    ))
+}
+
 /// Why a fragment not in the configuration cannot be added: what it
 /// loaded before is still loaded (its include went with `rm --config-only`).
 pub(crate) fn still_loaded(gw: &Gateway, name: &str) -> String {
@@ -482,21 +502,38 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     {
         return plan_rm_missing(gw, tree, &m);
     }
-    let loaded = fragments::loaded(gw, tree, name)?;
-    let rules = loaded.rules(tree);
+    let recorded = fragments::loaded(gw, tree, name)?;
     let file = fragments::file_of(gw, name);
     let gateway_path = tree
         .fragment(name)
         .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
     let mut plan = Plan::new(format!("rm {name}"));
-    if never_loaded(&loaded) {
-        plan.notes.push(format!(
-            "nothing of {name} was loaded, so there was nothing to unload"
-        ));
+    // added with --config-only, the records say nothing of it is loaded;
+    // a boot (or `ipsecctl -f` of ipsec.conf) loads its file all the same:
+    // what the file holds is unloaded, what was not loaded harms nothing
+    let loaded = if never_loaded(&recorded) {
+        match fragments::on_disk(gw, tree, name) {
+            Ok(on_disk) => {
+                plan.notes.push(format!(
+                    "{name} was added with --config-only: what its file holds was unloaded all the same, as a boot may have loaded it (an `ipsecctl -d` that finds nothing loaded is no error)"
+                ));
+                Some(on_disk)
+            }
+            Err(_) => {
+                plan.notes.push(format!(
+                    "nothing of {name} was loaded and its file is gone, so there was nothing to unload"
+                ));
+                None
+            }
+        }
     } else {
-        delete_loaded(gw, tree, name, &loaded, &mut plan)?;
+        Some(fragments::loaded(gw, tree, name)?)
+    };
+    let mut own = Vec::new();
+    if let Some(loaded) = &loaded {
+        delete_loaded(gw, tree, name, loaded, &mut plan)?;
+        own = loaded_names(gw, name, &loaded.rules(tree), None)?;
     }
-    let own = loaded_names(gw, name, &rules, None)?;
     let kept = Kept::of(&remaining_in_order(tree, name, &[]), &own);
     let cleanup = teardown::cleanup(&own, &kept);
     if !cleanup.connections.is_empty() {
@@ -520,7 +557,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .fragment(name)
         .map_or(file.actual.clone(), |f| f.actual.clone());
     plan.extend(move_aside(gw, &actual, &format!("{name}.conf.{stamp}")));
-    if let LoadedFrom::Applied(copy) = &loaded.from {
+    if let LoadedFrom::Applied(copy) = &recorded.from {
         plan.extend(move_aside(gw, copy, &format!("{name}.applied.{stamp}")));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));

@@ -11,6 +11,7 @@ from ansible_collections.ipsecmgr.openbsd.plugins.module_utils.ipsecmgr import (
     IpsecmgrError,
     base_command,
     edits_diff,
+    fragment_name_problem,
     parse_document,
 )
 
@@ -42,3 +43,11 @@ def test_edits_diff_joins_the_edits_only():
     doc = dict(steps=[dict(kind='edit', diff='A'), dict(kind='fifo', lines=['t']),
                       dict(kind='edit', diff='B')])
     assert edits_diff(doc) == 'AB'
+
+
+def test_fragment_names_follow_ipsecmgrs_rule():
+    for good in ['customer-acme', 'sub/acme', 'a.b_c-1', 'x' * 128]:
+        assert fragment_name_problem(good) is None, good
+    for bad in ['', '/etc/ipsec', '../x', 'sub/../x', '-x', '.x', 'x.conf', 'x.CONF',
+                'x\n', 'x y', 'sub//x', 'x' * 129, 'caf\u00e9']:
+        assert fragment_name_problem(bad), bad

@@ -265,3 +265,25 @@ fn the_markdown_review_keeps_its_commands() {
         assert_eq!(cells, 8, "{line}");
     }
 }
+
+#[test]
+fn usage_errors_quote_arguments_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    checkout(
+        tmp.path(),
+        &[("a", tunnel(1, "a-secret-0123456789abcdef"))],
+        "",
+    );
+    for args in [
+        &["x\n::error::forged"][..],
+        &["lint", "--bogus\n::error::forged"],
+        &["lint", "--format", "x\n::warning::forged"],
+        &["--root", ".", "rm", "-n", "a\n::error::forged"],
+    ] {
+        let out = run_in(tmp.path(), args);
+        let text = both(&out);
+        assert!(forged(&text).is_empty(), "{args:?}:\n{text}");
+        assert!(text.contains("\\n::"), "{args:?}:\n{text}");
+        assert_ne!(out.status.code(), Some(0), "{args:?}:\n{text}");
+    }
+}

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pending;
 pub mod plan;
 pub mod plan_json;
+pub mod records;
 pub mod redact;
 pub mod render;
 pub mod rule_diff;

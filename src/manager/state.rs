@@ -25,21 +25,19 @@
 //! names it and says how to go on: read as empty, the next run would write
 //! it without what it held (a held-down fragment, a pending clean-up).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::emit::isakmpd;
 use crate::manager::fragment_name::check_qualified;
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::Step;
-use crate::manager::sections::{IkeSections, ike_sections};
+pub use crate::manager::records::{
+    HeldConnection, HeldDown, LoadedRecord, PendingCleanup, held_connections,
+};
 use crate::manager::state_check;
-use crate::manager::teardown::ikes;
-use crate::rules::model::Rule;
 use crate::system::files;
 
 /// The largest state file read: a journal holds the texts of the files
@@ -81,62 +79,6 @@ fn read_json<T: DeserializeOwned>(
         .map_err(|e| format!("{shown}: not {what} ({e}); {repair}"))?;
     check(&value).map_err(|e| format!("{shown}: {e}; {repair}"))?;
     Ok(Some(value))
-}
-
-/// What one fragment was loaded with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoadedRecord {
-    /// Per ike rule, in order.
-    pub ikes: Vec<IkeSections>,
-    /// The FIFO lines `ipsecctl -f` sent for them (keys redacted).
-    pub lines: Vec<String>,
-}
-
-impl LoadedRecord {
-    /// The record of `rules` as compiled now, at the moment they are loaded.
-    pub fn of(rules: &[&Rule]) -> LoadedRecord {
-        let own = ikes(rules.iter().copied());
-        let mut text = String::new();
-        for ike in &own {
-            // the lines stop where ipsecctl stops them
-            if isakmpd::add_commands(ike, &mut text, false).is_err() {
-                break;
-            }
-        }
-        LoadedRecord {
-            ikes: own.iter().map(|i| ike_sections(i)).collect(),
-            lines: text.lines().map(str::to_string).collect(),
-        }
-    }
-}
-
-/// A connection `down` holds down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldConnection {
-    /// `Connections` or `Passive-Connections`.
-    pub list: String,
-    pub name: String,
-}
-
-/// Fragment name → its held-down connections.
-pub type HeldDown = BTreeMap<String, Vec<HeldConnection>>;
-
-/// A phase 1 clean-up that waits for its peer's exchanges to end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingCleanup {
-    /// The fragment, and the command that left it (`rm`, `apply`, `down`).
-    pub fragment: String,
-    pub op: String,
-    /// Phase 1 tags and peer addresses whose exchanges are waited for.
-    pub peers: Vec<String>,
-    pub addresses: Vec<String>,
-    /// SA names taken away: any that becomes ready is torn down again
-    /// (`t main` for a phase 1 tag, `t` for a connection).
-    pub phase1_names: Vec<String>,
-    pub phase2_names: Vec<String>,
-    /// What was loaded under those peers and goes (empty after `down`,
-    /// which removes no configuration).
-    pub removed: Vec<IkeSections>,
 }
 
 fn loaded_path(gw: &Gateway, name: &str) -> PathBuf {
@@ -240,21 +182,6 @@ pub fn write_held(gw: &Gateway, held: &HeldDown) -> Result<Option<Step>, String>
     let path = held_path(gw);
     Ok((held_fragments(gw)? != *held)
         .then(|| write_step(gw, path.clone(), old_bytes(&path), json(held))))
-}
-
-/// The connections of `own` as held down.
-pub fn held_connections(own: &[IkeSections]) -> Vec<HeldConnection> {
-    let mut out: Vec<HeldConnection> = Vec::new();
-    for s in own {
-        let c = HeldConnection {
-            list: s.connection_list().to_string(),
-            name: s.phase2.clone(),
-        };
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The phase 1 clean-ups that wait, oldest first.

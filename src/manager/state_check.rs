@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use crate::manager::fragment_name::check_qualified;
+use crate::manager::records::{HeldDown, LoadedRecord, PendingCleanup};
 use crate::manager::sections::{IkeSections, ListValue};
-use crate::manager::state::{HeldDown, LoadedRecord, PendingCleanup};
 
 /// The longest name taken: one FIFO line holds at most PIPE_BUF bytes.
 const MAX_NAME: usize = 512;

@@ -396,10 +396,10 @@ pub fn execute(gw: &Gateway, plan: &Plan, log: &mut dyn FnMut(String)) -> Result
 fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
     let path = gw.journal_path();
     let repair = "move it away to go on";
-    let Some(text) = state::read_file(gw, &path, state::MAX_STATE_BYTES, repair)? else {
+    let Some(text) = state::read_file(&path, state::MAX_STATE_BYTES, repair)? else {
         return Ok(None);
     };
-    let shown = gw.shown(&path);
+    let shown = crate::escape::escaped_path(&path);
     let journal: Journal = serde_json::from_slice(&text)
         .map_err(|e| format!("{shown}: unreadable journal ({e}); {repair}"))?;
     journal_check::check(gw, &journal.plan)

@@ -54,27 +54,22 @@ const APPLIED_REPAIR: &str =
 /// The bytes of the state file `path`, `None` when there is none; an
 /// error naming it, and saying `repair`, when it is no regular file or
 /// too large.
-pub fn read_file(
-    gw: &Gateway,
-    path: &Path,
-    limit: u64,
-    repair: &str,
-) -> Result<Option<Vec<u8>>, String> {
-    files::read_private(path, limit).map_err(|e| format!("{}: {}; {repair}", gw.shown(path), e.0))
+pub fn read_file(path: &Path, limit: u64, repair: &str) -> Result<Option<Vec<u8>>, String> {
+    files::read_private(path, limit)
+        .map_err(|e| format!("{}: {}; {repair}", crate::escape::escaped_path(path), e.0))
 }
 
 /// The state file `path` parsed as `what` and checked by `check`.
 fn read_json<T: DeserializeOwned>(
-    gw: &Gateway,
     path: &Path,
     what: &str,
     repair: &str,
     check: impl Fn(&T) -> Result<(), String>,
 ) -> Result<Option<T>, String> {
-    let Some(bytes) = read_file(gw, path, MAX_STATE_BYTES, repair)? else {
+    let Some(bytes) = read_file(path, MAX_STATE_BYTES, repair)? else {
         return Ok(None);
     };
-    let shown = gw.shown(path);
+    let shown = crate::escape::escaped_path(path);
     let value: T = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{shown}: not {what} ({e}); {repair}"))?;
     check(&value).map_err(|e| format!("{shown}: {e}; {repair}"))?;
@@ -96,19 +91,13 @@ fn pending_path(gw: &Gateway) -> PathBuf {
 /// The record of fragment `name`, if ipsecmgr loaded it.
 pub fn read_loaded(gw: &Gateway, name: &str) -> Result<Option<LoadedRecord>, String> {
     let path = loaded_path(gw, name);
-    read_json(
-        gw,
-        &path,
-        "a loaded record",
-        LOADED_REPAIR,
-        state_check::record,
-    )
+    read_json(&path, "a loaded record", LOADED_REPAIR, state_check::record)
 }
 
 /// The applied copy of fragment `name`, if it has one: what was loaded.
 pub fn applied_copy(gw: &Gateway, name: &str) -> Result<Option<Vec<u8>>, String> {
     let path = gw.applied_copy(name);
-    read_file(gw, &path, files::MAX_CONFIG_BYTES, APPLIED_REPAIR)
+    read_file(&path, files::MAX_CONFIG_BYTES, APPLIED_REPAIR)
 }
 
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -158,14 +147,8 @@ pub fn retire_loaded(gw: &Gateway, name: &str, stamp: u64) -> Option<Step> {
 /// The held-down fragments and their connections.
 pub fn held_fragments(gw: &Gateway) -> Result<HeldDown, String> {
     let path = held_path(gw);
-    read_json(
-        gw,
-        &path,
-        "a held-down record",
-        HELD_REPAIR,
-        state_check::held,
-    )
-    .map(Option::unwrap_or_default)
+    read_json(&path, "a held-down record", HELD_REPAIR, state_check::held)
+        .map(Option::unwrap_or_default)
 }
 
 /// The names of every held-down connection, sorted: what `status` checks
@@ -188,14 +171,8 @@ pub fn write_held(gw: &Gateway, held: &HeldDown) -> Result<Option<Step>, String>
 pub fn pending_cleanups(gw: &Gateway) -> Result<Vec<PendingCleanup>, String> {
     let path = pending_path(gw);
     let check = |p: &Vec<PendingCleanup>| state_check::pending(p);
-    read_json(
-        gw,
-        &path,
-        "a list of pending clean-ups",
-        PENDING_REPAIR,
-        check,
-    )
-    .map(Option::unwrap_or_default)
+    read_json(&path, "a list of pending clean-ups", PENDING_REPAIR, check)
+        .map(Option::unwrap_or_default)
 }
 
 /// The step writing `pending`, if it differs from what is stored.

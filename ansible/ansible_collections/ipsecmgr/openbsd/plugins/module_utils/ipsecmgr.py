@@ -42,11 +42,11 @@ def fragment_name_problem(name):
     """Why ipsecmgr would refuse `name` as a fragment name, or None."""
     if not name:
         return 'empty fragment name'
+    shown = repr(name)
     for part in name.split('/'):
-        shown = repr(part)
         if not _NAME_PART.match(part):
-            return ('%s: a fragment name holds only letters, digits, ".", "_" and "-", '
-                    'and starts with neither "-" nor "."' % shown)
+            return ('%s: not a fragment name: each part (of sub/name) holds only letters, '
+                    'digits, ".", "_" and "-", and starts with neither "-" nor "."' % shown)
         if len(part.encode('utf-8')) > NAME_MAX_BYTES:
             return '%s: a fragment name is at most %d bytes long' % (shown, NAME_MAX_BYTES)
         if part.lower().endswith('.conf'):

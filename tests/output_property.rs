@@ -104,32 +104,38 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A tunnel to `peer` (a name, quoted) from network `n`.
-fn tunnel(n: u8, peer: &str, weak: bool) -> Vec<u8> {
+/// A tunnel to `peer` (a name of any bytes, quoted) from network `n`.
+fn tunnel(n: u8, peer: &[u8], weak: bool) -> Vec<u8> {
     let group = if weak { "modp1024" } else { "modp2048" };
-    let mut t = format!(
-        "ike esp from 10.0.{n}.0/24 to 10.{n}.0.0/16 peer \"{peer}\" \\\n\tmain auth hmac-sha2-256 enc aes-256 group {group} \\\n\tquick enc aes-256-gcm group modp2048 psk \"psk-{n}-0123456789abcdef\"\n"
-    )
-    .into_bytes();
-    t.retain(|&b| b != 0);
+    let mut t = format!("ike esp from 10.0.{n}.0/24 to 10.{n}.0.0/16 peer \"").into_bytes();
+    t.extend(quotable(peer));
+    t.extend_from_slice(
+        format!(
+            "\" \\\n\tmain auth hmac-sha2-256 enc aes-256 group {group} \\\n\tquick enc aes-256-gcm group modp2048 psk \"psk-{n}-0123456789abcdef\"\n"
+        )
+        .as_bytes(),
+    );
     t
 }
 
 /// A peer name as a quoted string can hold it.
-fn quotable(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '"' | '\\' | '\n' | '\0'))
+fn quotable(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .copied()
+        .filter(|b| !matches!(b, b'"' | b'\\' | b'\n' | 0))
         .collect()
 }
 
 #[derive(Debug)]
 struct Case {
     names: Vec<Vec<u8>>,
-    hosts: Vec<String>,
+    hosts: Vec<Vec<u8>>,
     hostname: String,
     fragment_dir: String,
     ignore: String,
     hostile_settings: bool,
+    /// The settings file as these bytes, not TOML.
+    raw_settings: Option<Vec<u8>>,
 }
 
 /// A checkout: ipsec.conf including a fragment per name, each with a
@@ -145,10 +151,10 @@ fn checkout(dir: &Path, case: &Case, changed: bool) {
         let mut rel = b"etc/ipsec.d/".to_vec();
         rel.extend_from_slice(name);
         rel.extend_from_slice(b".conf");
-        let host = quotable(&case.hosts[i % case.hosts.len()]);
+        let host = &case.hosts[i % case.hosts.len()];
         let weak = changed && i == 0;
         let path = dir.join(OsStr::from_bytes(&rel));
-        fs::write(&path, tunnel(i as u8 + 1, &host, weak)).unwrap();
+        fs::write(&path, tunnel(i as u8 + 1, host, weak)).unwrap();
         fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         conf.extend_from_slice(b"include \"/");
         conf.extend_from_slice(&rel);
@@ -159,7 +165,7 @@ fn checkout(dir: &Path, case: &Case, changed: bool) {
     let mut hosts = toml::Table::new();
     // the first host is declared, the others are not (L404 names them)
     hosts.insert(
-        quotable(&case.hosts[0]),
+        String::from_utf8_lossy(&quotable(&case.hosts[0])).into_owned(),
         toml::Value::Array(vec!["198.51.100.1".into()]),
     );
     settings.insert("hosts".into(), toml::Value::Table(hosts));
@@ -176,10 +182,11 @@ fn checkout(dir: &Path, case: &Case, changed: bool) {
         );
         settings.insert("lint".into(), toml::Value::Table(lint));
     }
-    write_private(
-        &dir.join("etc/ipsecmgr.conf"),
-        &toml::to_string(&settings).unwrap(),
-    );
+    let path = dir.join("etc/ipsecmgr.conf");
+    match &case.raw_settings {
+        Some(bytes) => fs::write(&path, bytes).unwrap(),
+        None => write_private(&path, &toml::to_string(&settings).unwrap()),
+    }
 }
 
 /// Checks one run's output in `format`; `Err` says what is wrong.
@@ -237,16 +244,25 @@ fn check(args: &[&str], format: &str, out: &Output) -> Result<(), String> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
+    let host = prop_oneof![
+        text().prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 1..16),
+    ];
     (
         proptest::collection::vec(file_name(), 1..4),
-        proptest::collection::vec(text(), 1..3),
-        text(),
-        text(),
-        text(),
+        proptest::collection::vec(host, 1..3),
+        (text(), text(), text()),
         proptest::bool::weighted(0.3),
+        proptest::option::weighted(0.1, proptest::collection::vec(any::<u8>(), 0..64)),
     )
         .prop_map(
-            |(mut names, hosts, hostname, fragment_dir, ignore, hostile_settings)| {
+            |(
+                mut names,
+                hosts,
+                (hostname, fragment_dir, ignore),
+                hostile_settings,
+                raw_settings,
+            )| {
                 names.sort();
                 names.dedup();
                 Case {
@@ -256,6 +272,7 @@ fn case() -> impl Strategy<Value = Case> {
                     fragment_dir,
                     ignore,
                     hostile_settings,
+                    raw_settings,
                 }
             },
         )

@@ -48,8 +48,32 @@ fn needs_ipsec_conf(command: &Command) -> bool {
     }
 }
 
+/// The command line; a usage error (which quotes the arguments) is said
+/// through ipsecmgr's own output, escaped as everything it prints is.
+fn parse_args() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // the message quotes arguments: told from the same arguments
+            // escaped, so that one holding a newline stays on its line
+            use std::os::unix::ffi::OsStrExt;
+            let shown =
+                std::env::args_os().map(|a| ipsecmgr::escape::escaped_bytes(a.as_bytes(), false));
+            let e = Cli::try_parse_from(shown).err().unwrap_or(e);
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                ipsecmgr::err!("{text}");
+            } else {
+                ipsecmgr::out!("{text}");
+            }
+            let _ = output::stdout_failure();
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_args();
     let root = Root(cli.root.clone());
     let settings = match Settings::load(cli.config.as_deref(), &root) {
         Ok(s) => s,

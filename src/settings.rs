@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::escape::escaped;
 use crate::rules::inet;
 use crate::system::files::{self, Root};
 use crate::system::names::Names;
@@ -173,17 +174,48 @@ impl Settings {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let msg = e.message().trim_end().to_string();
+            // it may quote a key of the file: on one line, escaped
+            let msg = escaped(e.message().trim_end());
             match line {
                 Some(line) => format!("{line}: {}", in_table(text, line, msg)),
                 None => msg,
             }
         })?;
+        settings.check_text()?;
         settings.addresses("hosts", &settings.hosts)?;
         settings.addresses("interfaces", &settings.interfaces)?;
         check_lint_codes("lint.select", &settings.lint.select)?;
         check_lint_codes("lint.ignore", &settings.lint.ignore)?;
         Ok(settings)
+    }
+
+    /// Names and paths hold no control characters: they go into include
+    /// lines, FIFO lines and messages, where a newline would start a line
+    /// of its own.
+    fn check_text(&self) -> Result<(), String> {
+        let mut values: Vec<(String, &str)> = self
+            .paths()
+            .iter()
+            .map(|(key, path)| (key.to_string(), *path))
+            .collect();
+        if let Some(h) = &self.hostname {
+            values.push(("hostname".into(), h));
+        }
+        for (table, entries) in [("hosts", &self.hosts), ("interfaces", &self.interfaces)] {
+            for (name, addrs) in entries {
+                values.push((table.to_string(), name));
+                for a in addrs {
+                    values.push((format!("{table}.{}", escaped(name)), a));
+                }
+            }
+        }
+        match values.iter().find(|(_, v)| v.chars().any(char::is_control)) {
+            Some((key, v)) => Err(format!(
+                "{key}: \"{}\" holds a control character",
+                escaped(v)
+            )),
+            None => Ok(()),
+        }
     }
 
     fn addresses(
@@ -197,8 +229,13 @@ impl Settings {
                 let parsed = addrs
                     .iter()
                     .map(|a| {
-                        parse_addr(a)
-                            .ok_or_else(|| format!("{table}.{name}: \"{a}\" is not an IP address"))
+                        parse_addr(a).ok_or_else(|| {
+                            format!(
+                                "{table}.{}: \"{}\" is not an IP address",
+                                escaped(name),
+                                escaped(a)
+                            )
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((name.clone(), parsed))
@@ -223,7 +260,6 @@ impl Settings {
     /// state directory apart from the configuration: ipsecmgr moves and
     /// rewrites files in it.  Errors name the setting.
     pub fn check_paths(&self, root: &Root) -> Result<(), String> {
-        use crate::escape::escaped;
         for (key, path) in self.paths() {
             if path.is_empty() {
                 return Err(format!("{key}: empty path"));

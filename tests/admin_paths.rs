@@ -478,6 +478,66 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
 }
 
 #[test]
+fn a_fragment_that_cannot_be_read_is_shown_as_such_not_as_removed() {
+    let gw = gateway();
+    // applied by ipsecmgr: it has an applied copy
+    let o = run_in(&gw, gw.root(), &["apply", "c2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    gw.write("var/ipsecctl.sa", "FLOWS:\nNo flows\n\nSAD:\nNo entries\n");
+    gw.write("var/isakmpd.sa", "");
+    let file = gw.path("etc/ipsec.d/c2.conf");
+    for what in ["a directory", "a FIFO"] {
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_dir(&file);
+        if what == "a FIFO" {
+            nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        } else {
+            std::fs::create_dir(&file).unwrap();
+        }
+        let o = run_in(&gw, gw.root(), &["ls"]);
+        let out = stdout(&o);
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("c2 "))
+            .unwrap_or_default();
+        assert!(
+            row.contains("unreadable") && row.contains(" 4 "),
+            "{what}: {out}"
+        );
+        assert!(!out.contains("no longer included"), "{what}: {out}");
+        assert!(
+            out.contains("still included, but cannot be read: failed to include file /etc/ipsec.d/c2.conf: is a"),
+            "{what}: {out}"
+        );
+        let o = run_in(&gw, gw.root(), &["ls", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let c2: Vec<&serde_json::Value> = v["fragments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "c2")
+            .collect();
+        assert_eq!(c2.len(), 1, "{what}: {v}");
+        assert_eq!(c2[0]["state"], "unreadable", "{what}: {v}");
+        assert!(
+            c2[0]["problem"].as_str().unwrap().contains("is a"),
+            "{what}: {v}"
+        );
+        let o = run_in(&gw, gw.root(), &["status"]);
+        let out = stdout(&o);
+        assert!(
+            out.contains("c2:\n  unreadable  still included"),
+            "{what}: {out}{}",
+            stderr(&o)
+        );
+        assert!(
+            !out.contains("removed     no longer included"),
+            "{what}: {out}"
+        );
+    }
+}
+
+#[test]
 fn status_shows_a_fragment_whose_file_is_gone() {
     crate::require_isakmpd!();
     let gw = gateway();

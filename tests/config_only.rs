@@ -449,28 +449,119 @@ fn apply_config_only_installs_the_file_and_the_named_apply_loads_the_change() {
     assert!(later_lines(&done).is_empty(), "{done}");
 }
 
+/// `add --config-only` records that nothing of the fragment is loaded; a
+/// boot (or `ipsecctl -f ipsec.conf`) then loads it all the same.  So rm
+/// unloads what the file holds whatever the record says, and a failing
+/// `ipsecctl -d` (nothing was loaded after all) is no error.
 #[test]
-fn a_normal_rm_after_add_config_only_unloads_nothing() {
+fn a_normal_rm_after_add_config_only_unloads_what_the_file_holds() {
     crate::require_isakmpd!();
     let b = tunnel(2, "b-secret-0123456789abcdef");
     let gw = managed(&[("b", &b)]);
     gw.write("home/acme.conf", &acme());
     ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
-    let out = ok(&gw, &["rm", "acme"]);
-    assert!(
-        out.contains("nothing of acme was loaded, so there was nothing to unload"),
-        "{out}"
-    );
-    untouched_isakmpd(&gw, "rm after add --config-only");
+    // the boot loads every include of ipsec.conf
+    let boot = std::process::Command::new(gw.path("sbin/ipsecctl"))
+        .arg("-f")
+        .arg(gw.fragment("acme"))
+        .output()
+        .unwrap();
+    assert!(boot.status.success(), "{}", stderr(&boot));
+    gw.settle();
+    gw.check_db(&["b", "acme"], &[]).unwrap();
+    ok(&gw, &["rm", "acme"]);
     assert!(!gw.read("etc/ipsec.conf").contains("acme"));
     assert!(!gw.path(&format!("{STATE}/applied/acme.conf")).exists());
     gw.check_db(&["b"], &[]).unwrap();
-    // and so does rm --config-only, naming nothing to run later
+    let deletes: Vec<_> = gw
+        .calls()
+        .into_iter()
+        .filter(|c| c.args.contains(&"-d".to_string()))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{:?}", gw.calls());
+
+    // without a boot between them: the same, and the unload of what was
+    // not loaded harms nothing
+    gw.clear();
     ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
+    ok(&gw, &["rm", "acme"]);
+    gw.check_db(&["b"], &[]).unwrap();
+
+    // rm --config-only keeps the file as what may be loaded, and names the
+    // rm that unloads it
+    ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
+    gw.clear();
     let out = ok(&gw, &["rm", "--config-only", "acme"]);
-    assert!(later_lines(&out).is_empty(), "{out}");
-    assert!(!gw.path(&format!("{STATE}/applied/acme.conf")).exists());
     untouched_isakmpd(&gw, "rm --config-only after add --config-only");
+    assert_eq!(gw.read(&format!("{STATE}/applied/acme.conf")), acme());
+    let boot = std::process::Command::new(gw.path("sbin/ipsecctl"))
+        .arg("-f")
+        .arg(gw.path(&format!("{STATE}/applied/acme.conf")))
+        .output()
+        .unwrap();
+    assert!(boot.status.success(), "{}", stderr(&boot));
+    gw.settle();
+    run_named(&gw, &out, ["rm", "acme"]);
+    gw.check_db(&["b"], &[]).unwrap();
+    assert!(!gw.path(&format!("{STATE}/applied/acme.conf")).exists());
+}
+
+/// A fragment `rm --config-only` took out is not in ipsec.conf: apply
+/// would install a file nothing includes and load tunnels ipsec.conf does
+/// not hold.  It is refused, as add is, naming what to run instead.
+#[test]
+fn apply_of_a_fragment_taken_out_with_rm_config_only_is_refused() {
+    crate::require_isakmpd!();
+    let b = tunnel(2, "b-secret-0123456789abcdef");
+    let gw = managed(&[("acme", &acme()), ("b", &b)]);
+    ok(&gw, &["rm", "--config-only", "acme"]);
+    gw.write(
+        "home/acme.conf",
+        &acme().replace("172.16.11.0/24", "172.16.12.0/24"),
+    );
+    let conf = gw.read("etc/ipsec.conf");
+    for args in [
+        &["apply", "acme", &gw.actual("home/acme.conf")][..],
+        &["apply", "acme"],
+        &[
+            "apply",
+            "--config-only",
+            "acme",
+            &gw.actual("home/acme.conf"),
+        ],
+        &["apply", "-n", "acme", &gw.actual("home/acme.conf")],
+    ] {
+        let out = gw.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("not included by /etc/ipsec.conf"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("`ipsecmgr rm acme`"), "{args:?}: {err}");
+        assert!(!gw.fragment("acme").exists(), "{args:?} installed the file");
+        assert_eq!(gw.read("etc/ipsec.conf"), conf);
+        untouched_isakmpd(&gw, &format!("{args:?}"));
+    }
+    // the way back: the file again in the configuration, then apply (a
+    // rule that stays keeps its peer: up, so the load need not wait)
+    ok(&gw, &["add", "--config-only", &gw.actual("home/acme.conf")]);
+    gw.peers_up(&["203.0.113.20"]);
+    ok(&gw, &["apply", "acme"]);
+    gw.check_db_texts(
+        &[
+            ("acme", &acme().replace("172.16.11.0/24", "172.16.12.0/24")),
+            ("b", &b),
+        ],
+        &[],
+    )
+    .unwrap();
 }
 
 #[test]

@@ -12,18 +12,26 @@ use crate::syntax::source::Sources;
 use crate::system::files::Root;
 
 /// The file to read: FILE as typed (from the current directory), or the
-/// configured ipsec.conf, a gateway path, under `--root`.
-fn main_file(args: &CompileArgs, settings: &Settings, root: &Root) -> String {
+/// configured ipsec.conf, a gateway path, under `--root`, its links
+/// followed inside the root only.
+fn main_file(args: &CompileArgs, settings: &Settings, root: &Root) -> Result<String, String> {
     match &args.file {
-        Some(typed) => typed.clone(),
+        Some(typed) => Ok(typed.clone()),
         None => root
-            .map(&settings.ipsec_conf)
-            .to_string_lossy()
-            .into_owned(),
+            .resolve(std::path::Path::new(&settings.ipsec_conf))
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|e| e.0),
     }
 }
 
 pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
+    let file = match main_file(args, settings, root) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::errln!("ipsecmgr: compile: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let names = settings.names(false);
     let opts = Options {
         root: root.clone(),
@@ -32,7 +40,7 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
         hostname: settings.hostname(),
         main_local: true,
     };
-    let compiled = compiler::compile_file(&main_file(args, settings, root), &opts);
+    let compiled = compiler::compile_file(&file, &opts);
     let action = if args.delete {
         Action::Delete
     } else {
@@ -59,9 +67,8 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
     diags.extend(late);
     diag::sort(&mut diags);
     if args.json {
-        let file = main_file(args, settings, root);
         let doc = CompileDoc::new(file, &listing, &diags, &compiled.parsed.sources);
-        crate::outln!("{}", crate::json::object(&doc));
+        crate::output::document(&crate::json::object(&doc));
     } else {
         for d in &diags {
             crate::err!(

@@ -35,7 +35,7 @@ pub fn run(gw: &Gateway, args: &DiffArgs) -> i32 {
     match rule_diff::report(gw, name, args.file.as_deref(), args.verbose) {
         Ok(r) => {
             if json {
-                crate::outln!("{}", crate::json::object(&r));
+                crate::output::document(&crate::json::object(&r));
             } else {
                 crate::out!("{}", crate::escape::escaped_lines(&render_text(&r)));
             }

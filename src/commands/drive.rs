@@ -11,6 +11,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::ops::{self, Planned};
 use crate::manager::pending;
 use crate::manager::plan::{Later, Plan};
+use crate::manager::state;
 use crate::manager::tree::Tree;
 use crate::system::fs::{LOCK_WAIT, Lock};
 use crate::system::interrupt;
@@ -118,9 +119,14 @@ fn drive_run(
             Ok(None) => {}
             Err(e) => return rep.failed(e),
         }
-        if !run.config_only {
-            pending::finish(gw, None, &mut |m| rep.say(m));
-        }
+    }
+    // a state file that cannot be read would be written again without
+    // what it held: no plan is made past one
+    if let Err(e) = state::check(gw) {
+        return rep.failed(e);
+    }
+    if !run.dry_run && !run.config_only {
+        pending::finish(gw, None, &mut |m| rep.say(m));
     }
     let tree = Tree::load(gw);
     rep.tree(gw, &tree);

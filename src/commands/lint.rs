@@ -15,12 +15,19 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
     {
         crate::errln!(
             "ipsecmgr: lint: {}: not a readable directory",
-            dir.display()
+            crate::escape::escaped_path(dir)
         );
         return EXIT_USAGE;
     }
     let paths = if args.paths.is_empty() {
-        vec![root.map(&settings.ipsec_conf)]
+        // a gateway path: its links are followed inside the root only
+        match root.resolve(std::path::Path::new(&settings.ipsec_conf)) {
+            Ok(p) => vec![p],
+            Err(e) => {
+                crate::errln!("ipsecmgr: lint: {}", e.0);
+                return EXIT_USAGE;
+            }
+        }
     } else {
         args.paths.clone()
     };
@@ -45,14 +52,14 @@ pub fn run(args: &LintArgs, settings: &Settings, root: &Root) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let text = match args.format {
-        Format::Text => render::text(&findings),
-        Format::Json => crate::json::list("findings", &findings) + "\n",
-        Format::Github => render::github(&findings),
-        Format::Sarif => lint::sarif::sarif(&findings),
-    };
-    // file names and snippets come from the files linted
-    crate::out!("{}", crate::escape::escaped_lines(&text));
+    // file names and snippets come from the files linted: the text is
+    // escaped as it is printed, the machine formats by their own rules
+    match args.format {
+        Format::Text => crate::out!("{}", render::text(&findings)),
+        Format::Json => crate::output::document(&crate::json::list("findings", &findings)),
+        Format::Github => crate::output::document(&render::github(&findings)),
+        Format::Sarif => crate::output::document(&lint::sarif::sarif(&findings)),
+    }
     let errors = findings.iter().any(|f| f.is_error());
     if errors || (args.deny_warnings && !findings.is_empty()) {
         EXIT_CONFIG

@@ -19,11 +19,14 @@ pub fn ls(gw: &Gateway, args: &LsArgs) -> i32 {
     let tree = Tree::load(gw);
     crate::commands::print_errors(&tree.compiled);
     let listing = listing::listing(gw, &tree);
+    for p in &listing.problems {
+        crate::errln!("ipsecmgr: warning: {p}");
+    }
     if args.json {
         for p in &listing.pending {
             crate::errln!("ipsecmgr: pending: {}", escaped(p));
         }
-        crate::outln!("{}", crate::json::list("fragments", &listing.fragments));
+        crate::output::document(&crate::json::list("fragments", &listing.fragments));
         return EXIT_OK;
     }
     let mut out = String::new();
@@ -63,6 +66,13 @@ fn entry_text(out: &mut String, gw: &Gateway, e: &Entry) {
         e.state,
         escaped(&e.path)
     );
+    if let Some(problem) = &e.problem {
+        let _ = writeln!(
+            out,
+            "    still included, but cannot be read: {}",
+            escaped(problem)
+        );
+    }
     if e.state == "removed" {
         let _ = writeln!(
             out,
@@ -118,7 +128,7 @@ pub fn tags(gw: &Gateway, args: &TagsArgs) -> i32 {
             ids: list.of("id"),
             teardown: list.teardown.as_deref(),
         };
-        crate::outln!("{}", crate::json::object(&doc));
+        crate::output::document(&crate::json::object(&doc));
     } else {
         crate::out!("{}", crate::escape::escaped_lines(&tags_text(&list)));
     }

@@ -273,6 +273,7 @@ pub fn apply(gw: &Gateway, args: &ApplyArgs) -> i32 {
         config_only: args.config_only,
     };
     drive(gw, &run, &mut *rep, |gw, tree| {
+        ops::check_included(gw, tree, &name)?;
         let loaded = fragments::loaded(gw, tree, &name)?;
         let (text, new) = ops::new_version(gw, &name, file.as_deref())?;
         let plan = if args.config_only {

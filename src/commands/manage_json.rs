@@ -69,7 +69,7 @@ impl<'a> JsonReport<'a> {
             steps: std::mem::take(&mut self.steps),
             result,
         };
-        crate::outln!("{}", crate::json::object(&report));
+        crate::output::document(&crate::json::object(&report));
         status
     }
 

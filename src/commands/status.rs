@@ -22,11 +22,14 @@ pub fn run(gw: &Gateway, args: &StatusArgs) -> i32 {
             return EXIT_CONFIG;
         }
     };
+    for p in &status.problems {
+        crate::errln!("ipsecmgr: status: warning: {p}");
+    }
     if let Some(e) = &status.drift_unchecked {
         crate::errln!("ipsecmgr: status: warning: drift not checked: {e}");
     }
     if args.json {
-        crate::outln!("{}", crate::json::object(&status));
+        crate::output::document(&crate::json::object(&status));
         return EXIT_OK;
     }
     crate::out!(
@@ -54,7 +57,7 @@ fn render_text(gw: &Gateway, status: &Status) -> String {
 
 fn fragment_text(out: &mut String, gw: &Gateway, f: &FragmentState) {
     let held = if f.held_down { "  (held down)" } else { "" };
-    let _ = writeln!(out, "{}:{held}", f.name);
+    let _ = writeln!(out, "{}:{held}", crate::escape::escaped(&f.name));
     if f.removed {
         let _ = writeln!(
             out,
@@ -66,6 +69,13 @@ fn fragment_text(out: &mut String, gw: &Gateway, f: &FragmentState) {
         let _ = writeln!(
             out,
             "  missing     its file does not exist; it loads nothing"
+        );
+    }
+    if let Some(problem) = &f.problem {
+        let _ = writeln!(
+            out,
+            "  unreadable  still included, but cannot be read: {}",
+            crate::escape::escaped(problem)
         );
     }
     for t in &f.tunnels {

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use crate::cli::{DiffArgs, TreeFormat};
 use crate::commands::{EXIT_CONFIG, EXIT_OK, EXIT_USAGE};
+use crate::escape::escaped;
 use crate::gateway::checkout;
 use crate::manager::gateway::Gateway;
 use crate::manager::tree::Tree;
-use crate::manager::tree_diff::{self, FragmentChange};
+use crate::manager::tree_diff::{self, FragmentChange, Part};
 
 pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
     let (old_tree, new_tree) = match (checkout::load(old, gw), checkout::load(new, gw)) {
@@ -36,12 +37,11 @@ pub fn run(gw: &Gateway, old: &Path, new: &Path, args: &DiffArgs) -> i32 {
         None if args.json => TreeFormat::Json,
         None => TreeFormat::Text,
     };
-    let out = match format {
-        TreeFormat::Json => crate::json::list("changes", &changes) + "\n",
-        TreeFormat::Markdown => markdown(&changes),
-        TreeFormat::Text => text(&changes),
-    };
-    crate::out!("{}", crate::escape::escaped_lines(&out));
+    match format {
+        TreeFormat::Json => crate::output::document(&crate::json::list("changes", &changes)),
+        TreeFormat::Markdown => crate::out!("{}", markdown(&changes)),
+        TreeFormat::Text => crate::out!("{}", text(&changes)),
+    }
     EXIT_OK
 }
 
@@ -74,7 +74,13 @@ fn text(changes: &[FragmentChange]) -> String {
         out.push_str("no tunnel changes\n");
     }
     for c in changes {
-        let _ = writeln!(out, "{} {}: {}", c.status, c.name, c.command);
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            c.status,
+            escaped(&c.name),
+            escaped(&c.command)
+        );
         for (what, list) in [
             ("added", &c.tunnels_added),
             ("removed", &c.tunnels_removed),
@@ -82,7 +88,7 @@ fn text(changes: &[FragmentChange]) -> String {
             ("re-key", &c.rekey),
         ] {
             for t in list {
-                let _ = writeln!(out, "  {what:<8} {t}");
+                let _ = writeln!(out, "  {what:<8} {}", escaped(t));
             }
         }
         if c.status == "changed" && (c.other_rules_added > 0 || c.other_rules_removed > 0) {
@@ -107,7 +113,7 @@ fn markdown(changes: &[FragmentChange]) -> String {
         return out;
     }
     let total = |f: fn(&FragmentChange) -> usize| changes.iter().map(f).sum::<usize>();
-    let fragments = changes.iter().filter(|c| c.by_hand.is_none()).count();
+    let fragments = changes.iter().filter(|c| !c.own_rules).count();
     let what = match (fragments, changes.len() > fragments) {
         (0, _) => "ipsec.conf's own rules change".to_string(),
         (n, true) => format!("{n} fragment(s) and ipsec.conf's own rules change"),
@@ -132,21 +138,20 @@ fn table(out: &mut String, changes: &[FragmentChange]) {
     out.push_str("|---|---|---|---|---|---|---|\n");
     for c in changes {
         // ipsec.conf's own rules: no command to run, but steps to take by hand
-        let (name, command) = match &c.by_hand {
-            Some(by_hand) => (
-                format!("{} (its own rules)", code_span(&c.name)),
-                by_hand.describe(&code_span),
-            ),
-            None => (code_span(&c.name), code_span(&c.command)),
+        let name = if c.own_rules {
+            format!("{} (its own rules)", code_span(&c.name))
+        } else {
+            code_span(&c.name)
         };
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} | {} | {command} |",
+            "| {name} | {} | {} | {} | {} | {} | {} |",
             c.status,
             cell(&c.tunnels_added),
             cell(&c.tunnels_removed),
             cell(&c.tunnels_changed),
             cell(&c.rekey),
+            command_cell(&c.command_parts),
         );
     }
 }
@@ -187,11 +192,45 @@ fn cell(items: &[String]) -> String {
         .join("<br>")
 }
 
-/// Text as inline code inside a table: a pipe would end the cell and a
-/// backtick the span, so both are replaced by look-alikes that cannot.
+/// A command in a table cell: its prose as text, its code as code spans.
+fn command_cell(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => markdown_text(t),
+            Part::Code(c) => code_span(c),
+        })
+        .collect()
+}
+
+/// Text as inline code inside a table cell (CommonMark code spans, GitHub
+/// tables): the span is fenced by more backticks than any run it holds,
+/// and set off by spaces when it starts or ends with one; a pipe, which
+/// would end the cell even inside the span, is escaped as GitHub's tables
+/// want (`\|`).  Control characters are escaped, as everywhere.
 fn code_span(text: &str) -> String {
-    let safe = text.replace('|', "\u{2223}").replace('`', "\u{2035}");
-    format!("`{safe}`")
+    let text = escaped(text).replace('|', "\\|");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// Prose inside a table cell, with the characters markdown would read as
+/// markup escaped.
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in escaped(text).chars() {
+        if "\\`*_[]<>|#".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -200,8 +239,22 @@ mod tests {
 
     #[test]
     fn cells_cannot_break_the_table() {
-        assert_eq!(code_span("a|b`c"), "`a\u{2223}b\u{2035}c`");
+        assert_eq!(code_span("plain"), "`plain`");
+        assert_eq!(code_span("a|b`c"), "``a\\|b`c``");
+        assert_eq!(code_span("`x``"), "``` `x`` ```");
+        assert_eq!(code_span("a\nb"), "`a\\nb`");
+        assert_eq!(
+            markdown_text("by *hand* | <b>"),
+            "by \\*hand\\* \\| \\<b\\>"
+        );
         assert_eq!(cell(&[]), "\u{2013}");
         assert_eq!(cell(&["x".into(), "y".into()]), "`x`<br>`y`");
+        assert_eq!(
+            command_cell(&[
+                Part::Text("by hand, ".into()),
+                Part::Code("ipsecctl -f NEW".into())
+            ]),
+            "by hand, `ipsecctl -f NEW`"
+        );
     }
 }

@@ -14,7 +14,10 @@ use crate::system::files::Root;
 /// system resolver.
 pub fn load(dir: &Path, gw: &Gateway) -> Result<Tree, String> {
     if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+        return Err(format!(
+            "{}: not a directory",
+            crate::escape::escaped_path(dir)
+        ));
     }
     let root = Root(Some(dir.to_path_buf()));
     let settings = match &gw.settings.source {

@@ -36,6 +36,18 @@ pub struct Missing {
     pub include_line: u32,
 }
 
+/// An include line of ipsec.conf naming a file that is there but cannot be
+/// read (a directory, a FIFO, a link out of `--root`): it is still
+/// included, and says what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub name: String,
+    pub gateway_path: String,
+    pub include_line: u32,
+    /// The error at the include line.
+    pub problem: String,
+}
+
 pub struct Tree {
     pub compiled: Compiled,
     pub fragments: Vec<Fragment>,
@@ -177,10 +189,47 @@ impl Tree {
 
     /// The include lines of ipsec.conf itself whose file does not exist.
     pub fn missing(&self, gw: &Gateway) -> Vec<Missing> {
+        self.failed_includes(gw)
+            .into_iter()
+            .filter(|(_, gone)| *gone)
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    /// The include lines of ipsec.conf itself whose file is there but
+    /// cannot be read.
+    pub fn unreadable(&self, gw: &Gateway) -> Vec<Unreadable> {
+        self.failed_includes(gw)
+            .into_iter()
+            .filter(|(_, gone)| !*gone)
+            .map(|(m, _)| {
+                let problem = self
+                    .compiled
+                    .diags
+                    .iter()
+                    .find(|d| {
+                        d.kind == crate::diag::Kind::IncludeFailed
+                            && d.span
+                                .is_some_and(|s| s.file == 0 && s.line == m.include_line)
+                    })
+                    .map_or_else(|| "cannot be read".to_string(), |d| d.message.clone());
+                Unreadable {
+                    name: m.name,
+                    gateway_path: m.gateway_path,
+                    include_line: m.include_line,
+                    problem,
+                }
+            })
+            .collect()
+    }
+
+    /// The include lines of ipsec.conf itself that failed, each with
+    /// whether its file does not exist.
+    fn failed_includes(&self, gw: &Gateway) -> Vec<(Missing, bool)> {
         let main = &self.compiled.parsed.sources.get(0).text;
         let lines: Vec<&[u8]> = main.split(|&b| b == b'\n').collect();
         let dir = format!("{}/", gw.fragment_dir.gateway.trim_end_matches('/'));
-        let mut out: Vec<Missing> = Vec::new();
+        let mut out: Vec<(Missing, bool)> = Vec::new();
         for d in &self.compiled.diags {
             let Some(span) = d.span.filter(|s| s.file == 0) else {
                 continue;
@@ -198,18 +247,21 @@ impl Tree {
             };
             let gone = std::fs::symlink_metadata(gw.root.map(&path))
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-            if !gone || out.iter().any(|m| m.include_line == span.line) {
+            if out.iter().any(|(m, _)| m.include_line == span.line) {
                 continue;
             }
             let name = match path.strip_prefix(&dir) {
                 Some(rel) => rel.strip_suffix(".conf").unwrap_or(rel).to_string(),
                 None => fragment_name(&path),
             };
-            out.push(Missing {
-                name,
-                gateway_path: path,
-                include_line: span.line,
-            });
+            out.push((
+                Missing {
+                    name,
+                    gateway_path: path,
+                    include_line: span.line,
+                },
+                gone,
+            ));
         }
         out
     }

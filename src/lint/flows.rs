@@ -15,6 +15,14 @@
 //! Findings are per pair of statements, with the number of flow pairs: a
 //! statement's lists expand to many flows, and two such statements to the
 //! product.
+//!
+//! A tree can be written so that every flow clashes with every other (a
+//! few hundred files each holding one flow to the same networks): the
+//! pairs are quadratic in the input.  So the search stays linear: each flow
+//! is compared with at most [`PARTNERS_PER_FLOW`] overlapping flows (a
+//! statement one of whose flows had more says so), and each statement is
+//! reported with at most [`STATEMENTS_PER_STATEMENT`] statements of other
+//! files, the flow pairs with the rest counted together.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -100,15 +108,32 @@ pub struct Clash<'a> {
     pub pairs: usize,
 }
 
-/// What the check found, and whether it stopped at [`MAX_FLOW_PAIRS`].
-pub struct Clashes<'a> {
-    pub found: Vec<Clash<'a>>,
-    pub stopped: bool,
+/// The flow pairs a statement has with statements of other files beyond
+/// the [`STATEMENTS_PER_STATEMENT`] reported one by one.
+pub struct More<'a> {
+    pub unit: usize,
+    pub rule: &'a Rule,
+    pub pairs: usize,
+    /// Some of them are the same flow (an error), not only overlapping.
+    pub identical: bool,
 }
 
-/// Overlapping flow pairs looked at before the check gives up: two lists
-/// of a few hundred networks in two files overlap in millions of pairs.
-pub const MAX_FLOW_PAIRS: usize = 10_000_000;
+/// What the check found: clashes between two statements, what more a
+/// statement clashes with, and the statements one of whose flows
+/// overlapped more flows than were compared (one each).
+pub struct Clashes<'a> {
+    pub found: Vec<Clash<'a>>,
+    pub more: Vec<More<'a>>,
+    pub cut: Vec<(usize, &'a Rule)>,
+}
+
+/// Overlapping flows one flow is compared with: a flow to a hub's network
+/// can overlap every flow of the tree.
+pub const PARTNERS_PER_FLOW: usize = 1024;
+
+/// Statements of other files a statement is reported with, one finding
+/// each.
+pub const STATEMENTS_PER_STATEMENT: usize = 8;
 
 fn peer_of(rule: &Rule) -> Option<&str> {
     match &rule.kind {
@@ -335,28 +360,88 @@ fn pair_key(later: &Entry, earlier: &Entry, identical: bool) -> PairKey {
     )
 }
 
+/// A statement: its unit, file and number.
+type StatementKey = (usize, u32, u32);
+
+fn statement_key(e: &Entry) -> StatementKey {
+    (e.unit, e.rule.origin.file, e.rule.origin.stmt)
+}
+
 /// Clashes between rules of different units (`units[i]` = the rules of
 /// file i), one per pair of statements with the number of flow pairs.
 pub fn clashes<'a>(units: &[Vec<&'a Rule>]) -> Clashes<'a> {
-    clashes_within(units, MAX_FLOW_PAIRS)
+    clashes_within(units, PARTNERS_PER_FLOW)
 }
 
-/// [`clashes`], looking at no more than `max_pairs` overlapping pairs.
-fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> {
+/// What has been found so far, and how much of it per statement.
+#[derive(Default)]
+struct Found<'a> {
+    clashes: Vec<Clash<'a>>,
+    by_pair: HashMap<PairKey, usize>,
+    /// Per later statement: how many statements it is reported with, and
+    /// its entry in `more` once it has one.
+    reported: HashMap<StatementKey, (usize, Option<usize>)>,
+    more: Vec<More<'a>>,
+}
+
+impl<'a> Found<'a> {
+    /// Counts the clashing pair `e`, `o` (of different units).
+    fn add(&mut self, e: &Entry<'a>, o: &Entry<'a>) {
+        let (later, earlier) = if o.unit < e.unit { (e, o) } else { (o, e) };
+        let identical = e.sel == o.sel;
+        let peers_differ = e.peer() != o.peer();
+        let key = pair_key(later, earlier, identical);
+        if let Some(&k) = self.by_pair.get(&key) {
+            self.clashes[k].pairs += 1;
+            self.clashes[k].peers_differ |= peers_differ;
+            return;
+        }
+        let reported = self.reported.entry(statement_key(later)).or_default();
+        if reported.0 < STATEMENTS_PER_STATEMENT {
+            reported.0 += 1;
+            self.by_pair.insert(key, self.clashes.len());
+            self.clashes.push(Clash {
+                unit: later.unit,
+                rule: later.rule,
+                other_unit: earlier.unit,
+                other: earlier.rule,
+                selector: later.sel.clone(),
+                identical,
+                peers_differ,
+                pairs: 1,
+            });
+            return;
+        }
+        let at = *reported.1.get_or_insert_with(|| {
+            self.more.push(More {
+                unit: later.unit,
+                rule: later.rule,
+                pairs: 0,
+                identical: false,
+            });
+            self.more.len() - 1
+        });
+        self.more[at].pairs += 1;
+        self.more[at].identical |= identical;
+    }
+}
+
+/// [`clashes`], comparing each flow with at most `per_flow` others.
+fn clashes_within<'a>(units: &[Vec<&'a Rule>], per_flow: usize) -> Clashes<'a> {
     let entries = entries(units);
     let index = Index::new(&entries);
-    let mut found: Vec<Clash<'a>> = Vec::new();
-    let mut by_pair: HashMap<PairKey, usize> = HashMap::default();
-    let mut looked_at = 0usize;
-    let mut stopped = false;
+    let mut found = Found::default();
+    let mut cut: Vec<(usize, &'a Rule)> = Vec::new();
+    let mut cut_statements = std::collections::HashSet::new();
     for (i, e) in entries.iter().enumerate() {
-        let go_on = index.overlapping(e, &mut |j, same_dst| {
+        let mut looked_at = 0usize;
+        let complete = index.overlapping(e, &mut |j, same_dst| {
             // each pair once: from the contained one, or the later
             if j == i || (same_dst && j > i) {
                 return true;
             }
             looked_at += 1;
-            if looked_at > max_pairs {
+            if looked_at > per_flow {
                 return false;
             }
             let o = &entries[j];
@@ -364,39 +449,21 @@ fn clashes_within<'a>(units: &[Vec<&'a Rule>], max_pairs: usize) -> Clashes<'a> 
                 return true;
             }
             debug_assert!(overlap(e.v4(), e.src(), o.src()) && overlap(e.v4(), e.dst(), o.dst()));
-            if !clash_between(e, o) {
-                return true;
-            }
-            let (later, earlier) = if o.unit < e.unit { (e, o) } else { (o, e) };
-            let identical = e.sel == o.sel;
-            let key = pair_key(later, earlier, identical);
-            match by_pair.get(&key) {
-                Some(&k) => {
-                    found[k].pairs += 1;
-                    found[k].peers_differ |= e.peer() != o.peer();
-                }
-                None => {
-                    by_pair.insert(key, found.len());
-                    found.push(Clash {
-                        unit: later.unit,
-                        rule: later.rule,
-                        other_unit: earlier.unit,
-                        other: earlier.rule,
-                        selector: later.sel.clone(),
-                        identical,
-                        peers_differ: e.peer() != o.peer(),
-                        pairs: 1,
-                    });
-                }
+            if clash_between(e, o) {
+                found.add(e, o);
             }
             true
         });
-        if !go_on {
-            stopped = true;
-            break;
+        // with one file there is no other to have missed
+        if !complete && units.len() > 1 && cut_statements.insert(statement_key(e)) {
+            cut.push((e.unit, e.rule));
         }
     }
-    Clashes { found, stopped }
+    Clashes {
+        found: found.clashes,
+        more: found.more,
+        cut,
+    }
 }
 
 #[cfg(test)]
@@ -478,8 +545,9 @@ mod tests {
         let compiled: Vec<Vec<Rule>> = units_text.iter().map(|t| rules(t)).collect();
         let units: Vec<Vec<&Rule>> = compiled.iter().map(|u| u.iter().collect()).collect();
         let found = clashes(&units);
-        assert!(!found.stopped);
-        let counted: usize = found.found.iter().map(|c| c.pairs).sum();
+        assert!(found.cut.is_empty());
+        let counted: usize = found.found.iter().map(|c| c.pairs).sum::<usize>()
+            + found.more.iter().map(|m| m.pairs).sum::<usize>();
         let want = every_pair(&units);
         assert!(want > 100, "{want}");
         assert_eq!(counted, want);
@@ -499,11 +567,38 @@ mod tests {
         // again for the inbound direction)
         assert_eq!((c.pairs, c.identical, c.peers_differ), (6, false, true));
         assert_eq!((c.unit, c.other_unit), (1, 0));
-        // the outbound pairs and their inbound mirrors are looked at
-        let cut = clashes_within(&units, 10);
-        assert!(cut.stopped);
-        assert!(cut.found[0].pairs < 6);
-        assert!(!clashes_within(&units, 12).stopped);
+        // each flow of a lies inside b's, and finds it: compared with no
+        // other flow, a's statement says it was cut short
+        let cut = clashes_within(&units, 0);
+        assert_eq!(cut.cut.len(), 1);
+        assert_eq!(cut.cut[0].0, 0);
+        assert!(cut.found.is_empty());
+        assert!(clashes_within(&units, 1).cut.is_empty());
+    }
+
+    #[test]
+    fn a_statement_clashing_with_every_file_stays_linear() {
+        // 3000 files holding one and the same flow: 4.5 million pairs
+        let one = rules("flow esp from 10.0.0.0/24 to 10.9.0.0/24 peer 192.0.2.1\n");
+        let units: Vec<Vec<&Rule>> = (0..3000).map(|_| one.iter().collect()).collect();
+        let found = clashes(&units);
+        // each later file is told, with the first files it clashes with,
+        // and the rest counted together
+        assert!(
+            found.found.len() <= STATEMENTS_PER_STATEMENT * units.len(),
+            "{}",
+            found.found.len()
+        );
+        let mut told: Vec<usize> = found.found.iter().map(|c| c.unit).collect();
+        told.sort_unstable();
+        told.dedup();
+        assert_eq!(told.len(), units.len() - 1);
+        assert!(found.found.iter().all(|c| c.identical && c.other_unit < 8));
+        let last = found.more.iter().find(|m| m.unit == 2999).unwrap();
+        assert!(last.identical && last.pairs > 0);
+        // later files have more overlapping flows than are compared
+        assert!(!found.cut.is_empty());
+        assert!(found.cut.iter().all(|&(u, _)| u > PARTNERS_PER_FLOW));
     }
 
     #[test]

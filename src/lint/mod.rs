@@ -4,6 +4,7 @@
 //! isakmpd would cut, weak crypto and keys, file modes, unused macros,
 //! fragments nothing includes.
 
+pub mod cap;
 pub mod checks;
 pub mod flows;
 pub mod listing;
@@ -43,6 +44,24 @@ pub struct Finding {
     /// The line of source, secrets masked.
     #[serde(skip)]
     pub source: String,
+    /// The other place a finding across files is about.
+    #[serde(skip)]
+    pub across: Across,
+}
+
+/// What else a finding is about, for allow comments: a finding about two
+/// files (the same flow in both, a phase 1 peer they set up differently)
+/// is silenced only where both allow it, so that a newcomer's comment
+/// cannot hide a clash with a file someone else keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Across {
+    /// Its own file alone.
+    #[default]
+    No,
+    /// Its own file and this one, at this line.
+    With(String, u32),
+    /// Its own file and several others: no comment silences it.
+    Many,
 }
 
 impl Finding {
@@ -62,6 +81,7 @@ impl Finding {
             message,
             help: None,
             source: String::new(),
+            across: Across::No,
         }
     }
 }
@@ -100,7 +120,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         let meta = std::fs::metadata(path).map_err(|e| {
             format!(
                 "{}: {}",
-                path.display(),
+                crate::escape::escaped_path(path),
                 crate::system::files::io_reason(&e)
             )
         })?;
@@ -125,6 +145,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
     out.retain(|f| f.code != "E010" || !lexical.contains(&(f.file.clone(), f.line, f.column)));
     out.retain(|f| opts.selection.keeps(f.code));
     select::apply_allow_comments(&mut out)?;
+    cap::apply(&mut out);
     Ok(out)
 }
 
@@ -274,6 +295,7 @@ impl<'c> Maker<'c> {
             message,
             help,
             source,
+            across: Across::No,
         }
     }
 
@@ -434,25 +456,56 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
             )
         };
         let m = makers[clash.unit];
-        out.push(m.make(
+        let mut f = m.make(
             clash.rule.origin.span,
             kind,
             severity,
             message,
             Some(help.into()),
             clash.rule.origin.span.line,
-        ));
+        );
+        f.across = Across::With(
+            unit_names[clash.other_unit].clone(),
+            clash.other.origin.line,
+        );
+        out.push(f);
     }
-    if clashes.stopped {
-        out.push(Finding::about_file(
-            Kind::OverlappingFlows,
-            "warning",
-            Path::new(&unit_names[0]),
+    for more in &clashes.more {
+        let (kind, severity, what) = if more.identical {
+            (
+                Kind::DuplicateFlow,
+                Severity::Error,
+                "clashes with (some the same flow)",
+            )
+        } else {
+            (Kind::OverlappingFlows, Severity::Warning, "overlaps")
+        };
+        let mut f = makers[more.unit].make(
+            more.rule.origin.span,
+            kind,
+            severity,
             format!(
-                "flow overlap check stopped after {} overlapping flow pairs; \
-                 the counts reported are lower bounds and later pairs are not checked",
-                flows::MAX_FLOW_PAIRS
+                "this rule also {what} flows of more statements of other files, {} flow pairs in all; only the first {} statements are named",
+                more.pairs,
+                flows::STATEMENTS_PER_STATEMENT
             ),
+            Some("keep each flow in one file, and the networks of files disjoint".into()),
+            more.rule.origin.span.line,
+        );
+        f.across = Across::Many;
+        out.push(f);
+    }
+    for &(unit, rule) in &clashes.cut {
+        out.push(makers[unit].make(
+            rule.origin.span,
+            Kind::OverlappingFlows,
+            Severity::Warning,
+            format!(
+                "a flow of this rule overlaps more than {} others; only that many were compared, so a clash with another file may be missing",
+                flows::PARTNERS_PER_FLOW
+            ),
+            Some("make the networks of files disjoint".into()),
+            rule.origin.span.line,
         ));
     }
     phase1_keys::check(units, unit_names, makers, out);
@@ -480,7 +533,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
                     if diff.is_empty() {
                         continue;
                     }
-                    out.push(makers[u].make(
+                    let mut f = makers[u].make(
                         rule.origin.span,
                         Kind::Phase1Conflict,
                         Severity::Error,
@@ -492,7 +545,9 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
                         ),
                         Some("give every rule with this peer the same phase 1 settings".into()),
                         rule.origin.span.line,
-                    ));
+                    );
+                    f.across = Across::With(unit_names[ou].clone(), other.origin.line);
+                    out.push(f);
                 }
                 Some(_) => {}
             }
@@ -765,7 +820,27 @@ fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Findi
     // a broken link gets the compiler's own message
     let listing = listing::conf_entries(dir, usize::MAX);
     report_unreadable(&listing, out);
-    let files = listing.entries;
+    let mut files = listing.entries;
+    // under --root, a link leading out of the root is not followed: what
+    // a checkout links to is not the checkout's to show
+    if let Some(root) = &opts.root.0 {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        files.retain(|p| match std::fs::canonicalize(p) {
+            Ok(target) if !target.starts_with(&root) => {
+                out.push(Finding::about_file(
+                    Kind::FileUnreadable,
+                    "error",
+                    p,
+                    format!(
+                        "a link leading out of the root directory {}; not read",
+                        crate::escape::escaped_path(&root)
+                    ),
+                ));
+                false
+            }
+            _ => true,
+        });
+    }
     let compiled: Vec<Compiled> = files
         .iter()
         .map(|p| compiler::compile_file(&p.display().to_string(), copts))

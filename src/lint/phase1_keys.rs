@@ -10,7 +10,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{Finding, Maker};
+use super::{Across, Finding, Maker};
 use crate::diag::{Kind, Severity};
 use crate::emit::tags;
 use crate::rules::model::{Rule, RuleKind};
@@ -52,7 +52,7 @@ pub(super) fn check(
             if !said.insert((other_tag.clone(), tag.clone())) {
                 continue;
             }
-            out.push(makers[u].make(
+            let mut f = makers[u].make(
                 rule.origin.span,
                 Kind::Phase1KeyShared,
                 Severity::Warning,
@@ -62,7 +62,9 @@ pub(super) fn check(
                 ),
                 Some("use one local address per peer address, or accept that the peer cannot start phase 1 for the others".into()),
                 rule.origin.span.line,
-            ));
+            );
+            f.across = Across::With(unit_names[ou].clone(), other.origin.line);
+            out.push(f);
         }
     }
 }

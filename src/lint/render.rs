@@ -1,10 +1,14 @@
 //! Printing findings: text with the source line and a caret (rendered by
-//! annotate-snippets), JSON, or GitHub workflow commands.
+//! annotate-snippets), JSON, or GitHub workflow commands.  File names and
+//! messages come from the files linted: in the text and GitHub formats
+//! each is escaped on one line ([`crate::escape`]), so that none can start
+//! a line of its own.
 
 use std::fmt::Write as _;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
+use crate::escape::escaped;
 use crate::lint::Finding;
 use crate::syntax::secrets;
 
@@ -16,7 +20,12 @@ pub fn text(findings: &[Finding]) -> String {
         let _ = writeln!(
             out,
             "{}:{}:{}: {}[{}]: {}",
-            f.file, f.line, f.column, f.severity, f.code, f.message
+            escaped(&f.file),
+            f.line,
+            f.column,
+            f.severity,
+            f.code,
+            escaped(&f.message)
         );
         let level = if f.is_error() {
             Level::ERROR
@@ -51,7 +60,7 @@ pub fn text(findings: &[Finding]) -> String {
         // written here, not by the renderer, whose indent follows the
         // width of the line number shown (or none): one indent for all
         if let Some(help) = &f.help {
-            let _ = writeln!(out, "{HELP_INDENT}= help: {help}");
+            let _ = writeln!(out, "{HELP_INDENT}= help: {}", escaped(help));
         }
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
@@ -92,7 +101,9 @@ fn annotation_path(file: &str) -> String {
     clean.display().to_string()
 }
 
-/// GitHub Actions annotations: `::error file=..,line=..,col=..,title=CODE::message`.
+/// GitHub Actions annotations: `::error file=..,line=..,col=..,title=CODE::message`,
+/// one line each: the runner's own escapes (ActionCommand.cs) keep a
+/// newline, `%`, and in properties `:` and `,`, from ending a field.
 pub fn github(findings: &[Finding]) -> String {
     fn data(s: &str) -> String {
         s.replace('%', "%25")
@@ -104,16 +115,16 @@ pub fn github(findings: &[Finding]) -> String {
     }
     let mut out = String::new();
     for f in findings {
-        let mut message = f.message.clone();
+        let mut message = escaped(&f.message);
         if let Some(help) = &f.help {
             message.push_str("\nhelp: ");
-            message.push_str(help);
+            message.push_str(&escaped(help));
         }
         let _ = writeln!(
             out,
             "::{} file={},line={},col={},title={}::{}",
             f.severity,
-            property(&annotation_path(&f.file)),
+            property(&escaped(&annotation_path(&f.file))),
             f.line,
             f.column,
             property(f.code),
@@ -138,6 +149,7 @@ mod tests {
             message: "weak: 100%".into(),
             help: Some("use aes".into()),
             source: "ike esp from a to b".into(),
+            across: Default::default(),
         }
     }
 

@@ -37,7 +37,7 @@ pub fn sarif(findings: &[Finding]) -> String {
             "results": results,
         }]
     });
-    let mut out = serde_json::to_string_pretty(&log).unwrap_or_else(|_| "{}".into());
+    let mut out = crate::json::pretty(&log);
     out.push('\n');
     out
 }
@@ -176,6 +176,7 @@ mod tests {
             message: "weak transform".into(),
             help: Some("use aes".into()),
             source: String::new(),
+            across: Default::default(),
         }
     }
 

@@ -3,18 +3,19 @@
 //! files linted.  Only lint codes (`L...`) can be left out: the compiler's
 //! errors (`E...`) are what ipsecctl refuses to load.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::lint::Finding;
+use crate::lint::{Across, Finding};
 use crate::settings::{LintSelection, check_lint_codes};
 
-/// The lint codes to report.
+/// The lint codes to report, as sets: a list may hold any number of
+/// entries, and every finding is looked up in it.
 #[derive(Debug, Default)]
 pub struct Selection {
     /// Only these, when not empty.
-    select: Vec<String>,
-    ignore: Vec<String>,
+    select: HashSet<String>,
+    ignore: HashSet<String>,
 }
 
 impl Selection {
@@ -28,15 +29,13 @@ impl Selection {
         check_lint_codes("--select", select)?;
         check_lint_codes("--ignore", ignore)?;
         let select = if select.is_empty() {
-            settings.select.clone()
+            &settings.select[..]
         } else {
-            select.to_vec()
+            select
         };
-        let mut all_ignored = settings.ignore.clone();
-        all_ignored.extend(ignore.iter().cloned());
         Ok(Selection {
-            select,
-            ignore: all_ignored,
+            select: select.iter().cloned().collect(),
+            ignore: settings.ignore.iter().chain(ignore).cloned().collect(),
         })
     }
 
@@ -44,8 +43,8 @@ impl Selection {
         if !code.starts_with('L') {
             return true;
         }
-        let selected = self.select.is_empty() || self.select.iter().any(|c| c == code);
-        selected && !self.ignore.iter().any(|c| c == code)
+        let selected = self.select.is_empty() || self.select.contains(code);
+        selected && !self.ignore.contains(code)
     }
 }
 
@@ -56,31 +55,50 @@ const MARKER: &str = "ipsecmgr:";
 /// compiler refuses far smaller ones).
 const MAX_SCANNED: u64 = 1 << 26;
 
-/// Drops the findings an allow comment covers.  `Err` names the file and
-/// line of a comment that is not understood (a code that is not a lint
-/// code): a misspelt code would otherwise silence nothing, unnoticed.
+/// Drops the findings an allow comment covers: one about its own file
+/// where that file allows it, one about two files only where both do
+/// ([`Across`]).  `Err` names the file and line of a comment that is not
+/// understood (a code that is not a lint code): a misspelt code would
+/// otherwise silence nothing, unnoticed.
 pub fn apply_allow_comments(findings: &mut Vec<Finding>) -> Result<(), String> {
     let mut allowed: HashMap<String, HashMap<u32, Vec<String>>> = HashMap::new();
     for f in findings.iter().filter(|f| f.code.starts_with('L')) {
-        if allowed.contains_key(&f.file) {
-            continue;
-        }
-        // a file that cannot be read again (a FIFO, a dangling link) has
-        // no comments
-        let lines = match crate::system::files::read_regular(Path::new(&f.file), MAX_SCANNED) {
-            Ok(data) => allowed_lines(&String::from_utf8_lossy(&data.bytes))
-                .map_err(|(line, why)| format!("{}:{line}: {why}", f.file))?,
-            Err(_) => HashMap::new(),
+        let other = match &f.across {
+            Across::With(file, _) => Some(file),
+            Across::No | Across::Many => None,
         };
-        allowed.insert(f.file.clone(), lines);
+        for file in std::iter::once(&f.file).chain(other) {
+            if !allowed.contains_key(file) {
+                allowed.insert(file.clone(), comments_of(file)?);
+            }
+        }
     }
+    let allows = |file: &str, line: u32, code: &str| {
+        allowed
+            .get(file)
+            .and_then(|lines| lines.get(&line))
+            .is_some_and(|codes| codes.iter().any(|c| c == code))
+    };
     findings.retain(|f| {
-        !allowed
-            .get(&f.file)
-            .and_then(|lines| lines.get(&f.line))
-            .is_some_and(|codes| codes.iter().any(|c| c == f.code))
+        let here = allows(&f.file, f.line, f.code);
+        let silenced = match &f.across {
+            Across::No => here,
+            Across::With(file, line) => here && allows(file, *line, f.code),
+            Across::Many => false,
+        };
+        !silenced
     });
     Ok(())
+}
+
+/// The allow comments of `file` by line; a file that cannot be read again
+/// (a FIFO, a dangling link) has none.
+fn comments_of(file: &str) -> Result<HashMap<u32, Vec<String>>, String> {
+    match crate::system::files::read_regular(Path::new(file), MAX_SCANNED) {
+        Ok(data) => allowed_lines(&String::from_utf8_lossy(&data.bytes))
+            .map_err(|(line, why)| format!("{}:{line}: {why}", crate::escape::escaped(file))),
+        Err(_) => Ok(HashMap::new()),
+    }
 }
 
 /// The codes allowed on each line (numbered from 1) of a file.  A comment

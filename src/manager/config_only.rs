@@ -24,6 +24,7 @@ use crate::manager::gateway::Gateway;
 use crate::manager::invariant;
 use crate::manager::ops::{self, Planned, Source};
 use crate::manager::plan::{Later, Plan, Step};
+use crate::manager::state;
 use crate::manager::tree::Tree;
 
 fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
@@ -33,10 +34,10 @@ fn later(gw: &Gateway, verb: &str, name: &str, does: String) -> Later {
     }
 }
 
-/// The step writing `text` as the applied copy of `name`, where there is
-/// none yet.
-fn write_copy(gw: &Gateway, name: &str, text: Vec<u8>) -> Step {
-    crate::manager::state::write_applied(gw, name, None, text)
+/// The step writing `text` as the applied copy of `name`, over `old`
+/// (`None`: there is none yet).
+fn write_copy(gw: &Gateway, name: &str, old: Option<Vec<u8>>, text: Vec<u8>) -> Step {
+    crate::manager::state::write_applied(gw, name, old, text)
 }
 
 /// The text of an unmanaged fragment, kept as its applied copy; refused
@@ -65,7 +66,7 @@ fn nothing_to_edit(op: String, why: String, later: Vec<Later>) -> Planned {
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
     let op = format!("add {name}");
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     let loads = || vec![later(gw, "apply", name, format!("loads {name}"))];
     if let Some(f) = tree.fragment(name) {
         if fs::read(&f.actual).ok().as_deref() != Some(src.text.as_slice()) {
@@ -97,7 +98,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     }
     match &copy_text {
         // nothing of it is loaded
-        None => plan.push(write_copy(gw, name, Vec::new())),
+        None => plan.push(write_copy(gw, name, None, Vec::new())),
         Some(t) if t.is_empty() => {}
         // removed with --config-only and still loaded: the later apply
         // replaces what it loaded
@@ -114,9 +115,11 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
 }
 
 pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String> {
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
-    if copy_text.as_ref().is_some_and(|t| t.is_empty()) {
-        // never loaded: the normal rm unloads nothing either
+    let copy_text = state::applied_copy(gw, name)?;
+    let added_config_only = copy_text.as_ref().is_some_and(|t| t.is_empty());
+    if added_config_only && tree.fragment(name).is_none() {
+        // never loaded, and its file is gone: the normal rm unloads
+        // nothing either
         return ops::plan_rm(gw, tree, name);
     }
     let unloads = || vec![later(gw, "rm", name, format!("unloads {name}"))];
@@ -153,10 +156,23 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     let loaded = fragments::loaded(gw, tree, name)?;
     let mut plan = Plan::new(format!("rm {name}"));
     if copy_text.is_none() {
-        plan.push(write_copy(gw, name, unmanaged_text(&loaded, name)?));
+        plan.push(write_copy(gw, name, None, unmanaged_text(&loaded, name)?));
         plan.notes.push(format!(
             "{name} was loaded without ipsecmgr: its file is kept as its applied copy, what `{}` unloads",
             gw.command(&["rm", name])
+        ));
+    } else if added_config_only {
+        // a boot may have loaded it since: what its file holds is what
+        // the later rm unloads
+        let on_disk = fragments::on_disk(gw, tree, name)?;
+        plan.push(write_copy(
+            gw,
+            name,
+            copy_text,
+            unmanaged_text(&on_disk, name)?,
+        ));
+        plan.notes.push(format!(
+            "{name} was added with --config-only, and a boot may have loaded it since: its file is kept as its applied copy, what `ipsecmgr rm {name}` unloads"
         ));
     }
     plan.extend(ops::include_removal(gw, tree, name, &frag.gateway_path)?);
@@ -194,7 +210,7 @@ pub fn plan_apply(
     } == new_text;
     if file_given && on_disk.as_deref() != Some(new_text) {
         if matches!(loaded.from, LoadedFrom::Disk(_)) {
-            plan.push(write_copy(gw, name, unmanaged_text(loaded, name)?));
+            plan.push(write_copy(gw, name, None, unmanaged_text(loaded, name)?));
             plan.notes.push(format!(
                 "{name} was loaded without ipsecmgr: its file as it was is kept as its applied copy, what `{}` replaces",
                 gw.command(&["apply", name])

@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::manager::gateway::Gateway;
+use crate::manager::journal_check;
 use crate::manager::plan::{Plan, Step};
 use crate::manager::quiet;
+use crate::manager::state;
 use crate::rules::model::RuleKind;
 use crate::system::fs::{atomic_write, create_private_dir, move_file};
 use crate::system::interrupt;
@@ -54,7 +56,7 @@ fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => log(format!(
             "cannot remove {}: {}; the run is over, so remove it by hand, or the next run takes it up again",
-            path.display(),
+            crate::escape::escaped_path(&path),
             files::io_reason(&e)
         )),
     }
@@ -217,13 +219,24 @@ struct LoadGuard<'a> {
 
 fn check_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        fs::metadata(path).map_err(|e| format!("{}: {}", path.display(), files::io_reason(&e)))?;
+    let meta = fs::metadata(path).map_err(|e| {
+        format!(
+            "{}: {}",
+            crate::escape::escaped_path(path),
+            files::io_reason(&e)
+        )
+    })?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err(format!(
+            "{} is not a regular file",
+            crate::escape::escaped_path(path)
+        ));
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("{} is not executable", path.display()));
+        return Err(format!(
+            "{} is not executable",
+            crate::escape::escaped_path(path)
+        ));
     }
     Ok(())
 }
@@ -393,7 +406,7 @@ fn roll_back(
             } => match fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
                     "cannot remove {}: {}",
-                    path.display(),
+                    crate::escape::escaped_path(path),
                     files::io_reason(&e)
                 )),
                 _ => Ok(()),
@@ -598,26 +611,20 @@ fn rolled_back(plan: &Plan, ran: usize, undone: &[Undone]) -> String {
     )
 }
 
-/// The journal an interrupted run left, if any.
+/// The journal an interrupted run left, if any: read as every state file
+/// is, and its steps checked ([`journal_check`]) before any is taken up.
 fn read_journal(gw: &Gateway) -> Result<Option<Journal>, String> {
     let path = gw.journal_path();
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "cannot read {}: {}",
-                path.display(),
-                files::io_reason(&e)
-            ));
-        }
+    let repair = "move it away to go on";
+    let Some(text) = state::read_file(&path, state::MAX_STATE_BYTES, repair)? else {
+        return Ok(None);
     };
-    serde_json::from_slice(&text).map(Some).map_err(|e| {
-        format!(
-            "{}: unreadable journal ({e}); move it away to go on",
-            path.display()
-        )
-    })
+    let shown = crate::escape::escaped_path(&path);
+    let journal: Journal = serde_json::from_slice(&text)
+        .map_err(|e| format!("{shown}: unreadable journal ({e}); {repair}"))?;
+    journal_check::check(gw, &journal.plan)
+        .map_err(|e| format!("{shown}: refused: {e}; {repair}"))?;
+    Ok(Some(journal))
 }
 
 /// What an interrupted run left for the next mutating run to do, said for
@@ -655,12 +662,17 @@ pub fn pending(gw: &Gateway) -> Option<String> {
 /// files it wrote for ipsecctl (the journal holds them again for a run
 /// that is to be completed or rolled back), and says so.
 fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
-    let mut dirs = vec![
+    // the directories ipsecmgr writes files in, and below them those of
+    // fragments in subdirectories (`sub/acme`)
+    let mut dirs = Vec::new();
+    for top in [
         gw.fragment_dir.actual.clone(),
-        gw.state_dir.clone(),
         gw.state_dir.join("applied"),
-        gw.removed_dir(),
-    ];
+        gw.state_dir.join("loaded"),
+    ] {
+        dirs.extend(directories(&top));
+    }
+    dirs.extend([gw.state_dir.clone(), gw.removed_dir()]);
     for conf in [Ok(gw.ipsec_conf.actual.clone()), gw.ipsec_conf_target()] {
         if let Some(dir) = conf.ok().as_deref().and_then(std::path::Path::parent) {
             dirs.push(dir.to_path_buf());
@@ -681,6 +693,18 @@ fn remove_stale_temps(gw: &Gateway, log: &mut dyn FnMut(String)) {
             removed.join(", ")
         ));
     }
+}
+
+/// `top` and the directories below it, as deep as a fragment's name can
+/// go, links not followed.
+fn directories(top: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(top)
+        .max_depth(8)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_dir())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
 }
 
 /// Whether taking up `journal` runs ipsecctl or writes into the FIFO: a

@@ -12,65 +12,12 @@ use std::path::{Component, Path, PathBuf};
 use crate::compiler::Compiled;
 use crate::diag::{self, Kind};
 use crate::escape::escaped;
+use crate::manager::fragment_name::check_qualified;
+pub use crate::manager::fragment_name::{MAX_NAME_BYTES, check_name};
 use crate::manager::gateway::{Gateway, GwPath};
+use crate::manager::state;
 use crate::manager::tree::{Tree, fragment_name};
 use crate::rules::model::Rule;
-
-/// The longest fragment name: the file name it makes (`NAME.conf`), its
-/// temporary twin (`.NAME.conf.ipsecmgr-PID-RANDOM`) and its copy in
-/// `removed/` (`NAME.applied.SECONDS.N`) all stay well under the 255 bytes
-/// a file name may have.
-pub const MAX_NAME_BYTES: usize = 128;
-
-/// Checks a fragment name (one path component, without `.conf`): letters,
-/// digits, `.`, `_` and `-`, not starting with `-` or `.`, at most
-/// [`MAX_NAME_BYTES`] long, and not ending in `.conf` in another case
-/// (`Customer6.CONF` would become `Customer6.CONF.conf`).  Anything else
-/// could change what an include line says, or what a terminal shows.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let shown = escaped(name);
-    if name.is_empty() {
-        return Err("empty fragment name".into());
-    }
-    if name.starts_with('-') {
-        return Err(format!("{shown}: a fragment name may not start with '-'"));
-    }
-    if name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(format!(
-            "{shown}: not a file name in the fragment directory"
-        ));
-    }
-    if name.starts_with('.') {
-        return Err(format!("{shown}: a fragment name may not start with '.'"));
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "{shown}: a fragment name holds only letters, digits, '.', '_' and '-' (not {})",
-            escaped(&format!("{bad:?}"))
-        ));
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(format!(
-            "{shown}: a fragment name is at most {MAX_NAME_BYTES} bytes long"
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".conf") {
-        let stem = &name[..name.len() - 5];
-        return Err(format!(
-            "{shown}: fragment files end in '.conf', in lower case: name the file {stem}.conf"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a qualified name (`sub/acme`): each part a fragment name.
-fn check_qualified(name: &str) -> Result<(), String> {
-    name.split('/').try_for_each(check_name)
-}
 
 /// The fragment NAME names: `name`, `name.conf`, `sub/name`, or its path.
 pub fn resolve(gw: &Gateway, arg: &str) -> Result<String, String> {
@@ -191,8 +138,8 @@ impl Loaded {
 /// the file on disk (compiled alone if it can be, else as part of the tree).
 pub fn loaded(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
     tree.check_unambiguous(name)?;
-    let copy = gw.applied_copy(name);
-    if let Ok(text) = fs::read(&copy) {
+    if let Some(text) = state::applied_copy(gw, name)? {
+        let copy = gw.applied_copy(name);
         let compiled = gw.compile_text(&gw.shown(&copy), &text);
         return Ok(Loaded {
             from: LoadedFrom::Applied(copy),
@@ -201,6 +148,12 @@ pub fn loaded(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
             tree_rules: Vec::new(),
         });
     }
+    on_disk(gw, tree, name)
+}
+
+/// What the fragment's file holds, taken to be what it loaded (compiled
+/// alone if it can be, else as part of the tree).
+pub fn on_disk(gw: &Gateway, tree: &Tree, name: &str) -> Result<Loaded, String> {
     let Some(frag) = tree.fragment(name) else {
         return Err(format!(
             "no fragment {name}: not included by {}",

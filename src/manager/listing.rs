@@ -10,7 +10,7 @@ use crate::emit::tags;
 use crate::manager::gateway::Gateway;
 use crate::manager::state;
 use crate::manager::teardown::ikes;
-use crate::manager::tree::{Fragment, Missing, Tree};
+use crate::manager::tree::{Fragment, Missing, Tree, Unreadable};
 use crate::rules::model::{Ike, Rule, RuleKind};
 
 /// One fragment, as `ls` shows it.
@@ -23,9 +23,13 @@ pub struct Entry {
     pub sas: usize,
     pub ike: usize,
     /// applied (the applied copy is the file), modified (it is not),
-    /// unmanaged (no applied copy), missing (the file included is gone), or
+    /// unmanaged (no applied copy), missing (the file included is gone),
+    /// unreadable (it is there, but is no file that can be read), or
     /// removed (no longer included, yet still loaded: `rm --config-only`)
     pub state: &'static str,
+    /// What is wrong with an unreadable fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// `down` took its connections off isakmpd's lists; `up` puts them back
     pub held_down: bool,
     pub phase1: Vec<String>,
@@ -45,42 +49,69 @@ pub struct NotApplied {
 
 /// The fragments in the order ipsec.conf includes them, and the pending
 /// clean-ups, each described on one line (they may be of fragments
-/// already removed).
+/// already removed); and the state files that could not be read, said
+/// rather than read as empty.
 pub struct Listing {
     pub fragments: Vec<Entry>,
     pub pending: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 pub fn listing(gw: &Gateway, tree: &Tree) -> Listing {
-    let held = state::held_fragments(gw);
+    let mut problems = Vec::new();
+    let held = state::held_fragments(gw).unwrap_or_else(|e| {
+        problems.push(e);
+        state::HeldDown::default()
+    });
     let mut fragments: Vec<Entry> = tree
         .fragments
         .iter()
-        .map(|f| entry(gw, tree, f, &held))
+        .map(|f| entry(gw, tree, f, &held, &mut problems))
         .collect();
     let missing = tree.missing(gw);
     fragments.extend(missing.iter().map(|m| missing_entry(m, &held)));
+    fragments.extend(
+        tree.unreadable(gw)
+            .iter()
+            .map(|u| unreadable_entry(u, &held)),
+    );
     fragments.sort_by_key(|e| e.line);
     let listed: Vec<String> = fragments.iter().map(|e| e.name.clone()).collect();
     fragments.extend(
-        state::still_loaded(gw, &listed)
+        state::still_loaded(gw, &listed, &mut problems)
             .into_iter()
             .map(|(name, copy)| removed_entry(gw, name, &copy, &held)),
     );
-    let pending = state::pending_cleanups(gw)
-        .iter()
-        .map(state::describe)
-        .collect();
-    Listing { fragments, pending }
+    let pending = match state::pending_cleanups(gw) {
+        Ok(p) => p.iter().map(state::describe).collect(),
+        Err(e) => {
+            problems.push(e);
+            Vec::new()
+        }
+    };
+    Listing {
+        fragments,
+        pending,
+        problems,
+    }
 }
 
-fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Entry {
+fn entry(
+    gw: &Gateway,
+    tree: &Tree,
+    f: &Fragment,
+    held: &state::HeldDown,
+    problems: &mut Vec<String>,
+) -> Entry {
     let rules: Vec<&Rule> = tree.rules_of(f).collect();
-    let copy = fs::read(gw.applied_copy(&f.name));
+    let copy = state::applied_copy(gw, &f.name).unwrap_or_else(|e| {
+        problems.push(e);
+        None
+    });
     let state = match &copy {
-        Err(_) => "unmanaged",
-        Ok(copy) if fs::read(&f.actual).is_ok_and(|disk| &disk == copy) => "applied",
-        Ok(_) => "modified",
+        None => "unmanaged",
+        Some(copy) if fs::read(&f.actual).is_ok_and(|disk| &disk == copy) => "applied",
+        Some(_) => "modified",
     };
     let mut e = entry_of(
         &f.name,
@@ -90,7 +121,7 @@ fn entry(gw: &Gateway, tree: &Tree, f: &Fragment, held: &state::HeldDown) -> Ent
         held,
         &rules,
     );
-    if let Ok(copy) = &copy
+    if let Some(copy) = &copy
         && state == "modified"
     {
         e.not_applied = Some(not_applied(gw, &f.name, copy, &e.phase2));
@@ -108,6 +139,20 @@ fn missing_entry(m: &Missing, held: &state::HeldDown) -> Entry {
         held,
         &[],
     )
+}
+
+/// An include line whose file cannot be read: it is still included.
+fn unreadable_entry(u: &Unreadable, held: &state::HeldDown) -> Entry {
+    let mut e = entry_of(
+        &u.name,
+        u.gateway_path.clone(),
+        u.include_line,
+        "unreadable",
+        held,
+        &[],
+    );
+    e.problem = Some(u.problem.clone());
+    e
 }
 
 /// A fragment removed from the tree but not unloaded: its applied copy is
@@ -139,6 +184,7 @@ fn entry_of(
         sas: count(|k| matches!(k, RuleKind::Sa(_))),
         ike: own.len(),
         state,
+        problem: None,
         held_down: held.contains_key(name),
         phase1: unique(own.iter().map(|i| tags::phase1(i)).collect()),
         phase2: phase2_of(&own),

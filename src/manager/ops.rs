@@ -200,7 +200,7 @@ pub(crate) struct AddEdit {
 
 pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, String> {
     let name = &src.name;
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     if let Some(refused) = already_there(gw, tree, name, copy_text.as_deref(), &src.text) {
         return refused;
     }
@@ -230,7 +230,7 @@ pub fn plan_add(gw: &Gateway, tree: &Tree, src: &Source) -> Result<Planned, Stri
     });
     plan.initiating_kept = initiating_kept(gw, tree, "", &[]);
     plan.commit_here();
-    for step in record_steps(gw, name, copy_text, &src.text, &record) {
+    for step in record_steps(gw, name, copy_text, &src.text, &record)? {
         plan.push(step);
     }
     Ok(Planned::Plan(plan))
@@ -300,15 +300,35 @@ fn record_steps(
     copy_text: Option<Vec<u8>>,
     text: &[u8],
     record: &LoadedRecord,
-) -> Vec<Step> {
+) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     if copy_text.as_deref() != Some(text) {
         steps.push(state::write_applied(gw, name, copy_text, text.to_vec()));
     }
-    if state::read_loaded(gw, name).as_ref() != Some(record) {
+    if state::read_loaded(gw, name)?.as_ref() != Some(record) {
         steps.push(state::write_loaded(gw, name, record));
     }
-    steps
+    Ok(steps)
+}
+
+/// Whether ipsec.conf includes fragment `name` (its file there, or gone):
+/// `apply` changes such a fragment only.  One `rm --config-only` took out
+/// is in no include line, though still loaded: installed and loaded, its
+/// file would hold tunnels ipsec.conf does not.
+pub fn check_included(gw: &Gateway, tree: &Tree, name: &str) -> Result<(), String> {
+    if tree.fragment(name).is_some() || tree.missing(gw).iter().any(|m| m.name == name) {
+        return Ok(());
+    }
+    if state::applied_copy(gw, name)?.is_some_and(|t| !t.is_empty()) {
+        return Err(format!(
+            "{name} is not included by {} (`rm --config-only` took it out, and what it loaded is still loaded): `ipsecmgr rm {name}` unloads it, or `ipsecmgr add --config-only FILE` puts the file back and `ipsecmgr apply {name}` then loads the change",
+            escaped(&gw.ipsec_conf.gateway)
+        ));
+    }
+    Err(format!(
+        "no fragment {name}: not included by {}",
+        escaped(&gw.ipsec_conf.gateway)
+    ))
 }
 
 /// Why a fragment not in the configuration cannot be added: what it
@@ -375,7 +395,8 @@ fn active_peers<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<String> {
 /// fragment, which the plan leaves loaded): those of the connections it
 /// keeps up itself, not held down.
 pub fn initiating_kept(gw: &Gateway, tree: &Tree, except: &str, staying: &[&Rule]) -> Vec<String> {
-    let held = state::held_fragments(gw);
+    // a record that cannot be read is refused before any plan
+    let held = state::held_fragments(gw).unwrap_or_default();
     let mut tags = active_peers(tree.main_rules.iter().map(|&i| &tree.compiled.rules[i]));
     for f in tree
         .fragments
@@ -397,7 +418,7 @@ pub fn initiating_kept(gw: &Gateway, tree: &Tree, except: &str, staying: &[&Rule
 /// exchange started before their connections went may still live).
 pub fn initiating(gw: &Gateway, tree: &Tree) -> Vec<String> {
     let mut tags = initiating_kept(gw, tree, "", &[]);
-    for p in state::pending_cleanups(gw) {
+    for p in state::pending_cleanups(gw).unwrap_or_default() {
         tags.extend(p.peers);
         tags.extend(p.removed.into_iter().map(|s| s.phase1));
     }
@@ -504,9 +525,9 @@ fn loaded_names(
     name: &str,
     rules: &[&Rule],
     subset: Option<&[&Rule]>,
-) -> Vec<IkeSections> {
+) -> Result<Vec<IkeSections>, String> {
     let own = ikes(rules.iter().copied());
-    let stored = state::read_loaded(gw, name)
+    let stored = state::read_loaded(gw, name)?
         .map(|r| r.ikes)
         .filter(|s| s.len() == own.len());
     let wanted: Option<HashSet<*const Ike>> = subset.map(|sub| {
@@ -515,7 +536,8 @@ fn loaded_names(
             .map(|i| i as *const Ike)
             .collect()
     });
-    own.iter()
+    Ok(own
+        .iter()
         .enumerate()
         .filter(|(_, ike)| {
             wanted
@@ -526,7 +548,7 @@ fn loaded_names(
             Some(s) => s[k].clone(),
             None => ike_sections(ike),
         })
-        .collect()
+        .collect())
 }
 
 /// A pending phase 1 clean-up of the peers `orphans` of `removed`.
@@ -572,10 +594,10 @@ fn pending_entry(
 /// fragment and command).
 fn add_pending(gw: &Gateway, entry: PendingCleanup, plan: &mut Plan) -> Result<(), String> {
     crate::manager::pending::check_sendable(&entry)?;
-    let mut pending = state::pending_cleanups(gw);
+    let mut pending = state::pending_cleanups(gw)?;
     pending.retain(|p| !(p.fragment == entry.fragment && p.op == entry.op));
     pending.push(entry);
-    if let Some(step) = state::write_pending(gw, &pending) {
+    if let Some(step) = state::write_pending(gw, &pending)? {
         plan.push(step);
     }
     Ok(())
@@ -616,22 +638,39 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
     if let Some(done) = already_removed(gw, tree, name) {
         return Ok(done);
     }
-    let loaded = fragments::loaded(gw, tree, name)?;
-    let rules = loaded.rules(tree);
+    let recorded = fragments::loaded(gw, tree, name)?;
     let file = fragments::file_of(gw, name);
     let gateway_path = tree
         .fragment(name)
         .map_or(file.gateway.clone(), |f| f.gateway_path.clone());
     let mut plan = Plan::new(format!("rm {name}"));
     plan.initiating_kept = initiating_kept(gw, tree, name, &[]);
-    if never_loaded(&loaded) {
-        plan.notes.push(format!(
-            "nothing of {name} was loaded, so there was nothing to unload"
-        ));
+    // added with --config-only, the records say nothing of it is loaded;
+    // a boot (or `ipsecctl -f` of ipsec.conf) loads its file all the same:
+    // what the file holds is unloaded, what was not loaded harms nothing
+    let loaded = if never_loaded(&recorded) {
+        match fragments::on_disk(gw, tree, name) {
+            Ok(on_disk) => {
+                plan.notes.push(format!(
+                    "{name} was added with --config-only: what its file holds was unloaded all the same, as a boot may have loaded it (an `ipsecctl -d` that finds nothing loaded is no error)"
+                ));
+                Some(on_disk)
+            }
+            Err(_) => {
+                plan.notes.push(format!(
+                    "nothing of {name} was loaded and its file is gone, so there was nothing to unload"
+                ));
+                None
+            }
+        }
     } else {
-        delete_loaded(gw, tree, name, &loaded, &mut plan)?;
+        Some(fragments::loaded(gw, tree, name)?)
+    };
+    let mut own = Vec::new();
+    if let Some(loaded) = &loaded {
+        delete_loaded(gw, tree, name, loaded, &mut plan)?;
+        own = loaded_names(gw, name, &loaded.rules(tree), None)?;
     }
-    let own = loaded_names(gw, name, &rules, None);
     let held = held_rules(gw, tree, name);
     let kept = Kept::holding(&remaining_in_order(tree, name, &[]), &own, &held);
     let cleanup = teardown::cleanup(&own, &kept);
@@ -646,9 +685,9 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         let entry = pending_entry(gw, name, "rm", &own, &cleanup.orphans, &own);
         add_pending(gw, entry, &mut plan)?;
     }
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     if held.remove(name).is_some()
-        && let Some(step) = state::write_held(gw, &held)
+        && let Some(step) = state::write_held(gw, &held)?
     {
         plan.push(step);
     }
@@ -658,7 +697,7 @@ pub fn plan_rm(gw: &Gateway, tree: &Tree, name: &str) -> Result<Planned, String>
         .fragment(name)
         .map_or(file.actual.clone(), |f| f.actual.clone());
     plan.extend(move_aside(gw, &actual, &format!("{name}.conf.{stamp}")));
-    if let LoadedFrom::Applied(copy) = &loaded.from {
+    if let LoadedFrom::Applied(copy) = &recorded.from {
         plan.extend(move_aside(gw, copy, &format!("{name}.applied.{stamp}")));
     }
     plan.extend(state::retire_loaded(gw, name, stamp));
@@ -779,7 +818,7 @@ pub fn plan_updown(
 ) -> Result<Planned, String> {
     let loaded = fragments::loaded(gw, tree, name)?;
     let rules = loaded.rules(tree);
-    let own = loaded_names(gw, name, &rules, None);
+    let own = loaded_names(gw, name, &rules, None)?;
     if own.is_empty() && never_loaded(&loaded) {
         return Ok(Planned::Nothing(format!(
             "{name} is not loaded (it was added with --config-only): `{}` loads it",
@@ -806,7 +845,7 @@ pub fn plan_updown(
         lines.extend(teardown::up_lines(&own, &with_own));
     }
     plan.push(Step::Fifo { lines });
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     if down && !up {
         held.insert(name.to_string(), state::held_connections(&own));
         let orphans = teardown::peer_tags_left_down(&own, &kept);
@@ -823,11 +862,11 @@ pub fn plan_updown(
     } else {
         held.remove(name);
         // a late teardown would take the connections down again
-        let mut pending = state::pending_cleanups(gw);
+        let mut pending = state::pending_cleanups(gw)?;
         pending.retain(|p| !(p.fragment == name && p.op == "down"));
-        plan.extend(state::write_pending(gw, &pending));
+        plan.extend(state::write_pending(gw, &pending)?);
     }
-    plan.extend(state::write_held(gw, &held));
+    plan.extend(state::write_held(gw, &held)?);
     let passive: Vec<&str> = own
         .iter()
         .filter(|s| s.passive)
@@ -850,7 +889,7 @@ pub fn plan_updown(
 /// networks a tunnel that stays up would carry (see
 /// [`crate::gateway::neighbours`]).
 fn not_held_notes(gw: &Gateway, tree: &Tree, name: &str, rules: &[&Rule]) -> Vec<String> {
-    let held = state::held_fragments(gw);
+    let held = state::held_fragments(gw).unwrap_or_default();
     let mut units: Vec<Vec<&Rule>> = vec![rules.to_vec()];
     let mut unit_names = vec![name.to_string()];
     units.push(
@@ -982,7 +1021,7 @@ pub fn plan_apply(
     let ch = apply_changes(&old_rules, &new_rules);
     let dest = fragments::file_of(gw, name);
     let on_disk = fs::read(&dest.actual).ok();
-    let copy_text = fs::read(gw.applied_copy(name)).ok();
+    let copy_text = state::applied_copy(gw, name)?;
     let nothing = ch.removed.is_empty()
         && ch.added.is_empty()
         && copy_text.as_deref() == Some(new_text)
@@ -1005,13 +1044,13 @@ pub fn plan_apply(
             new_text.to_vec(),
         ));
     }
-    let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed));
+    let removed = loaded_names(gw, name, &old_rules, Some(&ch.removed))?;
     let record = LoadedRecord::of(&new_rules);
     let added: Vec<IkeSections> = ikes(ch.added.iter().copied())
         .into_iter()
         .map(ike_sections)
         .collect();
-    let mut held = state::held_fragments(gw);
+    let mut held = state::held_fragments(gw)?;
     let is_held = held.contains_key(name);
     let held_others = held_rules(gw, tree, name);
     apply_runs(
@@ -1054,8 +1093,8 @@ pub fn plan_apply(
         let entry = pending_entry(gw, name, "apply", &removed, &cleanup.orphans, &gone);
         add_pending(gw, entry, &mut plan)?;
     }
-    plan.extend(state::write_held(gw, &held));
-    for step in record_steps(gw, name, copy_text, new_text, &record) {
+    plan.extend(state::write_held(gw, &held)?);
+    for step in record_steps(gw, name, copy_text, new_text, &record)? {
         plan.push(step);
     }
     Ok(Planned::Plan(plan))
@@ -1078,7 +1117,7 @@ fn apply_runs(
     if is_held {
         // an undone `ipsecctl -d` loads the old rules again, and with
         // them their connections and keys: held down once more
-        let old = loaded_names(gw, name, old_rules, None);
+        let old = loaded_names(gw, name, old_rules, None)?;
         let kept = Kept::holding(
             &remaining_in_order(tree, name, old_rules),
             &old,

@@ -154,7 +154,7 @@ pub fn check_sendable(p: &PendingCleanup) -> Result<(), String> {
 /// peer has no exchange in flight and whose window has passed.  Returns
 /// the clean-ups still waiting.
 pub fn settle(gw: &Gateway, log: &mut dyn FnMut(String)) -> Result<Vec<PendingCleanup>, String> {
-    let mut pending = state::pending_cleanups(gw);
+    let mut pending = state::pending_cleanups(gw)?;
     if pending.is_empty() {
         return Ok(pending);
     }
@@ -202,7 +202,9 @@ fn names(p: &PendingCleanup) -> String {
 /// run that made them has just sent its last list change.
 pub fn window_from_now(gw: &Gateway) {
     let now = now();
-    let mut pending = state::pending_cleanups(gw);
+    let Ok(mut pending) = state::pending_cleanups(gw) else {
+        return;
+    };
     let mut moved = false;
     for p in pending.iter_mut().filter(|p| p.not_before > now) {
         p.not_before = now + reinit_window(gw).as_secs();

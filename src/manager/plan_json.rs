@@ -152,11 +152,13 @@ impl JournalState {
 /// the next run, one interrupted after it completed.
 pub fn journal_state(gw: &Gateway) -> JournalState {
     let path = gw.journal_path();
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return JournalState::clean(),
-        Err(e) => return unreadable(&path, &crate::system::files::io_reason(&e)),
-    };
+    // read as every state file is: a FIFO or a link there is no journal
+    let text =
+        match crate::system::files::read_private(&path, crate::manager::state::MAX_STATE_BYTES) {
+            Ok(Some(t)) => t,
+            Ok(None) => return JournalState::clean(),
+            Err(e) => return unreadable(&path, &e.0),
+        };
     let journal: Value = match serde_json::from_slice(&text) {
         Ok(v) => v,
         Err(e) => return unreadable(&path, &e.to_string()),
@@ -197,7 +199,7 @@ fn unreadable(path: &std::path::Path, why: &str) -> JournalState {
     JournalState {
         message: Some(format!(
             "{}: unreadable journal ({why}); move it away to go on",
-            path.display()
+            crate::escape::escaped_path(path)
         )),
         state: "unreadable",
         ..JournalState::clean()

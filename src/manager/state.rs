@@ -18,93 +18,65 @@
 //!
 //! Each file is written by a plan step (a `Step::Write`), so an interrupted
 //! run rolls it back or completes it with the rest of its plan.
+//!
+//! Each is read as input: a regular file of a bounded size, never through
+//! a link ([`crate::system::files::read_private`]), parsed, and checked
+//! ([`crate::manager::state_check`]).  One that is not so is an error that
+//! names it and says how to go on: read as empty, the next run would write
+//! it without what it held (a held-down fragment, a pending clean-up).
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::emit::isakmpd;
+use crate::manager::fragment_name::check_qualified;
 use crate::manager::gateway::Gateway;
 use crate::manager::plan::Step;
-use crate::manager::sections::{IkeSections, ike_sections};
+pub use crate::manager::records::{
+    HeldConnection, HeldDown, LoadedRecord, PendingCleanup, held_connections,
+};
+use crate::manager::state_check;
 use crate::manager::teardown::{HeldRules, ikes};
 use crate::manager::tree::Tree;
 use crate::rules::model::Ike;
-use crate::rules::model::Rule;
+use crate::system::files;
 
-/// What one fragment was loaded with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoadedRecord {
-    /// Per ike rule, in order.
-    pub ikes: Vec<IkeSections>,
-    /// The FIFO lines `ipsecctl -f` sent for them (keys redacted).
-    pub lines: Vec<String>,
+/// The largest state file read: a journal holds the texts of the files
+/// its run writes.
+pub const MAX_STATE_BYTES: u64 = 256 << 20;
+
+const HELD_REPAIR: &str = "move it away to go on (no fragment is then held down: `ipsecmgr down NAME` holds one down again)";
+const PENDING_REPAIR: &str =
+    "move it away to go on (the phase 1 clean-ups it held are then left undone)";
+const LOADED_REPAIR: &str = "move it away to go on (the fragment is then taken down by the names compiled from its applied copy)";
+const APPLIED_REPAIR: &str =
+    "move it away to go on (the fragment's file is then taken to be what is loaded)";
+
+/// The bytes of the state file `path`, `None` when there is none; an
+/// error naming it, and saying `repair`, when it is no regular file or
+/// too large.
+pub fn read_file(path: &Path, limit: u64, repair: &str) -> Result<Option<Vec<u8>>, String> {
+    files::read_private(path, limit)
+        .map_err(|e| format!("{}: {}; {repair}", crate::escape::escaped_path(path), e.0))
 }
 
-impl LoadedRecord {
-    /// The record of `rules` as compiled now, at the moment they are loaded.
-    pub fn of(rules: &[&Rule]) -> LoadedRecord {
-        let own = ikes(rules.iter().copied());
-        let mut text = String::new();
-        for ike in &own {
-            // the lines stop where ipsecctl stops them
-            if isakmpd::add_commands(ike, &mut text, false).is_err() {
-                break;
-            }
-        }
-        LoadedRecord {
-            ikes: own.iter().map(|i| ike_sections(i)).collect(),
-            lines: text.lines().map(str::to_string).collect(),
-        }
-    }
-}
-
-/// A connection `down` holds down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldConnection {
-    /// `Connections` or `Passive-Connections`.
-    pub list: String,
-    pub name: String,
-}
-
-/// Fragment name → its held-down connections.
-pub type HeldDown = BTreeMap<String, Vec<HeldConnection>>;
-
-/// A phase 1 clean-up that waits for its peer's exchanges to end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingCleanup {
-    /// The fragment, and the command that left it (`rm`, `apply`, `down`).
-    pub fragment: String,
-    pub op: String,
-    /// Phase 1 tags and peer addresses whose exchanges are waited for.
-    pub peers: Vec<String>,
-    pub addresses: Vec<String>,
-    /// SA names taken away: any that becomes ready is torn down again
-    /// (`t main` for a phase 1 tag, `t` for a connection).
-    pub phase1_names: Vec<String>,
-    pub phase2_names: Vec<String>,
-    /// What was loaded under those peers and goes (empty after `down`,
-    /// which removes no configuration).
-    pub removed: Vec<IkeSections>,
-    /// The initiator phase 1 exchanges in flight when the connections
-    /// went, by icookie: isakmpd does not say which peer such an exchange
-    /// is with, so any of them may be with these peers.  Filled in by the
-    /// first settle after the run; an exchange started later is not for a
-    /// connection already gone.
-    #[serde(default)]
-    pub exchanges: Option<Vec<String>>,
-    /// Unix time after which none of `exchanges` can still live: isakmpd
-    /// ends an exchange at Exchange-max-time (exchange.c: exchange_create).
-    #[serde(default)]
-    pub deadline: Option<u64>,
-    /// Unix time before which the clean-up is not finished: until
-    /// isakmpd's connection reinit (ui.c: ui_conn_reinit, 5 s after the
-    /// last list change) the connections' passive records live, and a peer
-    /// re-initiating is accepted under a name taken away.
-    #[serde(default)]
-    pub not_before: u64,
+/// The state file `path` parsed as `what` and checked by `check`.
+fn read_json<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    repair: &str,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<Option<T>, String> {
+    let Some(bytes) = read_file(path, MAX_STATE_BYTES, repair)? else {
+        return Ok(None);
+    };
+    let shown = crate::escape::escaped_path(path);
+    let value: T = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{shown}: not {what} ({e}); {repair}"))?;
+    check(&value).map_err(|e| format!("{shown}: {e}; {repair}"))?;
+    Ok(Some(value))
 }
 
 fn loaded_path(gw: &Gateway, name: &str) -> PathBuf {
@@ -119,11 +91,16 @@ fn pending_path(gw: &Gateway) -> PathBuf {
     gw.state_dir.join("pending-cleanup.json")
 }
 
-/// The record of fragment `name`, if ipsecmgr loaded it (a record that
-/// cannot be read counts as none: the names are then compiled afresh).
-pub fn read_loaded(gw: &Gateway, name: &str) -> Option<LoadedRecord> {
-    let text = fs::read(loaded_path(gw, name)).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The record of fragment `name`, if ipsecmgr loaded it.
+pub fn read_loaded(gw: &Gateway, name: &str) -> Result<Option<LoadedRecord>, String> {
+    let path = loaded_path(gw, name);
+    read_json(&path, "a loaded record", LOADED_REPAIR, state_check::record)
+}
+
+/// The applied copy of fragment `name`, if it has one: what was loaded.
+pub fn applied_copy(gw: &Gateway, name: &str) -> Result<Option<Vec<u8>>, String> {
+    let path = gw.applied_copy(name);
+    read_file(&path, files::MAX_CONFIG_BYTES, APPLIED_REPAIR)
 }
 
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -133,21 +110,32 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     text
 }
 
-/// A step that writes `new` over `path` (state files are private), said
-/// in a plan as `what` it records.
-fn write_step(gw: &Gateway, path: PathBuf, new: Vec<u8>, what: String) -> Step {
-    let old = fs::read(&path).ok();
+/// A step that writes `new` over `path` (state files are private), which
+/// was read before as `old`, said in a plan as `what` it records.
+fn write_step(
+    gw: &Gateway,
+    path: PathBuf,
+    old: Option<Vec<u8>>,
+    new: Vec<u8>,
+    what: String,
+) -> Step {
     Step::record(path.clone(), gw.shown(&path), old, new, what)
+}
+
+/// The bytes of a state file read and checked before, to undo its write.
+fn old_bytes(path: &Path) -> Option<Vec<u8>> {
+    files::read_private(path, MAX_STATE_BYTES).ok().flatten()
 }
 
 /// The step storing what `name` is loaded with.
 pub fn write_loaded(gw: &Gateway, name: &str, record: &LoadedRecord) -> Step {
+    let path = loaded_path(gw, name);
     let what = format!(
         "what {name} loaded: {} connection(s), {} FIFO line(s)",
         record.ikes.len(),
         record.lines.len()
     );
-    write_step(gw, loaded_path(gw, name), json(record), what)
+    write_step(gw, path.clone(), old_bytes(&path), json(record), what)
 }
 
 /// The step keeping `text` as the applied copy of `name` (what is loaded
@@ -214,52 +202,33 @@ pub fn last_removed(gw: &Gateway, name: &str) -> Option<(std::time::SystemTime, 
 }
 
 /// The held-down fragments and their connections.
-pub fn held_fragments(gw: &Gateway) -> HeldDown {
-    fs::read(held_path(gw))
-        .ok()
-        .and_then(|t| serde_json::from_slice(&t).ok())
-        .unwrap_or_default()
+pub fn held_fragments(gw: &Gateway) -> Result<HeldDown, String> {
+    let path = held_path(gw);
+    read_json(&path, "a held-down record", HELD_REPAIR, state_check::held)
+        .map(Option::unwrap_or_default)
 }
 
 /// The names of every held-down connection, sorted: what `status` checks
 /// isakmpd does not hold again.
-pub fn held_down(gw: &Gateway) -> Vec<String> {
-    let mut names: Vec<String> = held_fragments(gw)
-        .into_values()
-        .flatten()
-        .map(|c| c.name)
-        .collect();
+pub fn held_down(held: &HeldDown) -> Vec<String> {
+    let mut names: Vec<String> = held.values().flatten().map(|c| c.name.clone()).collect();
     names.sort();
     names.dedup();
     names
 }
 
 /// The step writing `held`, if it differs from what is stored.
-pub fn write_held(gw: &Gateway, held: &HeldDown) -> Option<Step> {
-    (held_fragments(gw) != *held).then(|| {
+pub fn write_held(gw: &Gateway, held: &HeldDown) -> Result<Option<Step>, String> {
+    let path = held_path(gw);
+    Ok((held_fragments(gw)? != *held).then(|| {
         let what = if held.is_empty() {
             "no fragment held down".to_string()
         } else {
             let names: Vec<&str> = held.keys().map(String::as_str).collect();
             format!("the fragments held down: {}", names.join(", "))
         };
-        write_step(gw, held_path(gw), json(held), what)
-    })
-}
-
-/// The connections of `own` as held down.
-pub fn held_connections(own: &[IkeSections]) -> Vec<HeldConnection> {
-    let mut out: Vec<HeldConnection> = Vec::new();
-    for s in own {
-        let c = HeldConnection {
-            list: s.connection_list().to_string(),
-            name: s.phase2.clone(),
-        };
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
+        write_step(gw, path.clone(), old_bytes(&path), json(held), what)
+    }))
 }
 
 /// The time stamp that names what a run moves aside, and the clock of the
@@ -271,9 +240,12 @@ pub fn unix_seconds() -> u64 {
 }
 
 /// The ike rules of the fragments held down with `down`, but `except`'s.
+/// (A held-down record that cannot be read holds none: a run that changes
+/// the gateway refuses it before it plans, see [`check`].)
 pub fn held_rules(gw: &Gateway, tree: &Tree, except: &str) -> HeldRules {
     let mut held = HeldRules::new();
-    for name in held_fragments(gw).keys().filter(|n| n.as_str() != except) {
+    let fragments = held_fragments(gw).unwrap_or_default();
+    for name in fragments.keys().filter(|n| n.as_str() != except) {
         if let Some(f) = tree.fragment(name) {
             held.extend(ikes(tree.rules_of(f)).into_iter().map(|i| i as *const Ike));
         }
@@ -282,16 +254,17 @@ pub fn held_rules(gw: &Gateway, tree: &Tree, except: &str) -> HeldRules {
 }
 
 /// The phase 1 clean-ups that wait, oldest first.
-pub fn pending_cleanups(gw: &Gateway) -> Vec<PendingCleanup> {
-    fs::read(pending_path(gw))
-        .ok()
-        .and_then(|t| serde_json::from_slice(&t).ok())
-        .unwrap_or_default()
+pub fn pending_cleanups(gw: &Gateway) -> Result<Vec<PendingCleanup>, String> {
+    let path = pending_path(gw);
+    let check = |p: &Vec<PendingCleanup>| state_check::pending(p);
+    read_json(&path, "a list of pending clean-ups", PENDING_REPAIR, check)
+        .map(Option::unwrap_or_default)
 }
 
 /// The step writing `pending`, if it differs from what is stored.
-pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Option<Step> {
-    (pending_cleanups(gw) != pending).then(|| {
+pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Result<Option<Step>, String> {
+    let path = pending_path(gw);
+    Ok((pending_cleanups(gw)? != pending).then(|| {
         let what = format!(
             "the phase 1 clean-ups pending: {}",
             if pending.is_empty() {
@@ -299,13 +272,13 @@ pub fn write_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Option<Step> {
             } else {
                 pending
                     .iter()
-                    .map(|p| format!("{} after `{} {}`", p.peers.join(", "), p.op, p.fragment))
+                    .map(|p| format!("{} after `{} {}`", whom(p), p.op, p.fragment))
                     .collect::<Vec<_>>()
                     .join("; ")
             }
         );
-        write_step(gw, pending_path(gw), json(&pending), what)
-    })
+        write_step(gw, path.clone(), old_bytes(&path), json(&pending), what)
+    }))
 }
 
 /// Writes `pending` now, outside a plan (finishing a clean-up); none
@@ -321,12 +294,21 @@ pub fn store_pending(gw: &Gateway, pending: &[PendingCleanup]) -> Result<(), Str
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(format!(
                 "cannot remove {}: {}",
-                path.display(),
+                crate::escape::escaped_path(&path),
                 crate::system::files::io_reason(&e)
             )),
         };
     }
     crate::system::fs::atomic_write(&path, &json(&pending), 0o600)
+}
+
+/// Checks the state files every run reads (held-down fragments, pending
+/// clean-ups): a run that changes the gateway refuses to go on past one
+/// that cannot be read, rather than write it again without what it held.
+pub fn check(gw: &Gateway) -> Result<(), String> {
+    held_fragments(gw)?;
+    pending_cleanups(gw)?;
+    Ok(())
 }
 
 /// One line saying what a pending clean-up waits for, for `ls`.
@@ -336,37 +318,63 @@ pub fn describe(p: &PendingCleanup) -> String {
     } else {
         "clean-up"
     };
-    let whom = if p.peers.is_empty() {
+    format!(
+        "{what} of {} after `{} {}` waits until no exchange with it is in flight",
+        whom(p),
+        p.op,
+        p.fragment
+    )
+}
+
+/// Whom a pending clean-up waits for: its peers, or the connections it
+/// watches when no peer goes.
+fn whom(p: &PendingCleanup) -> String {
+    if p.peers.is_empty() {
         p.phase2_names.join(", ")
     } else {
         p.peers.join(", ")
-    };
-    format!(
-        "{what} of {whom} after `{} {}` waits until no exchange with it is in flight",
-        p.op, p.fragment
-    )
+    }
 }
 
 /// Fragments ipsec.conf no longer includes whose applied copy holds
 /// rules, by name: `rm --config-only` left them loaded until a normal `rm`.
-/// (An empty applied copy means nothing of the fragment is loaded.)
-pub fn still_loaded(gw: &Gateway, listed: &[String]) -> Vec<(String, Vec<u8>)> {
+/// (An empty applied copy means nothing of the fragment is loaded.)  What
+/// is there and cannot be one (no fragment name, no regular file) is said
+/// in `problems`.
+pub fn still_loaded(
+    gw: &Gateway,
+    listed: &[String],
+    problems: &mut Vec<String>,
+) -> Vec<(String, Vec<u8>)> {
     let dir = gw.state_dir.join("applied");
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(&dir).min_depth(1).sort_by_file_name() {
         let Ok(entry) = entry else { continue };
+        if entry.file_type().is_dir() {
+            continue;
+        }
         let Ok(rel) = entry.path().strip_prefix(&dir) else {
             continue;
         };
-        let Some(name) = rel.to_str().and_then(|n| n.strip_suffix(".conf")) else {
-            continue;
-        };
-        if !entry.file_type().is_file() || listed.iter().any(|l| l == name) {
+        let name = rel.to_str().and_then(|n| n.strip_suffix(".conf"));
+        // what a killed run left half written is not a copy
+        if crate::system::fs::is_temp_name(entry.file_name()) {
             continue;
         }
-        match fs::read(entry.path()) {
-            Ok(copy) if !copy.is_empty() => found.push((name.to_string(), copy)),
-            _ => {}
+        let Some(name) = name.filter(|n| check_qualified(n).is_ok()) else {
+            problems.push(format!(
+                "{}: not the applied copy of a fragment name; move it away",
+                gw.shown(entry.path())
+            ));
+            continue;
+        };
+        if listed.iter().any(|l| l == name) {
+            continue;
+        }
+        match applied_copy(gw, name) {
+            Ok(Some(copy)) if !copy.is_empty() => found.push((name.to_string(), copy)),
+            Ok(_) => {}
+            Err(e) => problems.push(e),
         }
     }
     found

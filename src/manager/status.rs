@@ -53,6 +53,9 @@ pub struct FragmentState {
     /// no longer included (`rm --config-only`), yet still loaded: its
     /// tunnels are those of its applied copy
     pub removed: bool,
+    /// ipsec.conf includes it, but it cannot be read: why
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl FragmentState {
@@ -66,6 +69,16 @@ impl FragmentState {
             flows: 0,
             missing: true,
             removed: false,
+            problem: None,
+        }
+    }
+
+    /// An included fragment that cannot be read: it loads nothing either.
+    fn unreadable(name: String, problem: String) -> Self {
+        FragmentState {
+            missing: false,
+            problem: Some(problem),
+            ..FragmentState::missing(name)
         }
     }
 }
@@ -84,6 +97,9 @@ pub struct Status {
     /// Why drift was not checked, when it was not.
     #[serde(skip)]
     pub drift_unchecked: Option<String>,
+    /// State files that could not be read, said rather than read as empty.
+    #[serde(skip)]
+    pub problems: Vec<String>,
 }
 
 /// Which fragment `status NAME` means: `None` without a NAME; an error
@@ -99,8 +115,9 @@ pub fn only_fragment(
     let name = fragments::resolve(gw, arg)?;
     if tree.fragment(&name).is_some()
         || tree.missing(gw).iter().any(|m| m.name == name)
+        || tree.unreadable(gw).iter().any(|m| m.name == name)
         // removed with --config-only and still loaded: a copy not empty
-        || std::fs::metadata(gw.applied_copy(&name)).is_ok_and(|m| m.is_file() && m.len() > 0)
+        || std::fs::symlink_metadata(gw.applied_copy(&name)).is_ok_and(|m| m.is_file() && m.len() > 0)
     {
         Ok(Some(name))
     } else {
@@ -114,16 +131,26 @@ pub fn only_fragment(
 pub fn status(gw: &Gateway, tree: &Tree, only: Option<&str>) -> Result<Status, String> {
     let kernel = report::kernel_state(&gw.ipsecctl, gw.ipsecctl_timeout)?;
     let sas = report::parse_sa_report(&report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT)?);
-    let held = state::held_fragments(gw);
+    let mut problems = Vec::new();
+    let held = state::held_fragments(gw).unwrap_or_else(|e| {
+        problems.push(e);
+        state::HeldDown::default()
+    });
     let (mut status, known) = gather(gw, tree, only, &kernel, &sas, &|name| {
         held.contains_key(name)
     });
-    status.pending_cleanups = state::pending_cleanups(gw)
-        .iter()
-        .filter(|p| only.is_none_or(|n| n == p.fragment))
-        .map(state::describe)
-        .collect();
-    let held_down: HashSet<String> = state::held_down(gw).into_iter().collect();
+    status.problems.splice(0..0, problems);
+    match state::pending_cleanups(gw) {
+        Ok(pending) => {
+            status.pending_cleanups = pending
+                .iter()
+                .filter(|p| only.is_none_or(|n| n == p.fragment))
+                .map(state::describe)
+                .collect();
+        }
+        Err(e) => status.problems.push(e),
+    }
+    let held_down: HashSet<String> = state::held_down(&held).into_iter().collect();
     match isakmpd_lists(gw) {
         Ok(lists) => status.drift = Some(drift(&known.connections, &held_down, &lists, only)),
         Err(e) => status.drift_unchecked = Some(e),
@@ -144,10 +171,12 @@ fn isakmpd_lists(gw: &Gateway) -> Result<Lists, String> {
 /// The applied copy of a fragment, compiled, if it has one.  Looked up by
 /// the fragment itself, not by name: one lookup per fragment keeps status
 /// linear in their number.
-fn applied(gw: &Gateway, f: &Fragment) -> Option<Compiled> {
-    let copy = gw.applied_copy(&f.name);
-    let text = std::fs::read(&copy).ok()?;
-    Some(gw.compile_text(&gw.shown(&copy), &text))
+fn applied(gw: &Gateway, f: &Fragment, problems: &mut Vec<String>) -> Option<Compiled> {
+    let text = state::applied_copy(gw, &f.name).unwrap_or_else(|e| {
+        problems.push(e);
+        None
+    })?;
+    Some(gw.compile_text(&gw.shown(&gw.applied_copy(&f.name)), &text))
 }
 
 /// The rules a fragment loaded: its applied copy's, else its own in the tree.
@@ -209,6 +238,7 @@ fn fragment_state(
         flows: flow_rules.len(),
         missing: false,
         removed: false,
+        problem: None,
     }
 }
 
@@ -230,8 +260,9 @@ fn gather(
     let mut known = Known::default();
     known.add_rules(&tree.compiled.rules);
     let mut reported = Reported::new(only);
+    let mut problems = Vec::new();
     for f in &tree.fragments {
-        let copy = applied(gw, f);
+        let copy = applied(gw, f, &mut problems);
         let rules = loaded_rules(tree, f, &copy);
         let state = fragment_state(&f.name, held(&f.name), &rules, &live, &mut known);
         reported.offer(state, &rules);
@@ -242,8 +273,12 @@ fn gather(
     for m in missing {
         reported.offer(FragmentState::missing(m.name), &[]);
     }
+    for u in tree.unreadable(gw) {
+        listed.push(u.name.clone());
+        reported.offer(FragmentState::unreadable(u.name, u.problem), &[]);
+    }
     // out of the tree with `rm --config-only`, still loaded until `rm`
-    for (name, text) in state::still_loaded(gw, &listed) {
+    for (name, text) in state::still_loaded(gw, &listed, &mut problems) {
         let copy = gw.compile_text(&gw.shown(&gw.applied_copy(&name)), &text);
         let rules: Vec<&Rule> = copy.rules.iter().collect();
         let mut state = fragment_state(&name, held(&name), &rules, &live, &mut known);
@@ -255,7 +290,9 @@ fn gather(
     }
     let peers = only.map(|_| &reported.peers);
     let strays = accounted::strays(&known, kernel, sas, peers);
-    (Status::of(reported.fragments, strays), known)
+    let mut status = Status::of(reported.fragments, strays);
+    status.problems = problems;
+    (status, known)
 }
 
 /// The fragments `status` reports: every one, or the one NAME names,
@@ -297,6 +334,7 @@ impl Status {
             drift: None,
             pending_cleanups: Vec::new(),
             drift_unchecked: None,
+            problems: Vec::new(),
         }
     }
 }

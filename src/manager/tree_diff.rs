@@ -18,55 +18,46 @@ pub struct FragmentChange {
     pub name: String,
     /// added, removed, changed
     pub status: &'static str,
-    /// the command that carries the change out
+    /// the command that carries the change out, code in backticks
     pub command: String,
+    /// The same in parts, so that each format sets the code apart its way
+    /// (a name may hold a backtick).
+    #[serde(skip)]
+    pub command_parts: Vec<Part>,
     pub tunnels_added: Vec<String>,
     pub tunnels_removed: Vec<String>,
     pub tunnels_changed: Vec<String>,
     pub other_rules_added: usize,
     pub other_rules_removed: usize,
     pub rekey: Vec<String>,
-    /// For ipsec.conf's own rules, which no ipsecmgr command manages: the
-    /// ipsecctl runs that carry the change out by hand.
+    /// ipsec.conf's own rules, which no ipsecmgr command manages: the
+    /// command is the steps to take by hand.
     #[serde(skip)]
-    pub by_hand: Option<ByHand>,
+    pub own_rules: bool,
 }
 
-/// What carries out a change of ipsec.conf's own rules: no ipsecmgr
-/// command manages them, and `ipsecctl -f` of the whole file would load
-/// every rule again and delete none.
-#[derive(Debug, Clone)]
-pub struct ByHand {
-    /// Rules are removed or changed: the old versions are deleted.
-    pub removes: bool,
-    /// Rules are added or changed: the new versions are loaded.
-    pub adds: bool,
-    /// ipsec.conf as the gateway names it.
-    pub conf: String,
+/// A piece of a command said for people: prose, or code to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Code(String),
 }
 
-impl ByHand {
-    /// The steps in words, each command through `code` (a code span).
-    pub fn describe(&self, code: &dyn Fn(&str) -> String) -> String {
-        let mut steps = Vec::new();
-        if self.removes {
-            steps.push(format!(
-                "{} of a file holding the old versions of the rules removed or changed",
-                code("ipsecctl -d -f OLD")
-            ));
-        }
-        if self.adds {
-            steps.push(format!(
-                "{} of a file holding the rules added or changed",
-                code("ipsecctl -f NEW")
-            ));
-        }
-        format!(
-            "by hand, {} (not {}: it loads every rule again and deletes none)",
-            steps.join(", then "),
-            code(&format!("ipsecctl -f {}", self.conf))
-        )
-    }
+/// `parts` as one line, code in backticks.
+fn plain(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.clone(),
+            Part::Code(c) => format!("`{c}`"),
+        })
+        .collect()
+}
+
+/// A change carried out by one ipsecmgr command.
+fn run(verb: &str, name: &str) -> (String, Vec<Part>) {
+    let code = format!("ipsecmgr {verb} {name}");
+    (code.clone(), vec![Part::Code(code)])
 }
 
 /// The errors that keep a tree from being compared: a rule that did not
@@ -85,9 +76,9 @@ pub fn errors(tree: &Tree) -> Vec<&Diagnostic> {
 pub fn compare(old: &Tree, new: &Tree, conf: &str) -> Vec<FragmentChange> {
     let mut out = Vec::new();
     if let Some(mut c) = change("ipsec.conf", &main_rules(old), &main_rules(new)) {
-        let by_hand = by_hand(&c, conf);
-        c.command = by_hand.describe(&|s| format!("`{s}`"));
-        c.by_hand = Some(by_hand);
+        c.command_parts = main_file_command(&c, conf);
+        c.command = plain(&c.command_parts);
+        c.own_rules = true;
         out.push(c);
     }
     for f in &new.fragments {
@@ -114,25 +105,29 @@ fn change(name: &str, old: &[&Rule], new: &[&Rule]) -> Option<FragmentChange> {
         return None;
     }
     let tunnels = tunnel_changes(&ch);
+    let (command, command_parts) = run("apply", name);
     Some(FragmentChange {
         name: name.to_string(),
         status: "changed",
-        command: format!("ipsecmgr apply {name}"),
+        command,
+        command_parts,
         tunnels_added: tunnels.added,
         tunnels_removed: tunnels.removed,
         tunnels_changed: tunnels.changed,
         other_rules_added: not_ike(&ch.added).count(),
         other_rules_removed: not_ike(&ch.removed).count(),
         rekey: ch.rekey,
-        by_hand: None,
+        own_rules: false,
     })
 }
 
 fn added(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
+    let (command, command_parts) = run("add", &f.name);
     FragmentChange {
         name: f.name.clone(),
         status: "added",
-        command: format!("ipsecmgr add {}", f.name),
+        command,
+        command_parts,
         tunnels_added: phase2_tags(rules).into_iter().collect(),
         other_rules_added: rules.len(),
         ..FragmentChange::default()
@@ -140,10 +135,12 @@ fn added(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
 }
 
 fn removed(f: &Fragment, rules: &[&Rule]) -> FragmentChange {
+    let (command, command_parts) = run("rm", &f.name);
     FragmentChange {
         name: f.name.clone(),
         status: "removed",
-        command: format!("ipsecmgr rm {}", f.name),
+        command,
+        command_parts,
         tunnels_removed: phase2_tags(rules).into_iter().collect(),
         other_rules_removed: rules.len(),
         ..FragmentChange::default()
@@ -154,17 +151,35 @@ fn main_rules(t: &Tree) -> Vec<&Rule> {
     t.main_rules.iter().map(|&i| &t.compiled.rules[i]).collect()
 }
 
-/// How a change of ipsec.conf's own rules is carried out.
-fn by_hand(c: &FragmentChange, conf: &str) -> ByHand {
-    ByHand {
-        removes: !c.tunnels_removed.is_empty()
-            || !c.tunnels_changed.is_empty()
-            || !c.rekey.is_empty()
-            || c.other_rules_removed > 0,
-        adds: !c.tunnels_added.is_empty()
-            || !c.tunnels_changed.is_empty()
-            || !c.rekey.is_empty()
-            || c.other_rules_added > 0,
-        conf: conf.to_string(),
+/// What carries out a change of ipsec.conf's own rules: no ipsecmgr
+/// command manages them, and `ipsecctl -f` of the whole file would load
+/// every rule again and delete none.
+fn main_file_command(c: &FragmentChange, conf: &str) -> Vec<Part> {
+    let removes = !c.tunnels_removed.is_empty()
+        || !c.tunnels_changed.is_empty()
+        || !c.rekey.is_empty()
+        || c.other_rules_removed > 0;
+    let adds = !c.tunnels_added.is_empty()
+        || !c.tunnels_changed.is_empty()
+        || !c.rekey.is_empty()
+        || c.other_rules_added > 0;
+    let text = |t: &str| Part::Text(t.to_string());
+    let mut parts = vec![text("by hand, ")];
+    if removes {
+        parts.push(Part::Code("ipsecctl -d -f OLD".into()));
+        parts.push(text(
+            " of a file holding the old versions of the rules removed or changed",
+        ));
     }
+    if adds {
+        if removes {
+            parts.push(text(", then "));
+        }
+        parts.push(Part::Code("ipsecctl -f NEW".into()));
+        parts.push(text(" of a file holding the rules added or changed"));
+    }
+    parts.push(text(" (not "));
+    parts.push(Part::Code(format!("ipsecctl -f {conf}")));
+    parts.push(text(": it loads every rule again and deletes none)"));
+    parts
 }

@@ -42,7 +42,10 @@ pub fn split_pair(spec: &str) -> (&str, Option<&str>) {
 
 /// Reads a key file: its whole content is the hex text.
 pub fn read_file(path: &str, root: &Root) -> Result<Vec<u8>, String> {
-    let data = files::read_regular(&root.map(path), KEY_FILE_MAX).map_err(|e| {
+    let actual = root
+        .resolve(std::path::Path::new(path))
+        .map_err(|e| format!("open {}", e.0))?;
+    let data = files::read_regular(&actual, KEY_FILE_MAX).map_err(|e| {
         if e.0.starts_with("file too large") {
             format!("{path}: key too large")
         } else {

@@ -83,7 +83,7 @@ struct Cursor {
 /// The value of the macro being read, as ipsecctl's `parsebuf`.
 #[derive(Debug)]
 struct MacroText {
-    value: Arc<str>,
+    value: Arc<[u8]>,
     next: isize,
     loc: Loc,
 }
@@ -105,6 +105,9 @@ pub struct Lexer {
     /// Whether plain tokens are read straight from the bytes (see
     /// `plain_token`); the tests compare with the careful path alone.
     plain: bool,
+    /// The bytes of the last string token, when they are not UTF-8 (its
+    /// text then has U+FFFD in their place): a path is bytes.
+    last_raw: Option<Vec<u8>>,
 }
 
 /// isspace(3) in the C locale.
@@ -144,9 +147,10 @@ fn starts_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'*')
 }
 
-/// Token text as a string; bytes that are not UTF-8 become U+FFFD.
-fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+/// Token text as a string, when it is UTF-8 (the plain path reads no
+/// other: the careful one keeps the bytes too, see [`Lexer::take_raw`]).
+fn utf8_string(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
 /// strtonum(3) over the whole range of a 64-bit integer.
@@ -173,7 +177,7 @@ fn plain_kind(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
             if text[close] != b || len >= QUOTED_MAX {
                 return None;
             }
-            let value = into_string(text[start + 1..close].to_vec());
+            let value = utf8_string(&text[start + 1..close])?;
             (TokKind::Str(value), close + 1)
         }
         b'0'..=b'9' => {
@@ -210,7 +214,7 @@ fn plain_word(text: &[u8], start: usize) -> Option<(TokKind, usize)> {
     let word = &text[start..end];
     let kind = match Keyword::lookup(word) {
         Some(kw) => TokKind::Keyword(kw),
-        None => TokKind::Str(into_string(word.to_vec())),
+        None => TokKind::Str(utf8_string(word)?),
     };
     Some((kind, end))
 }
@@ -242,6 +246,7 @@ impl Lexer {
             statement_expanded: 0,
             total_expanded: 0,
             plain: true,
+            last_raw: None,
         }
     }
 
@@ -258,6 +263,24 @@ impl Lexer {
     /// Lexical errors found since the last call.
     pub fn take_diags(&mut self) -> Vec<Diagnostic> {
         std::mem::take(&mut self.diags)
+    }
+
+    /// The bytes of the token just read, when it is a string whose bytes
+    /// are not UTF-8; taken once.
+    pub fn take_raw(&mut self) -> Option<Vec<u8>> {
+        self.last_raw.take()
+    }
+
+    /// A string token of `bytes`: its text, and its bytes kept when they
+    /// are not UTF-8.
+    fn string(&mut self, bytes: &[u8]) -> TokKind {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => TokKind::Str(s.to_owned()),
+            Err(_) => {
+                self.last_raw = Some(bytes.to_vec());
+                TokKind::Str(String::from_utf8_lossy(bytes).into_owned())
+            }
+        }
     }
 
     fn error(&mut self, kind: Kind, message: String) {
@@ -370,7 +393,7 @@ impl Lexer {
             if m.next >= 0 {
                 let i = m.next as usize;
                 m.next += 1;
-                match m.value.as_bytes().get(i) {
+                match m.value.get(i) {
                     Some(&c) if c != 0 => return Some((c, m.loc)),
                     _ => self.expansion = None,
                 }
@@ -558,7 +581,7 @@ impl Lexer {
     /// or NUL byte take the careful path.
     fn plain_macro_token(&mut self) -> Option<Token> {
         let m = self.expansion.as_mut()?;
-        let value = m.value.as_bytes();
+        let value = &m.value[..];
         let from = usize::try_from(m.next).ok()?;
         let blanks = value
             .get(from..)?
@@ -742,7 +765,8 @@ impl Lexer {
                     self.lungetc(next);
                 }
             } else if b == quote {
-                return self.token(TokKind::Str(into_string(text)), Some(loc));
+                let kind = self.string(&text);
+                return self.token(kind, Some(loc));
             } else if b == 0 {
                 self.error(Kind::SyntaxError, "syntax error".into());
                 let kind = self.skip_line(src);
@@ -848,10 +872,7 @@ impl Lexer {
         }
         let kind = match Keyword::lookup(&text) {
             Some(kw) => TokKind::Keyword(kw),
-            None => TokKind::Str(match std::str::from_utf8(&text) {
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from_utf8_lossy(&text).into_owned(),
-            }),
+            None => self.string(&text),
         };
         self.word_buf = text;
         self.token(kind, Some(last))
@@ -905,7 +926,7 @@ mod tests {
             ("z", "ab\0cd 1\0"),
         ];
         for (name, value) in values {
-            macros.define(name.into(), value.into(), Span::default(), 0);
+            macros.define(name.into(), value.into(), None, Span::default(), 0);
         }
         let mut lexer = Lexer::new(id);
         lexer.plain = plain;
@@ -1040,6 +1061,7 @@ mod tests {
         m.define(
             "n".into(),
             "{ 1.1.1.1, 2.2.2.2 }".into(),
+            None,
             Span::default(),
             0,
         );
@@ -1055,7 +1077,7 @@ mod tests {
     fn macro_text_is_limited_per_line() {
         let mut m = Macros::default();
         let words = "x ".repeat(300_000);
-        m.define("m".into(), words, Span::default(), 0);
+        m.define("m".into(), words, None, Span::default(), 0);
         let (k, e) = lex("$m $m\n$m\n", &mut m);
         assert_eq!(
             e,

@@ -10,6 +10,7 @@ use crate::syntax::parse::StatementParser;
 use crate::syntax::prefetch;
 use crate::syntax::source::{SourceFile, Sources};
 use crate::system::files::{self, MAX_CONFIG_BYTES, Root};
+use std::os::unix::ffi::OsStrExt;
 
 /// Includes nested deeper than this are refused.
 pub const MAX_INCLUDE_DEPTH: usize = 64;
@@ -81,6 +82,28 @@ pub struct Parsed {
     pub failed_includes: Vec<std::path::PathBuf>,
 }
 
+/// The bytes of a macro's value (`name = value ...`, the words joined by a
+/// blank), when a word's bytes are not UTF-8.
+fn raw_value(tokens: &[Token], raw: &[(Tok, Vec<u8>)], name: Tok, end: Tok) -> Option<Vec<u8>> {
+    if raw.is_empty() {
+        return None;
+    }
+    let eq = (name + 1..end).find(|&i| tokens[i as usize].kind == TokKind::Char(b'='))?;
+    let mut bytes = Vec::new();
+    for i in eq + 1..end {
+        if i > eq + 1 {
+            bytes.push(b' ');
+        }
+        match (raw.iter().find(|(t, _)| *t == i), &tokens[i as usize].kind) {
+            (Some((_, b)), _) => bytes.extend_from_slice(b),
+            (None, TokKind::Str(s)) => bytes.extend_from_slice(s.as_bytes()),
+            (None, TokKind::Keyword(k)) => bytes.extend_from_slice(k.as_str().as_bytes()),
+            _ => return None,
+        }
+    }
+    Some(bytes)
+}
+
 /// A statement handed on, whole: its tokens' vector is left empty, and a
 /// new one is made for the next statement.
 fn keep(st: &mut Statement) -> Statement {
@@ -106,6 +129,8 @@ pub fn load(name: &str, opts: &LoadOptions) -> Parsed {
 pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(&mut Statement)) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
+        raw: Vec::new(),
+        resolver: files::Resolver::default(),
         opts,
         parser: StatementParser::default(),
         sink,
@@ -121,9 +146,10 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(&mut State
         loader.run(file);
         return loader.p;
     }
+    let mut resolver = files::Resolver::default();
     let paths = includes
         .iter()
-        .filter_map(|p| opts.root.try_map(p).ok())
+        .filter_map(|p| resolver.resolve(&opts.root, std::path::Path::new(p)).ok())
         .collect();
     let (tx, rx) = prefetch::channel();
     std::thread::scope(|scope| {
@@ -153,6 +179,8 @@ pub fn load_text_with(
 ) -> Parsed {
     let mut loader = Loader {
         p: Parsed::default(),
+        raw: Vec::new(),
+        resolver: files::Resolver::default(),
         opts,
         parser: StatementParser::default(),
         sink,
@@ -167,6 +195,11 @@ pub fn load_text_with(
 
 struct Loader<'o> {
     p: Parsed,
+    /// The bytes of the current statement's string tokens that are not
+    /// UTF-8, by token.
+    raw: Vec<(Tok, Vec<u8>)>,
+    /// Where include paths lead under the root.
+    resolver: files::Resolver,
     opts: &'o LoadOptions,
     parser: StatementParser,
     sink: &'o mut dyn FnMut(&mut Statement),
@@ -202,11 +235,17 @@ impl Loader<'_> {
             };
         }
         let path = if self.opts.main_local {
-            std::path::PathBuf::from(name)
+            Ok(std::path::PathBuf::from(name))
         } else {
-            self.opts.root.map(name)
+            self.opts.root.resolve(std::path::Path::new(name))
         };
-        let data = files::read_regular(&path, MAX_CONFIG_BYTES);
+        let (path, data) = match path {
+            Ok(p) => {
+                let data = files::read_regular(&p, MAX_CONFIG_BYTES);
+                (p, data)
+            }
+            Err(e) => (self.opts.root.map(name), Err(files::ReadError(e.0))),
+        };
         let problem = match &data {
             Err(e) => Some((Kind::FileUnreadable, e.0.clone())),
             Ok(d) if self.opts.check_secrecy => {
@@ -273,11 +312,13 @@ impl Loader<'_> {
                 }
                 Ok(Stmt::Empty) => {}
                 Ok(Stmt::Include(path)) => {
-                    included = self.include(&mut lexer, &tokens, &path, seq);
+                    let raw = std::mem::take(&mut self.raw);
+                    included = self.include(&mut lexer, &tokens, &raw, &path, seq);
                     outcome.aborted = !included;
                 }
                 Ok(Stmt::Macro { name, value, end }) => {
-                    outcome.aborted = !self.define(&tokens, name, value, end, seq);
+                    let raw = std::mem::take(&mut self.raw);
+                    outcome.aborted = !self.define(&tokens, &raw, name, value, end, seq);
                 }
                 Ok(stmt) => {
                     let mut st = Statement {
@@ -308,8 +349,14 @@ impl Loader<'_> {
         let mut tokens = std::mem::take(&mut self.spare);
         tokens.clear();
         tokens.reserve(64);
+        self.raw.clear();
         loop {
             let token = lexer.next_token(&self.p.sources, &mut self.p.macros);
+            if let Some(bytes) = lexer.take_raw()
+                && tokens.len() < MAX_STATEMENT_TOKENS
+            {
+                self.raw.push((tokens.len() as Tok, bytes));
+            }
             let at = (tokens.len() as u32).min(MAX_STATEMENT_TOKENS as u32);
             self.p
                 .diags
@@ -353,7 +400,15 @@ impl Loader<'_> {
 
     /// `name = "value"`.  ipsecctl's check for blanks in the name skips the
     /// first character; so does this one.
-    fn define(&mut self, tokens: &[Token], name: Text, value: String, end: Tok, seq: u32) -> bool {
+    fn define(
+        &mut self,
+        tokens: &[Token],
+        raw: &[(Tok, Vec<u8>)],
+        name: Text,
+        value: String,
+        end: Tok,
+        seq: u32,
+    ) -> bool {
         if name
             .value
             .bytes()
@@ -365,14 +420,31 @@ impl Loader<'_> {
             return false;
         }
         let span = tokens[name.tok as usize].span;
-        self.p.macros.define(name.value, value, span, seq);
+        let bytes = raw_value(tokens, raw, name.tok, end);
+        self.p.macros.define(name.value, value, bytes, span, seq);
         true
     }
 
     /// `include "path"`: reads the file and continues the lexer in it.
-    fn include(&mut self, lexer: &mut Lexer, tokens: &[Token], path: &Text, seq: u32) -> bool {
-        let failed = |why: String| format!("failed to include file {}: {why}", path.value);
-        let actual = match self.opts.root.try_map(&path.value) {
+    fn include(
+        &mut self,
+        lexer: &mut Lexer,
+        tokens: &[Token],
+        raw: &[(Tok, Vec<u8>)],
+        path: &Text,
+        seq: u32,
+    ) -> bool {
+        // a path is bytes: one that is not UTF-8 is looked up as written,
+        // and named with those bytes escaped
+        let raw = raw.iter().find(|(t, _)| *t == path.tok).map(|(_, b)| b);
+        let bytes = raw.map_or(path.value.as_bytes(), Vec::as_slice);
+        let name = match raw {
+            Some(b) => crate::escape::escaped_bytes(b, false),
+            None => path.value.clone(),
+        };
+        let failed = |why: String| format!("failed to include file {name}: {why}");
+        let written = std::path::Path::new(std::ffi::OsStr::from_bytes(bytes));
+        let actual = match self.resolver.resolve(&self.opts.root, written) {
             Ok(actual) => actual,
             Err(e) => {
                 self.error(Kind::IncludeFailed, tokens, path.tok, seq, failed(e.0));
@@ -404,8 +476,8 @@ impl Loader<'_> {
         }
         // text being checked before it is installed (`add`) names itself by
         // the path it will have, which does not exist yet
-        let same_name = |f: &SourceFile| f.identity.is_none() && f.name == path.value;
-        if let Some(cycle) = self.cycle(&open, same_name, &path.value) {
+        let same_name = |f: &SourceFile| f.identity.is_none() && f.name == name;
+        if let Some(cycle) = self.cycle(&open, same_name, &name) {
             let msg = failed(format!("include cycle: {cycle}"));
             self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
             return false;
@@ -419,13 +491,13 @@ impl Loader<'_> {
             }
             Ok(data) => {
                 let same_file = |f: &SourceFile| f.identity == Some(data.identity);
-                if let Some(cycle) = self.cycle(&open, same_file, &path.value) {
+                if let Some(cycle) = self.cycle(&open, same_file, &name) {
                     let msg = failed(format!("include cycle: {cycle}"));
                     self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
                     return false;
                 }
                 let id = self.p.sources.add(SourceFile {
-                    name: path.value.clone(),
+                    name: name.clone(),
                     path: Some(actual),
                     text: data.bytes,
                     included_from: Some(tokens[path.tok as usize].span),

@@ -11,7 +11,11 @@ pub type MacroId = u32;
 #[derive(Debug, Clone)]
 pub struct MacroDef {
     pub name: String,
+    /// The value as text (bytes that are not UTF-8 as U+FFFD).
     pub value: Arc<str>,
+    /// The value's bytes, what `$name` reads: the text's own, or the bytes
+    /// written when they are not UTF-8.
+    pub bytes: Arc<[u8]>,
     /// The span of the name in the defining statement.
     pub span: Span,
     /// Number of the defining statement.
@@ -39,14 +43,30 @@ pub struct Macros {
 }
 
 impl Macros {
-    pub fn define(&mut self, name: String, value: String, span: Span, stmt: u32) -> MacroId {
+    /// Defines `name` as `value`; `bytes`, when the value's bytes are not
+    /// UTF-8, are what its expansion reads.
+    pub fn define(
+        &mut self,
+        name: String,
+        value: String,
+        bytes: Option<Vec<u8>>,
+        span: Span,
+        stmt: u32,
+    ) -> MacroId {
         let id = self.defs.len() as MacroId;
         if let Some(old) = self.current.insert(name.clone(), id) {
             self.defs[old as usize].replaced = true;
         }
+        let value: Arc<str> = value.into();
+        let bytes = match bytes {
+            Some(b) => b.into(),
+            // the same allocation, seen as bytes
+            None => Arc::<[u8]>::from(value.clone()),
+        };
         self.defs.push(MacroDef {
             name,
-            value: value.into(),
+            value,
+            bytes,
             span,
             stmt,
             used: false,
@@ -55,15 +75,16 @@ impl Macros {
         id
     }
 
-    /// The current definition of `name`, marked used by `$name` at `at`.
-    pub fn expand(&mut self, name: &str, at: Span) -> Option<(MacroId, Arc<str>)> {
+    /// The bytes of the current definition of `name`, marked used by
+    /// `$name` at `at`.
+    pub fn expand(&mut self, name: &str, at: Span) -> Option<(MacroId, Arc<[u8]>)> {
         let id = *self.current.get(name)?;
         let def = &mut self.defs[id as usize];
         def.used = true;
         if def.span.file != at.file {
             self.cross_file.push(CrossFileUse { at, id });
         }
-        Some((id, def.value.clone()))
+        Some((id, def.bytes.clone()))
     }
 
     /// Every expansion of a macro defined in another file, in order.

@@ -53,7 +53,7 @@ pub fn check_lines(lines: &[String]) -> Result<(), String> {
 }
 
 fn open(fifo: &Path) -> Result<std::fs::File, String> {
-    let shown = fifo.display();
+    let shown = crate::escape::escaped_path(fifo);
     let f = OpenOptions::new()
         .write(true)
         .custom_flags(libc_flags())
@@ -104,7 +104,7 @@ pub fn send_lines(
     }
     let stop = |sent: usize, why: String| Unsent { sent, why };
     check_lines(lines).map_err(|e| stop(0, e))?;
-    let shown = fifo.display();
+    let shown = crate::escape::escaped_path(fifo);
     let mut f = open(fifo).map_err(|e| stop(0, e))?;
     for (sent, line) in lines.iter().enumerate() {
         let text = format!("{line}\n");

@@ -89,14 +89,39 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<FileData, ReadError> {
     if let Some(data) = stand_in(path) {
         return Ok(data);
     }
+    read_opened(path, limit, nix::fcntl::OFlag::empty())
+}
+
+/// A file of ipsecmgr's own state: a regular file of at most `limit`
+/// bytes, not reached through a symbolic link (one planted there could
+/// lead anywhere: a device, a file of a size without end); `None` when
+/// there is none.
+pub fn read_private(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ReadError(io_reason(&e))),
+        Ok(_) => {}
+    }
+    read_opened(path, limit, nix::fcntl::OFlag::O_NOFOLLOW).map(|d| Some(d.bytes))
+}
+
+fn read_opened(path: &Path, limit: u64, flags: nix::fcntl::OFlag) -> Result<FileData, ReadError> {
     use std::os::unix::fs::OpenOptionsExt;
     // without O_NONBLOCK, opening a FIFO would wait for a writer; what was
     // opened is then checked to be a regular file before anything is read
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .custom_flags((nix::fcntl::OFlag::O_NONBLOCK | flags).bits())
         .open(path)
-        .map_err(|e| ReadError(io_reason(&e)))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(code)
+                if code == nix::errno::Errno::ELOOP as i32
+                    && flags.contains(nix::fcntl::OFlag::O_NOFOLLOW) =>
+            {
+                ReadError("is a symbolic link, not a regular file".into())
+            }
+            _ => ReadError(io_reason(&e)),
+        })?;
     let meta = file.metadata().map_err(|e| ReadError(io_reason(&e)))?;
     if let Some(why) = file_kind(&meta) {
         return Err(ReadError(why.into()));
@@ -191,6 +216,127 @@ impl Root {
     pub fn is_set(&self) -> bool {
         self.0.is_some()
     }
+
+    /// Where the gateway path `path` leads under the root, every symbolic
+    /// link on the way followed as the gateway itself would follow it: a
+    /// link's absolute target is taken under the root, a relative one from
+    /// the link's directory, and a `..` after a link goes up from where the
+    /// link leads.  A path or link that climbs above the root, or a chain
+    /// of more than [`MAX_LINKS`] links, is refused, so that nothing out of
+    /// the root is read (a checkout's link to the CI runner's own files).
+    /// Without a root, the path as it is: the system follows its links.
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf, Escapes> {
+        let Some(root) = &self.0 else {
+            return Ok(path.to_path_buf());
+        };
+        let out = |why: String| Escapes(format!("{}: {why}", crate::escape::escaped_path(path)));
+        // what is left to walk, last part first
+        let mut todo: Vec<std::ffi::OsString> = Vec::new();
+        push_parts(&mut todo, path);
+        let mut done = PathBuf::new();
+        let mut links = 0;
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                if !done.pop() {
+                    return Err(out(format!(
+                        "leads out of the root directory {} ('..' above it)",
+                        crate::escape::escaped_path(root)
+                    )));
+                }
+                continue;
+            }
+            let next = done.join(&part);
+            let here = root.join(&next);
+            let is_link =
+                std::fs::symlink_metadata(&here).is_ok_and(|m| m.file_type().is_symlink());
+            if !is_link {
+                done = next;
+                continue;
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(out(format!("more than {MAX_LINKS} symbolic links")));
+            }
+            let target = std::fs::read_link(&here).map_err(|e| {
+                out(format!(
+                    "{}: {}",
+                    crate::escape::escaped_path(&next),
+                    io_reason(&e)
+                ))
+            })?;
+            if target.is_absolute() {
+                done = PathBuf::new();
+            }
+            let before = todo.len();
+            push_parts(&mut todo, &target);
+            // a target climbing above the root leads out of it: said as
+            // the link that does it
+            let mut depth = done.components().count() as isize;
+            for p in todo[before..].iter().rev() {
+                depth += if p == ".." { -1 } else { 1 };
+                if depth < 0 {
+                    return Err(out(format!(
+                        "the link /{} leads out of the root directory {} (to {})",
+                        crate::escape::escaped_path(&next),
+                        crate::escape::escaped_path(root),
+                        crate::escape::escaped_path(&target)
+                    )));
+                }
+            }
+        }
+        Ok(root.join(done))
+    }
+}
+
+/// Symbolic links one path may pass through (OpenBSD's SYMLOOP_MAX).
+pub const MAX_LINKS: usize = 32;
+
+/// [`Root::resolve`] for many paths in few directories (a gateway's
+/// include lines): each directory is resolved once, and a file in it costs
+/// one look at whether it is a link.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    dirs: std::collections::HashMap<PathBuf, Result<PathBuf, Escapes>>,
+}
+
+impl Resolver {
+    pub fn resolve(&mut self, root: &Root, path: &Path) -> Result<PathBuf, Escapes> {
+        let (Some(_), Some(dir), Some(name)) = (&root.0, path.parent(), path.file_name()) else {
+            return root.resolve(path);
+        };
+        if name == ".." {
+            return root.resolve(path);
+        }
+        let dir = match self
+            .dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| root.resolve(dir))
+        {
+            Ok(dir) => dir.clone(),
+            // said of the whole path
+            Err(_) => return root.resolve(path),
+        };
+        let actual = dir.join(name);
+        match std::fs::symlink_metadata(&actual) {
+            Ok(m) if m.file_type().is_symlink() => root.resolve(path),
+            _ => Ok(actual),
+        }
+    }
+}
+
+/// Pushes the parts of `path` onto `todo` (a stack: last part first), `..`
+/// kept, `.` and the root left out.
+fn push_parts(todo: &mut Vec<std::ffi::OsString>, path: &Path) {
+    use std::path::Component;
+    let start = todo.len();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => todo.push(p.to_os_string()),
+            Component::ParentDir => todo.push("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    todo[start..].reverse();
 }
 
 /// `path` relative to the root with `.` and `..` resolved by name, and
@@ -225,6 +371,69 @@ mod tests {
         assert_eq!(
             Root(None).try_map("/../etc/x").unwrap(),
             Path::new("/../etc/x")
+        );
+    }
+
+    #[test]
+    fn links_are_followed_inside_the_root_only() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path().join("r");
+        std::fs::create_dir_all(r.join("etc/ipsec.d/sub")).unwrap();
+        std::fs::write(r.join("etc/ipsec.d/real.conf"), "x").unwrap();
+        let root = Root(Some(r.clone()));
+        let resolve = |p: &str| root.resolve(Path::new(p));
+        // plain paths, and links with absolute targets taken under the root
+        assert_eq!(
+            resolve("/etc/ipsec.d/real.conf").unwrap(),
+            r.join("etc/ipsec.d/real.conf")
+        );
+        symlink("/etc/ipsec.d/real.conf", r.join("etc/ipsec.d/abs.conf")).unwrap();
+        assert_eq!(
+            resolve("/etc/ipsec.d/abs.conf").unwrap(),
+            r.join("etc/ipsec.d/real.conf")
+        );
+        // a relative target from the link's directory; `..` after a link
+        symlink("../real.conf", r.join("etc/ipsec.d/sub/rel.conf")).unwrap();
+        assert_eq!(
+            resolve("/etc/ipsec.d/sub/rel.conf").unwrap(),
+            r.join("etc/ipsec.d/real.conf")
+        );
+        symlink("/etc/ipsec.d/sub", r.join("etc/d")).unwrap();
+        assert_eq!(
+            resolve("/etc/d/../real.conf").unwrap(),
+            r.join("etc/ipsec.d/real.conf")
+        );
+        // out of the root: refused, naming the link
+        symlink(
+            "../../../../../../etc/passwd",
+            r.join("etc/ipsec.d/out.conf"),
+        )
+        .unwrap();
+        let e = resolve("/etc/ipsec.d/out.conf").unwrap_err();
+        assert!(
+            e.0.contains("the link /etc/ipsec.d/out.conf leads out of the root"),
+            "{e:?}"
+        );
+        symlink("../../..", r.join("etc/up")).unwrap();
+        assert!(resolve("/etc/up/x").is_err());
+        // a loop
+        symlink("loop2", r.join("etc/loop1")).unwrap();
+        symlink("loop1", r.join("etc/loop2")).unwrap();
+        assert!(
+            resolve("/etc/loop1")
+                .unwrap_err()
+                .0
+                .contains("more than 32")
+        );
+        // a missing file is where it would be
+        assert_eq!(
+            resolve("/etc/none/x.conf").unwrap(),
+            r.join("etc/none/x.conf")
+        );
+        assert_eq!(
+            Root(None).resolve(Path::new("/etc/x")).unwrap(),
+            Path::new("/etc/x")
         );
     }
 }

@@ -12,7 +12,11 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::system::files::io_reason;
 
 fn context(what: &str, path: &Path, e: &io::Error) -> String {
-    format!("{what} {}: {}", path.display(), io_reason(e))
+    format!(
+        "{what} {}: {}",
+        crate::escape::escaped_path(path),
+        io_reason(e)
+    )
 }
 
 /// What marks ipsecmgr's temporary files: `.NAME.ipsecmgr-…` beside the
@@ -167,8 +171,8 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), String> {
             }
             return Err(format!(
                 "cannot move {} to {}: a file is already there, and is not replaced",
-                from.display(),
-                to.display()
+                crate::escape::escaped_path(from),
+                crate::escape::escaped_path(to)
             ));
         }
         // no hard link across file systems, or on some: copy below
@@ -211,7 +215,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     let exists = || {
         Err(format!(
             "{}: a file is already there, and is not replaced",
-            path.display()
+            crate::escape::escaped_path(path)
         ))
     };
     let (dir, name) = beside(path);
@@ -237,7 +241,12 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
 pub fn create_private_dir(dir: &Path) -> Result<(), String> {
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => return Err(format!("{}: not a directory", dir.display())),
+        Ok(_) => {
+            return Err(format!(
+                "{}: not a directory",
+                crate::escape::escaped_path(dir)
+            ));
+        }
         Err(_) => {}
     }
     fs::DirBuilder::new()
@@ -258,19 +267,22 @@ fn owned_by_us_or_root(meta: &fs::Metadata) -> bool {
 pub fn check_state_dir(dir: &Path) -> Result<(), String> {
     let meta = fs::metadata(dir).map_err(|e| context("cannot use", dir, &e))?;
     if !meta.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+        return Err(format!(
+            "{}: not a directory",
+            crate::escape::escaped_path(dir)
+        ));
     }
     if !owned_by_us_or_root(&meta) {
         return Err(format!(
             "{}: the state directory must belong to root or the current user (it belongs to uid {})",
-            dir.display(),
+            crate::escape::escaped_path(dir),
             meta.uid()
         ));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
             "{}: the state directory may be written by its group or others (mode {:o}); make it 0700",
-            dir.display(),
+            crate::escape::escaped_path(dir),
             meta.mode() & 0o7777
         ));
     }
@@ -289,7 +301,8 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// What the holder of a lock wrote in it (its pid and command), if anything.
 fn holder_note(file: &mut File) -> Option<String> {
     let mut note = String::new();
-    let _ = file.read_to_string(&mut note);
+    // a note is a line; a lock file made large is not read whole
+    let _ = file.take(4096).read_to_string(&mut note);
     let note = note.trim();
     (!note.is_empty()).then(|| note.to_string())
 }
@@ -299,11 +312,13 @@ impl Lock {
     /// wrote there, if anything.  Only looks: the lock file is not
     /// created, and a free lock is let go at once.
     pub fn holder(state_dir: &Path) -> Option<Option<String>> {
+        // a FIFO planted there would keep a plain open waiting
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
             .open(state_dir.join("lock"))
-            .ok()?;
+            .ok()
+            .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(_free) => None,
             Err((mut file, _)) => Some(holder_note(&mut file)),
@@ -319,14 +334,16 @@ impl Lock {
         let start = Instant::now();
         loop {
             // never through a link: one planted there would have its
-            // target truncated
+            // target truncated; nor waiting for a FIFO's other end
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .custom_flags(
+                    (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits(),
+                )
                 .open(&path)
                 .map_err(|e| context("cannot open", &path, &e))?;
             let meta = file
@@ -335,7 +352,7 @@ impl Lock {
             if !meta.is_file() || !owned_by_us_or_root(&meta) {
                 return Err(format!(
                     "{}: not a regular file of root or the current user; remove it",
-                    path.display()
+                    crate::escape::escaped_path(&path)
                 ));
             }
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -356,7 +373,7 @@ impl Lock {
                     let holder = holder.as_deref().unwrap_or("another ipsecmgr run");
                     return Err(format!(
                         "{} is locked by {holder}; waited {} seconds",
-                        path.display(),
+                        crate::escape::escaped_path(&path),
                         wait.as_secs()
                     ));
                 }

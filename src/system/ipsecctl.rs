@@ -100,7 +100,7 @@ impl Ipsecctl {
     }
 
     fn not_started(&self, e: &std::io::Error) -> String {
-        let shown = self.path.display();
+        let shown = crate::escape::escaped_path(&self.path);
         let why = match e.raw_os_error() {
             // execve says ENOENT for a missing #! interpreter too
             Some(code) if code == nix::errno::Errno::ENOENT as i32 && self.path.exists() => {
@@ -159,7 +159,7 @@ impl Ipsecctl {
         let ended = match stopped {
             Some(Stop::Deadline) => Some(format!(
                 "{} did not finish within {} seconds and was killed, with everything it started",
-                self.path.display(),
+                crate::escape::escaped_path(&self.path),
                 self.timeout.as_secs()
             )),
             Some(Stop::Signal(sig)) => Some(format!(

@@ -251,7 +251,7 @@ fn ask(
         Err(e) => {
             return Err(format!(
                 "cannot remove {} before asking isakmpd: {}",
-                result.display(),
+                crate::escape::escaped_path(result),
                 io_reason(&e)
             ));
         }
@@ -279,7 +279,7 @@ fn ask(
         if start.elapsed() > wait {
             return Err(format!(
                 "isakmpd did not answer `{line}` in {} within {} seconds",
-                result.display(),
+                crate::escape::escaped_path(result),
                 wait.as_secs()
             ));
         }
@@ -296,7 +296,11 @@ fn read_result(result: &Path) -> Result<Option<Vec<u8>>, String> {
     }
     match crate::system::files::read_regular(result, RESULT_LIMIT) {
         Ok(data) => Ok(Some(data.bytes)),
-        Err(e) => Err(format!("cannot read {}: {}", result.display(), e.0)),
+        Err(e) => Err(format!(
+            "cannot read {}: {}",
+            crate::escape::escaped_path(result),
+            e.0
+        )),
     }
 }
 

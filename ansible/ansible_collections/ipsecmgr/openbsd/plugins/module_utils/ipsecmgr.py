@@ -12,8 +12,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 SCHEMA_VERSION = 1
+
+# ipsecmgr's rule for a fragment name (the manual's FRAGMENT NAMES): each
+# part of `sub/acme` letters, digits, '.', '_' and '-', not starting with
+# '-' or '.', at most 128 bytes, not ending in '.conf' in any case.
+NAME_MAX_BYTES = 128
+_NAME_PART = re.compile(r'\A[A-Za-z0-9_][A-Za-z0-9._-]*\Z')
 
 COMMON_ARGS = dict(
     binary=dict(type='path', default='ipsecmgr'),
@@ -29,6 +36,22 @@ class IpsecmgrError(Exception):
         super(IpsecmgrError, self).__init__(msg)
         self.msg = msg
         self.details = details
+
+
+def fragment_name_problem(name):
+    """Why ipsecmgr would refuse `name` as a fragment name, or None."""
+    if not name:
+        return 'empty fragment name'
+    shown = repr(name)
+    for part in name.split('/'):
+        if not _NAME_PART.match(part):
+            return ('%s: not a fragment name: each part (of sub/name) holds only letters, '
+                    'digits, ".", "_" and "-", and starts with neither "-" nor "."' % shown)
+        if len(part.encode('utf-8')) > NAME_MAX_BYTES:
+            return '%s: a fragment name is at most %d bytes long' % (shown, NAME_MAX_BYTES)
+        if part.lower().endswith('.conf'):
+            return '%s: a fragment name is the file name without ".conf"' % shown
+    return None
 
 
 def base_command(params):

@@ -22,7 +22,10 @@ author:
 options:
   name:
     description:
-      - The fragment's name, its file name in the fragment directory without C(.conf).
+      - The fragment's name, its file name in the fragment directory without C(.conf)
+        (C(sub/acme) for a fragment in a subdirectory of it).
+      - Checked by ipsecmgr's own rule for fragment names (letters, digits, C(.), C(_)
+        and C(-), not starting with C(-) or C(.)) before anything is written.
     type: str
     required: true
   src:
@@ -41,10 +44,17 @@ options:
         given text (C(ipsecmgr add) or C(ipsecmgr apply)).
       - V(absent) - its tunnels are unloaded, its include line removed and its file
         moved aside (C(ipsecmgr rm)).
-      - V(down) - present, with its connections torn down in isakmpd (C(ipsecmgr down));
-        changed only when a tunnel of it was up.
+      - V(down) - present, with its connections torn down in isakmpd and held down
+        (C(ipsecmgr down)), so that none comes up later; changed only when it was not
+        held down yet, whether or not a tunnel of it was up.
       - V(present) does not bring connections that were torn down up again; run
         C(ipsecmgr up) for that.
+      - V(present) or V(down) for a fragment C(ipsecmgr rm --config-only) took out of
+        C(ipsec.conf), still loaded, puts its file back (C(ipsecmgr add --config-only),
+        which needs O(content) or O(src)), then applies it.
+      - A fragment in a subdirectory of the fragment directory is changed only when
+        C(ipsec.conf) includes it already (C(ipsecmgr add) installs in the fragment
+        directory itself).
     type: str
     choices: [present, absent, down]
     default: present
@@ -70,6 +80,8 @@ attributes:
 notes:
   - A failure returns ipsecmgr's message and the state of its journal; a run that
     was interrupted is completed or rolled back by the next ipsecmgr run.
+  - The new text waits for ipsecmgr in a directory only the user running the module
+    can enter, as a file of mode 0600.
 seealso:
   - module: ipsecmgr.openbsd.info
 '''
@@ -122,24 +134,25 @@ from ansible_collections.ipsecmgr.openbsd.plugins.module_utils.ipsecmgr import (
     COMMON_ARGS,
     IpsecmgrError,
     edits_diff,
+    fragment_name_problem,
     run_json,
     run_listing,
 )
 
 
-def included(module, name):
-    """Whether ipsec.conf includes fragment `name` (ipsecmgr ls)."""
+def listed(module, name):
+    """The entry of fragment `name` in ipsecmgr ls, or None."""
     doc = run_listing(module, ['ls', '--json'])
-    return any(f['name'] == name for f in doc['fragments'])
+    for f in doc['fragments']:
+        if f['name'] == name:
+            return f
+    return None
 
 
-def tunnels_up(module, name):
-    """Whether any tunnel of `name` is up or half up (ipsecmgr status)."""
-    doc = run_listing(module, ['status', '--json', name])
-    for fragment in doc['fragments']:
-        if fragment['name'] == name:
-            return any(t['state'] != 'down' for t in fragment['tunnels'])
-    return False
+def included(entry):
+    """Whether an ls entry is in ipsec.conf: one `rm --config-only` took
+    out is listed as removed (still loaded)."""
+    return entry is not None and entry['state'] != 'removed'
 
 
 class Run(object):
@@ -186,36 +199,67 @@ class Run(object):
         return {'prepared': ''.join(edits_diff(d) for d in self.documents)}
 
 
-def new_text_file(module, tmpdir):
-    """The fragment's new text as NAME.conf in `tmpdir`, or None when the file
-    in the fragment directory is meant."""
+def new_text_file(module, tmpdir, file_name):
+    """The fragment's new text as `file_name` in the private `tmpdir`, or
+    None when the file in the fragment directory is meant.  The name is
+    fixed, or the fragment's name checked by ipsecmgr's rule: never a path
+    that leads elsewhere."""
     params = module.params
-    path = os.path.join(tmpdir, params['name'] + '.conf')
-    if params['content'] is not None:
-        with open(path, 'w') as f:
-            f.write(params['content'])
-    elif params['src']:
-        if not os.path.isfile(params['src']):
-            module.fail_json(msg='src %s: no such file on the target' % params['src'])
-        shutil.copyfile(params['src'], path)
-    else:
+    if params['content'] is None and not params['src']:
         return None
-    os.chmod(path, 0o600)
+    if params['src'] and not os.path.isfile(params['src']):
+        module.fail_json(msg='src %s: no such file on the target' % params['src'])
+    path = os.path.join(tmpdir, file_name)
+    # created here and nowhere else: not through a link, not over a file
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        if params['content'] is not None:
+            f.write(params['content'].encode('utf-8'))
+        else:
+            with open(params['src'], 'rb') as source:
+                shutil.copyfileobj(source, f)
     return path
+
+
+def name_the_text(run, module, path):
+    """Messages name the fragment's text as given, the src file or the
+    module's content for the fragment, with their own line numbers, not
+    the temporary file it was written to."""
+    if path:
+        run.temporary = path
+        run.shown = module.params['src'] or 'content for %s.conf' % module.params['name']
 
 
 def ensure_present(run, module, tmpdir):
     name = module.params['name']
-    path = new_text_file(module, tmpdir)
-    if path:
-        # messages name the fragment's text as given: the src file, or the
-        # module's content for the fragment, with their own line numbers
-        run.temporary = path
-        run.shown = module.params['src'] or 'content for %s.conf' % name
-    if included(module, name):
+    entry = listed(module, name)
+    if included(entry):
+        # apply takes the name apart from the file: a fixed file name
+        path = new_text_file(module, tmpdir, 'new.conf')
+        name_the_text(run, module, path)
         run.mutate(['apply', name] + ([path] if path else []))
-    else:
+        return
+    if '/' in name:
+        module.fail_json(msg='%s: not included by ipsec.conf, and ipsecmgr add installs '
+                         'fragments in the fragment directory itself, not in a subdirectory; '
+                         'include the file by hand, then this module changes it' % name)
+    # add names the fragment after its file: NAME.conf, NAME checked
+    path = new_text_file(module, tmpdir, name + '.conf')
+    name_the_text(run, module, path)
+    if entry is None:
         run.mutate(['add', path or name])
+        return
+    # taken out with rm --config-only, still loaded: back into the
+    # configuration, then loaded (apply alone would load a file nothing
+    # includes, which ipsecmgr refuses)
+    if path is None:
+        module.fail_json(msg='%s was taken out of ipsec.conf with rm --config-only and is '
+                         'still loaded; give content or src to put it back, or state=absent '
+                         'to unload it' % name)
+    run.mutate(['add', '--config-only', path])
+    # in check mode it was not put back: there is nothing to apply yet
+    if not module.check_mode:
+        run.mutate(['apply', name])
 
 
 def main():
@@ -233,16 +277,23 @@ def main():
     )
     name = module.params['name']
     state = module.params['state']
+    problem = fragment_name_problem(name)
+    if problem:
+        module.fail_json(msg=problem)
     run = Run(module)
+    # private: mode 0700, only this user enters it
     tmpdir = tempfile.mkdtemp(prefix='ipsecmgr-', dir=module.tmpdir)
     try:
         if state == 'absent':
-            if included(module, name):
+            if listed(module, name) is not None:
                 run.mutate(['rm', name])
         else:
             ensure_present(run, module, tmpdir)
-            # in check mode a fragment being added is not loaded: nothing to tear down
-            if state == 'down' and included(module, name) and tunnels_up(module, name):
+            # held down, not only torn down: a tunnel not up now would come
+            # up later.  In check mode a fragment being added is not loaded
+            # yet: nothing to take down
+            entry = listed(module, name)
+            if state == 'down' and included(entry) and not entry.get('held_down'):
                 run.mutate(['down', name])
     except IpsecmgrError as e:
         run.fail(e.msg, e.details.get('rc'))

@@ -11,6 +11,7 @@ from ansible_collections.ipsecmgr.openbsd.plugins.module_utils.ipsecmgr import (
     IpsecmgrError,
     base_command,
     edits_diff,
+    fragment_name_problem,
     parse_document,
 )
 
@@ -50,3 +51,11 @@ def test_edits_diff_says_what_a_record_holds_in_one_line():
                            diff='+{"ikes": []}\n', record='what x loaded: 1 connection(s)')])
     assert edits_diff(doc) == (
         'Arecord /var/db/ipsecmgr/loaded/x.json: what x loaded: 1 connection(s)\n')
+
+
+def test_fragment_names_follow_ipsecmgrs_rule():
+    for good in ['customer-acme', 'sub/acme', 'a.b_c-1', 'x' * 128]:
+        assert fragment_name_problem(good) is None, good
+    for bad in ['', '/etc/ipsec', '../x', 'sub/../x', '-x', '.x', 'x.conf', 'x.CONF',
+                'x\n', 'x y', 'sub//x', 'x' * 129, 'caf\u00e9']:
+        assert fragment_name_problem(bad), bad

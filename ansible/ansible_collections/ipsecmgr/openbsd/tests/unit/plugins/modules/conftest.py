@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -42,7 +44,13 @@ class FakeIpsecmgr(object):
         self.calls = []
         self.fragments = []
         self.tunnels = {}
+        # name -> ls state (applied when not given), and the held down
+        self.states = {}
+        self.held = set()
         self.answers = {}
+        # the file each mutating call was given, as it was then: path,
+        # text, the file's mode and its directory's
+        self.files = []
         # (rc, stdout, stderr) for every command, when set
         self.broken = None
 
@@ -55,7 +63,8 @@ class FakeIpsecmgr(object):
         if verb == 'ls':
             doc = dict(version=1, fragments=[dict(
                 name=n, path='/etc/ipsec.d/%s.conf' % n, line=1, flows=0, sas=0, ike=1,
-                state='applied', phase1=['peer-%s' % n], phase2=['p2-%s' % n])
+                state=self.states.get(n, 'applied'), held_down=n in self.held,
+                phase1=['peer-%s' % n], phase2=['p2-%s' % n])
                 for n in self.fragments])
             return 0, json.dumps(doc), ''
         if verb == 'status':
@@ -66,6 +75,13 @@ class FakeIpsecmgr(object):
                 for n in self.fragments],
                 unaccounted_isakmpd_sas=[], unaccounted_flows=[], unaccounted_sas=[])
             return 0, json.dumps(doc), ''
+        for a in args:
+            if a.endswith('.conf') and os.path.isfile(a):
+                with open(a) as f:
+                    text = f.read()
+                self.files.append(dict(
+                    path=a, text=text, mode=stat.S_IMODE(os.stat(a).st_mode),
+                    dir_mode=stat.S_IMODE(os.stat(os.path.dirname(a)).st_mode)))
         rc, doc = self.answers[verb](args)
         return rc, json.dumps(doc), ''
 

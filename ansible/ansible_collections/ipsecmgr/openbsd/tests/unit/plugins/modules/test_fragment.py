@@ -5,6 +5,10 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
+import pytest
+
 from ansible_collections.ipsecmgr.openbsd.plugins.modules import fragment
 
 from .conftest import plan_document, run_module
@@ -89,15 +93,90 @@ def test_absent_removes_only_what_is_included(ipsecmgr):
     assert (kind, result['changed'], result['commands']) == ('exit', True, ['rm x'])
 
 
-def test_down_only_when_a_tunnel_is_up(ipsecmgr):
+def test_down_holds_the_fragment_down_whether_or_not_a_tunnel_is_up(ipsecmgr):
     ipsecmgr.fragments = ['x']
     ipsecmgr.answers['apply'] = answer('apply', 'unchanged', message='nothing')
     ipsecmgr.answers['down'] = answer('down', 'done', [dict(kind='fifo', lines=['t p2-x'])])
-    kind, result = run_module(fragment.main, dict(name='x', state='down'))
-    assert (kind, result['changed']) == ('exit', False)
-    ipsecmgr.tunnels['x'] = 'up'
+    # no tunnel up at this moment: it must stay down when one comes up
     kind, result = run_module(fragment.main, dict(name='x', state='down'))
     assert (kind, result['changed'], result['commands']) == ('exit', True, ['down x'])
+    ipsecmgr.tunnels['x'] = 'up'
+    kind, result = run_module(fragment.main, dict(name='x', state='down'))
+    assert (kind, result['changed']) == ('exit', True)
+    # held down already: nothing to do, up or not
+    ipsecmgr.held.add('x')
+    ipsecmgr.calls = []
+    kind, result = run_module(fragment.main, dict(name='x', state='down'))
+    assert (kind, result['changed'], result['commands']) == ('exit', False, [])
+    assert not [c for c in ipsecmgr.calls if 'down' in c]
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('name', [
+    '{victim}', '../victim', 'sub/../../victim', 'a/../victim', '-victim', '.victim',
+    'victim.CONF', 'victim\n', 'vic tim', '', 'sub//victim', 'x' * 129])
+def test_a_name_ipsecmgr_would_refuse_writes_nothing_anywhere(ipsecmgr, tmp_path, name, check_mode):
+    name = name.format(victim=str(tmp_path / 'victim'))
+    kind, result = run_module(fragment.main, dict(
+        name=name, content='psk "secret-0123456789abcdef"\n', _ansible_check_mode=check_mode))
+    assert kind == 'fail', result
+    assert 'fragment name' in result['msg'], result
+    assert ipsecmgr.calls == []
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_the_new_text_waits_in_a_private_directory(ipsecmgr):
+    ipsecmgr.answers['add'] = answer('add', 'done', [EDIT])
+    ipsecmgr.answers['apply'] = answer('apply', 'done', [EDIT])
+    run_module(fragment.main, dict(name='x', content='ike esp ...\n'))
+    ipsecmgr.fragments = ['x']
+    run_module(fragment.main, dict(name='x', content='ike esp changed\n'))
+    added, applied = ipsecmgr.files
+    # add names the fragment after its file; apply takes the name apart
+    assert os.path.basename(added['path']) == 'x.conf'
+    assert os.path.basename(applied['path']) == 'new.conf'
+    for f in (added, applied):
+        assert f['mode'] == 0o600 and f['dir_mode'] == 0o700, f
+        assert not os.path.exists(f['path'])
+    assert applied['text'] == 'ike esp changed\n'
+
+
+def test_a_fragment_in_a_subdirectory(ipsecmgr):
+    # included: applied from the new text
+    ipsecmgr.fragments = ['sub/acme']
+    ipsecmgr.answers['apply'] = answer('apply', 'done', [EDIT])
+    kind, result = run_module(fragment.main, dict(name='sub/acme', content='ike esp ...\n'))
+    assert (kind, result['commands'][0].split()[:2]) == ('exit', ['apply', 'sub/acme']), result
+    # not included: ipsecmgr add installs in the fragment directory itself
+    ipsecmgr.fragments = []
+    ipsecmgr.calls = []
+    kind, result = run_module(fragment.main, dict(name='sub/acme', content='ike esp ...\n'))
+    assert kind == 'fail', result
+    assert 'subdirectory' in result['msg'], result
+    assert not [c for c in ipsecmgr.calls if 'add' in c]
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_present_puts_back_a_fragment_rm_config_only_took_out(ipsecmgr, check_mode):
+    # removed from ipsec.conf, still loaded: apply alone would load a file
+    # nothing includes; it goes back into the configuration, then applied
+    ipsecmgr.fragments = ['x']
+    ipsecmgr.states['x'] = 'removed'
+    ipsecmgr.answers['add'] = answer('add', 'planned' if check_mode else 'done', [EDIT])
+    ipsecmgr.answers['apply'] = answer('apply', 'done', [EDIT])
+    kind, result = run_module(fragment.main, dict(
+        name='x', content='ike esp ...\n', _ansible_check_mode=check_mode))
+    assert kind == 'exit', result
+    verbs = [[a for a in c if a in ('add', 'apply', '--config-only')] for c in ipsecmgr.calls
+             if 'add' in c or 'apply' in c]
+    if check_mode:
+        assert verbs == [['add', '--config-only']]
+    else:
+        assert verbs == [['add', '--config-only'], ['apply']]
+    assert result['changed'] is True
+    # without a new text there is no file to put back
+    kind, result = run_module(fragment.main, dict(name='x'))
+    assert kind == 'fail' and 'rm --config-only' in result['msg'], result
 
 
 def test_text_instead_of_json_is_a_failure_with_ipsecmgrs_words(ipsecmgr):

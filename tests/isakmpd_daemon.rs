@@ -31,6 +31,27 @@ fn tag(from: &str, to: &str) -> String {
     format!("from-{from}-to-{to}")
 }
 
+// The tunnels most scenarios use: T1 between A's 10.1/24 and B's 10.2/24,
+// T3 between 10.5/24 and 10.6/24, both with B; on A (c) and on B (b).
+fn t1() -> String {
+    tag("10.1.0.0/24", "10.2.0.0/24")
+}
+fn t3() -> String {
+    tag("10.5.0.0/24", "10.6.0.0/24")
+}
+fn c1(mode: &str) -> String {
+    a_rule(mode, "10.1.0.0/24", "10.2.0.0/24")
+}
+fn c3(mode: &str) -> String {
+    a_rule(mode, "10.5.0.0/24", "10.6.0.0/24")
+}
+fn b1(mode: &str) -> String {
+    b_rule(mode, "10.2.0.0/24", "10.1.0.0/24")
+}
+fn b3(mode: &str) -> String {
+    b_rule(mode, "10.6.0.0/24", "10.5.0.0/24")
+}
+
 fn live(sas: &[Sa], name: &str) -> bool {
     sas.iter()
         .any(|s| s.name == name && s.phase == "2" && s.live())
@@ -95,12 +116,9 @@ fn settled(d: &Daemons) {
 #[test]
 fn down_holds_against_an_active_peer() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let d = start_eager(
-        &[("c1", &c1)],
-        &b_rule("active", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let t1 = t1();
+    let c1 = c1("active");
+    let d = start_eager(&[("c1", &c1)], &b1("active"));
     up(&d, &t1);
     settled(&d);
     d.ok(&["down", "c1"], RUN);
@@ -123,12 +141,11 @@ fn down_holds_against_an_active_peer() {
 #[test]
 fn down_holds_when_the_peer_keeps_its_phase_1() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let c3 = a_rule("active", "10.5.0.0/24", "10.6.0.0/24");
-    let peer = b_rule("active", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
+    let t1 = t1();
+    let t3 = t3();
+    let c1 = c1("active");
+    let c3 = c3("active");
+    let peer = b1("active") + &b3("passive");
     let d = start_eager(&[("c1", &c1), ("c3", &c3)], &peer);
     up(&d, &t1);
     up(&d, &t3);
@@ -155,12 +172,11 @@ fn down_holds_when_the_peer_keeps_its_phase_1() {
 #[test]
 fn down_says_when_a_neighbour_can_carry_the_tunnel() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
     let t2 = tag("10.1.0.0/24", "10.3.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let c1 = c1("active");
     let c2 = a_rule("passive", "10.1.0.0/24", "10.3.0.0/24");
-    let peer = b_rule("active", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.3.0.0/24", "10.1.0.0/24");
+    let peer = b1("active") + &b_rule("passive", "10.3.0.0/24", "10.1.0.0/24");
     let d = start_eager(&[("c1", &c1), ("c2", &c2)], &peer);
     up(&d, &t1);
     let lint = d.ipsecmgr(&["lint"], RUN);
@@ -203,12 +219,9 @@ fn down_says_when_a_neighbour_can_carry_the_tunnel() {
 #[test]
 fn a_replaced_sa_is_not_up() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let d = start(
-        &[("c1", &c1)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let t1 = t1();
+    let c1 = c1("active");
+    let d = start(&[("c1", &c1)], &b1("passive"));
     up(&d, &t1);
     // B loses its SA (a hard expire in its kernel) and, made active,
     // re-initiates: A's old SA is marked replaced
@@ -250,8 +263,8 @@ fn a_replaced_sa_is_not_up() {
 #[test]
 fn removing_the_last_dynamic_rule_starts_no_dpd_storm() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let dynamic = format!(
         "ike dynamic esp from 10.7.0.0/24 to 10.8.0.0/24 local 127.0.0.1 peer 127.0.0.9 psk \"{SECRET}\"\n"
     );
@@ -263,7 +276,7 @@ fn removing_the_last_dynamic_rule_starts_no_dpd_storm() {
     );
     let d = start(
         &[("c1", &c1), ("dyn", &dynamic)],
-        &(b_rule("passive", "10.2.0.0/24", "10.1.0.0/24") + &b_dynamic),
+        &(b1("passive") + &b_dynamic),
     );
     up(&d, &t1);
     let rut = "dpd_event: sending R_U_THERE";
@@ -285,8 +298,7 @@ fn removing_the_last_dynamic_rule_starts_no_dpd_storm() {
 fn phase_1_in_flight(fragments: &[(&str, &str)]) -> Daemons {
     let d = Daemons::start(&Setup {
         fragments,
-        peer: &(b_rule("passive", "10.2.0.0/24", "10.1.0.0/24")
-            + &b_rule("passive", "10.4.0.0/24", "10.3.0.0/24")),
+        peer: &(b1("passive") + &b_rule("passive", "10.4.0.0/24", "10.3.0.0/24")),
         timers: Timers::default(),
         asan: true,
     });
@@ -326,8 +338,8 @@ fn resume_and_check(d: &Daemons, t1: &str, what: &str) {
 #[test]
 fn no_add_while_a_phase_1_to_the_peer_is_in_flight() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let d = phase_1_in_flight(&[("c1", &c1)]);
     d.write(
         "home/c4.conf",
@@ -355,8 +367,8 @@ fn no_add_while_a_phase_1_to_the_peer_is_in_flight() {
 #[test]
 fn apply_waits_out_a_phase_1_in_flight() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let d = phase_1_in_flight(&[("c1", &c1)]);
     // the new version beside the one loaded at boot
     d.write("home/c1.conf", &c1.replace("psk", "quick enc aes-256 psk"));
@@ -381,7 +393,7 @@ fn apply_waits_out_a_phase_1_in_flight() {
 #[test]
 fn status_tells_negotiating_from_down() {
     crate::require_daemons!();
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let c1 = c1("active");
     let c9 = "ike passive esp from 10.9.0.0/24 to 10.10.0.0/24 local 127.0.0.1 peer 127.0.0.9 psk \"example-secret-0123456789\"\n";
     let d = start(&[("c1", &c1), ("c9", c9)], "");
     let sent = "scheduled for retransmission";
@@ -411,12 +423,9 @@ fn status_tells_negotiating_from_down() {
 #[test]
 fn status_does_not_call_a_tunnel_the_kernel_lacks_up() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let d = start(
-        &[("c1", &c1)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let t1 = t1();
+    let c1 = c1("active");
+    let d = start(&[("c1", &c1)], &b1("passive"));
     d.send('a', &[&format!("C set [{t1}]:Interface=none force")]);
     up(&d, &t1);
     assert!(!has_flow(&d, "10.1.0.0/24", "10.2.0.0/24"));
@@ -435,8 +444,8 @@ fn status_does_not_call_a_tunnel_the_kernel_lacks_up() {
 #[test]
 fn a_pending_clean_up_ends_though_another_peer_never_answers() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let silent = |n: u32| {
         format!(
             "ike active esp from 10.{n}.0.0/24 to 10.{}.0.0/24 local 127.0.0.1 peer 127.0.0.{n} psk \"{SECRET}\"\n",
@@ -444,10 +453,7 @@ fn a_pending_clean_up_ends_though_another_peer_never_answers() {
         )
     };
     let (c5, c6) = (silent(5), silent(6));
-    let d = start(
-        &[("c1", &c1), ("c5", &c5), ("c6", &c6)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let d = start(&[("c1", &c1), ("c5", &c5), ("c6", &c6)], &b1("passive"));
     up(&d, &t1);
     // B goes silent: A's re-initiations of c1 stay in flight too
     d.pause('b', true);
@@ -494,18 +500,14 @@ fn status_of(d: &Daemons, fragment: &str) -> String {
 #[test]
 fn add_leaves_the_other_tunnels_alone() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let peer = b_rule("passive", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
+    let t1 = t1();
+    let t3 = t3();
+    let c1 = c1("active");
+    let peer = b1("passive") + &b3("passive");
     let d = start(&[("c1", &c1)], &peer);
     up(&d, &t1);
     let before = spis(&d, &t1);
-    d.write(
-        "home/c3.conf",
-        &a_rule("active", "10.5.0.0/24", "10.6.0.0/24"),
-    );
+    d.write("home/c3.conf", &c3("active"));
     let home = d.path("home/c3.conf");
     d.ok(&["add", home.to_str().unwrap()], RUN);
     up(&d, &t3);
@@ -527,12 +529,11 @@ fn add_leaves_the_other_tunnels_alone() {
 #[test]
 fn rm_of_one_of_two_tunnels_to_a_peer() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let c3 = a_rule("active", "10.5.0.0/24", "10.6.0.0/24");
-    let peer = b_rule("active", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
+    let t1 = t1();
+    let t3 = t3();
+    let c1 = c1("active");
+    let c3 = c3("active");
+    let peer = b1("active") + &b3("passive");
     let d = start_eager(&[("c1", &c1), ("c3", &c3)], &peer);
     up(&d, &t1);
     up(&d, &t3);
@@ -563,15 +564,12 @@ fn rm_of_one_of_two_tunnels_to_a_peer() {
 #[test]
 fn rm_of_a_half_up_tunnel() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let c5 = format!(
         "ike active esp from 10.5.0.0/24 to 10.55.0.0/24 local 127.0.0.1 peer 127.0.0.5 psk \"{SECRET}\"\n"
     );
-    let d = start(
-        &[("c1", &c1), ("c5", &c5)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let d = start(&[("c1", &c1), ("c5", &c5)], &b1("passive"));
     up(&d, &t1);
     assert_eq!(status_of(&d, "c5"), "negotiating");
     let before = spis(&d, &t1);
@@ -600,12 +598,11 @@ fn rm_of_a_half_up_tunnel() {
 #[test]
 fn apply_of_a_phase_2_change() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let c3 = a_rule("active", "10.5.0.0/24", "10.6.0.0/24");
-    let peer = b_rule("passive", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
+    let t1 = t1();
+    let t3 = t3();
+    let c1 = c1("active");
+    let c3 = c3("active");
+    let peer = b1("passive") + &b3("passive");
     let d = start(&[("c1", &c1), ("c3", &c3)], &peer);
     up(&d, &t1);
     up(&d, &t3);
@@ -632,13 +629,10 @@ fn apply_of_a_phase_2_change() {
 #[test]
 fn apply_of_a_phase_1_change() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
     let p1 = "peer-127.0.0.2-local-127.0.0.1";
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let d = start(
-        &[("c1", &c1)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let c1 = c1("active");
+    let d = start(&[("c1", &c1)], &b1("passive"));
     up(&d, &t1);
     let transforms = |d: &Daemons| d.get('a', &format!("[phase1-{p1}]:Transforms"));
     let before = transforms(&d);
@@ -660,8 +654,8 @@ fn apply_of_a_phase_1_change() {
 fn restart_with_an_active_and_a_passive_peer() {
     crate::require_daemons!();
     for peer_mode in ["active", "passive"] {
-        let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-        let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+        let t1 = t1();
+        let c1 = c1("active");
         let d = start(
             &[("c1", &c1)],
             &b_rule(peer_mode, "10.2.0.0/24", "10.1.0.0/24"),
@@ -689,12 +683,9 @@ fn restart_with_an_active_and_a_passive_peer() {
 #[test]
 fn down_and_up_with_a_passive_peer() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let d = start(
-        &[("c1", &c1)],
-        &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
-    );
+    let t1 = t1();
+    let c1 = c1("active");
+    let d = start(&[("c1", &c1)], &b1("passive"));
     up(&d, &t1);
     d.ok(&["down", "c1"], RUN);
     assert_eq!(d.get('a', "[Phase 1]:127.0.0.2"), "");
@@ -719,14 +710,11 @@ fn down_and_up_with_a_passive_peer() {
 #[test]
 fn status_of_a_tunnel_with_phase_1_only() {
     crate::require_daemons!();
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("passive", "10.1.0.0/24", "10.2.0.0/24");
-    let c3 = a_rule("active", "10.5.0.0/24", "10.6.0.0/24");
+    let t3 = t3();
+    let c1 = c1("passive");
+    let c3 = c3("active");
     // B knows A as a peer (c3's tunnel) but not c1's networks
-    let d = start(
-        &[("c1", &c1), ("c3", &c3)],
-        &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24"),
-    );
+    let d = start(&[("c1", &c1), ("c3", &c3)], &b3("passive"));
     up(&d, &t3);
     assert!(
         eventually(Duration::from_secs(20), || status_of(&d, "c1")
@@ -743,19 +731,15 @@ fn status_of_a_tunnel_with_phase_1_only() {
 #[test]
 fn down_holds_through_another_fragments_add() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let t3 = tag("10.5.0.0/24", "10.6.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
-    let peer = b_rule("active", "10.2.0.0/24", "10.1.0.0/24")
-        + &b_rule("passive", "10.6.0.0/24", "10.5.0.0/24");
+    let t1 = t1();
+    let t3 = t3();
+    let c1 = c1("active");
+    let peer = b1("active") + &b3("passive");
     let d = start_eager(&[("c1", &c1)], &peer);
     up(&d, &t1);
     settled(&d);
     d.ok(&["down", "c1"], RUN);
-    d.write(
-        "home/c3.conf",
-        &a_rule("active", "10.5.0.0/24", "10.6.0.0/24"),
-    );
+    d.write("home/c3.conf", &c3("active"));
     d.ok(&["add", d.path("home/c3.conf").to_str().unwrap()], RUN);
     up(&d, &t3);
     // c3 shares the peer: B keeps phase 1 now, and re-initiates c1 at once
@@ -788,11 +772,11 @@ fn pending(d: &Daemons) -> String {
 #[test]
 fn down_during_a_negotiation_tears_the_late_tunnel_down() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let d = Daemons::start(&Setup {
         fragments: &[("c1", &c1), ("idle", IDLE)],
-        peer: &b_rule("passive", "10.2.0.0/24", "10.1.0.0/24"),
+        peer: &b1("passive"),
         timers: Timers {
             max_time: 30,
             ..Timers::default()
@@ -826,8 +810,8 @@ fn down_during_a_negotiation_tears_the_late_tunnel_down() {
 #[test]
 fn rm_during_a_negotiation_uses_no_freed_memory() {
     crate::require_daemons!();
-    let t1 = tag("10.1.0.0/24", "10.2.0.0/24");
-    let c1 = a_rule("active", "10.1.0.0/24", "10.2.0.0/24");
+    let t1 = t1();
+    let c1 = c1("active");
     let d = phase_1_in_flight(&[("c1", &c1), ("idle", IDLE)]);
     d.ok(&["rm", "c1"], RUN);
     assert!(pending(&d).contains("c1"), "nothing pending");

@@ -308,19 +308,53 @@ enum Outcome {
     },
 }
 
+/// The fragments loaded at the start, (name, text), in include order.
+fn initial_texts(tree: &Tree) -> Vec<(String, String)> {
+    tree.initial
+        .iter()
+        .map(|&i| {
+            (
+                tree.fragments[i].name.clone(),
+                tree.fragments[i].text(false),
+            )
+        })
+        .collect()
+}
+
+fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+/// The arguments of `op`, its new text written to `home/NAME.conf` by
+/// `write` first where it takes one; `home` is that file's path.
+fn op_args(
+    op: &Op,
+    tree: &Tree,
+    state: &Expected,
+    home: &dyn Fn(&str) -> String,
+    write: &dyn Fn(&str, &str),
+) -> Vec<String> {
+    let name = |i: usize| tree.fragments[i].name.clone();
+    let version = |i: usize| *state.alt.get(&i).unwrap_or(&false);
+    let write_version = |f: usize, alt: bool| {
+        let rel = format!("home/{}.conf", name(f));
+        write(&rel, &tree.fragments[f].text(alt));
+        home(&rel)
+    };
+    match *op {
+        Op::Add(f) => vec!["add".into(), write_version(f, version(f))],
+        Op::Rm(f) => vec!["rm".into(), name(f)],
+        Op::Apply(f) => vec!["apply".into(), name(f), write_version(f, !version(f))],
+        Op::Down(f) => vec!["down".into(), name(f)],
+        Op::Up(f) => vec!["up".into(), name(f)],
+    }
+}
+
 /// Runs a case on a fresh gateway; stops at the first command after which
 /// the property does not hold.
 fn run_case(tree: &Tree, ops: &[Op]) -> Outcome {
-    let frag = |i: usize| &tree.fragments[i];
-    let initial: Vec<(String, String)> = tree
-        .initial
-        .iter()
-        .map(|&i| (frag(i).name.clone(), frag(i).text(false)))
-        .collect();
-    let refs: Vec<(&str, &str)> = initial
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
+    let initial = initial_texts(tree);
+    let refs = as_refs(&initial);
     let gw = Gateway::new(HEAD, &refs);
     for (name, text) in &initial {
         gw.write(&format!("var/db/ipsecmgr/applied/{name}.conf"), text);
@@ -355,28 +389,9 @@ fn run_case(tree: &Tree, ops: &[Op]) -> Outcome {
 
 /// Runs one command; whether ipsecmgr said it succeeded, and its stderr.
 fn run_op(gw: &Gateway, tree: &Tree, state: &Expected, op: &Op) -> (bool, String) {
-    let name = |i: usize| tree.fragments[i].name.clone();
-    let home = |i: usize| gw.actual(&format!("home/{}.conf", name(i)));
-    let version = |i: usize| *state.alt.get(&i).unwrap_or(&false);
-    let args: Vec<String> = match *op {
-        Op::Add(f) => {
-            gw.write(
-                &format!("home/{}.conf", name(f)),
-                &tree.fragments[f].text(version(f)),
-            );
-            vec!["add".into(), home(f)]
-        }
-        Op::Rm(f) => vec!["rm".into(), name(f)],
-        Op::Apply(f) => {
-            gw.write(
-                &format!("home/{}.conf", name(f)),
-                &tree.fragments[f].text(!version(f)),
-            );
-            vec!["apply".into(), name(f), home(f)]
-        }
-        Op::Down(f) => vec!["down".into(), name(f)],
-        Op::Up(f) => vec!["up".into(), name(f)],
-    };
+    let args = op_args(op, tree, state, &|rel| gw.actual(rel), &|rel, text| {
+        gw.write(rel, text)
+    });
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = gw.run(&args);
     (out.status.success(), stderr(&out))
@@ -799,16 +814,8 @@ fn reproduction_text(seed: u64, tree: &Tree, ops: &[Op]) -> String {
 
 fn run_case_on_daemon(tree: &Tree, ops: &[Op]) -> Result<(), String> {
     use common::daemon::{Daemons, Setup, Timers};
-    let frag = |i: usize| &tree.fragments[i];
-    let initial: Vec<(String, String)> = tree
-        .initial
-        .iter()
-        .map(|&i| (frag(i).name.clone(), frag(i).text(false)))
-        .collect();
-    let refs: Vec<(&str, &str)> = initial
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
+    let initial = initial_texts(tree);
+    let refs = as_refs(&initial);
     let d = Daemons::start(&Setup {
         fragments: &refs,
         peer: "",
@@ -827,29 +834,8 @@ fn run_case_on_daemon(tree: &Tree, ops: &[Op]) -> Result<(), String> {
         ..Expected::default()
     };
     for op in ops {
-        let name = |i: usize| tree.fragments[i].name.clone();
-        let version = |i: usize| *state.alt.get(&i).unwrap_or(&false);
-        let home = |i: usize| {
-            d.path(&format!("home/{}.conf", name(i)))
-                .display()
-                .to_string()
-        };
-        let args: Vec<String> = match *op {
-            Op::Add(f) => {
-                d.write(&format!("home/{}.conf", name(f)), &frag(f).text(version(f)));
-                vec!["add".into(), home(f)]
-            }
-            Op::Rm(f) => vec!["rm".into(), name(f)],
-            Op::Apply(f) => {
-                d.write(
-                    &format!("home/{}.conf", name(f)),
-                    &frag(f).text(!version(f)),
-                );
-                vec!["apply".into(), name(f), home(f)]
-            }
-            Op::Down(f) => vec!["down".into(), name(f)],
-            Op::Up(f) => vec!["up".into(), name(f)],
-        };
+        let home = |rel: &str| d.path(rel).display().to_string();
+        let args = op_args(op, tree, &state, &home, &|rel, text| d.write(rel, text));
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         args.extend(["--wait", "20"]);
         let ran = d.ipsecmgr(&args, std::time::Duration::from_secs(120));

@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::isakmpd::{self, harness_sources, lock_exclusive, sources_stamp};
-use super::programs::{Ran, kill_group, write_program};
+use super::programs::{Ran, kill_group, run_bounded_on, write_program};
 use super::{BIN, write_private};
 
 /// How long a daemon may live at most (`pair start -L`): a test that
@@ -427,39 +427,7 @@ impl Daemons {
 
     /// Runs ipsecmgr on A, killed after `limit`.
     pub fn ipsecmgr(&self, args: &[&str], limit: Duration) -> Ran {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        let err = tempfile::NamedTempFile::new().unwrap();
-        let start = Instant::now();
-        let mut child = Command::new(under_test())
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out.reopen().unwrap())
-            .stderr(err.reopen().unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut hung = false;
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break Some(s);
-            }
-            if start.elapsed() > limit {
-                hung = true;
-                kill_group(child.id());
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Ran {
-            code: status.and_then(|s| s.code()),
-            hung,
-            stdout: fs::read_to_string(out.path()).unwrap_or_default(),
-            stderr: fs::read_to_string(err.path()).unwrap_or_default(),
-            took: start.elapsed(),
-        }
+        run_bounded_on(&under_test(), self.root(), args, limit)
     }
 
     /// Runs ipsecmgr on A, which must succeed within `limit`; its output.

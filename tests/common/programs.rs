@@ -95,12 +95,20 @@ impl std::fmt::Debug for Ran {
 /// killed, with everything it started in its process group.  Outputs go to
 /// files, so a process that keeps them open cannot hang the test.
 pub fn run_bounded(gw: &Gateway, args: &[&str], limit: Duration) -> Ran {
+    let ran = run_bounded_on(Path::new(BIN), gw.root(), args, limit);
+    // let the FIFO reader take what was just written
+    std::thread::sleep(Duration::from_millis(30));
+    ran
+}
+
+/// [`run_bounded`] of the ipsecmgr `bin` on the gateway root `root`.
+pub fn run_bounded_on(bin: &Path, root: &Path, args: &[&str], limit: Duration) -> Ran {
     let out = tempfile::NamedTempFile::new().unwrap();
     let err = tempfile::NamedTempFile::new().unwrap();
     let start = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin)
         .arg("--root")
-        .arg(gw.root())
+        .arg(root)
         .args(args)
         .stdin(Stdio::null())
         .stdout(out.reopen().unwrap())
@@ -121,15 +129,12 @@ pub fn run_bounded(gw: &Gateway, args: &[&str], limit: Duration) -> Ran {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let took = start.elapsed();
-    // let the FIFO reader take what was just written
-    std::thread::sleep(Duration::from_millis(30));
     Ran {
         code: status.and_then(|s| s.code()),
         hung,
         stdout: fs::read_to_string(out.path()).unwrap_or_default(),
         stderr: fs::read_to_string(err.path()).unwrap_or_default(),
-        took,
+        took: start.elapsed(),
     }
 }
 

@@ -6,7 +6,9 @@ them to the result file in isakmpd's report format.
 - `t NAME` and `t main NAME` tear down the SA NAME (phase 2, phase 1);
 - `c NAME` brings phase 2 NAME up;
 - lines `PHASE NAME DST` appended to var/isakmpd.up bring SAs up (a peer
-  answering), read at each `S`.
+  answering), read at each `S` and between FIFO reads;
+- the flows its phase 2 SAs install are written to var/ipsecctl.sa, which
+  the stand-in ipsecctl prints for `-sa`, as a kernel would hold them.
 
 Usage: fake_isakmpd.py ROOT [SECONDS]; it exits after SECONDS (600) so that
 it never outlives the run, or when the FIFO goes away.
@@ -39,8 +41,29 @@ class Isakmpd:
             phase, name, dst = line.split()
             self.sas[name] = (int(phase), dst)
 
-    def report(self):
+    def write_kernel(self):
+        """The flows of the phase 2 SAs, named from-SRC-to-DST, as
+        `ipsecctl -sa` prints a kernel's."""
+        flows = []
+        for name, (phase, dst) in sorted(self.sas.items()):
+            nets = name[len("from-"):].split("-to-", 1) if name.startswith("from-") else []
+            if phase != 2 or len(nets) != 2:
+                continue
+            src, to = nets
+            flows.append(f"flow esp out from {src} to {to} peer {dst} type require\n")
+            flows.append(f"flow esp in from {to} to {src} peer {dst} type use\n")
+        text = "FLOWS:\n" + ("".join(flows) or "No flows\n") + "\nSAD:\nNo entries\n"
+        tmp = self.path("var/ipsecctl.sa.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, self.path("var/ipsecctl.sa"))
+
+    def sync(self):
         self.take_up_file()
+        self.write_kernel()
+
+    def report(self):
+        self.sync()
         out = []
         for name, (phase, dst) in sorted(self.sas.items()):
             kind = "Phase 1/Initiator" if phase == 1 else "Phase 2"
@@ -64,6 +87,7 @@ class Isakmpd:
             self.sas.pop(words[1], None)
         elif words[:1] == ["c"] and len(words) == 2:
             self.sas[words[1]] = (2, "0.0.0.0")
+        self.sync()
 
 
 def main(root, seconds):
@@ -79,6 +103,7 @@ def main(root, seconds):
     while time.monotonic() < end and os.path.exists(fifo):
         ready, _, _ = select.select([fd], [], [], 0.2)
         if not ready:
+            daemon.sync()
             continue
         try:
             chunk = os.read(fd, 4096)

@@ -349,7 +349,11 @@ fn answer(paths: &Paths, text: &str) {
 }
 
 fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // a name of its own per file and process: the kernel and flows files
+    // share a stem, and ipsecctl and isakmpd write at the same time
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
     fs::write(&tmp, text)?;
     fs::rename(&tmp, path)
 }

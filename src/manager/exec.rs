@@ -272,11 +272,20 @@ fn run_ipsecctl(
         interruptible,
         ..ipsecctl(gw)
     };
-    let outcome = check_fifo_for(gw, input.as_deref())
-        .and_then(|()| quiet())
-        .and_then(|()| ctl.run(args));
+    let wrapped = with_keys(gw, args);
+    let outcome = wrapped
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|(args, _)| {
+            check_fifo_for(gw, input.as_deref())
+                .and_then(|()| quiet())
+                .and_then(|()| ctl.run(args))
+        });
     if let Some((path, _)) = file {
         let _ = fs::remove_file(path);
+    }
+    if let Ok((_, Some(wrapper))) = &wrapped {
+        let _ = fs::remove_file(wrapper);
     }
     // not started: nothing was loaded or deleted
     let outcome = outcome.map_err(Failed::untouched)?;
@@ -295,6 +304,52 @@ fn run_ipsecctl(
     } else {
         Err(format!("ipsecctl {shown} failed:\n{said}").into())
     }
+}
+
+/// With the keys layout, ipsecctl is handed a file that includes the keys
+/// file, then the rules file its `-f` names: a fragment written with
+/// `psk $acme_psk` loads (and deletes) alone exactly as ipsec.conf loads
+/// it, one symbol table for both files (parse.y: an include reads on in
+/// the same parser; macros are global).  The file holds two paths and no
+/// key, is written 0600 (parse.y: pushfile refuses a main file others can
+/// read) and removed after the run; no key is ever on a command line.
+/// Returns the arguments to run and the file to remove.
+fn with_keys(gw: &Gateway, args: &[String]) -> Result<(Vec<String>, Option<PathBuf>), String> {
+    let (Some(keys), Some(at)) = (&gw.settings.keys, args.iter().position(|a| a == "-f")) else {
+        return Ok((args.to_vec(), None));
+    };
+    let Some(rules) = args.get(at + 1) else {
+        return Ok((args.to_vec(), None));
+    };
+    let keys_path = gw.root.map(&keys.file);
+    let text = format!(
+        "# written by ipsecmgr for one ipsecctl run: the keys, then the rules\ninclude {}\ninclude {}\n",
+        include_word(&keys_path.display().to_string())?,
+        include_word(rules)?
+    );
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let wrapper = gw
+        .work_dir()
+        .join(format!("with-keys-{}-{n}.conf", std::process::id()));
+    create_private_dir(&gw.work_dir())?;
+    atomic_write(&wrapper, text.as_bytes(), 0o600)?;
+    let mut args = args.to_vec();
+    args[at + 1] = wrapper.display().to_string();
+    Ok((args, Some(wrapper)))
+}
+
+/// A path as an include statement's quoted string: ipsecctl's lexer ends
+/// it at its quote and reads a backslash before a quote or newline as an
+/// escape (parse.y: yylex), so a path holding one cannot be written.
+fn include_word(path: &str) -> Result<String, String> {
+    if path.contains(['"', '\\']) || path.chars().any(char::is_control) {
+        return Err(format!(
+            "{}: a path ipsecctl cannot be given in an include",
+            crate::escape::escaped(path)
+        ));
+    }
+    Ok(format!("\"{path}\""))
 }
 
 /// Sends a FIFO step's lines from line `from` on; when it has to wait,

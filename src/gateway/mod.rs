@@ -129,10 +129,11 @@ impl Gateway {
 
     /// Compiles text as if it were the file `name`, alone.
     pub fn compile_text(&self, name: &str, text: &[u8]) -> Compiled {
+        let alone = !crate::syntax::load::same_path(name, &self.settings.ipsec_conf);
         with_emission_errors(compiler::compile_text(
             name,
             text.to_vec(),
-            &self.options(true),
+            &self.options(alone),
         ))
     }
 

@@ -25,8 +25,7 @@ fn hit(span: Span, kind: Kind, severity: Severity, message: String, help: &str) 
     }
 }
 
-/// The fewest characters lint accepts in a pre-shared key (L202).
-pub const MIN_PSK: usize = 20;
+pub use crate::rules::model::MIN_PSK;
 
 /// The L202 finding for a key of `len` characters.
 pub fn short_psk(span: Span, len: usize) -> Hit {

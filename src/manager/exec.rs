@@ -171,6 +171,10 @@ pub fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<()
             // sent only on a rollback, when isakmpd may be gone: the lines
             // must still be whole
             Step::FifoOnUndo { lines } => fifo::check_lines(lines)?,
+            Step::LoadKey { peers: p, .. } => {
+                fifo::check(&gw.fifo)?;
+                peers.extend(key_peers(p));
+            }
             _ => {}
         }
     }
@@ -322,6 +326,10 @@ fn with_keys(gw: &Gateway, args: &[String]) -> Result<(Vec<String>, Option<PathB
         return Ok((args.to_vec(), None));
     };
     let keys_path = gw.root.map(&keys.file);
+    // no keys file yet (before `key migrate`): the rules load as they are
+    if std::fs::symlink_metadata(&keys_path).is_err() {
+        return Ok((args.to_vec(), None));
+    }
     let text = format!(
         "# written by ipsecmgr for one ipsecctl run: the keys, then the rules\ninclude {}\ninclude {}\n",
         include_word(&keys_path.display().to_string())?,
@@ -424,7 +432,27 @@ fn run_step(
         }
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
+        Step::LoadKey { name, peers } => {
+            let bound = load_wait.bound(gw);
+            let quiet_peers = key_peers(peers);
+            quiet::wait_until_quiet(gw, &quiet_peers, &plan.initiating, bound)
+                .map_err(Failed::untouched)?;
+            let key = crate::manager::keys_file::value_in_file(gw, name).map_err(Failed::untouched)?;
+            let lines: Vec<String> = peers.iter().map(|p| p.line(&key)).collect();
+            send_fifo(gw, plan, index, &lines, from)
+        }
     }
+}
+
+/// The peers of a key load, as the exchange guard names them.
+fn key_peers(peers: &[crate::manager::plan::KeyPeer]) -> Vec<quiet::Peer> {
+    peers
+        .iter()
+        .map(|p| quiet::Peer {
+            tag: p.tag.clone(),
+            address: p.address.clone(),
+        })
+        .collect()
 }
 
 /// What taking back an ipsecctl run did: the undo run, and whether it
@@ -779,7 +807,7 @@ fn recovery_touches_isakmpd(journal: &Journal) -> bool {
     } else {
         plan.steps[next..]
             .iter()
-            .any(|s| matches!(s, Step::Ipsecctl { .. } | Step::Fifo { .. }))
+            .any(|s| matches!(s, Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::LoadKey { .. }))
     }
 }
 

@@ -45,6 +45,8 @@ impl Allowed {
                 }
             }
         }
+        // the keys file, which `key set` and `key migrate` write
+        conf.extend(gw.settings.keys.as_ref().map(|k| gw.root.map(&k.file)));
         Allowed {
             dirs: vec![gw.fragment_dir.actual.clone(), gw.state_dir.clone()],
             conf,
@@ -128,6 +130,25 @@ pub fn check(gw: &Gateway, plan: &Plan) -> Result<(), String> {
                     && !inside(path, &gw.work_dir())
                 {
                     return Err(refused("writes rules into", path));
+                }
+            }
+            Step::LoadKey { name, peers } => {
+                let declared = gw.settings.keys.as_ref().is_some_and(|k| k.declares(name));
+                if !declared {
+                    return Err(format!(
+                        "a step loads key {}, which the settings do not declare",
+                        crate::escape::escaped(name)
+                    ));
+                }
+                let lines: Vec<String> = peers.iter().map(|p| p.line("x")).collect();
+                fifo::check_lines(&lines)?;
+                if let Some(p) = peers.iter().find(|p| {
+                    !p.tag.starts_with("peer-") || p.tag.contains([']', ' ', '\t'])
+                }) {
+                    return Err(format!(
+                        "a step loads a key for {}, which is no phase 1 peer",
+                        crate::escape::escaped(&p.tag)
+                    ));
                 }
             }
             Step::Fifo { lines } | Step::FifoOnUndo { lines } => {

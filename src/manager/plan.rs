@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::gateway::command::shell_word;
+use crate::syntax::secrets::REDACTED;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
@@ -23,6 +24,10 @@ pub enum Step {
         /// records, said in one line where a plan would show its text.
         #[serde(default)]
         record: Option<String>,
+        /// The keys file: a plan shows its macro names alone, never what
+        /// any line holds.
+        #[serde(default)]
+        secret: bool,
     },
     /// Move a file aside (never deleted).
     Move {
@@ -49,6 +54,28 @@ pub enum Step {
     /// that they run after those steps are undone (what an undone
     /// `ipsecctl -f` leaves behind: see teardown).
     FifoOnUndo { lines: Vec<String> },
+    /// Load key macro `name`, as the keys file holds it when the step
+    /// runs, into isakmpd as the pre-shared key of each of `peers`: one
+    /// `C set [PEER]:Authentication=KEY force` each, as ipsecctl's ike.c
+    /// writes it (ike_section_peer).  The key is read from the keys file
+    /// then, so no plan and no journal holds it; once no exchange in
+    /// flight may be with the peers (see [`crate::manager::quiet`]).
+    LoadKey { name: String, peers: Vec<KeyPeer> },
+}
+
+/// A phase 1 peer whose pre-shared key a [`Step::LoadKey`] sets: its
+/// section (`peer-ADDRESS[-local-ADDRESS]`) and address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPeer {
+    pub tag: String,
+    pub address: Option<String>,
+}
+
+impl KeyPeer {
+    /// The FIFO line setting this peer's key to `key`.
+    pub fn line(&self, key: &str) -> String {
+        format!("C set [{}]:Authentication={key} force", self.tag)
+    }
 }
 
 impl Step {
@@ -62,6 +89,32 @@ impl Step {
             new,
             mode: 0o600,
             record: None,
+            secret: false,
+        }
+    }
+
+    /// Writing the keys file, readable by root alone; shown by its macro
+    /// names only.
+    pub fn keys_write(path: PathBuf, shown: String, old: Option<Vec<u8>>, new: Vec<u8>) -> Step {
+        match Step::private_write(path, shown, old, new) {
+            Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                ..
+            } => Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret: true,
+            },
+            other => other,
         }
     }
 
@@ -89,6 +142,7 @@ impl Step {
                 new,
                 mode,
                 record: Some(what),
+                secret: false,
             },
             other => other,
         }
@@ -99,7 +153,10 @@ impl Step {
     pub fn touches_isakmpd(&self) -> bool {
         matches!(
             self,
-            Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::FifoOnUndo { .. }
+            Step::Ipsecctl { .. }
+                | Step::Fifo { .. }
+                | Step::FifoOnUndo { .. }
+                | Step::LoadKey { .. }
         )
     }
 }
@@ -200,10 +257,21 @@ impl Plan {
                     let _ = writeln!(out, "record {}: {what}", shell_word(shown));
                 }
                 Step::Write {
-                    shown, old, new, ..
+                    shown,
+                    old,
+                    new,
+                    secret,
+                    ..
                 } => {
-                    let old = old.as_deref().map(redact).unwrap_or_default();
-                    let new_text = redact(new);
+                    let shown_text = |t: &[u8]| {
+                        if *secret {
+                            names_only(t)
+                        } else {
+                            redact(t)
+                        }
+                    };
+                    let old = old.as_deref().map(shown_text).unwrap_or_default();
+                    let new_text = shown_text(new);
                     let diff = similar::TextDiff::from_lines(old.as_str(), new_text.as_str())
                         .unified_diff()
                         .context_radius(2)
@@ -250,8 +318,36 @@ impl Plan {
                         let _ = writeln!(out, "if undone: fifo {line}");
                     }
                 }
+                Step::LoadKey { name, peers } => {
+                    for p in peers {
+                        let _ = writeln!(out, "fifo {}    # key {name}", p.line(REDACTED));
+                    }
+                }
             }
         }
         out
     }
+}
+
+/// A keys file as a plan shows it: each macro definition as its name and
+/// `<redacted>`, every other line (a comment may hold a key too) as
+/// `<redacted>`; blank lines as they are.
+pub fn names_only(text: &[u8]) -> String {
+    let mut out = String::new();
+    for line in String::from_utf8_lossy(text).lines() {
+        let t = line.trim();
+        let name = t
+            .split_once('=')
+            .map(|(n, _)| n.trim())
+            .filter(|n| crate::settings::is_key_name(n));
+        match name {
+            _ if t.is_empty() => {}
+            Some(n) => {
+                let _ = write!(out, "{n} = \"{REDACTED}\"");
+            }
+            None => out.push_str(REDACTED),
+        }
+        out.push('\n');
+    }
+    out
 }

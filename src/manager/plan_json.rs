@@ -41,6 +41,11 @@ pub enum StepJson {
     /// the ipsecctl run that follows: they take back what it sent.
     #[serde(rename = "fifo-on-undo")]
     FifoOnUndo { lines: Vec<String> },
+    /// Key macro `key` loaded into isakmpd as the pre-shared key of some
+    /// peers: the FIFO lines, the key redacted (it is read from the keys
+    /// file when the step runs).
+    #[serde(rename = "load-key")]
+    LoadKey { key: String, lines: Vec<String> },
 }
 
 /// The steps of `plan`, file contents through `redact`.
@@ -56,13 +61,30 @@ fn step(s: &Step, redact: &dyn Fn(&[u8]) -> String) -> StepJson {
             new,
             mode,
             record,
+            secret,
             ..
-        } => StepJson::Edit {
-            path: shown.clone(),
-            created: old.is_none(),
-            mode: format!("{mode:04o}"),
-            diff: unified_diff(shown, old.as_deref().map(redact), &redact(new)),
-            record: record.clone(),
+        } => {
+            let shown_text = |t: &[u8]| {
+                if *secret {
+                    crate::manager::plan::names_only(t)
+                } else {
+                    redact(t)
+                }
+            };
+            StepJson::Edit {
+                path: shown.clone(),
+                created: old.is_none(),
+                mode: format!("{mode:04o}"),
+                diff: unified_diff(shown, old.as_deref().map(shown_text), &shown_text(new)),
+                record: record.clone(),
+            }
+        }
+        Step::LoadKey { name, peers } => StepJson::LoadKey {
+            key: name.clone(),
+            lines: peers
+                .iter()
+                .map(|p| p.line(crate::syntax::secrets::REDACTED))
+                .collect(),
         },
         Step::Move {
             shown_from,
@@ -296,6 +318,7 @@ mod tests {
             new: b"a\nb psk \"k\"\n".to_vec(),
             mode: 0o600,
             record: None,
+            secret: false,
         });
         p.push(Step::Ipsecctl {
             args: vec!["-f".into(), "/tmp/x".into()],

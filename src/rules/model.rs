@@ -74,6 +74,10 @@ impl Id {
     }
 }
 
+/// The fewest characters a pre-shared key should have (lint's L202, and
+/// what `key set` takes).
+pub const MIN_PSK: usize = 20;
+
 /// A secret that must not be shown unless asked for: a pre-shared key,
 /// and the macro it was written with (`psk $acme_psk`), when the key is
 /// that macro's whole value.  Two secrets are equal when their keys are,

@@ -352,7 +352,15 @@ impl Loader<'_> {
 
     fn run(&mut self, file: FileId) {
         let mut lexer = Lexer::new(file);
-        if let Some(keys) = self.opts.keys.as_ref().filter(|k| k.first) {
+        // a gateway without its keys file yet (before `key migrate`) loads
+        // its fragments as they are
+        if let Some(keys) = self.opts.keys.as_ref().filter(|k| k.first)
+            && self
+                .opts
+                .root
+                .resolve(std::path::Path::new(&keys.path))
+                .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok())
+        {
             self.keys_first(&mut lexer, file, keys.path.clone());
         }
         loop {

@@ -39,7 +39,7 @@ fn write_journal(gw: &Gateway, plan: &Plan, next: usize) -> Result<(), String> {
 fn write_journal_sent(gw: &Gateway, plan: &Plan, next: usize, sent: usize) -> Result<(), String> {
     create_private_dir(&gw.state_dir)?;
     let text = serde_json::to_vec(&Journal {
-        plan: plan.clone(),
+        plan: plan.for_journal(),
         next,
         sent,
     })
@@ -50,6 +50,7 @@ fn write_journal_sent(gw: &Gateway, plan: &Plan, next: usize, sent: usize) -> Re
 /// Removes the journal of a run that is over, durably: a journal left
 /// behind would be taken up again by the next run.
 fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    remove_backups(gw, log);
     let path = gw.journal_path();
     match fs::remove_file(&path) {
         Ok(()) => crate::system::fs::sync_dir(&gw.state_dir),
@@ -60,6 +61,79 @@ fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
             files::io_reason(&e)
         )),
     }
+}
+
+/// Where a private write (see `Step::Write::private`) keeps the file it
+/// replaces until the run ends: step `index`'s copy.
+fn backup_path(gw: &Gateway, index: usize) -> PathBuf {
+    gw.state_dir.join("backup").join(index.to_string())
+}
+
+/// Removes the copies private writes made, holding keys, once a run is
+/// over (done or rolled back).
+fn remove_backups(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    let dir = gw.state_dir.join("backup");
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => crate::system::fs::sync_dir(&gw.state_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log(format!(
+            "cannot remove {}: {}; it holds copies of files with keys: remove it by hand",
+            crate::escape::escaped_path(&dir),
+            files::io_reason(&e)
+        )),
+    }
+}
+
+/// A private write: the file there now is copied aside first (the copy
+/// readable by root alone), so that a rollback, even by a later run that
+/// has only the journal, can put it back.
+fn private_write(
+    gw: &Gateway,
+    index: usize,
+    path: &Path,
+    new: &[u8],
+    mode: u32,
+) -> Result<(), String> {
+    if fs::symlink_metadata(path).is_ok() {
+        let old = files::read_regular(path, files::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {}", crate::escape::escaped_path(path), e.0))?;
+        let backup = backup_path(gw, index);
+        if let Some(dir) = backup.parent() {
+            create_private_dir(dir)?;
+        }
+        atomic_write(&backup, &old.bytes, 0o600)?;
+    }
+    atomic_write(path, new, mode)
+}
+
+/// Undoes a private write: the copy put back, or the file it created
+/// removed.  When neither is there, the write had not begun.
+fn undo_private_write(
+    gw: &Gateway,
+    index: usize,
+    path: &Path,
+    created: bool,
+    mode: u32,
+) -> Result<(), String> {
+    let backup = backup_path(gw, index);
+    if fs::symlink_metadata(&backup).is_ok() {
+        let old = files::read_regular(&backup, files::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {}", crate::escape::escaped_path(&backup), e.0))?;
+        atomic_write(path, &old.bytes, mode)?;
+        let _ = fs::remove_file(&backup);
+        return Ok(());
+    }
+    if created {
+        return match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
+                "cannot remove {}: {}",
+                crate::escape::escaped_path(path),
+                files::io_reason(&e)
+            )),
+            _ => Ok(()),
+        };
+    }
+    Ok(())
 }
 
 /// A step that failed: why, and whether it may have done part of its work
@@ -396,10 +470,17 @@ fn run_step(
 ) -> Result<(), Failed> {
     match &plan.steps[index] {
         Step::Write {
-            path, new, mode, ..
+            path,
+            new,
+            mode,
+            private,
+            ..
         } => {
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
+            }
+            if *private {
+                return Ok(private_write(gw, index, path, new, *mode)?);
             }
             Ok(atomic_write(path, new, *mode)?)
         }
@@ -437,7 +518,8 @@ fn run_step(
             let quiet_peers = key_peers(peers);
             quiet::wait_until_quiet(gw, &quiet_peers, &plan.initiating, bound)
                 .map_err(Failed::untouched)?;
-            let key = crate::manager::keys_file::value_in_file(gw, name).map_err(Failed::untouched)?;
+            let key =
+                crate::manager::keys_file::value_in_file(gw, name).map_err(Failed::untouched)?;
             let lines: Vec<String> = peers.iter().map(|p| p.line(&key)).collect();
             send_fifo(gw, plan, index, &lines, from)
         }
@@ -478,6 +560,13 @@ fn roll_back(
     let mut undone = Vec::new();
     for (i, step) in plan.steps[..done].iter().enumerate().rev() {
         let result = match step {
+            Step::Write {
+                path,
+                old,
+                mode,
+                private: true,
+                ..
+            } => undo_private_write(gw, i, path, old.is_none(), *mode),
             Step::Write {
                 path,
                 old: Some(old),
@@ -805,9 +894,12 @@ fn recovery_touches_isakmpd(journal: &Journal) -> bool {
             )
         })
     } else {
-        plan.steps[next..]
-            .iter()
-            .any(|s| matches!(s, Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::LoadKey { .. }))
+        plan.steps[next..].iter().any(|s| {
+            matches!(
+                s,
+                Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::LoadKey { .. }
+            )
+        })
     }
 }
 

@@ -47,6 +47,10 @@ impl Allowed {
         }
         // the keys file, which `key set` and `key migrate` write
         conf.extend(gw.settings.keys.as_ref().map(|k| gw.root.map(&k.file)));
+        // and the settings, where `key migrate` declares the names it makes
+        if gw.settings.keys.is_some() {
+            conf.extend(gw.settings.source.clone());
+        }
         Allowed {
             dirs: vec![gw.fragment_dir.actual.clone(), gw.state_dir.clone()],
             conf,
@@ -99,7 +103,13 @@ fn refused(what: &str, path: &Path) -> String {
 /// Checks every step of `plan` (see the module's comment).
 pub fn check(gw: &Gateway, plan: &Plan) -> Result<(), String> {
     let allowed = Allowed::of(gw, plan);
-    for step in &plan.steps {
+    for (i, step) in plan.steps.iter().enumerate() {
+        // its bytes are not in the journal: only a rollback can take it up
+        if matches!(step, Step::Write { private: true, .. }) && i >= plan.commit {
+            return Err(
+                "a private write after the commit point, which no plan of ipsecmgr makes".into(),
+            );
+        }
         match step {
             Step::Write { path, mode, .. } => {
                 if !allowed.writable(path) {
@@ -142,9 +152,10 @@ pub fn check(gw: &Gateway, plan: &Plan) -> Result<(), String> {
                 }
                 let lines: Vec<String> = peers.iter().map(|p| p.line("x")).collect();
                 fifo::check_lines(&lines)?;
-                if let Some(p) = peers.iter().find(|p| {
-                    !p.tag.starts_with("peer-") || p.tag.contains([']', ' ', '\t'])
-                }) {
+                if let Some(p) = peers
+                    .iter()
+                    .find(|p| !p.tag.starts_with("peer-") || p.tag.contains([']', ' ', '\t']))
+                {
                     return Err(format!(
                         "a step loads a key for {}, which is no phase 1 peer",
                         crate::escape::escaped(&p.tag)

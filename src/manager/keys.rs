@@ -116,12 +116,7 @@ fn peers_of_key(gw: &Gateway, tree: &Tree, name: &str) -> Result<Vec<KeyPeer>, S
 
 /// `key set NAME`, the key `value` (read from standard input or a prompt,
 /// never the command line).
-pub fn plan_key_set(
-    gw: &Gateway,
-    tree: &Tree,
-    name: &str,
-    value: &str,
-) -> Result<Planned, String> {
+pub fn plan_key_set(gw: &Gateway, tree: &Tree, name: &str, value: &str) -> Result<Planned, String> {
     let keys = layout(gw)?;
     if !keys.declares(name) {
         return Err(format!(
@@ -365,14 +360,18 @@ pub fn plan_migrate(gw: &Gateway, tree: &Tree) -> Result<Planned, String> {
         let old = sources.get(f.file).text.clone();
         let new = replaced(&old, e);
         stand_ins.push((f.actual.clone(), new.clone()));
-        plan.push(Step::private_write(
-            f.actual.clone(),
-            f.gateway_path.clone(),
-            Some(old.clone()),
-            new.clone(),
-        ));
+        // the old text holds the keys: kept out of the journal
+        plan.push(
+            Step::private_write(
+                f.actual.clone(),
+                f.gateway_path.clone(),
+                Some(old.clone()),
+                new.clone(),
+            )
+            .unjournaled(),
+        );
         if state::applied_copy(gw, &f.name)?.as_deref() == Some(old.as_slice()) {
-            plan.push(state::write_applied(gw, &f.name, Some(old), new));
+            plan.push(state::write_applied(gw, &f.name, Some(old), new).unjournaled());
         }
     }
     let mut new_conf = replaced(conf, edits.remove(&0).unwrap_or_default());
@@ -381,12 +380,15 @@ pub fn plan_migrate(gw: &Gateway, tree: &Tree) -> Result<Planned, String> {
         new_conf.splice(0..0, line.into_bytes());
     }
     if new_conf != *conf {
-        plan.push(Step::private_write(
-            gw.ipsec_conf_target()?,
-            gw.ipsec_conf.gateway.clone(),
-            Some(conf.clone()),
-            new_conf.clone(),
-        ));
+        plan.push(
+            Step::private_write(
+                gw.ipsec_conf_target()?,
+                gw.ipsec_conf.gateway.clone(),
+                Some(conf.clone()),
+                new_conf.clone(),
+            )
+            .unjournaled(),
+        );
     }
     let added: Vec<String> = new_defs.iter().map(|(n, _)| n.clone()).collect();
     if !added.is_empty() {
@@ -403,6 +405,7 @@ pub fn plan_migrate(gw: &Gateway, tree: &Tree) -> Result<Planned, String> {
             mode: data.mode & 0o777,
             record: None,
             secret: false,
+            private: false,
         });
     }
     unchanged_rules(gw, tree, &new_conf, &stand_ins)?;

@@ -28,6 +28,12 @@ pub enum Step {
         /// any line holds.
         #[serde(default)]
         secret: bool,
+        /// Its bytes, before and after, may hold keys: the journal keeps
+        /// neither.  The file is copied aside (readable by root alone) before
+        /// it is written, for a rollback, and the copy is removed when the
+        /// run ends.  Such a step comes before the commit point.
+        #[serde(default)]
+        private: bool,
     },
     /// Move a file aside (never deleted).
     Move {
@@ -90,6 +96,34 @@ impl Step {
             mode: 0o600,
             record: None,
             secret: false,
+            private: false,
+        }
+    }
+
+    /// This write with its bytes kept out of the journal (see
+    /// `Step::Write::private`).
+    pub fn unjournaled(self) -> Step {
+        match self {
+            Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret,
+                ..
+            } => Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret,
+                private: true,
+            },
+            other => other,
         }
     }
 
@@ -113,6 +147,7 @@ impl Step {
                 mode,
                 record,
                 secret: true,
+                private: true,
             },
             other => other,
         }
@@ -143,6 +178,7 @@ impl Step {
                 mode,
                 record: Some(what),
                 secret: false,
+                private: false,
             },
             other => other,
         }
@@ -235,6 +271,27 @@ impl Plan {
         self.steps.iter().any(Step::touches_isakmpd)
     }
 
+    /// The plan as the journal keeps it: the bytes of private writes left
+    /// out (see `Step::Write::private`).
+    pub fn for_journal(&self) -> Plan {
+        let mut plan = self.clone();
+        for step in &mut plan.steps {
+            if let Step::Write {
+                old,
+                new,
+                private: true,
+                ..
+            } = step
+            {
+                if let Some(o) = old {
+                    o.clear();
+                }
+                new.clear();
+            }
+        }
+        plan
+    }
+
     /// Marks everything so far as undoable.
     pub fn commit_here(&mut self) {
         self.commit = self.steps.len();
@@ -264,11 +321,7 @@ impl Plan {
                     ..
                 } => {
                     let shown_text = |t: &[u8]| {
-                        if *secret {
-                            names_only(t)
-                        } else {
-                            redact(t)
-                        }
+                        if *secret { names_only(t) } else { redact(t) }
                     };
                     let old = old.as_deref().map(shown_text).unwrap_or_default();
                     let new_text = shown_text(new);

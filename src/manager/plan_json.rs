@@ -319,6 +319,7 @@ mod tests {
             mode: 0o600,
             record: None,
             secret: false,
+            private: false,
         });
         p.push(Step::Ipsecctl {
             args: vec!["-f".into(), "/tmp/x".into()],

@@ -354,6 +354,11 @@ fn key_set_writes_the_keys_file_and_loads_that_peer_alone() {
     assert!(plan.status.success(), "{}", said(&plan));
     assert_no_key("key set -n", &said(&plan));
     assert!(
+        stdout(&plan).contains("    acme_psk: changed\n"),
+        "{}",
+        stdout(&plan)
+    );
+    assert!(
         stdout(&plan).contains("fifo C set [peer-198.51.100.1]:Authentication=<redacted> force"),
         "{}",
         stdout(&plan)

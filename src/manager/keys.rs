@@ -45,8 +45,9 @@ fn layout(gw: &Gateway) -> Result<&crate::settings::KeysSettings, String> {
     })
 }
 
-/// The rules isakmpd has loaded: ipsec.conf's own, and those of fragments
-/// that were loaded (they have an applied copy that is not empty).
+/// The rules isakmpd has loaded: all that ipsec.conf includes (a boot
+/// loads them), but a fragment added with `--config-only` and not yet
+/// applied (its applied copy is empty).
 fn loaded_rules<'t>(gw: &Gateway, tree: &'t Tree) -> Result<Vec<&'t Rule>, String> {
     let mut rules: Vec<&Rule> = tree
         .main_rules
@@ -54,7 +55,7 @@ fn loaded_rules<'t>(gw: &Gateway, tree: &'t Tree) -> Result<Vec<&'t Rule>, Strin
         .map(|&i| &tree.compiled.rules[i])
         .collect();
     for f in &tree.fragments {
-        if state::applied_copy(gw, &f.name)?.is_some_and(|t| !t.is_empty()) {
+        if !state::applied_copy(gw, &f.name)?.is_some_and(|t| t.is_empty()) {
             rules.extend(tree.rules_of(f));
         }
     }

@@ -317,14 +317,17 @@ impl Plan {
                     shown,
                     old,
                     new,
-                    secret,
+                    secret: true,
                     ..
                 } => {
-                    let shown_text = |t: &[u8]| {
-                        if *secret { names_only(t) } else { redact(t) }
-                    };
-                    let old = old.as_deref().map(shown_text).unwrap_or_default();
-                    let new_text = shown_text(new);
+                    let _ = writeln!(out, "edit {} (keys not shown):", shell_word(shown));
+                    out.push_str(&key_changes(old.as_deref(), new));
+                }
+                Step::Write {
+                    shown, old, new, ..
+                } => {
+                    let old = old.as_deref().map(redact).unwrap_or_default();
+                    let new_text = redact(new);
                     let diff = similar::TextDiff::from_lines(old.as_str(), new_text.as_str())
                         .unified_diff()
                         .context_radius(2)
@@ -382,25 +385,55 @@ impl Plan {
     }
 }
 
-/// A keys file as a plan shows it: each macro definition as its name and
-/// `<redacted>`, every other line (a comment may hold a key too) as
-/// `<redacted>`; blank lines as they are.
-pub fn names_only(text: &[u8]) -> String {
+/// The definitions of a keys file's text, by name: `name = value` lines.
+fn definitions(text: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.trim().split_once('=')?;
+            let n = n.trim();
+            crate::settings::is_key_name(n).then(|| (n.to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// What a write of the keys file changes, by macro name, no value shown:
+/// one line each, `    NAME: added`, `changed` or `removed`; and
+/// whether other lines change.
+pub fn key_changes(old: Option<&[u8]>, new: &[u8]) -> String {
+    let before = definitions(old.unwrap_or_default());
+    let after = definitions(new);
+    let value = |defs: &[(String, String)], name: &str| {
+        defs.iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut names: Vec<&String> = before.iter().chain(&after).map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
     let mut out = String::new();
-    for line in String::from_utf8_lossy(text).lines() {
-        let t = line.trim();
-        let name = t
-            .split_once('=')
-            .map(|(n, _)| n.trim())
-            .filter(|n| crate::settings::is_key_name(n));
-        match name {
-            _ if t.is_empty() => {}
-            Some(n) => {
-                let _ = write!(out, "{n} = \"{REDACTED}\"");
-            }
-            None => out.push_str(REDACTED),
-        }
-        out.push('\n');
+    for name in names {
+        let what = match (value(&before, name), value(&after, name)) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (Some(a), Some(b)) if a != b => "changed",
+            _ => continue,
+        };
+        let _ = writeln!(out, "    {name}: {what}");
+    }
+    let others = |t: &[u8]| {
+        String::from_utf8_lossy(t)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && definitions(l.as_bytes()).is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if others(old.unwrap_or_default()) != others(new) {
+        out.push_str("    (other lines change)\n");
+    }
+    if out.is_empty() {
+        out.push_str("    (no key changes)\n");
     }
     out
 }

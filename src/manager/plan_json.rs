@@ -64,18 +64,17 @@ fn step(s: &Step, redact: &dyn Fn(&[u8]) -> String) -> StepJson {
             secret,
             ..
         } => {
-            let shown_text = |t: &[u8]| {
-                if *secret {
-                    crate::manager::plan::names_only(t)
-                } else {
-                    redact(t)
-                }
+            // the keys file: which keys change, by name, never a value
+            let diff = if *secret {
+                crate::manager::plan::key_changes(old.as_deref(), new)
+            } else {
+                unified_diff(shown, old.as_deref().map(redact), &redact(new))
             };
             StepJson::Edit {
                 path: shown.clone(),
                 created: old.is_none(),
                 mode: format!("{mode:04o}"),
-                diff: unified_diff(shown, old.as_deref().map(shown_text), &shown_text(new)),
+                diff,
                 record: record.clone(),
             }
         }

@@ -3,6 +3,7 @@
 //! its include tree of fragments ([`tree`]) and what conflicts between
 //! them ([`conflicts`]).  Lint and the manager both stand on this stage.
 
+pub mod certs;
 pub mod checkout;
 pub mod command;
 pub mod conflicts;

@@ -5,6 +5,7 @@
 //! fragments nothing includes.
 
 pub mod cap;
+pub mod certs;
 pub mod checks;
 pub mod flows;
 pub mod keys;
@@ -648,6 +649,12 @@ fn lint_tree_checks(
         is_gateway_conf,
     };
     keys::check(&tree, &maker, &keys_lint, out);
+    let cert_lint = certs::CertLint {
+        settings: opts.settings,
+        root: &opts.root,
+        modes: opts.modes_checked(),
+    };
+    certs::check(&all, &maker, &cert_lint, out);
     drop(maker);
     tree
 }
@@ -874,6 +881,12 @@ fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Findi
         m.diagnostics(out);
         let rules: Vec<&Rule> = c.rules.iter().collect();
         rule_hits(&rules, c, m, out);
+        let cert_lint = certs::CertLint {
+            settings: opts.settings,
+            root: &opts.root,
+            modes: opts.modes_checked(),
+        };
+        certs::check(&rules, m, &cert_lint, out);
         if opts.modes_checked() {
             file_modes(c, m, live, out);
             literal_psks(c, m, live, out);

@@ -109,6 +109,7 @@ fn load_options(root: &Root) -> LoadOptions {
         root: root.clone(),
         check_secrecy: false,
         main_local: false,
+        keys: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn compile_options<'a>(root: &Root, names: &'a Names, settings: &Settings) -> Op
         names,
         hostname: settings.hostname(),
         main_local: false,
+        keys: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn options(root: Root, names: &Names) -> Options<'_> {
         names,
         hostname: "gw.example.org".to_string(),
         main_local: false,
+        keys: None,
     }
 }
 

@@ -50,6 +50,64 @@ pub enum Command {
     Status(StatusArgs),
     /// Check configurations for errors and risks, on any OS, without root
     Lint(LintArgs),
+    /// The keys file: set one key and load it for its peers alone, or move
+    /// the configuration's keys into it
+    Key(KeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Set key NAME in the keys file, read from standard input (or asked
+    /// for on a terminal, never from the command line), and load it into
+    /// isakmpd for the peers that use it alone
+    Set(KeySetArgs),
+    /// Move every pre-shared key written in the configuration into the
+    /// keys file, writing `psk $NAME` in its place, as one change
+    Migrate(KeyMigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeySetArgs {
+    /// Print the plan (the key redacted) and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    /// The key's macro name, declared in the settings' [keys] names
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub wait: Wait,
+    #[command(flatten)]
+    pub output: KeyOutput,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyMigrateArgs {
+    /// Print the plan (keys redacted) and change nothing
+    #[arg(short = 'n')]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub output: KeyOutput,
+}
+
+/// The output of the key commands: no option shows a key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyOutput {
+    /// Print the plan and the result as one JSON document
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show ipsecmgr's own records in full, not in one line each
+    #[arg(short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

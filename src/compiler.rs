@@ -6,7 +6,7 @@ use std::cell::OnceCell;
 use crate::diag::{self, Diagnostic};
 use crate::rules::model::Rule;
 use crate::rules::resolve::{ResolveOptions, Resolver};
-use crate::syntax::load::{self, LoadOptions, Parsed, Statement};
+use crate::syntax::load::{self, KeysFile, LoadOptions, Parsed, Statement};
 use crate::syntax::recovery;
 use crate::syntax::secrets::{Redaction, SecretToken, secret_spans};
 use crate::system::files::Root;
@@ -21,6 +21,9 @@ pub struct Options<'a> {
     pub hostname: String,
     /// The file given is a path on this machine, not under the root.
     pub main_local: bool,
+    /// Stand-ins for the declared keys when the keys file is absent (only
+    /// for `lint` and `compile` of a checkout: nothing is loaded from it).
+    pub keys: Option<KeysFile>,
 }
 
 /// A configuration read and resolved.  The statements' tokens and trees
@@ -64,6 +67,7 @@ pub fn compile_file(name: &str, opts: &Options) -> Compiled {
         root: opts.root.clone(),
         check_secrecy: opts.check_secrecy,
         main_local: opts.main_local,
+        keys: opts.keys.clone(),
     };
     compile(opts, |sink| load::load_with(name, &load_opts, sink))
 }
@@ -74,6 +78,7 @@ pub fn compile_text(name: &str, text: Vec<u8>, opts: &Options) -> Compiled {
         root: opts.root.clone(),
         check_secrecy: false,
         main_local: false,
+        keys: opts.keys.clone(),
     };
     compile(opts, |sink| {
         load::load_text_with(name, text, &load_opts, sink)

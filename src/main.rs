@@ -27,6 +27,10 @@ fn changes_gateway(command: &Command) -> bool {
         Command::Apply(a) => !a.dry_run,
         Command::Rm(a) => !a.dry_run,
         Command::Down(a) | Command::Up(a) | Command::Restart(a) => !a.dry_run,
+        Command::Key(k) => match &k.action {
+            ipsecmgr::cli::KeyAction::Set(a) => !a.dry_run,
+            ipsecmgr::cli::KeyAction::Migrate(a) => !a.dry_run,
+        },
         _ => false,
     }
 }
@@ -113,6 +117,7 @@ fn main() {
         Command::Ls(a) => commands::list::ls(&gw, a),
         Command::Tags(a) => commands::list::tags(&gw, a),
         Command::Status(a) => commands::status::run(&gw, a),
+        Command::Key(a) => commands::key::run(&gw, a),
     };
     finish(&cli.command, status);
 }

@@ -19,6 +19,14 @@
 //!
 //! [lint]
 //! ignore = ["L401"]                # lint codes left out (select: only these)
+//!
+//! [keys]                           # pre-shared keys kept out of the repository
+//! file = "/etc/ipsec.keys"         # macros ipsec.conf includes first
+//! names = ["acme_psk"]             # the key macros, declared without values
+//!
+//! [certificates]
+//! dir = "/etc/isakmpd"             # isakmpd's ca/, certs/, private/
+//! warn_days = 30                   # warn of a certificate expiring sooner
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +86,15 @@ pub struct Settings {
     /// Which lint codes `ipsecmgr lint` reports.
     #[serde(default)]
     pub lint: LintSelection,
+    /// The keys layout: pre-shared keys as macros of one file that
+    /// ipsec.conf includes first, kept out of the configuration
+    /// repository; declared here by name, without values.
+    #[serde(default)]
+    pub keys: Option<KeysSettings>,
+    /// Where isakmpd keeps certificates, and how early lint warns of one
+    /// that expires.
+    #[serde(default)]
+    pub certificates: CertificateSettings,
     /// Where the settings were read from, for messages.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -128,6 +145,8 @@ impl Default for Settings {
             ipsecctl_timeout: default_ipsecctl_timeout(),
             isakmpd_reinit_window: default_reinit_window(),
             lint: LintSelection::default(),
+            keys: None,
+            certificates: CertificateSettings::default(),
             source: None,
         }
     }
@@ -186,6 +205,10 @@ impl Settings {
         settings.addresses("interfaces", &settings.interfaces)?;
         check_lint_codes("lint.select", &settings.lint.select)?;
         check_lint_codes("lint.ignore", &settings.lint.ignore)?;
+        if let Some(keys) = &settings.keys {
+            keys.check()?;
+        }
+        settings.certificates.check()?;
         Ok(settings)
     }
 
@@ -194,7 +217,7 @@ impl Settings {
     /// of its own.
     fn check_text(&self) -> Result<(), String> {
         let mut values: Vec<(String, &str)> = self
-            .paths()
+            .all_paths()
             .iter()
             .map(|(key, path)| (key.to_string(), *path))
             .collect();
@@ -255,12 +278,22 @@ impl Settings {
         ]
     }
 
+    /// The paths, with the keys file and the certificate directory.
+    fn all_paths(&self) -> Vec<(&'static str, &str)> {
+        let mut out: Vec<(&'static str, &str)> = self.paths().to_vec();
+        if let Some(keys) = &self.keys {
+            out.push(("keys.file", &keys.file));
+        }
+        out.push(("certificates.dir", &self.certificates.dir));
+        out
+    }
+
     /// Every path absolute (a relative one would depend on the directory
     /// ipsecmgr is run from, as root), inside `--root` when given, and the
     /// state directory apart from the configuration: ipsecmgr moves and
     /// rewrites files in it.  Errors name the setting.
     pub fn check_paths(&self, root: &Root) -> Result<(), String> {
-        for (key, path) in self.paths() {
+        for (key, path) in self.all_paths() {
             if path.is_empty() {
                 return Err(format!("{key}: empty path"));
             }
@@ -273,6 +306,24 @@ impl Settings {
             root.try_map(path).map_err(|e| format!("{key}: {}", e.0))?;
         }
         let state = lexical(&self.state_dir);
+        if let Some(keys) = &self.keys {
+            let file = lexical(&keys.file);
+            for (key, dir) in [
+                ("fragment_dir", &self.fragment_dir),
+                ("state_dir", &self.state_dir),
+            ] {
+                if file.starts_with(lexical(dir)) {
+                    return Err(format!(
+                        "keys.file: \"{}\" is inside {key} \"{}\"; keep the keys file apart",
+                        escaped(&keys.file),
+                        escaped(dir)
+                    ));
+                }
+            }
+            if file == lexical(&self.ipsec_conf) {
+                return Err("keys.file: it is ipsec_conf itself".into());
+            }
+        }
         for (key, path) in [
             ("fragment_dir", &self.fragment_dir),
             ("ipsec_conf", &self.ipsec_conf),
@@ -326,6 +377,24 @@ impl Settings {
             .addresses("interfaces", &self.interfaces)
             .unwrap_or_default();
         Names::new(hosts, interfaces, !offline)
+    }
+
+    /// The keys file for the loader.  `may_stand_in`: the command changes
+    /// nothing (`lint`, `compile`), so under `--root` alone (a checkout,
+    /// which keeps no keys) declared keys stand in for an absent keys file.
+    /// On a gateway an absent keys file is the error ipsecctl makes of it.
+    pub fn keys_file(
+        &self,
+        root: &Root,
+        may_stand_in: bool,
+    ) -> Option<crate::syntax::load::KeysFile> {
+        let keys = self.keys.as_ref()?;
+        Some(crate::syntax::load::KeysFile {
+            path: keys.file.clone(),
+            names: keys.names.clone(),
+            stand_in: may_stand_in && root.is_set(),
+            first: false,
+        })
     }
 
     /// The host name `ike dynamic` uses as its identity.
@@ -431,6 +500,100 @@ pub fn check_lint_codes(what: &str, codes: &[String]) -> Result<(), String> {
         "{what}: not a lint code: {} (see the manual's list of L codes; compiler errors, E..., cannot be left out)",
         crate::escape::escaped(&unknown.join(", "))
     ))
+}
+
+/// The `[keys]` table: the keys file and the names of the key macros it
+/// defines.  The names are what a repository keeps; the values stay on
+/// the gateway.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSettings {
+    #[serde(default = "default_keys_file")]
+    pub file: String,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+fn default_keys_file() -> String {
+    "/etc/ipsec.keys".into()
+}
+
+/// The longest key macro name accepted: a name goes into messages and
+/// plans, and ipsecctl's own macro names are short words.
+pub const MAX_KEY_NAME: usize = 64;
+
+/// Whether `name` can be a key macro's name: what ipsecctl's lexer reads
+/// after `$` (parse.y: yylex expands `$` followed by letters, digits and
+/// `_`).
+pub fn is_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_KEY_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl KeysSettings {
+    fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for name in &self.names {
+            if !is_key_name(name) {
+                return Err(format!(
+                    "keys.names: \"{}\" is not a macro name (letters, digits and _, at most {MAX_KEY_NAME})",
+                    escaped(name)
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(format!("keys.names: \"{name}\" is declared twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `name` is a declared key.
+    pub fn declares(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+}
+
+/// The `[certificates]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSettings {
+    /// isakmpd's directory: `ca/`, `certs/`, `private/local.key` and
+    /// `private/<id>.key` (isakmpd(8): FILES).
+    #[serde(default = "default_cert_dir")]
+    pub dir: String,
+    /// A certificate expiring within this many days is warned of (L209).
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+}
+
+fn default_cert_dir() -> String {
+    "/etc/isakmpd".into()
+}
+
+fn default_warn_days() -> u32 {
+    30
+}
+
+impl Default for CertificateSettings {
+    fn default() -> Self {
+        CertificateSettings {
+            dir: default_cert_dir(),
+            warn_days: default_warn_days(),
+        }
+    }
+}
+
+impl CertificateSettings {
+    fn check(&self) -> Result<(), String> {
+        if self.warn_days > 3650 {
+            return Err(format!(
+                "certificates.warn_days: {} is more than ten years",
+                self.warn_days
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An absolute path with `.` and `..` resolved by name.

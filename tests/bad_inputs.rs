@@ -1271,7 +1271,7 @@ fn overlapping_lists(d: &Path) -> Vec<String> {
         list(&|i| format!("172.16.{i}.0/24"), 64),
     );
     let b = format!(
-        "ike esp from {{ {} }} to {{ {} }} peer 192.0.2.2 psk \"a-long-enough-shared-secret\"\n",
+        "ike esp from {{ {} }} to {{ {} }} peer 192.0.2.2 psk \"another-long-enough-secret\"\n",
         list(&|l| format!("10.0.0.0/{l}"), 19),
         list(&|l| format!("172.16.0.0/{l}"), 19),
     );
@@ -1280,14 +1280,15 @@ fn overlapping_lists(d: &Path) -> Vec<String> {
     args(&["lint", "conf"])
 }
 
-/// A hub of `n` tunnels from its one network, each to its own.
+/// A hub of `n` tunnels from its one network, each to its own, each peer
+/// with its own key.
 fn hub(n: usize) -> String {
     (0..n)
         .map(|i| {
             let (a, b, c) = (11 + i / 65536, i / 256 % 256, i % 256);
             format!(
                 "ike esp from 10.0.0.0/16 to {a}.{b}.{c}.0/24 peer 198.{a}.{b}.{c} \
-                 psk \"a-long-enough-shared-secret\"\n"
+                 psk \"a-long-enough-shared-secret-{i}\"\n"
             )
         })
         .collect()

@@ -43,6 +43,7 @@ fn every_rule_reads_back_as_itself() {
         names: &names,
         hostname: "gw.example.net".into(),
         main_local: false,
+        keys: None,
     };
     let mut checked = 0;
     for text in CONFIGS {

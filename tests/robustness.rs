@@ -19,6 +19,7 @@ fn options(names: &Names) -> Options<'_> {
         names,
         hostname: "gw.example.net".into(),
         main_local: false,
+        keys: None,
     }
 }
 

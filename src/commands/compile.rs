@@ -39,8 +39,18 @@ pub fn run(args: &CompileArgs, settings: &Settings, root: &Root) -> i32 {
         names: &names,
         hostname: settings.hostname(),
         main_local: true,
+        keys: settings.keys_file(root, true),
     };
     let compiled = compiler::compile_file(&file, &opts);
+    if args.show_keys
+        && let Some((_, f)) = compiled.parsed.sources.iter().find(|(_, f)| f.stand_in)
+    {
+        crate::errln!(
+            "ipsecmgr: compile: -k: the keys file {} is not here, so there are no keys to show",
+            crate::escape::escaped(&f.name)
+        );
+        return EXIT_USAGE;
+    }
     let action = if args.delete {
         Action::Delete
     } else {

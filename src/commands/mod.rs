@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod diff;
 pub mod drive;
+pub mod key;
 pub mod lint;
 pub mod list;
 pub mod manage;

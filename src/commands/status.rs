@@ -88,6 +88,23 @@ fn fragment_text(out: &mut String, gw: &Gateway, f: &FragmentState) {
             f.flows_loaded, f.flows
         );
     }
+    if let Some(c) = &f.certificates {
+        if let (Some(expires), Some(file), Some(days)) = (&c.expires, &c.file, c.days) {
+            let when = if days < 0 {
+                format!("expired {expires}")
+            } else {
+                format!("expires {expires}, in {days} day(s)")
+            };
+            let _ = writeln!(
+                out,
+                "  certificate {when}  ({})",
+                crate::escape::escaped(file)
+            );
+        }
+        if let Some(p) = &c.problem {
+            let _ = writeln!(out, "  certificate {}", crate::escape::escaped(p));
+        }
+    }
 }
 
 /// The lists after the fragments, each under its title (shown when not

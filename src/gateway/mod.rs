@@ -3,6 +3,7 @@
 //! its include tree of fragments ([`tree`]) and what conflicts between
 //! them ([`conflicts`]).  Lint and the manager both stand on this stage.
 
+pub mod certs;
 pub mod checkout;
 pub mod command;
 pub mod conflicts;
@@ -85,13 +86,21 @@ impl Gateway {
         }
     }
 
-    fn options(&self) -> Options<'_> {
+    /// How the gateway reads a file: `alone`, a file ipsecmgr hands to
+    /// `ipsecctl -f` by itself (a fragment, rules to load or delete), which
+    /// ipsecmgr always gives the keys file first (see manager::exec).
+    fn options(&self, alone: bool) -> Options<'_> {
+        let mut keys = self.settings.keys_file(&self.root, false);
+        if let Some(k) = &mut keys {
+            k.first = alone;
+        }
         Options {
             root: self.root.clone(),
             check_secrecy: !self.root.is_set(),
             names: &self.names,
             hostname: self.settings.hostname(),
             main_local: false,
+            keys,
         }
     }
 
@@ -106,7 +115,8 @@ impl Gateway {
 
     /// Compiles a file named as the gateway names it.
     pub fn compile(&self, gateway_path: &str) -> Compiled {
-        with_emission_errors(compiler::compile_file(gateway_path, &self.options()))
+        let alone = !crate::syntax::load::same_path(gateway_path, &self.settings.ipsec_conf);
+        with_emission_errors(compiler::compile_file(gateway_path, &self.options(alone)))
     }
 
     /// Compiles text as if it were installed as the file `installed` (its
@@ -120,7 +130,12 @@ impl Gateway {
 
     /// Compiles text as if it were the file `name`, alone.
     pub fn compile_text(&self, name: &str, text: &[u8]) -> Compiled {
-        with_emission_errors(compiler::compile_text(name, text.to_vec(), &self.options()))
+        let alone = !crate::syntax::load::same_path(name, &self.settings.ipsec_conf);
+        with_emission_errors(compiler::compile_text(
+            name,
+            text.to_vec(),
+            &self.options(alone),
+        ))
     }
 
     /// Where the copy of a fragment as last applied is kept.

@@ -128,6 +128,7 @@ mod tests {
             names: &names,
             hostname: "gw.example".into(),
             main_local: false,
+            keys: None,
         };
         let c = compile_text("t", text.as_bytes().to_vec(), &opts);
         assert!(!c.has_errors(), "{:?}", c.diags);

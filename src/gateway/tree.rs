@@ -157,6 +157,8 @@ impl Tree {
         for (id, file) in sources.iter() {
             let slot = match file.included_from {
                 None => None,
+                // the keys file holds the keys' macros, no tunnel of its own
+                Some(span) if span.file == 0 && file.keys => None,
                 Some(span) if span.file == 0 => {
                     fragments.push(Fragment {
                         name: fragment_name(&file.name),
@@ -245,6 +247,12 @@ impl Tree {
             else {
                 continue;
             };
+            // the keys file is no fragment, missing or not
+            if let Some(keys) = &gw.settings.keys
+                && crate::syntax::load::same_path(&keys.file, &path)
+            {
+                continue;
+            }
             let gone = std::fs::symlink_metadata(gw.root.map(&path))
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
             if out.iter().any(|(m, _)| m.include_line == span.line) {

@@ -25,6 +25,19 @@ fn hit(span: Span, kind: Kind, severity: Severity, message: String, help: &str) 
     }
 }
 
+pub use crate::rules::model::MIN_PSK;
+
+/// The L202 finding for a key of `len` characters.
+pub fn short_psk(span: Span, len: usize) -> Hit {
+    hit(
+        span,
+        Kind::ShortPsk,
+        Severity::Warning,
+        format!("pre-shared key of {len} characters; use at least {MIN_PSK}"),
+        "generate one, e.g. `openssl rand -hex 16`",
+    )
+}
+
 /// isakmpd's FIFO parser reads at most 200 characters per field (ui.c).
 pub const FIELD_MAX: usize = 200;
 
@@ -76,20 +89,13 @@ pub fn rule_checks(rule: &Rule, hits: &mut Vec<Hit>) {
         RuleKind::Sa(sa) => report("SA", &sa.xfs),
         _ => {}
     }
+    // a key of the keys file is checked there, once (see lint::keys)
     if let RuleKind::Ike(ike) = &rule.kind
         && let IkeAuth::Psk(psk) = &ike.auth
-        && psk.0.chars().count() < 20
+        && !psk.1.as_ref().is_some_and(|m| m.keys)
+        && psk.0.chars().count() < MIN_PSK
     {
-        hits.push(hit(
-            span,
-            Kind::ShortPsk,
-            Severity::Warning,
-            format!(
-                "pre-shared key of {} characters; use at least 20",
-                psk.0.chars().count()
-            ),
-            "generate one, e.g. `openssl rand -hex 16`",
-        ));
+        hits.push(short_psk(span, psk.0.chars().count()));
     }
 }
 
@@ -213,10 +219,10 @@ pub fn field_checks(rule: &Rule, hits: &mut Vec<Hit>) {
     }
 }
 
-/// Macros defined and never used.
+/// Macros defined and never used (a key of the keys file unused is L206's).
 pub fn unused_macros(c: &Compiled, hits: &mut Vec<Hit>) {
     for (_, def) in c.parsed.macros.iter() {
-        if !def.used {
+        if !def.used && !c.parsed.sources.get(def.span.file).keys {
             hits.push(hit(
                 def.span,
                 Kind::UnusedMacro,

@@ -481,6 +481,7 @@ mod tests {
             names: &names,
             hostname: "gw".into(),
             main_local: true,
+            keys: None,
         };
         let c = compile_text("t", text.as_bytes().to_vec(), &opts);
         assert!(!c.has_errors(), "{:?}", c.diags);

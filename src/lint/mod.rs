@@ -5,8 +5,10 @@
 //! fragments nothing includes.
 
 pub mod cap;
+pub mod certs;
 pub mod checks;
 pub mod flows;
+pub mod keys;
 pub mod listing;
 pub mod phase1_keys;
 pub mod render;
@@ -113,6 +115,7 @@ pub fn lint(paths: &[PathBuf], opts: &LintOptions) -> Result<Vec<Finding>, Strin
         names: &names,
         hostname: opts.settings.hostname(),
         main_local: true,
+        keys: opts.settings.keys_file(&opts.root, true),
     };
     let gateway_conf = opts.root.map(&opts.settings.ipsec_conf);
     let mut out = Vec::new();
@@ -323,7 +326,7 @@ impl<'c> Maker<'c> {
 fn mask_after_keywords(line: &mut [u8]) {
     let mut i = 0;
     while i < line.len() {
-        let word_start = i == 0 || !line[i - 1].is_ascii_alphanumeric();
+        let word_start = i == 0 || !(line[i - 1].is_ascii_alphanumeric() || line[i - 1] == b'_');
         let hit = ["psk", "authkey", "enckey"].iter().find(|k| {
             line[i..].starts_with(k.as_bytes())
                 && line
@@ -509,6 +512,7 @@ fn across(units: &[Vec<&Rule>], unit_names: &[String], makers: &[&Maker], out: &
         ));
     }
     phase1_keys::check(units, unit_names, makers, out);
+    keys::shared_psks(units, unit_names, makers, out);
     shared_local::check(units, unit_names, makers, out);
     // keyed by what names the phase 1 tag (peer and local address), so no
     // tag is written out unless it is reported
@@ -638,6 +642,19 @@ fn lint_tree_checks(
         literal_psks(c, &maker, live, out);
     }
     fragment_checks(&tree, &maker, is_gateway_conf, copts, opts, out);
+    let keys_lint = keys::KeysLint {
+        settings: opts.settings,
+        modes: opts.modes_checked(),
+        live,
+        is_gateway_conf,
+    };
+    keys::check(&tree, &maker, &keys_lint, out);
+    let cert_lint = certs::CertLint {
+        settings: opts.settings,
+        root: &opts.root,
+        modes: opts.modes_checked(),
+    };
+    certs::check(&all, &maker, &cert_lint, out);
     drop(maker);
     tree
 }
@@ -675,7 +692,7 @@ fn fragment_checks(
         }
     }
     for i in fragments_needing_macros(tree) {
-        fragment_alone(&tree.fragments[i], copts, out);
+        fragment_alone(&tree.fragments[i], copts, opts.settings, out);
     }
     // only the gateway's ipsec.conf is meant to include every fragment: a
     // new tunnel file linted alone includes none of the others
@@ -783,6 +800,11 @@ fn fragments_needing_macros(tree: &Tree) -> Vec<usize> {
         .filter_map(|u| {
             let frag = owner(u.at.file)?;
             let def = parsed.macros.get(u.id);
+            // ipsecmgr hands the keys file to every `ipsecctl -f` of a
+            // fragment (see manager::exec)
+            if sources.get(def.span.file).keys {
+                return None;
+            }
             (owner(def.span.file) != Some(frag)).then_some(frag)
         })
         .collect();
@@ -791,13 +813,22 @@ fn fragments_needing_macros(tree: &Tree) -> Vec<usize> {
     needing
 }
 
-fn fragment_alone(f: &Fragment, copts: &Options, out: &mut Vec<Finding>) {
+fn fragment_alone(f: &Fragment, copts: &Options, settings: &Settings, out: &mut Vec<Finding>) {
     let alone = compiler::compile_file(&f.actual.display().to_string(), copts);
     let alone_maker = Maker::new(&alone);
+    // the declared keys come with the keys file, which ipsecmgr hands to
+    // every `ipsecctl -f` of a fragment
+    let is_key = |message: &str| {
+        settings.keys.as_ref().is_some_and(|k| {
+            k.names
+                .iter()
+                .any(|n| message == format!("macro '{n}' not defined"))
+        })
+    };
     for d in alone
         .diags
         .iter()
-        .filter(|d| d.kind == Kind::MacroUndefined)
+        .filter(|d| d.kind == Kind::MacroUndefined && !is_key(&d.message))
     {
         let Some(span) = d.span else { continue };
         out.push(alone_maker.make(
@@ -850,6 +881,12 @@ fn lint_dir(dir: &Path, copts: &Options, opts: &LintOptions, out: &mut Vec<Findi
         m.diagnostics(out);
         let rules: Vec<&Rule> = c.rules.iter().collect();
         rule_hits(&rules, c, m, out);
+        let cert_lint = certs::CertLint {
+            settings: opts.settings,
+            root: &opts.root,
+            modes: opts.modes_checked(),
+        };
+        certs::check(&rules, m, &cert_lint, out);
         if opts.modes_checked() {
             file_modes(c, m, live, out);
             literal_psks(c, m, live, out);

@@ -39,7 +39,7 @@ fn write_journal(gw: &Gateway, plan: &Plan, next: usize) -> Result<(), String> {
 fn write_journal_sent(gw: &Gateway, plan: &Plan, next: usize, sent: usize) -> Result<(), String> {
     create_private_dir(&gw.state_dir)?;
     let text = serde_json::to_vec(&Journal {
-        plan: plan.clone(),
+        plan: plan.for_journal(),
         next,
         sent,
     })
@@ -50,6 +50,7 @@ fn write_journal_sent(gw: &Gateway, plan: &Plan, next: usize, sent: usize) -> Re
 /// Removes the journal of a run that is over, durably: a journal left
 /// behind would be taken up again by the next run.
 fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    remove_backups(gw, log);
     let path = gw.journal_path();
     match fs::remove_file(&path) {
         Ok(()) => crate::system::fs::sync_dir(&gw.state_dir),
@@ -60,6 +61,79 @@ fn clear_journal(gw: &Gateway, log: &mut dyn FnMut(String)) {
             files::io_reason(&e)
         )),
     }
+}
+
+/// Where a private write (see `Step::Write::private`) keeps the file it
+/// replaces until the run ends: step `index`'s copy.
+fn backup_path(gw: &Gateway, index: usize) -> PathBuf {
+    gw.state_dir.join("backup").join(index.to_string())
+}
+
+/// Removes the copies private writes made, holding keys, once a run is
+/// over (done or rolled back).
+fn remove_backups(gw: &Gateway, log: &mut dyn FnMut(String)) {
+    let dir = gw.state_dir.join("backup");
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => crate::system::fs::sync_dir(&gw.state_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log(format!(
+            "cannot remove {}: {}; it holds copies of files with keys: remove it by hand",
+            crate::escape::escaped_path(&dir),
+            files::io_reason(&e)
+        )),
+    }
+}
+
+/// A private write: the file there now is copied aside first (the copy
+/// readable by root alone), so that a rollback, even by a later run that
+/// has only the journal, can put it back.
+fn private_write(
+    gw: &Gateway,
+    index: usize,
+    path: &Path,
+    new: &[u8],
+    mode: u32,
+) -> Result<(), String> {
+    if fs::symlink_metadata(path).is_ok() {
+        let old = files::read_regular(path, files::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {}", crate::escape::escaped_path(path), e.0))?;
+        let backup = backup_path(gw, index);
+        if let Some(dir) = backup.parent() {
+            create_private_dir(dir)?;
+        }
+        atomic_write(&backup, &old.bytes, 0o600)?;
+    }
+    atomic_write(path, new, mode)
+}
+
+/// Undoes a private write: the copy put back, or the file it created
+/// removed.  When neither is there, the write had not begun.
+fn undo_private_write(
+    gw: &Gateway,
+    index: usize,
+    path: &Path,
+    created: bool,
+    mode: u32,
+) -> Result<(), String> {
+    let backup = backup_path(gw, index);
+    if fs::symlink_metadata(&backup).is_ok() {
+        let old = files::read_regular(&backup, files::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {}", crate::escape::escaped_path(&backup), e.0))?;
+        atomic_write(path, &old.bytes, mode)?;
+        let _ = fs::remove_file(&backup);
+        return Ok(());
+    }
+    if created {
+        return match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
+                "cannot remove {}: {}",
+                crate::escape::escaped_path(path),
+                files::io_reason(&e)
+            )),
+            _ => Ok(()),
+        };
+    }
+    Ok(())
 }
 
 /// A step that failed: why, and whether it may have done part of its work
@@ -171,6 +245,10 @@ pub fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<()
             // sent only on a rollback, when isakmpd may be gone: the lines
             // must still be whole
             Step::FifoOnUndo { lines } => fifo::check_lines(lines)?,
+            Step::LoadKey { peers: p, .. } => {
+                fifo::check(&gw.fifo)?;
+                peers.extend(key_peers(p));
+            }
             _ => {}
         }
     }
@@ -272,11 +350,20 @@ fn run_ipsecctl(
         interruptible,
         ..ipsecctl(gw)
     };
-    let outcome = check_fifo_for(gw, input.as_deref())
-        .and_then(|()| quiet())
-        .and_then(|()| ctl.run(args));
+    let wrapped = with_keys(gw, args);
+    let outcome = wrapped
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|(args, _)| {
+            check_fifo_for(gw, input.as_deref())
+                .and_then(|()| quiet())
+                .and_then(|()| ctl.run(args))
+        });
     if let Some((path, _)) = file {
         let _ = fs::remove_file(path);
+    }
+    if let Ok((_, Some(wrapper))) = &wrapped {
+        let _ = fs::remove_file(wrapper);
     }
     // not started: nothing was loaded or deleted
     let outcome = outcome.map_err(Failed::untouched)?;
@@ -295,6 +382,56 @@ fn run_ipsecctl(
     } else {
         Err(format!("ipsecctl {shown} failed:\n{said}").into())
     }
+}
+
+/// With the keys layout, ipsecctl is handed a file that includes the keys
+/// file, then the rules file its `-f` names: a fragment written with
+/// `psk $acme_psk` loads (and deletes) alone exactly as ipsec.conf loads
+/// it, one symbol table for both files (parse.y: an include reads on in
+/// the same parser; macros are global).  The file holds two paths and no
+/// key, is written 0600 (parse.y: pushfile refuses a main file others can
+/// read) and removed after the run; no key is ever on a command line.
+/// Returns the arguments to run and the file to remove.
+fn with_keys(gw: &Gateway, args: &[String]) -> Result<(Vec<String>, Option<PathBuf>), String> {
+    let (Some(keys), Some(at)) = (&gw.settings.keys, args.iter().position(|a| a == "-f")) else {
+        return Ok((args.to_vec(), None));
+    };
+    let Some(rules) = args.get(at + 1) else {
+        return Ok((args.to_vec(), None));
+    };
+    let keys_path = gw.root.map(&keys.file);
+    // no keys file yet (before `key migrate`): the rules load as they are
+    if std::fs::symlink_metadata(&keys_path).is_err() {
+        return Ok((args.to_vec(), None));
+    }
+    let text = format!(
+        "# written by ipsecmgr for one ipsecctl run: the keys, then the rules\ninclude {}\ninclude {}\n",
+        include_word(&keys_path.display().to_string())?,
+        include_word(rules)?
+    );
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let wrapper = gw
+        .work_dir()
+        .join(format!("with-keys-{}-{n}.conf", std::process::id()));
+    create_private_dir(&gw.work_dir())?;
+    atomic_write(&wrapper, text.as_bytes(), 0o600)?;
+    let mut args = args.to_vec();
+    args[at + 1] = wrapper.display().to_string();
+    Ok((args, Some(wrapper)))
+}
+
+/// A path as an include statement's quoted string: ipsecctl's lexer ends
+/// it at its quote and reads a backslash before a quote or newline as an
+/// escape (parse.y: yylex), so a path holding one cannot be written.
+fn include_word(path: &str) -> Result<String, String> {
+    if path.contains(['"', '\\']) || path.chars().any(char::is_control) {
+        return Err(format!(
+            "{}: a path ipsecctl cannot be given in an include",
+            crate::escape::escaped(path)
+        ));
+    }
+    Ok(format!("\"{path}\""))
 }
 
 /// Sends a FIFO step's lines from line `from` on; when it has to wait,
@@ -333,10 +470,17 @@ fn run_step(
 ) -> Result<(), Failed> {
     match &plan.steps[index] {
         Step::Write {
-            path, new, mode, ..
+            path,
+            new,
+            mode,
+            private,
+            ..
         } => {
             if let Some(dir) = path.parent() {
                 create_private_dir(dir)?;
+            }
+            if *private {
+                return Ok(private_write(gw, index, path, new, *mode)?);
             }
             Ok(atomic_write(path, new, *mode)?)
         }
@@ -369,7 +513,28 @@ fn run_step(
         }
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
+        Step::LoadKey { name, peers } => {
+            let bound = load_wait.bound(gw);
+            let quiet_peers = key_peers(peers);
+            quiet::wait_until_quiet(gw, &quiet_peers, &plan.initiating, bound)
+                .map_err(Failed::untouched)?;
+            let key =
+                crate::manager::keys_file::value_in_file(gw, name).map_err(Failed::untouched)?;
+            let lines: Vec<String> = peers.iter().map(|p| p.line(&key)).collect();
+            send_fifo(gw, plan, index, &lines, from)
+        }
     }
+}
+
+/// The peers of a key load, as the exchange guard names them.
+fn key_peers(peers: &[crate::manager::plan::KeyPeer]) -> Vec<quiet::Peer> {
+    peers
+        .iter()
+        .map(|p| quiet::Peer {
+            tag: p.tag.clone(),
+            address: p.address.clone(),
+        })
+        .collect()
 }
 
 /// What taking back an ipsecctl run did: the undo run, and whether it
@@ -395,6 +560,13 @@ fn roll_back(
     let mut undone = Vec::new();
     for (i, step) in plan.steps[..done].iter().enumerate().rev() {
         let result = match step {
+            Step::Write {
+                path,
+                old,
+                mode,
+                private: true,
+                ..
+            } => undo_private_write(gw, i, path, old.is_none(), *mode),
             Step::Write {
                 path,
                 old: Some(old),
@@ -722,9 +894,12 @@ fn recovery_touches_isakmpd(journal: &Journal) -> bool {
             )
         })
     } else {
-        plan.steps[next..]
-            .iter()
-            .any(|s| matches!(s, Step::Ipsecctl { .. } | Step::Fifo { .. }))
+        plan.steps[next..].iter().any(|s| {
+            matches!(
+                s,
+                Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::LoadKey { .. }
+            )
+        })
     }
 }
 

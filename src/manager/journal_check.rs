@@ -45,6 +45,12 @@ impl Allowed {
                 }
             }
         }
+        // the keys file, which `key set` and `key migrate` write
+        conf.extend(gw.settings.keys.as_ref().map(|k| gw.root.map(&k.file)));
+        // and the settings, where `key migrate` declares the names it makes
+        if gw.settings.keys.is_some() {
+            conf.extend(gw.settings.source.clone());
+        }
         Allowed {
             dirs: vec![gw.fragment_dir.actual.clone(), gw.state_dir.clone()],
             conf,
@@ -97,7 +103,13 @@ fn refused(what: &str, path: &Path) -> String {
 /// Checks every step of `plan` (see the module's comment).
 pub fn check(gw: &Gateway, plan: &Plan) -> Result<(), String> {
     let allowed = Allowed::of(gw, plan);
-    for step in &plan.steps {
+    for (i, step) in plan.steps.iter().enumerate() {
+        // its bytes are not in the journal: only a rollback can take it up
+        if matches!(step, Step::Write { private: true, .. }) && i >= plan.commit {
+            return Err(
+                "a private write after the commit point, which no plan of ipsecmgr makes".into(),
+            );
+        }
         match step {
             Step::Write { path, mode, .. } => {
                 if !allowed.writable(path) {
@@ -128,6 +140,26 @@ pub fn check(gw: &Gateway, plan: &Plan) -> Result<(), String> {
                     && !inside(path, &gw.work_dir())
                 {
                     return Err(refused("writes rules into", path));
+                }
+            }
+            Step::LoadKey { name, peers } => {
+                let declared = gw.settings.keys.as_ref().is_some_and(|k| k.declares(name));
+                if !declared {
+                    return Err(format!(
+                        "a step loads key {}, which the settings do not declare",
+                        crate::escape::escaped(name)
+                    ));
+                }
+                let lines: Vec<String> = peers.iter().map(|p| p.line("x")).collect();
+                fifo::check_lines(&lines)?;
+                if let Some(p) = peers
+                    .iter()
+                    .find(|p| !p.tag.starts_with("peer-") || p.tag.contains([']', ' ', '\t']))
+                {
+                    return Err(format!(
+                        "a step loads a key for {}, which is no phase 1 peer",
+                        crate::escape::escaped(&p.tag)
+                    ));
                 }
             }
             Step::Fifo { lines } | Step::FifoOnUndo { lines } => {

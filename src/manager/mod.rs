@@ -10,6 +10,8 @@ pub mod fragment_name;
 pub mod fragments;
 pub mod invariant;
 pub mod journal_check;
+pub mod keys;
+pub mod keys_file;
 pub mod listing;
 pub mod ops;
 pub mod pending;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::gateway::command::shell_word;
+use crate::syntax::secrets::REDACTED;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
@@ -23,6 +24,16 @@ pub enum Step {
         /// records, said in one line where a plan would show its text.
         #[serde(default)]
         record: Option<String>,
+        /// The keys file: a plan shows its macro names alone, never what
+        /// any line holds.
+        #[serde(default)]
+        secret: bool,
+        /// Its bytes, before and after, may hold keys: the journal keeps
+        /// neither.  The file is copied aside (readable by root alone) before
+        /// it is written, for a rollback, and the copy is removed when the
+        /// run ends.  Such a step comes before the commit point.
+        #[serde(default)]
+        private: bool,
     },
     /// Move a file aside (never deleted).
     Move {
@@ -49,6 +60,28 @@ pub enum Step {
     /// that they run after those steps are undone (what an undone
     /// `ipsecctl -f` leaves behind: see teardown).
     FifoOnUndo { lines: Vec<String> },
+    /// Load key macro `name`, as the keys file holds it when the step
+    /// runs, into isakmpd as the pre-shared key of each of `peers`: one
+    /// `C set [PEER]:Authentication=KEY force` each, as ipsecctl's ike.c
+    /// writes it (ike_section_peer).  The key is read from the keys file
+    /// then, so no plan and no journal holds it; once no exchange in
+    /// flight may be with the peers (see [`crate::manager::quiet`]).
+    LoadKey { name: String, peers: Vec<KeyPeer> },
+}
+
+/// A phase 1 peer whose pre-shared key a [`Step::LoadKey`] sets: its
+/// section (`peer-ADDRESS[-local-ADDRESS]`) and address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPeer {
+    pub tag: String,
+    pub address: Option<String>,
+}
+
+impl KeyPeer {
+    /// The FIFO line setting this peer's key to `key`.
+    pub fn line(&self, key: &str) -> String {
+        format!("C set [{}]:Authentication={key} force", self.tag)
+    }
 }
 
 impl Step {
@@ -62,6 +95,61 @@ impl Step {
             new,
             mode: 0o600,
             record: None,
+            secret: false,
+            private: false,
+        }
+    }
+
+    /// This write with its bytes kept out of the journal (see
+    /// `Step::Write::private`).
+    pub fn unjournaled(self) -> Step {
+        match self {
+            Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret,
+                ..
+            } => Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret,
+                private: true,
+            },
+            other => other,
+        }
+    }
+
+    /// Writing the keys file, readable by root alone; shown by its macro
+    /// names only.
+    pub fn keys_write(path: PathBuf, shown: String, old: Option<Vec<u8>>, new: Vec<u8>) -> Step {
+        match Step::private_write(path, shown, old, new) {
+            Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                ..
+            } => Step::Write {
+                path,
+                shown,
+                old,
+                new,
+                mode,
+                record,
+                secret: true,
+                private: true,
+            },
+            other => other,
         }
     }
 
@@ -89,6 +177,8 @@ impl Step {
                 new,
                 mode,
                 record: Some(what),
+                secret: false,
+                private: false,
             },
             other => other,
         }
@@ -99,7 +189,10 @@ impl Step {
     pub fn touches_isakmpd(&self) -> bool {
         matches!(
             self,
-            Step::Ipsecctl { .. } | Step::Fifo { .. } | Step::FifoOnUndo { .. }
+            Step::Ipsecctl { .. }
+                | Step::Fifo { .. }
+                | Step::FifoOnUndo { .. }
+                | Step::LoadKey { .. }
         )
     }
 }
@@ -178,6 +271,27 @@ impl Plan {
         self.steps.iter().any(Step::touches_isakmpd)
     }
 
+    /// The plan as the journal keeps it: the bytes of private writes left
+    /// out (see `Step::Write::private`).
+    pub fn for_journal(&self) -> Plan {
+        let mut plan = self.clone();
+        for step in &mut plan.steps {
+            if let Step::Write {
+                old,
+                new,
+                private: true,
+                ..
+            } = step
+            {
+                if let Some(o) = old {
+                    o.clear();
+                }
+                new.clear();
+            }
+        }
+        plan
+    }
+
     /// Marks everything so far as undoable.
     pub fn commit_here(&mut self) {
         self.commit = self.steps.len();
@@ -198,6 +312,16 @@ impl Plan {
                     ..
                 } if !verbose => {
                     let _ = writeln!(out, "record {}: {what}", shell_word(shown));
+                }
+                Step::Write {
+                    shown,
+                    old,
+                    new,
+                    secret: true,
+                    ..
+                } => {
+                    let _ = writeln!(out, "edit {} (keys not shown):", shell_word(shown));
+                    out.push_str(&key_changes(old.as_deref(), new));
                 }
                 Step::Write {
                     shown, old, new, ..
@@ -250,8 +374,66 @@ impl Plan {
                         let _ = writeln!(out, "if undone: fifo {line}");
                     }
                 }
+                Step::LoadKey { name, peers } => {
+                    for p in peers {
+                        let _ = writeln!(out, "fifo {}    # key {name}", p.line(REDACTED));
+                    }
+                }
             }
         }
         out
     }
+}
+
+/// The definitions of a keys file's text, by name: `name = value` lines.
+fn definitions(text: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.trim().split_once('=')?;
+            let n = n.trim();
+            crate::settings::is_key_name(n).then(|| (n.to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+/// What a write of the keys file changes, by macro name, no value shown:
+/// one line each, `    NAME: added`, `changed` or `removed`; and
+/// whether other lines change.
+pub fn key_changes(old: Option<&[u8]>, new: &[u8]) -> String {
+    let before = definitions(old.unwrap_or_default());
+    let after = definitions(new);
+    let value = |defs: &[(String, String)], name: &str| {
+        defs.iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut names: Vec<&String> = before.iter().chain(&after).map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    let mut out = String::new();
+    for name in names {
+        let what = match (value(&before, name), value(&after, name)) {
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (Some(a), Some(b)) if a != b => "changed",
+            _ => continue,
+        };
+        let _ = writeln!(out, "    {name}: {what}");
+    }
+    let others = |t: &[u8]| {
+        String::from_utf8_lossy(t)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && definitions(l.as_bytes()).is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    if others(old.unwrap_or_default()) != others(new) {
+        out.push_str("    (other lines change)\n");
+    }
+    if out.is_empty() {
+        out.push_str("    (no key changes)\n");
+    }
+    out
 }

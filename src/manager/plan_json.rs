@@ -41,6 +41,11 @@ pub enum StepJson {
     /// the ipsecctl run that follows: they take back what it sent.
     #[serde(rename = "fifo-on-undo")]
     FifoOnUndo { lines: Vec<String> },
+    /// Key macro `key` loaded into isakmpd as the pre-shared key of some
+    /// peers: the FIFO lines, the key redacted (it is read from the keys
+    /// file when the step runs).
+    #[serde(rename = "load-key")]
+    LoadKey { key: String, lines: Vec<String> },
 }
 
 /// The steps of `plan`, file contents through `redact`.
@@ -56,13 +61,29 @@ fn step(s: &Step, redact: &dyn Fn(&[u8]) -> String) -> StepJson {
             new,
             mode,
             record,
+            secret,
             ..
-        } => StepJson::Edit {
-            path: shown.clone(),
-            created: old.is_none(),
-            mode: format!("{mode:04o}"),
-            diff: unified_diff(shown, old.as_deref().map(redact), &redact(new)),
-            record: record.clone(),
+        } => {
+            // the keys file: which keys change, by name, never a value
+            let diff = if *secret {
+                crate::manager::plan::key_changes(old.as_deref(), new)
+            } else {
+                unified_diff(shown, old.as_deref().map(redact), &redact(new))
+            };
+            StepJson::Edit {
+                path: shown.clone(),
+                created: old.is_none(),
+                mode: format!("{mode:04o}"),
+                diff,
+                record: record.clone(),
+            }
+        }
+        Step::LoadKey { name, peers } => StepJson::LoadKey {
+            key: name.clone(),
+            lines: peers
+                .iter()
+                .map(|p| p.line(crate::syntax::secrets::REDACTED))
+                .collect(),
         },
         Step::Move {
             shown_from,
@@ -296,6 +317,8 @@ mod tests {
             new: b"a\nb psk \"k\"\n".to_vec(),
             mode: 0o600,
             record: None,
+            secret: false,
+            private: false,
         });
         p.push(Step::Ipsecctl {
             args: vec!["-f".into(), "/tmp/x".into()],

@@ -167,6 +167,12 @@ fn ike(i: &Ike, show: bool) -> String {
     }
     match &i.auth {
         IkeAuth::Rsa => out.push_str(" rsa"),
+        // a key of the keys file is written as its macro: ipsecctl is
+        // handed the keys file with the rules (see manager::exec), and
+        // the file, the plan and the journal hold no key
+        IkeAuth::Psk(Secret(_, Some(m))) if m.keys => {
+            let _ = write!(out, " psk ${}", m.name);
+        }
         IkeAuth::Psk(p) if show => {
             let _ = write!(out, " psk {}", quoted(&p.0));
         }

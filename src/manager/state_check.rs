@@ -215,6 +215,7 @@ mod tests {
             names: &names,
             hostname: "gw1.example.net".into(),
             main_local: true,
+            keys: None,
         };
         let c = compile_text("t", text.as_bytes().to_vec(), &opts);
         assert!(!c.has_errors(), "{:?}", c.diags);

@@ -56,6 +56,52 @@ pub struct FragmentState {
     /// ipsec.conf includes it, but it cannot be read: why
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// For a fragment with rules authenticated by certificates: when the
+    /// first of the certificates they rely on expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertExpiry>,
+}
+
+/// When a fragment's certificates expire (see [`crate::gateway::certs`]).
+#[derive(Serialize)]
+pub struct CertExpiry {
+    /// The date the first of them expires (`2027-01-05`), when one was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// The certificate that expires first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Whole days from now; negative once expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    /// What is wrong with them, as `lint` says it (L208), first problem only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// When the certificates `rules` rely on expire, if any rule uses them.
+fn cert_expiry(reader: &mut crate::gateway::certs::Reader, rules: &[&Rule]) -> Option<CertExpiry> {
+    let mut checked = crate::gateway::certs::Checked::default();
+    let mut any = false;
+    for ike in ikes(rules.iter().copied()) {
+        if crate::gateway::certs::uses_certificates(ike) {
+            any = true;
+            let c = reader.check(ike);
+            checked.problems.extend(c.problems);
+            checked.certs.extend(c.certs);
+        }
+    }
+    if !any {
+        return None;
+    }
+    let first = checked.certs.iter().min_by_key(|c| c.not_after);
+    let now = crate::gateway::certs::now();
+    Some(CertExpiry {
+        expires: first.map(|c| crate::gateway::certs::date(c.not_after)),
+        file: first.map(|c| c.shown.clone()),
+        days: first.map(|c| (c.not_after - now).div_euclid(86_400)),
+        problem: checked.problems.into_iter().next(),
+    })
 }
 
 impl FragmentState {
@@ -70,6 +116,7 @@ impl FragmentState {
             missing: true,
             removed: false,
             problem: None,
+            certificates: None,
         }
     }
 
@@ -239,6 +286,7 @@ fn fragment_state(
         missing: false,
         removed: false,
         problem: None,
+        certificates: None,
     }
 }
 
@@ -261,10 +309,15 @@ fn gather(
     known.add_rules(&tree.compiled.rules);
     let mut reported = Reported::new(only);
     let mut problems = Vec::new();
+    let mut certs =
+        crate::gateway::certs::Reader::new(&gw.settings.certificates, &gw.root, !gw.root.is_set());
     for f in &tree.fragments {
         let copy = applied(gw, f, &mut problems);
         let rules = loaded_rules(tree, f, &copy);
-        let state = fragment_state(&f.name, held(&f.name), &rules, &live, &mut known);
+        let mut state = fragment_state(&f.name, held(&f.name), &rules, &live, &mut known);
+        if only.is_none_or(|o| o == f.name) {
+            state.certificates = cert_expiry(&mut certs, &rules);
+        }
         reported.offer(state, &rules);
     }
     let missing = tree.missing(gw);

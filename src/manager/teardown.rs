@@ -446,6 +446,7 @@ ike esp from 10.14.0.0/24 to 10.15.0.0/24 peer 192.0.2.7 srcid a.example psk \"k
             names: &names,
             hostname: "gw.example".into(),
             main_local: false,
+            keys: None,
         };
         let c = compile_text("t", text.as_bytes().to_vec(), &opts);
         assert!(!c.has_errors(), "{:?}", c.diags);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::diag::{FileId, Span};
 use crate::rules::xf::Transforms;
+pub use crate::syntax::load::PskMacro;
 
 // The keyword-valued settings are the syntax's words; the rules use them as
 // they are.
@@ -73,9 +74,36 @@ impl Id {
     }
 }
 
-/// A secret that must not be shown unless asked for: a pre-shared key.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(pub Arc<str>);
+/// The fewest characters a pre-shared key should have (lint's L202, and
+/// what `key set` takes).
+pub const MIN_PSK: usize = 20;
+
+/// A secret that must not be shown unless asked for: a pre-shared key,
+/// and the macro it was written with (`psk $acme_psk`), when the key is
+/// that macro's whole value.  Two secrets are equal when their keys are,
+/// however written.
+#[derive(Clone)]
+pub struct Secret(pub Arc<str>, pub Option<PskMacro>);
+
+impl Secret {
+    pub fn new(value: impl Into<Arc<str>>) -> Secret {
+        Secret(value.into(), None)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Secret {}
+
+impl std::hash::Hash for Secret {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

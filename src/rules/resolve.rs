@@ -555,7 +555,9 @@ impl<'a> Resolver<'a> {
             return self.abort(st, Kind::ImplicitAuth, i.end, msg);
         }
         let auth = match &i.auth {
-            Some(ast::IkeAuth::Psk(t)) => IkeAuth::Psk(Secret(t.value.as_str().into())),
+            Some(ast::IkeAuth::Psk(t)) => {
+                IkeAuth::Psk(Secret(t.value.as_str().into(), st.psk_macro.clone()))
+            }
             _ => IkeAuth::Rsa,
         };
         let srcid = i.ids.srcid.as_ref().map(|t| Id::new(t.value.clone()));

@@ -34,6 +34,48 @@ pub struct LoadOptions {
     /// The main file's name is a path on this machine, not under the root
     /// (includes still are).
     pub main_local: bool,
+    /// The keys file of the keys layout, when there is one.
+    pub keys: Option<KeysFile>,
+}
+
+/// The keys file (`include "/etc/ipsec.keys"`): the file whose macros are
+/// the pre-shared keys.  Where it is absent and `stand_in` allows (a
+/// checkout in CI, for `lint` and `compile`, which change nothing), one
+/// macro stands in for each declared key name, with a value that is no
+/// key ([`stand_in_value`]).
+#[derive(Debug, Clone, Default)]
+pub struct KeysFile {
+    /// The keys file as include lines name it.
+    pub path: String,
+    pub names: Vec<String>,
+    pub stand_in: bool,
+    /// Read the keys file before the main file: the main file is one that
+    /// ipsecmgr hands to `ipsecctl -f` alone (a fragment, rules to load),
+    /// always with the keys file included first.
+    pub first: bool,
+}
+
+/// The prefix of every stand-in value: a macro holding it came from a keys
+/// file that is not there.
+pub const STAND_IN_PREFIX: &str = "ipsecmgr-key-not-here.";
+
+/// The value a declared key macro stands in with: one word (its
+/// expansion makes one token), different for every name, so that two
+/// peers given one macro still have one key, and longer than the 20
+/// characters lint asks of a key.
+pub fn stand_in_value(name: &str) -> String {
+    format!("{STAND_IN_PREFIX}{name}")
+}
+
+impl KeysFile {
+    /// The text of the stand-in file: one definition a line.
+    fn text(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for name in &self.names {
+            out.push_str(&format!("{name} = \"{}\"\n", stand_in_value(name)));
+        }
+        out.into_bytes()
+    }
 }
 
 /// A statement that parsed into a rule.
@@ -44,6 +86,18 @@ pub struct Statement {
     pub file: FileId,
     pub tokens: Vec<Token>,
     pub stmt: Stmt,
+    /// The macro an ike rule's pre-shared key is the whole value of
+    /// (`psk $acme_psk`), as defined when the statement was read.
+    pub psk_macro: Option<PskMacro>,
+}
+
+/// A macro a pre-shared key was written with, and the file defining it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PskMacro {
+    pub name: std::sync::Arc<str>,
+    pub file: FileId,
+    /// Defined in the keys file.
+    pub keys: bool,
 }
 
 impl Statement {
@@ -112,6 +166,7 @@ fn keep(st: &mut Statement) -> Statement {
         file: st.file,
         tokens: std::mem::take(&mut st.tokens),
         stmt: std::mem::replace(&mut st.stmt, Stmt::Empty),
+        psk_macro: st.psk_macro.take(),
     }
 }
 
@@ -160,6 +215,18 @@ pub fn load_with(name: &str, opts: &LoadOptions, sink: &mut dyn FnMut(&mut State
         loader.ahead = None;
     });
     loader.p
+}
+
+/// Whether two paths as written name one file, by name (`.` and repeated
+/// slashes aside).
+pub fn same_path(a: &str, b: &str) -> bool {
+    let lexical = |p: &str| -> std::path::PathBuf {
+        std::path::Path::new(p)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    };
+    lexical(a) == lexical(b)
 }
 
 /// Loads configuration text given in memory, named `name` in messages.
@@ -265,6 +332,8 @@ impl Loader<'_> {
             uid,
             mode,
             identity,
+            stand_in: false,
+            keys: false,
         });
         match problem {
             None => Some(file),
@@ -283,6 +352,17 @@ impl Loader<'_> {
 
     fn run(&mut self, file: FileId) {
         let mut lexer = Lexer::new(file);
+        // a gateway without its keys file yet (before `key migrate`) loads
+        // its fragments as they are
+        if let Some(keys) = self.opts.keys.as_ref().filter(|k| k.first)
+            && self
+                .opts
+                .root
+                .resolve(std::path::Path::new(&keys.path))
+                .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok())
+        {
+            self.keys_first(&mut lexer, file, keys.path.clone());
+        }
         loop {
             let seq = self.p.outcomes.len() as u32;
             let (mut tokens, cut) = self.statement_tokens(&mut lexer, seq);
@@ -321,11 +401,13 @@ impl Loader<'_> {
                     outcome.aborted = !self.define(&tokens, &raw, name, value, end, seq);
                 }
                 Ok(stmt) => {
+                    let psk_macro = self.psk_macro(&tokens, &stmt);
                     let mut st = Statement {
                         seq,
                         file,
                         tokens,
                         stmt,
+                        psk_macro,
                     };
                     (self.sink)(&mut st);
                     tokens = st.tokens;
@@ -340,6 +422,28 @@ impl Loader<'_> {
                 break;
             }
         }
+    }
+
+    /// Reads the keys file before `file`, as if `file` began with an
+    /// include of it (what ipsecmgr hands ipsecctl: see manager::exec); a
+    /// keys file that cannot be read is an error at `file`'s first line.
+    fn keys_first(&mut self, lexer: &mut Lexer, file: FileId, path: String) {
+        let span = Span {
+            file,
+            line: 1,
+            col: 1,
+            ..Span::default()
+        };
+        let tokens = [Token {
+            kind: TokKind::Str(path.clone()),
+            span,
+            macro_use: None,
+        }];
+        let path = Text {
+            value: path,
+            tok: 0,
+        };
+        self.include(lexer, &tokens, &[], &path, 0);
     }
 
     /// Tokens up to and including the next newline (or the end), and
@@ -396,6 +500,22 @@ impl Loader<'_> {
         self.p
             .diags
             .push(Diagnostic::error(kind, span, msg).ordered((seq, tok)));
+    }
+
+    /// The macro whose whole value an ike rule's pre-shared key is.
+    fn psk_macro(&self, tokens: &[Token], stmt: &Stmt) -> Option<PskMacro> {
+        let Stmt::Ike(ike) = stmt else {
+            return None;
+        };
+        let Some(crate::syntax::ast::IkeAuth::Psk(t)) = &ike.auth else {
+            return None;
+        };
+        let def = self.p.macros.get(tokens.get(t.tok as usize)?.macro_use?);
+        (*def.value == *t.value).then(|| PskMacro {
+            name: def.name.as_str().into(),
+            file: def.span.file,
+            keys: self.p.sources.get(def.span.file).keys,
+        })
     }
 
     /// `name = "value"`.  ipsecctl's check for blanks in the name skips the
@@ -482,6 +602,24 @@ impl Loader<'_> {
             self.error(Kind::IncludeCycle, tokens, path.tok, seq, msg);
             return false;
         }
+        let is_keys = self
+            .opts
+            .keys
+            .as_ref()
+            .filter(|k| same_path(&k.path, &name));
+        if let Some(stand_in) = is_keys.filter(|k| k.stand_in)
+            && std::fs::symlink_metadata(&actual).is_err()
+        {
+            let mut file = SourceFile::text(&name, stand_in.text());
+            file.path = Some(actual);
+            file.included_from = Some(tokens[path.tok as usize].span);
+            file.stand_in = true;
+            file.keys = true;
+            let id = self.p.sources.add(file);
+            lexer.push_file(id);
+            self.includes += 1;
+            return true;
+        }
         let data = self.ahead.as_mut().and_then(|a| a.take(&actual));
         match data.unwrap_or_else(|| files::read_regular(&actual, MAX_CONFIG_BYTES)) {
             Err(e) => {
@@ -504,6 +642,8 @@ impl Loader<'_> {
                     uid: Some(data.uid),
                     mode: Some(data.mode),
                     identity: Some(data.identity),
+                    stand_in: false,
+                    keys: is_keys.is_some(),
                 });
                 lexer.push_file(id);
                 self.includes += 1;

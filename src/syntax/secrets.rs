@@ -86,6 +86,14 @@ impl Redaction {
             .map(|id| parsed.macros.get(id).name.clone())
             .collect();
         key_macros.extend(found.iter().flat_map(|(_, f)| f.key_macros.iter().cloned()));
+        // every macro of the keys file is a key, used or not
+        key_macros.extend(
+            parsed
+                .macros
+                .iter()
+                .filter(|(_, d)| parsed.sources.get(d.span.file).keys)
+                .map(|(_, d)| d.name.clone()),
+        );
         let defs = found.iter().flat_map(|(id, f)| {
             let text = &parsed.sources.get(*id).text;
             f.defs

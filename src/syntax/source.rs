@@ -22,6 +22,11 @@ pub struct SourceFile {
     pub mode: Option<u32>,
     /// Device and inode, to know a file met again under another name.
     pub identity: Option<(u64, u64)>,
+    /// Made up in place of a keys file that is not there (see
+    /// [`crate::syntax::load::KeysFile`]): no file was read.
+    pub stand_in: bool,
+    /// The keys file (or its stand-in).
+    pub keys: bool,
 }
 
 impl SourceFile {
@@ -36,6 +41,8 @@ impl SourceFile {
             uid: None,
             mode: None,
             identity: None,
+            stand_in: false,
+            keys: false,
         }
     }
 }

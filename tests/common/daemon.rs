@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::isakmpd::{self, harness_sources, lock_exclusive, sources_stamp};
-use super::programs::{Ran, kill_group, run_bounded_on, write_program};
+use super::programs::{Ran, kill_group, run_bounded_with_input, write_program};
 use super::{BIN, write_private};
 
 /// How long a daemon may live at most (`pair start -L`): a test that
@@ -275,6 +275,8 @@ pub fn parse_kernel(text: &str) -> Vec<KernelEntry> {
 pub struct Daemons {
     pub dir: tempfile::TempDir,
     pair: PathBuf,
+    /// The third daemon, C, once started (see [`Daemons::start_third`]).
+    third: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 /// The ipsecmgr under test: this build, or the one `IPSECMGR_UNDER_TEST`
@@ -303,6 +305,14 @@ impl Daemons {
     /// Starts both daemons with A's gateway and B's rules loaded (as an
     /// `ipsecctl -f` at boot would load them).
     pub fn start(setup: &Setup) -> Daemons {
+        Daemons::start_with_keys(setup, None)
+    }
+
+    /// [`Daemons::start`], A's gateway in the keys layout when `keys`
+    /// (the keys file's text, `name = "value"` lines) is given: its
+    /// ipsec.conf includes the keys file first, its settings declare the
+    /// names, its fragments write `psk $name`.
+    pub fn start_with_keys(setup: &Setup, keys: Option<&str>) -> Daemons {
         let dir = tempfile::Builder::new()
             .prefix("ipsecmgr-daemons.")
             .tempdir()
@@ -310,8 +320,12 @@ impl Daemons {
         let d = Daemons {
             pair: dir.path().join("var/run/pair"),
             dir,
+            third: std::sync::Mutex::new(None),
         };
         d.write_gateway(setup.fragments);
+        if let Some(keys) = keys {
+            d.write_keys(keys);
+        }
         let a_input = d.path("var/a.input");
         let root = d.root().to_str().unwrap().to_string();
         fs::write(&a_input, fifo_lines(&["--root", &root, "compile", "-k"])).unwrap();
@@ -407,6 +421,101 @@ impl Daemons {
         fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     }
 
+    /// Puts A's gateway in the keys layout with the keys file `keys`.
+    fn write_keys(&self, keys: &str) {
+        self.write("etc/ipsec.keys", keys);
+        let conf = fs::read_to_string(self.path("etc/ipsec.conf")).unwrap();
+        self.write(
+            "etc/ipsec.conf",
+            &format!("include \"/etc/ipsec.keys\"\n{conf}"),
+        );
+        let names: Vec<String> = keys
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(n, _)| format!("\"{}\"", n.trim()))
+            .collect();
+        let settings = fs::read_to_string(self.path("etc/ipsecmgr.conf")).unwrap();
+        self.write(
+            "etc/ipsecmgr.conf",
+            &format!("{settings}\n[keys]\nnames = [{}]\n", names.join(", ")),
+        );
+    }
+
+    /// Starts a third daemon, C, on 127.0.0.3 in the pair's network
+    /// namespace (entered through A's daemon), loaded with `rules` (an
+    /// ipsec.conf, as B's): a second peer of A, with a phase 1 of its own.
+    /// Its node directory is `c` beside A's and B's, so every query above
+    /// takes `'c'`; it is stopped with the pair.
+    pub fn start_third(&self, rules: &str, timers: &Timers) {
+        let pid = fs::read_to_string(self.node('a').join("pid")).unwrap();
+        let pid = pid.trim().to_string();
+        let node = self.node('c');
+        fs::create_dir_all(&node).unwrap();
+        let enter = |args: &[&str]| {
+            let out = Command::new("timeout")
+                .args(["30", "nsenter", "-t", &pid, "-n"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "nsenter {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let lo_setup = binaries().isakmpd.with_file_name("isakmpd-lo-setup");
+        if lo_setup.is_file() {
+            enter(&[lo_setup.to_str().unwrap(), "127.0.0.3"]);
+        } else {
+            enter(&["ip", "addr", "add", "127.0.0.3/8", "dev", "lo"]);
+        }
+        let conf = node.join("isakmpd.conf");
+        write_private(
+            &conf,
+            &format!(
+                "[General]\nListen-on=127.0.0.3\nCheck-interval={}\nExchange-max-time={}\nRetransmits={}\n",
+                timers.check, timers.max_time, timers.retransmits
+            ),
+        );
+        self.write("peer3/ipsec.conf", rules);
+        self.write("peer3/ipsecmgr.conf", "hostname = \"peer3.example\"\n");
+        let input = fifo_lines(&[
+            "-c",
+            self.path("peer3/ipsecmgr.conf").to_str().unwrap(),
+            "compile",
+            "-k",
+            self.path("peer3/ipsec.conf").to_str().unwrap(),
+        ]);
+        let log = fs::File::create(node.join("log")).unwrap();
+        let child = Command::new("nsenter")
+            .args(["-t", &pid, "-n", "timeout", "-k", "5"])
+            .arg(DAEMON_LIFE.to_string())
+            .arg(&binaries().isakmpd)
+            .args(["-d", "-K", "-v", "-c"])
+            .arg(&conf)
+            .arg("-f")
+            .arg(node.join("fifo"))
+            .arg("-i")
+            .arg(node.join("pid"))
+            .args(["-D", "0=30", "-D", "1=30", "-D", "2=30"])
+            .env("ISAKMPD_RUNDIR", &node)
+            .env("ASAN_OPTIONS", "detect_leaks=0")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        fs::write(node.join("timeout.pid"), child.id().to_string()).unwrap();
+        *self.third.lock().unwrap() = Some(child);
+        let started = eventually(Duration::from_secs(10), || {
+            node.join("fifo").exists() && node.join("pid").exists()
+        });
+        assert!(started, "isakmpd C did not start:\n{}", self.log('c'));
+        let lines: Vec<&str> = input.lines().collect();
+        self.send('c', &lines);
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -427,7 +536,12 @@ impl Daemons {
 
     /// Runs ipsecmgr on A, killed after `limit`.
     pub fn ipsecmgr(&self, args: &[&str], limit: Duration) -> Ran {
-        run_bounded_on(&under_test(), self.root(), args, limit)
+        self.ipsecmgr_with_input(args, None, limit)
+    }
+
+    /// [`Daemons::ipsecmgr`], with `input` on its standard input.
+    pub fn ipsecmgr_with_input(&self, args: &[&str], input: Option<&str>, limit: Duration) -> Ran {
+        run_bounded_with_input(&under_test(), self.root(), args, input, limit)
     }
 
     /// Runs ipsecmgr on A, which must succeed within `limit`; its output.
@@ -565,6 +679,24 @@ impl Daemons {
 
 impl Drop for Daemons {
     fn drop(&mut self) {
+        // the third daemon, if one was started: Q, then its group killed
+        let c = self.node('c');
+        if let Ok(pid) = fs::read_to_string(c.join("timeout.pid")) {
+            if let Ok(mut f) = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(c.join("fifo"))
+            {
+                let _ = f.write_all(b"Q\n");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            if let Ok(pid) = pid.trim().parse::<u32>() {
+                kill_group(pid);
+            }
+        }
+        if let Some(mut child) = self.third.lock().ok().and_then(|mut t| t.take()) {
+            let _ = child.wait();
+        }
         let _ = self.pair_status(&["stop"]);
     }
 }

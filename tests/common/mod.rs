@@ -624,9 +624,16 @@ fn boot_lines_of(settings: &Path, boot: &(String, Vec<(String, String)>)) -> Vec
     let head = dir.path().join("ipsec.conf");
     write_private(&head, &boot.0);
     let mut files = vec![head];
+    // a gateway in the keys layout: its ipsec.conf includes the keys file
+    // first, so each fragment loaded with its keys' macros
+    let keys = settings
+        .parent()
+        .map(|etc| etc.join("ipsec.keys"))
+        .and_then(|k| fs::read_to_string(k).ok())
+        .unwrap_or_default();
     for (i, (_, text)) in boot.1.iter().enumerate() {
         let f = dir.path().join(format!("{i}.conf"));
-        write_private(&f, text);
+        write_private(&f, &format!("{keys}{text}"));
         files.push(f);
     }
     isakmpd::fresh_lines(settings, &files)

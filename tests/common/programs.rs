@@ -103,14 +103,33 @@ pub fn run_bounded(gw: &Gateway, args: &[&str], limit: Duration) -> Ran {
 
 /// [`run_bounded`] of the ipsecmgr `bin` on the gateway root `root`.
 pub fn run_bounded_on(bin: &Path, root: &Path, args: &[&str], limit: Duration) -> Ran {
+    run_bounded_with_input(bin, root, args, None, limit)
+}
+
+/// [`run_bounded_on`], with `input` (if any) on its standard input.
+pub fn run_bounded_with_input(
+    bin: &Path,
+    root: &Path,
+    args: &[&str],
+    input: Option<&str>,
+    limit: Duration,
+) -> Ran {
     let out = tempfile::NamedTempFile::new().unwrap();
     let err = tempfile::NamedTempFile::new().unwrap();
+    let stdin = match input {
+        Some(text) => {
+            let f = tempfile::NamedTempFile::new().unwrap();
+            fs::write(f.path(), text).unwrap();
+            Stdio::from(f.reopen().unwrap())
+        }
+        None => Stdio::null(),
+    };
     let start = Instant::now();
     let mut child = Command::new(bin)
         .arg("--root")
         .arg(root)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(out.reopen().unwrap())
         .stderr(err.reopen().unwrap())
         .process_group(0)

@@ -85,9 +85,11 @@ fn start() -> Daemons {
 fn up(d: &Daemons, name: &str) {
     assert!(
         eventually(Duration::from_secs(60), || live(&d.sas('a'), name)),
-        "{name} never came up on A:\n{:?}\n{}",
+        "{name} never came up on A:\n{:?}\nA:\n{}\nB:\n{}\nC:\n{}",
         d.sas('a'),
-        d.log('a')
+        d.log('a'),
+        d.log('b'),
+        d.log('c')
     );
 }
 
@@ -105,13 +107,19 @@ fn key_set(d: &Daemons, name: &str, key: &str) -> String {
 }
 
 /// Forces a new phase 1 with B: A deletes its phase 1 SA and acme's
-/// phase 2 SAs (`t main TAG`, `t NAME`: ui.c, ui_teardown); A's
-/// connection checker then starts acme again (connection.c:
-/// connection_checker, every Check-interval), which needs a phase 1.
+/// phase 2 SAs (`t main TAG`, `t NAME`: ui.c, ui_teardown).  `t NAME`
+/// also takes acme off the active connections (connection_teardown), and
+/// only a change of `[Phase 2]:Connections` reinitialises them, so `c NAME`
+/// puts it back (ui_connect, connection_setup), whose checker starts it at
+/// once; that needs a phase 1.
 fn force_new_phase1(d: &Daemons) {
     d.send(
         'a',
-        &[&format!("t main {ACME_PEER}"), &format!("t {ACME_TUNNEL}")],
+        &[
+            &format!("t main {ACME_PEER}"),
+            &format!("t {ACME_TUNNEL}"),
+            &format!("c {ACME_TUNNEL}"),
+        ],
     );
 }
 

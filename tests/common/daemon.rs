@@ -465,7 +465,10 @@ impl Daemons {
         };
         let lo_setup = binaries().isakmpd.with_file_name("isakmpd-lo-setup");
         if lo_setup.is_file() {
-            enter(&[lo_setup.to_str().unwrap(), "127.0.0.3"]);
+            // B's address named too: the tool labels the Nth address it
+            // adds lo:N, and a lone 127.0.0.3 would take lo:1 from
+            // 127.0.0.2, which B may not have bound yet
+            enter(&[lo_setup.to_str().unwrap(), "127.0.0.2", "127.0.0.3"]);
         } else {
             enter(&["ip", "addr", "add", "127.0.0.3/8", "dev", "lo"]);
         }

@@ -40,7 +40,7 @@ echo "== ansible-test sanity"
     timeout 600 ansible-test sanity "${args[@]}"
 )
 echo "== ansible-doc"
-for module in fragment info; do
+for module in fragment info key; do
     ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_DIR timeout 120 ansible-doc "ipsecmgr.openbsd.$module" >/dev/null
 done
 
@@ -75,6 +75,22 @@ make_gateway() {
     return 1
 }
 
+# the gateway under $1 with fragment $2 in the keys layout: the keys file
+# included first by ipsec.conf, the fragment's key written as the macro
+# NAME_psk (- as _), declared in the settings' [keys]; lint must pass
+make_keys_gateway() {
+    local gw=$1 name=$2
+    local macro=${name//-/_}_psk
+    make_gateway "$gw" "$name"
+    sed -i '1i include "/etc/ipsec.keys"' "$gw/etc/ipsec.conf"
+    sed -i "s|psk \"$name-0123456789abcdef\"|psk \$$macro|" "$gw/etc/ipsec.d/$name.conf"
+    printf '%s = "%s-0123456789abcdef"\n' "$macro" "$name" > "$gw/etc/ipsec.keys"
+    chmod 600 "$gw/etc/ipsec.keys"
+    printf '\n[keys]\nfile = "/etc/ipsec.keys"\nnames = ["%s"]\n' "$macro" >> "$gw/etc/ipsecmgr.conf"
+    grep -qF "psk \$$macro" "$gw/etc/ipsec.d/$name.conf" || { echo "$name: no key macro" >&2; return 1; }
+    "$IPSECMGR" --root "$gw" lint >/dev/null || { "$IPSECMGR" --root "$gw" lint >&2; return 1; }
+}
+
 export ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_DIR
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_LOCALHOST_WARNING=0
 export ANSIBLE_PYTHON_INTERPRETER=$VENV/bin/python3
@@ -88,7 +104,18 @@ playbook -i "$work/pair.ini" --syntax-check -e ipsec_checkout=/nonexistent "$COL
 
 echo "== integration.yml"
 make_gateway "$work/gw1" customer-a
-playbook -e "gateway=$work/gw1" "$TESTS/integration.yml"
+make_keys_gateway "$work/gw3" customer-k
+playbook -e "gateway=$work/gw1" -e "keys_gateway=$work/gw3" "$TESTS/integration.yml" | tee "$work/integration.out"
+# the keys the key module set (integration.yml's key_v1, key_v2): never
+# in what the playbook printed, nor in ipsecmgr's state
+if grep -q 'customer-k-set-' "$work/integration.out"; then
+    echo "the playbook's output shows a key" >&2
+    exit 1
+fi
+if grep -rq 'customer-k-set-' "$work/gw3/var/db"; then
+    echo "ipsecmgr's state holds a key" >&2
+    exit 1
+fi
 
 # the recap line's changed=N
 changed_of() {

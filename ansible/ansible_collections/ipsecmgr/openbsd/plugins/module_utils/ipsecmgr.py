@@ -22,6 +22,11 @@ SCHEMA_VERSION = 1
 NAME_MAX_BYTES = 128
 _NAME_PART = re.compile(r'\A[A-Za-z0-9_][A-Za-z0-9._-]*\Z')
 
+# ipsecmgr's rule for a key name (settings.rs: is_key_name): what
+# ipsecctl's lexer reads after `$`, letters, digits and '_', at most 64.
+KEY_NAME_MAX = 64
+_KEY_NAME = re.compile(r'\A[A-Za-z0-9_]+\Z')
+
 COMMON_ARGS = dict(
     binary=dict(type='path', default='ipsecmgr'),
     root=dict(type='path'),
@@ -54,6 +59,18 @@ def fragment_name_problem(name):
     return None
 
 
+def key_name_problem(name):
+    """Why ipsecmgr would refuse `name` as a key macro's name, or None."""
+    if not name:
+        return 'empty key name'
+    if not _KEY_NAME.match(name):
+        return ('%r: not a key name: it holds only letters, digits and "_" (a macro name, '
+                'as declared in the settings\' [keys] names)' % (name,))
+    if len(name) > KEY_NAME_MAX:
+        return '%r: a key name is at most %d characters long' % (name, KEY_NAME_MAX)
+    return None
+
+
 def base_command(params):
     """The ipsecmgr command line up to the subcommand."""
     cmd = [params['binary']]
@@ -80,10 +97,14 @@ def parse_document(stdout, stderr, rc, cmd):
     return doc
 
 
-def run_json(module, args):
-    """Runs ipsecmgr with `args`; returns (rc, document, stderr)."""
+def run_json(module, args, data=None):
+    """Runs ipsecmgr with `args`, and `data` as its standard input, as it
+    is (no line end added); returns (rc, document, stderr)."""
     cmd = base_command(module.params) + list(args)
-    rc, stdout, stderr = module.run_command(cmd)
+    if data is None:
+        rc, stdout, stderr = module.run_command(cmd)
+    else:
+        rc, stdout, stderr = module.run_command(cmd, data=data, binary_data=True)
     return rc, parse_document(stdout, stderr, rc, cmd), stderr
 
 
@@ -109,3 +130,20 @@ def edits_diff(doc):
         else:
             out.append(step['diff'])
     return ''.join(out)
+
+
+def scrubbed(value, secret, shown='<redacted>'):
+    """`value` (a document, a list, a string) with every occurrence of
+    `secret` in its strings, keys included, replaced by `shown`."""
+    if not secret:
+        return value
+    if isinstance(value, dict):
+        return dict((scrubbed(k, secret, shown), scrubbed(v, secret, shown))
+                    for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [scrubbed(v, secret, shown) for v in value]
+    if isinstance(value, bytes):
+        return value.replace(secret.encode('utf-8'), shown.encode('utf-8'))
+    if isinstance(value, type(u'')):
+        return value.replace(secret, shown)
+    return value

@@ -12,7 +12,9 @@ from ansible_collections.ipsecmgr.openbsd.plugins.module_utils.ipsecmgr import (
     base_command,
     edits_diff,
     fragment_name_problem,
+    key_name_problem,
     parse_document,
+    scrubbed,
 )
 
 
@@ -59,3 +61,18 @@ def test_fragment_names_follow_ipsecmgrs_rule():
     for bad in ['', '/etc/ipsec', '../x', 'sub/../x', '-x', '.x', 'x.conf', 'x.CONF',
                 'x\n', 'x y', 'sub//x', 'x' * 129, 'caf\u00e9']:
         assert fragment_name_problem(bad), bad
+
+
+def test_key_names_follow_ipsecmgrs_rule():
+    for good in ['customer_acme_psk', 'ACME', '_', '0key', 'x' * 64]:
+        assert key_name_problem(good) is None, good
+    for bad in ['', 'acme-psk', 'acme psk', '$acme', 'acme\n', 'x' * 65, 'caf\u00e9', '../x',
+                '-n', 'a.b', 'a/b']:
+        assert key_name_problem(bad), bad
+
+
+def test_scrubbed_takes_the_secret_out_of_every_string():
+    doc = {'s': 'a SECRET b', 'SECRET': ['SECRET', 1, None, True, {'k': b'x SECRET'}]}
+    assert scrubbed(doc, 'SECRET') == {
+        's': 'a <redacted> b', '<redacted>': ['<redacted>', 1, None, True, {'k': b'x <redacted>'}]}
+    assert scrubbed('SECRET', '') == 'SECRET'

@@ -53,9 +53,12 @@ class FakeIpsecmgr(object):
         self.files = []
         # (rc, stdout, stderr) for every command, when set
         self.broken = None
+        # the keyword arguments of each call (data: its standard input)
+        self.kwargs = []
 
     def __call__(self, module, args, **kwargs):
         self.calls.append(list(args))
+        self.kwargs.append(dict(kwargs))
         if self.broken:
             return self.broken
         verb = next(a for a in args[1:] if not a.startswith('-') and a not in (

@@ -7,12 +7,15 @@ validate-modules checks, here without its network-installed environment."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 import yaml
 
 from ansible.module_utils import basic
-from ansible_collections.ipsecmgr.openbsd.plugins.modules import fragment, info
+from ansible_collections.ipsecmgr.openbsd.plugins.modules import fragment, info, key
 
+MODULES = [fragment, info, key]
 
 
 def argument_spec_of(module, monkeypatch):
@@ -32,7 +35,7 @@ def argument_spec_of(module, monkeypatch):
     return seen['argument_spec'], seen['kwargs']
 
 
-@pytest.mark.parametrize('module', [fragment, info])
+@pytest.mark.parametrize('module', MODULES)
 def test_documented_options_are_the_argument_spec(module, monkeypatch):
     doc = yaml.safe_load(module.DOCUMENTATION)
     spec, kwargs = argument_spec_of(module, monkeypatch)
@@ -43,14 +46,28 @@ def test_documented_options_are_the_argument_spec(module, monkeypatch):
         assert option.get('required', False) == arg.get('required', False), name
         assert option.get('default') == arg.get('default'), name
         assert option.get('choices') == arg.get('choices'), name
+        # what is never logged says so
+        if arg.get('no_log'):
+            text = option['description']
+            if isinstance(text, list):
+                text = ' '.join(text)
+            assert 'never logged' in text.lower(), name
     assert kwargs['supports_check_mode'] is True
     assert doc['attributes']['check_mode']['support'] == 'full'
     yaml.safe_load(module.EXAMPLES)
     yaml.safe_load(module.RETURN)
 
 
+def test_every_module_is_documented_and_tested_here():
+    modules = os.path.dirname(fragment.__file__)
+    names = sorted(f[:-3] for f in os.listdir(modules)
+                   if f.endswith('.py') and not f.startswith('_'))
+    assert names == sorted(m.__name__.rsplit('.', 1)[1] for m in MODULES)
+
+
 def test_examples_use_documented_options_only():
-    for module, fqcn in ((fragment, 'ipsecmgr.openbsd.fragment'), (info, 'ipsecmgr.openbsd.info')):
+    for module in MODULES:
+        fqcn = 'ipsecmgr.openbsd.' + module.__name__.rsplit('.', 1)[1]
         options = set(yaml.safe_load(module.DOCUMENTATION)['options'])
         for task in yaml.safe_load(module.EXAMPLES):
             if fqcn in task:

@@ -102,55 +102,21 @@ impl Step {
 
     /// This write with its bytes kept out of the journal (see
     /// `Step::Write::private`).
-    pub fn unjournaled(self) -> Step {
-        match self {
-            Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                record,
-                secret,
-                ..
-            } => Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                record,
-                secret,
-                private: true,
-            },
-            other => other,
+    pub fn unjournaled(mut self) -> Step {
+        if let Step::Write { private, .. } = &mut self {
+            *private = true;
         }
+        self
     }
 
     /// Writing the keys file, readable by root alone; shown by its macro
     /// names only.
     pub fn keys_write(path: PathBuf, shown: String, old: Option<Vec<u8>>, new: Vec<u8>) -> Step {
-        match Step::private_write(path, shown, old, new) {
-            Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                record,
-                ..
-            } => Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                record,
-                secret: true,
-                private: true,
-            },
-            other => other,
+        let mut step = Step::private_write(path, shown, old, new).unjournaled();
+        if let Step::Write { secret, .. } = &mut step {
+            *secret = true;
         }
+        step
     }
 
     /// Writing one of ipsecmgr's own records, which a plan shows as
@@ -162,26 +128,11 @@ impl Step {
         new: Vec<u8>,
         what: String,
     ) -> Step {
-        match Step::private_write(path, shown, old, new) {
-            Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                ..
-            } => Step::Write {
-                path,
-                shown,
-                old,
-                new,
-                mode,
-                record: Some(what),
-                secret: false,
-                private: false,
-            },
-            other => other,
+        let mut step = Step::private_write(path, shown, old, new);
+        if let Step::Write { record, .. } = &mut step {
+            *record = Some(what);
         }
+        step
     }
 
     /// Whether the step runs ipsecctl or writes into isakmpd's FIFO,

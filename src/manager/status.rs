@@ -176,8 +176,14 @@ pub fn only_fragment(
 /// the kernel's flows and SAs or isakmpd's SAs cannot be read; when only
 /// isakmpd's connection list cannot be, drift is left unchecked.
 pub fn status(gw: &Gateway, tree: &Tree, only: Option<&str>) -> Result<Status, String> {
-    let kernel = report::kernel_state(&gw.ipsecctl, gw.ipsecctl_timeout)?;
+    // isakmpd's report first: it answers `S` after every earlier FIFO line
+    // and event, and an SA is marked ready and put in the kernel in one
+    // call (exchange.c exchange_finalize, ipsec.c ipsec_finalize_exchange:
+    // pf_key_v2_set_spi, pf_key_v2_enable_sa), so a kernel read after the
+    // report holds what the report calls up.  Read the other way round, a
+    // tunnel that came up in between would be called not-installed.
     let sas = report::parse_sa_report(&report::isakmpd_report(&gw.fifo, &gw.result, REPORT_WAIT)?);
+    let kernel = report::kernel_state(&gw.ipsecctl, gw.ipsecctl_timeout)?;
     let mut problems = Vec::new();
     let held = state::held_fragments(gw).unwrap_or_else(|e| {
         problems.push(e);

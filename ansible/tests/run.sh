@@ -40,8 +40,15 @@ echo "== ansible-test sanity"
     timeout 600 ansible-test sanity "${args[@]}"
 )
 echo "== ansible-doc"
+# each module's page, with the options of the common documentation fragment
 for module in fragment info key; do
-    ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_DIR timeout 120 ansible-doc "ipsecmgr.openbsd.$module" >/dev/null
+    ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_DIR timeout 120 ansible-doc "ipsecmgr.openbsd.$module" >"$work/doc"
+    for option in binary root config; do
+        grep -Eq "^ +$option +[^ ]" "$work/doc" || {
+            echo "ansible-doc ipsecmgr.openbsd.$module: no option $option" >&2
+            exit 1
+        }
+    done
 done
 
 echo "== pytest"

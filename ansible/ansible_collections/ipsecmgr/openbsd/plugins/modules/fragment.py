@@ -58,18 +58,8 @@ options:
     type: str
     choices: [present, absent, down]
     default: present
-  binary:
-    description: The ipsecmgr program on the target.
-    type: path
-    default: ipsecmgr
-  root:
-    description:
-      - Passed as C(--root); every path of the gateway is taken under it (for tests and
-        checkouts).
-    type: path
-  config:
-    description: ipsecmgr's settings file, passed as C(-c).
-    type: path
+extends_documentation_fragment:
+  - ipsecmgr.openbsd.common
 attributes:
   check_mode:
     support: full

@@ -53,18 +53,8 @@ options:
       - Without it, such a run is refused and changes nothing; run it again once the
         peer answers.
     type: int
-  binary:
-    description: The ipsecmgr program on the target.
-    type: path
-    default: ipsecmgr
-  root:
-    description:
-      - Passed as C(--root); every path of the gateway is taken under it (for tests and
-        checkouts).
-    type: path
-  config:
-    description: ipsecmgr's settings file, passed as C(-c).
-    type: path
+extends_documentation_fragment:
+  - ipsecmgr.openbsd.common
 attributes:
   check_mode:
     support: full

@@ -13,9 +13,24 @@ import pytest
 import yaml
 
 from ansible.module_utils import basic
+from ansible_collections.ipsecmgr.openbsd.plugins.doc_fragments import common
 from ansible_collections.ipsecmgr.openbsd.plugins.modules import fragment, info, key
 
 MODULES = [fragment, info, key]
+FRAGMENTS = {'ipsecmgr.openbsd.common': common.ModuleDocFragment}
+
+
+def documented_options(module):
+    """The module's options, with those of the documentation fragments it
+    extends (as ansible-doc merges them)."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    options = dict(doc['options'])
+    for name in doc.get('extends_documentation_fragment', []):
+        fragment_doc = yaml.safe_load(FRAGMENTS[name].DOCUMENTATION)
+        for option, text in fragment_doc['options'].items():
+            assert option not in options, (name, option)
+            options[option] = text
+    return options
 
 
 def argument_spec_of(module, monkeypatch):
@@ -38,9 +53,10 @@ def argument_spec_of(module, monkeypatch):
 @pytest.mark.parametrize('module', MODULES)
 def test_documented_options_are_the_argument_spec(module, monkeypatch):
     doc = yaml.safe_load(module.DOCUMENTATION)
+    options = documented_options(module)
     spec, kwargs = argument_spec_of(module, monkeypatch)
-    assert sorted(doc['options']) == sorted(spec)
-    for name, option in doc['options'].items():
+    assert sorted(options) == sorted(spec)
+    for name, option in options.items():
         arg = spec[name]
         assert option['type'] == arg['type'], name
         assert option.get('required', False) == arg.get('required', False), name
@@ -68,7 +84,7 @@ def test_every_module_is_documented_and_tested_here():
 def test_examples_use_documented_options_only():
     for module in MODULES:
         fqcn = 'ipsecmgr.openbsd.' + module.__name__.rsplit('.', 1)[1]
-        options = set(yaml.safe_load(module.DOCUMENTATION)['options'])
+        options = set(documented_options(module))
         for task in yaml.safe_load(module.EXAMPLES):
             if fqcn in task:
                 assert set(task[fqcn] or {}) <= options, task

@@ -83,8 +83,6 @@ pub struct KeySetArgs {
     pub name: String,
 
     #[command(flatten)]
-    pub wait: Wait,
-    #[command(flatten)]
     pub output: KeyOutput,
 }
 

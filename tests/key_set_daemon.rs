@@ -10,7 +10,10 @@
 //!   no SA: conf.c, conf_set_now);
 //! - a new phase 1 with B, forced, negotiates with the new key when B has
 //!   it, and fails when B still has the old one, while globex's SAs keep
-//!   their SPIs through both.
+//!   their SPIs through both;
+//! - while acme fails and retries so, `key set` back to B's key is not
+//!   held back, and acme comes up; A runs under AddressSanitizer
+//!   throughout.
 //!
 //! A's rule is active and the peers' passive, so every phase 1 of the
 //! test is one A starts, with A's key.
@@ -75,7 +78,8 @@ fn start() -> Daemons {
         fragments: &[("acme", acme), ("globex", globex)],
         peer: &b,
         timers: timers.clone(),
-        asan: false,
+        // every key set below replaces a value isakmpd may be reading
+        asan: true,
     };
     let d = Daemons::start_with_keys(&setup, Some(&keys));
     d.start_third(&c, &timers);
@@ -199,14 +203,20 @@ fn key_set_rotates_one_customer_and_the_next_phase_1_uses_the_new_key() {
         d.kernel('a')
     );
     assert!(phase1(&d, ACME_PEER).is_none(), "{:?}", d.sas('a'));
-    // B given the same key, the very next attempt succeeds: the key was all
-    d.send(
-        'b',
-        &[&format!(
-            "C set [{B_PEER}]:Authentication={ACME_NEWER} force"
-        )],
-    );
+    // the usual rotation: the peer has a key A lacks, and acme keeps
+    // failing and retrying (connection_checker, every Check-interval).
+    // key set is not held back by those exchanges (a load of rules would
+    // be: manager/quiet.rs), and no exchange reads freed memory: isakmpd
+    // copies a key when it reads it (ike_auth.c: ike_auth_get_key)
+    let said = key_set(&d, "acme_psk", ACME_NEW);
+    assert!(said.contains("key set acme_psk: done"), "{said}");
+    // given B's key, the very next attempt succeeds: the key was all
     up(&d, ACME_TUNNEL);
+    assert!(
+        !d.log('a').contains("AddressSanitizer"),
+        "A under AddressSanitizer:\n{}",
+        d.log('a')
+    );
     assert_eq!(spis(&d, GLOBEX_TUNNEL), globex_spis, "globex's SAs changed");
     eprintln!(
         "key set figures: acme SPIs before {acme_spis:?}, after the new phase 1 {acme_new_spis:?}, \

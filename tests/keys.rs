@@ -421,6 +421,35 @@ fn key_set_writes_the_keys_file_and_loads_that_peer_alone() {
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
 }
 
+/// The usual rotation: the peer changed its key first, so its tunnel
+/// keeps failing and retrying, with no phase 1 SA.  A load of rules for it
+/// would wait or be refused (see manager/quiet.rs); a key load is not: it
+/// replaces a value no exchange points into (ike_auth.c copies the key).
+#[test]
+fn key_set_for_a_peer_whose_tunnel_keeps_failing_is_not_held_back() {
+    let gw = keys_gateway();
+    // globex is up; acme's peer has no phase 1 SA while its tunnel tries
+    gw.peers_up(&["198.51.100.2"]);
+    for name in ["acme", "globex"] {
+        gw.write(
+            &format!("var/db/ipsecmgr/applied/{name}.conf"),
+            &gw.read(&format!("etc/ipsec.d/{name}.conf")),
+        );
+    }
+    let out = run_with_input(&gw, &["key", "set", "acme_psk"], &format!("{NEW_KEY}\n"));
+    assert!(out.status.success(), "{}", said(&out));
+    assert_no_key("key set", &said(&out));
+    assert_eq!(
+        gw.commands(),
+        [format!(
+            "C set [peer-198.51.100.1]:Authentication={NEW_KEY} force"
+        )]
+    );
+    // --wait is not an option of key set: there is nothing to wait for
+    let out = run_with_input(&gw, &["key", "set", "--wait", "5", "acme_psk"], NEW_KEY);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+}
+
 #[test]
 fn an_interrupted_key_set_is_completed_and_its_journal_holds_no_key() {
     // interrupted after the keys file is written, before the load

@@ -32,7 +32,8 @@ pub fn run(gw: &Gateway, args: &KeyArgs) -> i32 {
             let run = Run {
                 op: format!("key set {}", a.name),
                 dry_run: a.dry_run,
-                wait: a.wait.seconds,
+                // a key load waits for no exchange (see Step::LoadKey)
+                wait: None,
                 config_only: false,
             };
             let name = a.name.clone();

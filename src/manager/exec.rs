@@ -245,10 +245,8 @@ pub fn preflight(gw: &Gateway, plan: &Plan, wait: Option<Duration>) -> Result<()
             // sent only on a rollback, when isakmpd may be gone: the lines
             // must still be whole
             Step::FifoOnUndo { lines } => fifo::check_lines(lines)?,
-            Step::LoadKey { peers: p, .. } => {
-                fifo::check(&gw.fifo)?;
-                peers.extend(key_peers(p));
-            }
+            // no exchange holds the key it replaces (see Step::LoadKey)
+            Step::LoadKey { .. } => fifo::check(&gw.fifo)?,
             _ => {}
         }
     }
@@ -514,27 +512,12 @@ fn run_step(
         Step::Fifo { lines } => send_fifo(gw, plan, index, lines, from),
         Step::FifoOnUndo { .. } => Ok(()),
         Step::LoadKey { name, peers } => {
-            let bound = load_wait.bound(gw);
-            let quiet_peers = key_peers(peers);
-            quiet::wait_until_quiet(gw, &quiet_peers, &plan.initiating, bound)
-                .map_err(Failed::untouched)?;
             let key =
                 crate::manager::keys_file::value_in_file(gw, name).map_err(Failed::untouched)?;
             let lines: Vec<String> = peers.iter().map(|p| p.line(&key)).collect();
             send_fifo(gw, plan, index, &lines, from)
         }
     }
-}
-
-/// The peers of a key load, as the exchange guard names them.
-fn key_peers(peers: &[crate::manager::plan::KeyPeer]) -> Vec<quiet::Peer> {
-    peers
-        .iter()
-        .map(|p| quiet::Peer {
-            tag: p.tag.clone(),
-            address: p.address.clone(),
-        })
-        .collect()
 }
 
 /// What taking back an ipsecctl run did: the undo run, and whether it

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::escape::escaped;
 use crate::manager::gateway::Gateway;
 use crate::manager::keys_file;
-use crate::manager::ops::{Planned, initiating_kept};
+use crate::manager::ops::Planned;
 use crate::manager::plan::{KeyPeer, Plan, Step};
 use crate::manager::sections::ike_sections;
 use crate::manager::state;
@@ -162,7 +162,6 @@ pub fn plan_key_set(gw: &Gateway, tree: &Tree, name: &str, value: &str) -> Resul
             peers,
         });
     }
-    plan.initiating_kept = initiating_kept(gw, tree, "", &[]);
     Ok(Planned::Plan(plan))
 }
 

@@ -64,8 +64,11 @@ pub enum Step {
     /// runs, into isakmpd as the pre-shared key of each of `peers`: one
     /// `C set [PEER]:Authentication=KEY force` each, as ipsecctl's ike.c
     /// writes it (ike_section_peer).  The key is read from the keys file
-    /// then, so no plan and no journal holds it; once no exchange in
-    /// flight may be with the peers (see [`crate::manager::quiet`]).
+    /// then, so no plan and no journal holds it.  Unlike a load of rules
+    /// (see [`crate::manager::quiet`]) it waits for no exchange: the value
+    /// it replaces is freed (conf.c: conf_set_now), but isakmpd copies a
+    /// key when it reads it (ike_auth.c: ike_auth_get_key, strdup or a
+    /// hex decode into its own buffer), so no exchange points into it.
     LoadKey { name: String, peers: Vec<KeyPeer> },
 }
 

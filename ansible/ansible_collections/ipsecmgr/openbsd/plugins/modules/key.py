@@ -45,14 +45,6 @@ options:
         task with its reason, which names the key by O(name) only.
     type: str
     required: true
-  wait:
-    description:
-      - Passed as C(--wait SECONDS) - before loading the key for a peer that has no
-        phase 1 SA while tunnels keep isakmpd trying to reach it (or while a phase 1
-        exchange may be in flight with it), wait up to this many seconds for it.
-      - Without it, such a run is refused and changes nothing; run it again once the
-        peer answers.
-    type: int
 extends_documentation_fragment:
   - ipsecmgr.openbsd.common
 attributes:
@@ -61,8 +53,6 @@ attributes:
     description:
       - Runs C(ipsecmgr key set -n), which compares the key and plans, and changes
         nothing; C(changed) says whether the key would change.
-      - A dry run does not ask isakmpd, so a real run it plans may still be refused (see
-        O(wait)).
   diff_mode:
     support: partial
     description:
@@ -86,12 +76,6 @@ EXAMPLES = r'''
   ipsecmgr.openbsd.key:
     name: customer_acme_psk
     value: "{{ vault_customer_acme_psk }}"
-
-- name: Globex's key, waiting up to two minutes for its peer's phase 1
-  ipsecmgr.openbsd.key:
-    name: customer_globex_psk
-    value: "{{ vault_customer_globex_psk }}"
-    wait: 120
 '''
 
 RETURN = r'''
@@ -174,8 +158,6 @@ class Run(object):
         args = ['key', 'set', '--json']
         if self.module.check_mode:
             args.append('-n')
-        if params['wait'] is not None:
-            args += ['--wait', str(params['wait'])]
         args.append(name)
         # the key on standard input, one line: never in argv
         rc, doc, stderr = run_json(self.module, args, data=self.key + '\n')
@@ -199,7 +181,6 @@ def main():
     argument_spec = dict(
         name=dict(type='str', required=True),
         value=dict(type='str', required=True, no_log=True),
-        wait=dict(type='int'),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -210,8 +191,6 @@ def main():
     key = one_line(params['value'])
     if key is None:
         module.fail_json(msg='%s: the key holds a line break; a key is one line' % params['name'])
-    if params['wait'] is not None and params['wait'] < 0:
-        module.fail_json(msg='wait: %d is not a number of seconds' % params['wait'])
     run = Run(module, key)
     try:
         run.key_set()

@@ -54,15 +54,15 @@ def test_the_key_goes_on_standard_input_never_on_the_command_line(ipsecmgr):
     assert not shows_key(result)
 
 
-def test_root_config_and_wait_are_passed_on(ipsecmgr):
+def test_root_and_config_are_passed_on(ipsecmgr):
     ipsecmgr.answers['key'] = answer('done', [KEYS_EDIT])
     kind, result = run_module(key.main, dict(
-        name='acme_psk', value=KEY, root='/gw', config='/gw/etc/ipsecmgr.conf', wait=30,
+        name='acme_psk', value=KEY, root='/gw', config='/gw/etc/ipsecmgr.conf',
         binary='/usr/local/sbin/ipsecmgr'))
     assert kind == 'exit', result
     [(argv, kwargs)] = key_set_calls(ipsecmgr)
     assert argv == ['/usr/local/sbin/ipsecmgr', '--root', '/gw', '-c', '/gw/etc/ipsecmgr.conf',
-                    'key', 'set', '--json', '--wait', '30', 'acme_psk']
+                    'key', 'set', '--json', 'acme_psk']
 
 
 def test_a_line_end_at_the_end_is_taken_off_as_ipsecmgr_does(ipsecmgr):
@@ -155,8 +155,9 @@ def test_names_ipsecmgr_takes_are_run(ipsecmgr):
     assert [c[-1] for c in ipsecmgr.calls] == ['acme_psk', 'ACME', '_', '0key', 'x' * 64]
 
 
-def test_a_negative_wait_is_refused_before_anything_runs(ipsecmgr):
-    kind, result = run_module(key.main, dict(name='acme_psk', value=KEY, wait=-1))
+def test_wait_is_no_option_of_the_key_module(ipsecmgr):
+    # a key load waits for no exchange: there is nothing to wait for
+    kind, result = run_module(key.main, dict(name='acme_psk', value=KEY, wait=30))
     assert kind == 'fail', result
     assert ipsecmgr.calls == []
 

@@ -11,25 +11,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{BIN, Gateway, HEAD, stderr, stdout, tunnel, write_private};
 
 /// Runs ipsecmgr with `--root` on `gw`, from the directory `cwd`.
-fn run_in(gw: &Gateway, cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .current_dir(cwd)
-        .arg("--root")
-        .arg(gw.root())
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    gw.settle();
-    out
-}
-
 /// The first lines of an output, for a failure message.
 fn head(text: String) -> String {
     text.lines().take(6).collect::<Vec<_>>().join("\n")
@@ -186,7 +172,7 @@ fn file_arguments_follow_one_rule() {
             .map(|a| a.replace('@', &root).replace('%', &base))
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = run_in(&gw, &gw.root().join(case.cwd), &args);
+        let o = gw.run_from(&gw.root().join(case.cwd), &args);
         let err = case.err.replace('@', &root);
         if code(&o) != case.code || !stdout(&o).contains(case.out) || !stderr(&o).contains(&err) {
             failures.push(format!(
@@ -223,7 +209,7 @@ fn errors_name_the_file_given_with_its_own_lines() {
         "ike esp from 10.0.2.0/24 enc\n",
     );
 
-    let o = run_in(&gw, &dir, &["add", "-n", "./crlf.conf"]);
+    let o = gw.run_from(&dir, &["add", "-n", "./crlf.conf"]);
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
     assert!(
@@ -233,21 +219,21 @@ fn errors_name_the_file_given_with_its_own_lines() {
     assert!(!err.contains("/etc/ipsec.d/crlf.conf"), "{err}");
     assert!(err.contains("the file has CRLF line ends"), "{err}");
 
-    let o = run_in(&gw, &dir, &["add", "-n", "./one.conf"]);
+    let o = gw.run_from(&dir, &["add", "-n", "./one.conf"]);
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
     assert!(err.contains("./one.conf"), "{err}");
     assert!(!err.contains("line 6") && !err.contains(": 6:"), "{err}");
     assert!(!err.contains("CRLF"), "{err}");
 
-    let o = run_in(&gw, &dir, &["apply", "-n", "c2", "./c2-broken.conf"]);
+    let o = gw.run_from(&dir, &["apply", "-n", "c2", "./c2-broken.conf"]);
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
     assert!(err.contains("./c2-broken.conf"), "{err}");
     assert!(!err.contains("/etc/ipsec.d/c2.conf"), "{err}");
 
     // diff reports the new version's errors in its report
-    let o = run_in(&gw, &dir, &["diff", "c2", "./c2-broken.conf"]);
+    let o = gw.run_from(&dir, &["diff", "c2", "./c2-broken.conf"]);
     let all = stdout(&o) + &stderr(&o);
     assert_eq!(code(&o), 1, "{all}");
     assert!(all.contains("./c2-broken.conf: 1:"), "{all}");
@@ -284,7 +270,7 @@ fn a_missing_ipsec_conf_means_could_not_run_for_every_command() {
     let tried = gw.path("etc/ipsec.conf").display().to_string();
     let mut failures = Vec::new();
     for args in NEEDS_IPSEC_CONF {
-        let o = run_in(&gw, gw.root(), args);
+        let o = gw.run_from(gw.root(), args);
         let (out, err) = (stdout(&o), stderr(&o));
         if code(&o) != 2 || !err.contains(&tried) || out.contains("NAME") || out.contains("[]") {
             failures.push(format!(
@@ -351,7 +337,7 @@ fn exit_statuses_follow_the_manual() {
     write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
     let mut failures = Vec::new();
     for (args, want) in CONTRACT {
-        let o = run_in(&gw, gw.root(), args);
+        let o = gw.run_from(gw.root(), args);
         if code(&o) != *want {
             failures.push(format!(
                 "{args:?}: exit {} (want {want})\n  stdout: {}\n  stderr: {}",
@@ -383,13 +369,13 @@ fn a_refused_change_leaves_no_state_behind() {
         &["add", "--json", "bad"],
         &["rm", "--json", "nothing-here"],
     ] {
-        let o = run_in(&gw, gw.root(), args);
+        let o = gw.run_from(gw.root(), args);
         assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
         assert!(!state.exists(), "{args:?} left {}", state.display());
     }
     // a change that is carried out creates it
     write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
-    let o = run_in(&gw, gw.root(), &["add", "c3"]);
+    let o = gw.run_from(gw.root(), &["add", "c3"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(state.join("applied/c3.conf").exists());
 }
@@ -403,11 +389,11 @@ fn a_journal_is_interrupted_only_when_its_lock_holder_is_gone() {
     write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
     // the ipsecctl stand-in kills ipsecmgr once the lines are sent
     std::fs::write(gw.path("etc/ipsecctl.kill-caller"), "").unwrap();
-    let o = run_in(&gw, gw.root(), &["add", "c3"]);
+    let o = gw.run_from(gw.root(), &["add", "c3"]);
     assert!(!o.status.success(), "{}", stderr(&o));
     assert!(gw.path("var/db/ipsecmgr/journal").exists());
 
-    let o = run_in(&gw, gw.root(), &["ls"]);
+    let o = gw.run_from(gw.root(), &["ls"]);
     let err = stderr(&o);
     assert!(err.contains("`add c3` was interrupted at step"), "{err}");
     assert!(
@@ -424,7 +410,7 @@ fn a_journal_is_interrupted_only_when_its_lock_holder_is_gone() {
     lock.set_len(0).unwrap();
     lock.write_all(b"pid 4242: ipsecmgr add c3\n").unwrap();
     let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
-    let o = run_in(&gw, gw.root(), &["ls"]);
+    let o = gw.run_from(gw.root(), &["ls"]);
     let err = stderr(&o);
     assert!(
         err.contains("`add c3` is in progress (pid 4242: ipsecmgr add c3), at step"),
@@ -441,7 +427,7 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
     let gw = gateway();
     std::fs::remove_file(gw.path("etc/ipsec.d/c2.conf")).unwrap();
 
-    let o = run_in(&gw, gw.root(), &["ls"]);
+    let o = gw.run_from(gw.root(), &["ls"]);
     let out = stdout(&o);
     let row = out
         .lines()
@@ -457,7 +443,7 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
         "{out}"
     );
 
-    let o = run_in(&gw, gw.root(), &["ls", "--json"]);
+    let o = gw.run_from(gw.root(), &["ls", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let states: Vec<(&str, &str)> = v["fragments"]
         .as_array()
@@ -467,7 +453,7 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
         .collect();
     assert_eq!(states, [("c1", "unmanaged"), ("c2", "missing")]);
 
-    let o = run_in(&gw, gw.root(), &["rm", "c2"]);
+    let o = gw.run_from(gw.root(), &["rm", "c2"]);
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(code(&o), 0, "{out}{err}");
     assert!(out.contains("nothing was loaded from it"), "{out}");
@@ -481,7 +467,7 @@ fn a_fragment_whose_file_is_gone_is_shown_missing_and_rm_removes_its_include() {
 fn a_fragment_that_cannot_be_read_is_shown_as_such_not_as_removed() {
     let gw = gateway();
     // applied by ipsecmgr: it has an applied copy
-    let o = run_in(&gw, gw.root(), &["apply", "c2"]);
+    let o = gw.run_from(gw.root(), &["apply", "c2"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     gw.write("var/ipsecctl.sa", "FLOWS:\nNo flows\n\nSAD:\nNo entries\n");
     gw.write("var/isakmpd.sa", "");
@@ -494,7 +480,7 @@ fn a_fragment_that_cannot_be_read_is_shown_as_such_not_as_removed() {
         } else {
             std::fs::create_dir(&file).unwrap();
         }
-        let o = run_in(&gw, gw.root(), &["ls"]);
+        let o = gw.run_from(gw.root(), &["ls"]);
         let out = stdout(&o);
         let row = out
             .lines()
@@ -509,7 +495,7 @@ fn a_fragment_that_cannot_be_read_is_shown_as_such_not_as_removed() {
             out.contains("still included, but cannot be read: failed to include file /etc/ipsec.d/c2.conf: is a"),
             "{what}: {out}"
         );
-        let o = run_in(&gw, gw.root(), &["ls", "--json"]);
+        let o = gw.run_from(gw.root(), &["ls", "--json"]);
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         let c2: Vec<&serde_json::Value> = v["fragments"]
             .as_array()
@@ -523,7 +509,7 @@ fn a_fragment_that_cannot_be_read_is_shown_as_such_not_as_removed() {
             c2[0]["problem"].as_str().unwrap().contains("is a"),
             "{what}: {v}"
         );
-        let o = run_in(&gw, gw.root(), &["status"]);
+        let o = gw.run_from(gw.root(), &["status"]);
         let out = stdout(&o);
         assert!(
             out.contains("c2:\n  unreadable  still included"),
@@ -544,10 +530,10 @@ fn status_shows_a_fragment_whose_file_is_gone() {
     gw.write("var/ipsecctl.sa", "FLOWS:\nNo flows\n\nSAD:\nNo entries\n");
     gw.write("var/isakmpd.sa", "");
     std::fs::remove_file(gw.path("etc/ipsec.d/c2.conf")).unwrap();
-    let o = run_in(&gw, gw.root(), &["status"]);
+    let o = gw.run_from(gw.root(), &["status"]);
     let out = stdout(&o);
     assert!(out.contains("c2:\n  missing "), "{out}{}", stderr(&o));
-    let o = run_in(&gw, gw.root(), &["status", "c2", "--json"]);
+    let o = gw.run_from(gw.root(), &["status", "c2", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let f = &v["fragments"][0];
     assert_eq!(
@@ -562,12 +548,12 @@ fn status_shows_a_fragment_whose_file_is_gone() {
 fn ls_shows_a_modified_fragment_with_the_tunnels_not_applied() {
     let gw = gateway();
     write_private(&gw.path("etc/ipsec.d/c3.conf"), &tunnel(3, "k3"));
-    assert_eq!(code(&run_in(&gw, gw.root(), &["add", "c3"])), 0);
+    assert_eq!(code(&gw.run_from(gw.root(), &["add", "c3"])), 0);
     // edited on disk, not applied: one tunnel more, the old one changed
     let edited = tunnel(4, "k3").replace("peer 198.51.4.1", "peer 198.51.3.1") + &tunnel(5, "k5");
     write_private(&gw.path("etc/ipsec.d/c3.conf"), &edited);
 
-    let out = stdout(&run_in(&gw, gw.root(), &["ls"]));
+    let out = stdout(&gw.run_from(gw.root(), &["ls"]));
     let at = out.find("\nc3 ").expect("c3 listed");
     let c3 = &out[at..];
     assert!(c3.lines().nth(1).unwrap().contains("modified"), "{out}");
@@ -577,7 +563,7 @@ fn ls_shows_a_modified_fragment_with_the_tunnels_not_applied() {
     assert!(c3.contains("- from-10.0.3.0/24-to-10.3.0.0/16"), "{out}");
 
     let v: serde_json::Value =
-        serde_json::from_str(&stdout(&run_in(&gw, gw.root(), &["ls", "--json"]))).unwrap();
+        serde_json::from_str(&stdout(&gw.run_from(gw.root(), &["ls", "--json"]))).unwrap();
     let c3 = v["fragments"]
         .as_array()
         .unwrap()
@@ -613,7 +599,7 @@ fn plans_quote_paths_that_a_shell_would_split() {
     );
     std::fs::create_dir_all(gw.path("etc/ipsec files")).unwrap();
     write_private(&home(&gw).join("x.conf"), &tunnel(7, "k7"));
-    let o = run_in(&gw, gw.root(), &["add", "-n", &gw.actual("home/x.conf")]);
+    let o = gw.run_from(gw.root(), &["add", "-n", &gw.actual("home/x.conf")]);
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
     assert!(out.contains("edit '/etc/ipsec files/x.conf':"), "{out}");
@@ -668,7 +654,7 @@ fn test_only_settings_are_warned_about_on_a_gateway() {
         "etc/ipsecmgr.conf",
         "isakmpd_result = \"/var/run/elsewhere.result\"\nisakmpd_reinit_window = 1\n",
     );
-    let out = run_in(&gw, gw.root(), &["status"]);
+    let out = gw.run_from(gw.root(), &["status"]);
     assert!(
         !stderr(&out).contains("warning: isakmpd"),
         "{}",

@@ -7,24 +7,11 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{BIN, Gateway, HEAD, stderr, stdout, tunnel, write_private};
 
 /// Runs ipsecmgr with `--root` on `gw`, from the directory `cwd`.
-fn run_in(gw: &Gateway, cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .current_dir(cwd)
-        .arg("--root")
-        .arg(gw.root())
-        .args(args)
-        .output()
-        .unwrap();
-    gw.settle();
-    out
-}
-
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exited, not killed")
 }
@@ -50,7 +37,7 @@ fn add_takes_a_bare_file_name_from_the_current_directory() {
         &home.join("customer-1.conf"),
         &tunnel(7, "k7-0123456789abcdefghij"),
     );
-    let o = run_in(&gw, &home, &["add", "customer-1.conf"]);
+    let o = gw.run_from(&home, &["add", "customer-1.conf"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains("add customer-1: done"),
@@ -71,7 +58,7 @@ fn add_takes_a_bare_file_name_from_the_current_directory() {
 fn add_of_a_name_found_nowhere_says_where_it_looked() {
     let gw = gateway();
     let home = home(&gw);
-    let o = run_in(&gw, &home, &["add", "-n", "customer-9.conf"]);
+    let o = gw.run_from(&home, &["add", "-n", "customer-9.conf"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let err = stderr(&o);
     let frag = gw.actual("etc/ipsec.d/customer-9.conf");
@@ -88,7 +75,7 @@ fn add_of_a_bare_name_not_here_is_the_fragment_file() {
     // a file written into the fragment directory first, then added by name
     let gw = gateway();
     gw.write("etc/ipsec.d/c5.conf", &tunnel(5, "k5-0123456789abcdefghij"));
-    let o = run_in(&gw, &home(&gw), &["add", "-n", "c5"]);
+    let o = gw.run_from(&home(&gw), &["add", "-n", "c5"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).contains("+include \"/etc/ipsec.d/c5.conf\""),
@@ -102,12 +89,12 @@ fn add_of_a_bare_name_not_here_is_the_fragment_file() {
 #[test]
 fn ls_help_describes_the_json_ls_prints() {
     let gw = gateway();
-    let help = stdout(&run_in(&gw, gw.root(), &["ls", "--help"]));
+    let help = stdout(&gw.run_from(gw.root(), &["ls", "--help"]));
     let line = help
         .lines()
         .find(|l| l.trim_start().starts_with("--json"))
         .expect("ls --help names --json");
-    let out = run_in(&gw, gw.root(), &["ls", "--json"]);
+    let out = gw.run_from(gw.root(), &["ls", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
@@ -123,13 +110,13 @@ fn ls_help_describes_the_json_ls_prints() {
 #[test]
 fn diff_format_without_tree_is_honoured_or_refused() {
     let gw = gateway();
-    let json = run_in(&gw, gw.root(), &["diff", "--format", "json", "c1"]);
+    let json = gw.run_from(gw.root(), &["diff", "--format", "json", "c1"]);
     assert_eq!(code(&json), 0, "{}", stderr(&json));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(doc["fragment"], "c1");
-    let same = run_in(&gw, gw.root(), &["diff", "--json", "c1"]);
+    let same = gw.run_from(gw.root(), &["diff", "--json", "c1"]);
     assert_eq!(json.stdout, same.stdout);
-    let md = run_in(&gw, gw.root(), &["diff", "--format", "markdown", "c1"]);
+    let md = gw.run_from(gw.root(), &["diff", "--format", "markdown", "c1"]);
     assert_eq!(code(&md), 2, "{}", stdout(&md));
     assert!(stdout(&md).is_empty(), "{}", stdout(&md));
     assert!(stderr(&md).contains("--tree"), "{}", stderr(&md));
@@ -383,7 +370,7 @@ fn add_refuses_an_ipsec_conf_that_does_not_compile() {
     );
     let before = snapshot(&gw);
     for args in [&["add", &new][..], &["add", "--config-only", &new]] {
-        let o = run_in(&gw, gw.root(), args);
+        let o = gw.run_from(gw.root(), args);
         assert_eq!(code(&o), 1, "{args:?}: {}{}", stdout(&o), stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -401,7 +388,7 @@ fn add_refuses_an_ipsec_conf_that_does_not_compile() {
         "config setup\n\tprotostack=netkey\n\nconn office\n\tleft=192.0.2.1\n\tright=%any\n",
     );
     let before = snapshot(&gw);
-    let o = run_in(&gw, gw.root(), &["add", &new]);
+    let o = gw.run_from(gw.root(), &["add", &new]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -416,29 +403,29 @@ fn add_refuses_an_ipsec_conf_that_does_not_compile() {
 #[test]
 fn rm_run_again_is_done_already() {
     let gw = gateway();
-    let first = run_in(&gw, gw.root(), &["rm", "c1"]);
+    let first = gw.run_from(gw.root(), &["rm", "c1"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let before = snapshot(&gw);
-    let again = run_in(&gw, gw.root(), &["rm", "c1"]);
+    let again = gw.run_from(gw.root(), &["rm", "c1"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let said = stdout(&again);
     assert!(said.contains("c1 was already removed on 20"), "{said}");
     assert!(said.contains("/var/db/ipsecmgr/removed/c1.conf."), "{said}");
     assert_eq!(snapshot(&gw), before, "a second rm changed something");
-    let json = run_in(&gw, gw.root(), &["rm", "--json", "c1"]);
+    let json = gw.run_from(gw.root(), &["rm", "--json", "c1"]);
     assert_eq!(code(&json), 0, "{}", stderr(&json));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["result"]["status"], "unchanged", "{doc}");
-    let config_only = run_in(&gw, gw.root(), &["rm", "--config-only", "c1"]);
+    let config_only = gw.run_from(gw.root(), &["rm", "--config-only", "c1"]);
     assert_eq!(code(&config_only), 0, "{}", stderr(&config_only));
     // a name that never was is still no fragment
-    let never = run_in(&gw, gw.root(), &["rm", "c9"]);
+    let never = gw.run_from(gw.root(), &["rm", "c9"]);
     assert_eq!(code(&never), 1, "{}", stderr(&never));
     // and add, run again, was and stays done
     gw.write("home/c3.conf", &tunnel(3, "k3-0123456789abcdefghij"));
     let c3 = gw.actual("home/c3.conf");
-    assert_eq!(code(&run_in(&gw, gw.root(), &["add", &c3])), 0);
-    let again = run_in(&gw, gw.root(), &["add", &c3]);
+    assert_eq!(code(&gw.run_from(gw.root(), &["add", &c3])), 0);
+    let again = gw.run_from(gw.root(), &["add", &c3]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert!(
         stdout(&again).contains("c3 is already loaded"),
@@ -473,9 +460,9 @@ fn a_file_compile_rejects_is_refused_by_every_command_before_any_step() {
         gw.write("home/c1-new.conf", &no_isakmpd_name(1, place));
         let (c5, c1_new) = (gw.actual("home/c5.conf"), gw.actual("home/c1-new.conf"));
         // compile and lint reject it: the reference
-        let compiled = run_in(&gw, gw.root(), &["compile", &c5]);
+        let compiled = gw.run_from(gw.root(), &["compile", &c5]);
         assert_eq!(code(&compiled), 1, "{place}: {}", stderr(&compiled));
-        let lint = run_in(&gw, gw.root(), &["lint", &c5]);
+        let lint = gw.run_from(gw.root(), &["lint", &c5]);
         assert_eq!(code(&lint), 1, "{place}: {}", stdout(&lint));
         assert!(stdout(&lint).contains("E047"), "{}", stdout(&lint));
         let before = snapshot(&gw);
@@ -488,7 +475,7 @@ fn a_file_compile_rejects_is_refused_by_every_command_before_any_step() {
             &["apply", "c1", &c1_new],
             &["apply", "--config-only", "c1", &c1_new],
         ] {
-            let o = run_in(&gw, gw.root(), args);
+            let o = gw.run_from(gw.root(), args);
             assert_eq!(
                 code(&o),
                 1,
@@ -509,7 +496,7 @@ fn a_file_compile_rejects_is_refused_by_every_command_before_any_step() {
             assert!(gw.calls().is_empty(), "{place} {args:?} ran ipsecctl");
             assert!(gw.fifo().is_empty(), "{place} {args:?} wrote into the FIFO");
         }
-        let diff = run_in(&gw, gw.root(), &["diff", "--json", "c1", &c1_new]);
+        let diff = gw.run_from(gw.root(), &["diff", "--json", "c1", &c1_new]);
         assert_eq!(code(&diff), 1, "{place}: {}", stderr(&diff));
         let doc: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
         assert_eq!(doc["new_has_errors"], true, "{place}: {doc}");
@@ -524,7 +511,7 @@ fn a_rollback_says_what_isakmpd_saw() {
         // the old rule (ipsecctl -d -f), then the load of the new one fails
         let gw = Gateway::new(HEAD, &[]);
         gw.write("home/c1.conf", &tunnel(1, "k1-0123456789abcdefghij"));
-        let o = run_in(&gw, gw.root(), &["add", &gw.actual("home/c1.conf")]);
+        let o = gw.run_from(gw.root(), &["add", &gw.actual("home/c1.conf")]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let refused = if reload_fails { "*" } else { "*-added-*" };
         common::programs::wrap_ipsecctl(
@@ -539,11 +526,7 @@ exec "$DOUBLE" "$@""#
             "home/c1-new.conf",
             &tunnel(1, "k1-0123456789abcdefghij").replace("10.1.0.0/16", "10.11.0.0/16"),
         );
-        let o = run_in(
-            &gw,
-            gw.root(),
-            &["apply", "c1", &gw.actual("home/c1-new.conf")],
-        );
+        let o = gw.run_from(gw.root(), &["apply", "c1", &gw.actual("home/c1-new.conf")]);
         assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
         let err = stderr(&o);
         assert!(
@@ -582,7 +565,7 @@ fn plans_say_what_records_hold_in_one_line_each() {
     let gw = gateway();
     gw.write("home/customer-beta.conf", &two_by_two());
     let file = gw.actual("home/customer-beta.conf");
-    let plan = run_in(&gw, gw.root(), &["add", "-n", &file]);
+    let plan = gw.run_from(gw.root(), &["add", "-n", &file]);
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let text = stdout(&plan);
     assert!(
@@ -599,7 +582,7 @@ fn plans_say_what_records_hold_in_one_line_each() {
     let longest = text.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 512, "a line of {longest} bytes:\n{text}");
     // the full text with -v
-    let full = stdout(&run_in(&gw, gw.root(), &["add", "-n", "-v", &file]));
+    let full = stdout(&gw.run_from(gw.root(), &["add", "-n", "-v", &file]));
     assert!(full.contains("+{\"ikes\""), "{full}");
     assert!(
         text.len() * 2 < full.len(),
@@ -608,7 +591,7 @@ fn plans_say_what_records_hold_in_one_line_each() {
         full.len()
     );
     // the JSON steps keep the diff and say what the record holds
-    let json = run_in(&gw, gw.root(), &["add", "-n", "--json", &file]);
+    let json = gw.run_from(gw.root(), &["add", "-n", "--json", &file]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let record = doc["steps"]
         .as_array()
@@ -624,13 +607,13 @@ fn plans_say_what_records_hold_in_one_line_each() {
     );
     assert!(record["diff"].as_str().unwrap().contains("{\"ikes\""));
     // diff's preview of apply is as short
-    let o = run_in(&gw, gw.root(), &["add", &file]);
+    let o = gw.run_from(gw.root(), &["add", &file]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     gw.write(
         "etc/ipsec.d/customer-beta.conf",
         &two_by_two().replace("172.16.21.0/24", "172.16.22.0/24"),
     );
-    let diff = stdout(&run_in(&gw, gw.root(), &["diff", "customer-beta"]));
+    let diff = stdout(&gw.run_from(gw.root(), &["diff", "customer-beta"]));
     assert!(
         diff.contains(
             "record /var/db/ipsecmgr/loaded/customer-beta.json: what customer-beta loaded: 4"
@@ -638,7 +621,7 @@ fn plans_say_what_records_hold_in_one_line_each() {
         "{diff}"
     );
     assert!(!diff.contains("{\"ikes\""), "{diff}");
-    let diff = stdout(&run_in(&gw, gw.root(), &["diff", "-v", "customer-beta"]));
+    let diff = stdout(&gw.run_from(gw.root(), &["diff", "-v", "customer-beta"]));
     assert!(diff.contains("{\"ikes\""), "{diff}");
 }
 
@@ -648,7 +631,7 @@ fn a_refused_run_prints_the_refusal_not_the_plan() {
     gw.write("home/c5.conf", &tunnel(5, "k5-0123456789abcdefghij"));
     gw.stop_isakmpd();
     let before = snapshot(&gw);
-    let o = run_in(&gw, gw.root(), &["add", &gw.actual("home/c5.conf")]);
+    let o = gw.run_from(gw.root(), &["add", &gw.actual("home/c5.conf")]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).is_empty(), "a plan was printed:\n{}", stdout(&o));
     let err = stderr(&o);

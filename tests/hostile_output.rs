@@ -12,9 +12,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{BIN, HEAD, tunnel, write_private};
+use common::{HEAD, both, run_in, tunnel, write_private};
 
 /// The lines of `text` a GitHub runner would take for a workflow command:
 /// one that starts with `::` once its leading blanks are trimmed (as the
@@ -24,23 +23,6 @@ fn forged(text: &str) -> Vec<&str> {
     text.split(['\n', '\r'])
         .filter(|l| l.trim_start().starts_with("::") || l.contains("##["))
         .collect()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
 }
 
 /// A gateway checkout in `dir`: ipsec.conf including `fragments`.

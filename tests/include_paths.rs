@@ -6,14 +6,15 @@
 //! runs on.  And a path is bytes: one that is not UTF-8 names the file it
 //! names.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ipsecmgr");
+use common::{both, run_in};
 
 /// What the runner's own file holds, which must never show.
 const SECRET: &str = "runner-token-6b1f0e2a9c";
@@ -22,23 +23,6 @@ fn write_private(path: &Path, text: &[u8]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const TUNNEL: &str = "ike esp from 10.0.1.0/24 to 10.1.0.0/16 peer 198.51.100.1 psk \"a-long-enough-shared-secret\"\n";

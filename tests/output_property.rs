@@ -11,11 +11,11 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use proptest::prelude::*;
 
-use common::{BIN, write_private};
+use common::{run_in, write_private};
 
 /// What a runner reads as a workflow command (see hostile_output.rs).
 fn forged(text: &str) -> Vec<&str> {
@@ -50,15 +50,6 @@ fn is_annotation(line: &str) -> bool {
             c.len() == 4 && c.starts_with(['E', 'L']) && c[1..].bytes().all(|b| b.is_ascii_digit())
         })
         && !line.contains('\r')
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap()
 }
 
 /// A name for a file: any bytes but `/` and NUL (which no file name

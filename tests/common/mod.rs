@@ -366,6 +366,21 @@ impl Gateway {
         out
     }
 
+    /// ipsecmgr on this gateway, run from `cwd` (where a relative FILE
+    /// argument is looked up), without a backtrace asked for.
+    pub fn run_from(&self, cwd: &Path, args: &[&str]) -> Output {
+        let out = Command::new(BIN)
+            .current_dir(cwd)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        self.settle();
+        out
+    }
+
     /// Waits (at most a second) until the reader has read everything
     /// written to the FIFO so far: the writers are done, so once the
     /// reader has started a pass after this call and found the FIFO empty,
@@ -650,6 +665,22 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Standard output, then standard error.
+pub fn both(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// ipsecmgr with `args` alone (no `--root` added), run in `dir`, without a
+/// backtrace asked for.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
 }
 
 /// The top of a test gateway's ipsec.conf, before the includes.
